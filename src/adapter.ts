@@ -1,0 +1,225 @@
+import * as tf from '@tensorflow/tfjs';
+import { Subject, type Observable } from 'rxjs';
+import { DisposedError, InvalidInputError, UnsupportedModelError } from './errors.js';
+import { toBatchTensor, type BatchInput } from './input.js';
+import { summarizeProbs, type StepMetrics } from './metrics/stepMetrics.js';
+import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
+import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
+import { getStrategy, resolveOptions, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
+import type { StepStats, Strategy, StrategyDefinition } from '../strategies/strategy.js';
+
+/** Options every adapter takes, whatever its strategy. */
+export interface AdapterBaseOptions {
+  /** Seed of every random choice (augmentations, stochastic restore...). Defaults to 0. */
+  seed?: number;
+  /** For a `tf.GraphModel`: the nodes giving class scores and penultimate features. */
+  graphNodes?: GraphModelNodes;
+}
+
+/** `createAdapter` options: the strategy name, its own options, and the common ones. */
+export type AdapterOptions<N extends StrategyName> = { strategy: N } & AdapterBaseOptions & StrategyOptions<N>;
+
+/** One step's predictions, as plain arrays (they cross worker boundaries). */
+export interface StepOutput {
+  stepId: number;
+  batchSize: number;
+  numClasses: number;
+  /** Row-major probabilities, batchSize x numClasses. */
+  probs: Float32Array;
+  /** Arg-max class of each frame. */
+  labels: Int32Array;
+  /** Max probability of each frame. */
+  confidence: Float32Array;
+  stats: StepStats;
+  /** Wall time of the step, ms. */
+  stepMs: number;
+}
+
+/**
+ * A model wrapped with a test-time adaptation strategy. The same interface runs in-thread
+ * (`createAdapter`) and in a worker.
+ */
+export interface Adapter {
+  readonly strategy: StrategyName;
+  /** Input shape without the batch dimension. */
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  /** One record per step. Completes on `dispose()`. */
+  readonly metrics$: Observable<StepMetrics>;
+  /** Adapts on `batch` and returns its predictions. `labels` only feed the accuracy metric. */
+  step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput>;
+  /** Back to the source model and a fresh strategy state. */
+  reset(): Promise<void>;
+  /** The whole adaptation state as bytes (persist it; `restore` it here or in a worker). */
+  snapshot(): Promise<Uint8Array>;
+  /** Loads bytes from `snapshot()`. */
+  restore(bytes: Uint8Array): Promise<void>;
+  /** The resolved strategy options, as JSON. */
+  getConfig(): Promise<Record<string, unknown>>;
+  /** Frees every tensor and puts the model's source weights back. */
+  dispose(): void;
+}
+
+function checkNeeds(def: StrategyDefinition, target: AdaptTarget): void {
+  if (def.needs.layersModel && target.kind !== 'layers') {
+    throw new UnsupportedModelError(
+      `Strategy '${def.name}' needs a tf.LayersModel (it changes the model's layers); a tf.GraphModel only supports output-level strategies such as 'lame' and 'source'.`,
+    );
+  }
+  if (def.needs.batchNorm && (target.kind !== 'layers' || target.info.batchNorms.length === 0)) {
+    throw new UnsupportedModelError(
+      `Strategy '${def.name}' adapts BatchNormalization layers, and model '${target.model instanceof tf.LayersModel ? target.model.name : 'graph'}' has none. ` +
+        "Use a strategy that does not need BN (e.g. 'lame' or 'source'), or a model with BatchNormalization layers.",
+    );
+  }
+}
+
+class LocalAdapter implements Adapter {
+  readonly metrics$: Observable<StepMetrics>;
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+  private readonly metrics = new Subject<StepMetrics>();
+  private stepId = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(
+    readonly strategy: StrategyName,
+    private readonly impl: Strategy,
+    target: AdaptTarget,
+  ) {
+    this.metrics$ = this.metrics.asObservable();
+    this.inputShape = target.inputShape;
+    this.numClasses = target.numClasses;
+  }
+
+  step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput> {
+    return this.serial(async () => {
+      const x = toBatchTensor(batch, this.inputShape);
+      if (labels !== undefined && labels.length !== x.shape[0]) {
+        x.dispose();
+        throw new InvalidInputError(`Got ${labels.length} labels for a batch of ${x.shape[0]} frames.`);
+      }
+      const start = performance.now();
+      let probsData: Float32Array;
+      let stats: StepStats;
+      try {
+        const result = this.impl.step(x);
+        stats = result.stats;
+        probsData = (await result.probs.data()) as Float32Array;
+        result.probs.dispose();
+      } finally {
+        x.dispose();
+      }
+      const stepMs = performance.now() - start;
+      const stepId = this.stepId++;
+      const s = summarizeProbs(probsData, this.numClasses);
+      let accuracy: number | undefined;
+      if (labels !== undefined) {
+        let hits = 0;
+        for (let i = 0; i < s.labels.length; i++) if (s.labels[i] === labels[i]) hits++;
+        accuracy = hits / s.labels.length;
+      }
+      const mem = tf.memory();
+      this.metrics.next({
+        stepId,
+        strategy: this.strategy,
+        batchSize: s.labels.length,
+        stepMs,
+        meanEntropy: s.meanEntropy,
+        meanConfidence: s.meanConfidence,
+        classHistogram: s.histogram,
+        ...(accuracy !== undefined ? { accuracy } : {}),
+        stats,
+        memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
+      });
+      return {
+        stepId,
+        batchSize: s.labels.length,
+        numClasses: this.numClasses,
+        probs: probsData,
+        labels: s.labels,
+        confidence: s.confidence,
+        stats,
+        stepMs,
+      };
+    });
+  }
+
+  reset(): Promise<void> {
+    return this.serial(async () => this.impl.reset());
+  }
+
+  snapshot(): Promise<Uint8Array> {
+    return this.serial(async () => {
+      const state = this.impl.snapshot();
+      try {
+        return encodeState(state.tensors, { strategy: this.strategy, stepId: this.stepId, meta: state.meta });
+      } finally {
+        disposeTensors(state.tensors);
+      }
+    });
+  }
+
+  restore(bytes: Uint8Array): Promise<void> {
+    return this.serial(async () => {
+      const decoded = decodeState(bytes);
+      if (decoded.meta.strategy !== this.strategy) {
+        throw new InvalidInputError(
+          `The snapshot is of strategy '${String(decoded.meta.strategy)}'; this adapter runs '${this.strategy}'.`,
+        );
+      }
+      const tensors = stateTensors(decoded);
+      try {
+        this.impl.restore({ tensors, meta: (decoded.meta.meta ?? {}) as Record<string, unknown> });
+        this.stepId = Number(decoded.meta.stepId ?? 0);
+      } finally {
+        disposeTensors(tensors);
+      }
+    });
+  }
+
+  async getConfig(): Promise<Record<string, unknown>> {
+    return { strategy: this.strategy, ...(this.impl.getConfig() as Record<string, unknown>) };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.impl.dispose();
+    this.metrics.complete();
+  }
+
+  // Steps, resets and snapshots run one at a time, in call order.
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new DisposedError('The adapter was used after dispose().'));
+    const run = this.queue.then(() => {
+      if (this.disposed) throw new DisposedError('The adapter was used after dispose().');
+      return fn();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/**
+ * Wraps a model with a test-time adaptation strategy.
+ *
+ * @example
+ * await initBackend({ backend: 'wasm' });
+ * const adapter = await createAdapter(model, { strategy: 'source' });
+ * const { labels, confidence } = await adapter.step(frames); // frames: float32 [n, h, w, c]
+ * adapter.dispose();
+ */
+export async function createAdapter<N extends StrategyName>(
+  model: tf.LayersModel | tf.GraphModel,
+  options: AdapterOptions<N>,
+): Promise<Adapter> {
+  const { strategy, seed, graphNodes, ...strategyOptions } = options as AdapterOptions<N> & Record<string, unknown>;
+  const def = getStrategy(strategy);
+  const config = resolveOptions(def, strategyOptions);
+  const target = createTarget(model, graphNodes);
+  checkNeeds(def, target);
+  const impl = def.create(target, config as never, { seed: seed ?? 0 });
+  return new LocalAdapter(strategy, impl, target);
+}

@@ -1,0 +1,144 @@
+/**
+ * Loads edge_kernels.wasm (built from wasm/assembly by wasm/build.mjs) and
+ * instantiates it once per tfjs-backend-wasm instance, importing that
+ * backend's own `WebAssembly.Memory`: the kernels read and write tensors in
+ * place at `backend.dataIdMap.get(dataId).memoryOffset`, with no copies.
+ *
+ * The module has no static data, no allocator and no stack (the build checks
+ * it), so it never writes anywhere but the output addresses it is given.
+ * Memory growth is transparent: the kernels address the shared Memory object,
+ * and JS-side views are created after every allocation.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EDGE_KERNELS_WASM_BASE64 } from './edgeKernelsBinary.generated.js';
+
+/** The exports of edge_kernels.wasm (see wasm/assembly/index.ts). Pointers are byte offsets. */
+export interface EdgeExports {
+  conv2dBackpropFilter(x: number, dy: number, dw: number, N: number, H: number, W: number, Ci: number,
+    Ho: number, Wo: number, Co: number, KH: number, KW: number, sh: number, sw: number, dh: number,
+    dw_: number, pt: number, pl: number): void;
+  depthwiseBackpropFilter(x: number, dy: number, dw: number, N: number, H: number, W: number, C: number,
+    Ho: number, Wo: number, M: number, KH: number, KW: number, sh: number, sw: number, dh: number,
+    dw_: number, pt: number, pl: number): void;
+  depthwiseBackpropInput(dy: number, f: number, dx: number, N: number, H: number, W: number, C: number,
+    Ho: number, Wo: number, M: number, KH: number, KW: number, sh: number, sw: number, dh: number,
+    dw_: number, pt: number, pl: number): void;
+  maxPoolGrad(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number,
+    Ho: number, Wo: number, FH: number, FW: number, sh: number, sw: number, dh: number, dw_: number,
+    pt: number, pl: number): void;
+  emaUpdate(teacher: number, student: number, out: number, n: number, m: number): void;
+  setRngState(s: number): void;
+  getRngState(): number;
+  stochasticRestore(current: number, source: number, out: number, n: number, p: number): number;
+  mixBnStats(srcMean: number, srcVar: number, bMean: number, bVar: number, outMean: number,
+    outVar: number, n: number, alpha: number): void;
+  softmaxEntropy(logits: number, out: number, B: number, K: number): void;
+  lameSolve(probs: number, feats: number, out: number, scratch: number, B: number, K: number,
+    D: number, kind: number, knn: number, lambda: number, maxIter: number, tol: number): number;
+  simdCeiling(iters: number, a: number, b: number): number;
+}
+
+/** The parts of tfjs-backend-wasm's BackendWasm the kernels use (not all are in its typings). */
+export interface WasmBackendLike {
+  dataIdMap: { get(dataId: object): { memoryOffset: number; shape: number[]; dtype: string; refCount: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  refCount(dataId: object): number;
+  wasm: {
+    HEAPU8: Uint8Array;
+    _malloc(n: number): number;
+    _free(p: number): void;
+    asm?: { memory?: WebAssembly.Memory };
+    wasmMemory?: WebAssembly.Memory;
+  };
+}
+
+let compiled: WebAssembly.Module | null = null;
+let compiling: Promise<WebAssembly.Module> | null = null;
+const instances = new WeakMap<object, EdgeExports>();
+
+function wasmBytes(): Uint8Array<ArrayBuffer> {
+  const bin = atob(EDGE_KERNELS_WASM_BASE64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+/** Size of edge_kernels.wasm in bytes. */
+export function edgeWasmByteLength(): number {
+  return Math.floor((EDGE_KERNELS_WASM_BASE64.length * 3) / 4);
+}
+
+/** Compiles the module asynchronously (allowed everywhere, including a browser main thread). */
+export function compileEdgeModule(): Promise<WebAssembly.Module> {
+  if (compiled) return Promise.resolve(compiled);
+  compiling ??= WebAssembly.compile(wasmBytes()).then((m) => (compiled = m));
+  return compiling;
+}
+
+/** The WebAssembly.Memory of a tfjs-backend-wasm instance. */
+export function backendMemory(backend: WasmBackendLike): WebAssembly.Memory {
+  const mem = backend.wasm?.asm?.memory ?? backend.wasm?.wasmMemory;
+  if (!(mem instanceof WebAssembly.Memory)) {
+    throw new Error(
+      'edge-tta kernels: could not find the WebAssembly.Memory of the tfjs wasm backend ' +
+        '(looked at backend.wasm.asm.memory and backend.wasm.wasmMemory). The kernels are built for ' +
+        '@tensorflow/tfjs-backend-wasm 4.22; pin that version.',
+    );
+  }
+  return mem;
+}
+
+/**
+ * The kernels bound to this backend's memory; instantiated on first use
+ * (this is the kernels' set-up: it runs from `setupFunc` on `setBackend`, or
+ * lazily from the first kernel call when the kernels were registered after it).
+ */
+export function edgeExports(backend: WasmBackendLike): EdgeExports {
+  let ex = instances.get(backend);
+  if (ex) return ex;
+  if (!compiled) {
+    // Synchronous compile: fine in Node and workers; a browser main thread
+    // refuses modules > 4 KB, so there call `await registerEdgeKernels()` first.
+    try {
+      compiled = new WebAssembly.Module(wasmBytes());
+    } catch (e) {
+      throw new Error(
+        `edge-tta kernels: the WASM module is not compiled yet and synchronous compilation failed (${String(e)}). ` +
+          'Call `await registerEdgeKernels()` (or `await initBackend({backend: "wasm"})`) before running kernels.',
+      );
+    }
+  }
+  const memory = backendMemory(backend);
+  const instance = new WebAssembly.Instance(compiled, { env: { memory, exp: Math.exp, log: Math.log } });
+  ex = instance.exports as unknown as EdgeExports;
+  instances.set(backend, ex);
+  return ex;
+}
+
+/** Byte offset of a tensor's data in the backend's memory. */
+export function ptrOf(backend: WasmBackendLike, t: { dataId: object }): number {
+  const d = backend.dataIdMap.get(t.dataId);
+  if (d == null) throw new Error('edge-tta kernels: tensor data is not on the wasm backend (was it disposed?).');
+  return d.memoryOffset;
+}
+
+/** Throws unless every tensor is float32. */
+export function assertFloat32(kernel: string, tensors: Record<string, tf.TensorInfo>): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (t.dtype !== 'float32') {
+      throw new Error(`${kernel} (edge-tta wasm kernel): input '${name}' has dtype ${t.dtype}; only float32 is supported. Cast it with tf.cast(x, 'float32').`);
+    }
+  }
+}
+
+/** Fills a float32 output with zeros (makeOutput memory is not zeroed). */
+export function zeroOutput(backend: WasmBackendLike, out: tf.TensorInfo): void {
+  const size = out.shape.reduce((a, b) => a * b, 1);
+  if (size === 0) return;
+  new Float32Array(backend.wasm.HEAPU8.buffer, ptrOf(backend, out), size).fill(0);
+}
+
+/** Product of a shape. */
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}

@@ -1,0 +1,52 @@
+/**
+ * The SDK's typed errors. Each has a stable `name` (it survives a Comlink / worker
+ * boundary, where `instanceof` does not) and a message that names the bad value,
+ * what was expected and the fix.
+ */
+
+/** Base class of every error edge-tta throws on purpose. */
+export class EdgeTtaError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A batch or frame is malformed: wrong rank, shape or dtype, empty, or not finite. */
+export class InvalidInputError extends EdgeTtaError {
+  override name = 'InvalidInputError' as const;
+}
+
+/** The model cannot be used with the requested strategy (no BatchNormalization, several outputs, ...). */
+export class UnsupportedModelError extends EdgeTtaError {
+  override name = 'UnsupportedModelError' as const;
+}
+
+/** A strategy name is not in the registry. */
+export class UnknownStrategyError extends EdgeTtaError {
+  override name = 'UnknownStrategyError' as const;
+}
+
+/** An option has a value outside its valid range. */
+export class InvalidOptionError extends EdgeTtaError {
+  override name = 'InvalidOptionError' as const;
+}
+
+/** The requested tfjs backend could not be initialised. */
+export class BackendError extends EdgeTtaError {
+  override name = 'BackendError' as const;
+}
+
+/** The adapter or strategy was used after `dispose()`. */
+export class DisposedError extends EdgeTtaError {
+  override name = 'DisposedError' as const;
+}
+
+/** The names of the SDK's error classes, stable across realms and workers. */
+export type EdgeTtaErrorName =
+  | 'InvalidInputError'
+  | 'UnsupportedModelError'
+  | 'UnknownStrategyError'
+  | 'InvalidOptionError'
+  | 'BackendError'
+  | 'DisposedError';

@@ -1,0 +1,39 @@
+/**
+ * edge-tta: test-time adaptation of TensorFlow.js vision models on edge devices.
+ * The public API; everything else is internal.
+ */
+export { initBackend, type BackendInfo, type BackendOptions } from './backend/initBackend.js';
+export {
+  createAdapter,
+  type Adapter,
+  type AdapterBaseOptions,
+  type AdapterOptions,
+  type StepOutput,
+} from './adapter.js';
+export type { BatchInput, RawBatch } from './input.js';
+export type { StepMetrics } from './metrics/stepMetrics.js';
+export {
+  BackendError,
+  DisposedError,
+  EdgeTtaError,
+  InvalidInputError,
+  InvalidOptionError,
+  UnknownStrategyError,
+  UnsupportedModelError,
+  type EdgeTtaErrorName,
+} from './errors.js';
+export { ModelExecutor, type ExecutorOutput, type HookContext, type LayerHook, type LayerHooks, type RunOptions } from './model/executor.js';
+export { inspectModel, type BatchNormInfo, type ModelInfo } from './model/introspect.js';
+export { batchMoments, batchStatisticsHook, normalizeWith, type ChannelMoments } from './model/batchNorm.js';
+export type { GraphModelNodes } from './model/target.js';
+export { decodeState, encodeState, type EncodedState } from './model/weights.js';
+export { getStrategy, listStrategies, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
+export type {
+  StepResult,
+  StepStats,
+  Strategy,
+  StrategyContext,
+  StrategyDefinition,
+  StrategyNeeds,
+  StrategyState,
+} from '../strategies/strategy.js';

@@ -1,0 +1,44 @@
+import * as tf from '@tensorflow/tfjs';
+import type { BatchNormInfo } from './introspect.js';
+import type { LayerHook } from './executor.js';
+
+/** Per-channel mean and (biased) variance of one BN layer's input, as Keras training mode computes them. */
+export interface ChannelMoments {
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+function reductionAxes(bn: BatchNormInfo, rank: number): number[] {
+  const axes: number[] = [];
+  for (let i = 0; i < rank; i++) if (i !== bn.axis) axes.push(i);
+  return axes;
+}
+
+/** The batch statistics of `x` over every axis but the BN layer's channel axis. */
+export function batchMoments(x: tf.Tensor, bn: BatchNormInfo): ChannelMoments {
+  const { mean, variance } = tf.moments(x, reductionAxes(bn, x.rank));
+  return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+/**
+ * Normalises `x` with the given per-channel statistics and the layer's own gamma/beta,
+ * exactly as the BN layer does: (x - mean) / sqrt(var + eps) * gamma + beta.
+ */
+export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor {
+  const gamma = bn.gamma ?? undefined;
+  const beta = bn.beta ?? undefined;
+  if (bn.axis === x.rank - 1) return tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
+  // Channel axis not last: reshape the per-channel vectors so they broadcast.
+  const shape = x.shape.map((d, i) => (i === bn.axis ? d : 1));
+  const r = (t: tf.Tensor | undefined) => (t === undefined ? undefined : tf.reshape(t, shape));
+  return tf.batchNorm(x, r(mean)!, r(variance)!, r(beta), r(gamma), bn.epsilon);
+}
+
+/** A hook that normalises with the current batch's statistics (test-time BN), like `training: true` without updating moving statistics. */
+export function batchStatisticsHook(bn: BatchNormInfo): LayerHook {
+  return ({ inputs }) => {
+    const x = inputs[0]!;
+    const { mean, variance } = batchMoments(x, bn);
+    return normalizeWith(x, bn, mean, variance);
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * `source`: no adaptation. The deployed model as it is, the baseline every TTA result is
+ * compared with. Works on LayersModels and GraphModels.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { BaseStrategy } from './baseStrategy.js';
+import type { StepResult, StrategyDefinition, StrategyNeeds } from './strategy.js';
+
+/** `source` has no options. */
+export type SourceOptions = Record<never, never>;
+
+class SourceStrategy extends BaseStrategy<SourceOptions> {
+  readonly name = 'source';
+  readonly needs = sourceStrategy.needs;
+
+  protected forward(x: tf.Tensor4D): StepResult {
+    const target = this.target;
+    const probs = tf.tidy(() => {
+      if (target.kind === 'graph') return tf.softmax(target.run(x).logits);
+      // A softmax model's own output is exactly `model.predict`.
+      if (target.info.outputKind === 'softmax') return target.executor.predict(x) as tf.Tensor2D;
+      return tf.softmax(target.executor.logits(x));
+    });
+    return { probs, stats: {} };
+  }
+}
+
+export const sourceStrategy: StrategyDefinition<'source', SourceOptions> = {
+  name: 'source',
+  description: 'No adaptation: the model as deployed.',
+  needs: { batchNorm: false, gradients: false, layersModel: false } satisfies StrategyNeeds,
+  defaults: {},
+  create: (target, config, context) => new SourceStrategy(target, config, context),
+};

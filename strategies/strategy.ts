@@ -1,0 +1,72 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { AdaptTarget } from '../src/model/target.js';
+import type { NamedTensors } from '../src/model/weights.js';
+
+/** What a strategy requires of the model; checked by `createAdapter` before the strategy is built. */
+export interface StrategyNeeds {
+  /** The model must contain BatchNormalization layers. */
+  batchNorm: boolean;
+  /** The strategy backpropagates (on the wasm backend this uses edge-tta's gradient kernels). */
+  gradients: boolean;
+  /** The strategy needs a `tf.LayersModel` (it hooks layers); false if a `tf.GraphModel` works too. */
+  layersModel: boolean;
+}
+
+/** Scalar figures a strategy reports for one step (loss, BN drift, restored weights...). */
+export type StepStats = Record<string, number>;
+
+/** One online step's output. `probs` is owned by the caller, who must dispose it. */
+export interface StepResult {
+  /** Adapted class probabilities, [batch, classes]. */
+  probs: tf.Tensor2D;
+  stats: StepStats;
+}
+
+/** A strategy's whole mutable state: tensors (copies, owned by the holder) and JSON scalars. */
+export interface StrategyState {
+  tensors: NamedTensors;
+  meta: Record<string, unknown>;
+}
+
+/** Shared context every strategy is built with. */
+export interface StrategyContext {
+  /** Seed of every random choice the strategy makes. */
+  seed: number;
+}
+
+/**
+ * An online test-time adaptation strategy, attached to one model.
+ * `step` adapts on a batch and returns its predictions; `reset` returns to the source
+ * state exactly; `snapshot`/`restore` save and load the whole state.
+ */
+export interface Strategy<C extends object = object> {
+  readonly name: string;
+  readonly needs: StrategyNeeds;
+  /** One online step on a validated float32 batch [n, h, w, c]. */
+  step(x: tf.Tensor4D): StepResult;
+  /** Back to the state at attach time (weights bit-identical). */
+  reset(): void;
+  /** Copies of the whole state; dispose its tensors when done (or pass it to `restore`). */
+  snapshot(): StrategyState;
+  /** Loads a state taken by `snapshot` (of the same strategy on the same model). */
+  restore(state: StrategyState): void;
+  /** Frees the strategy's tensors and puts the model's source weights back. */
+  dispose(): void;
+  /** The resolved options, as plain JSON. */
+  getConfig(): C;
+}
+
+/**
+ * A registry entry: a strategy's name, needs, documented defaults and factory.
+ * `O` is its options interface (every field optional); `defaults` fills every field.
+ */
+export interface StrategyDefinition<N extends string = string, O extends object = object> {
+  readonly name: N;
+  /** One line for CLIs and error messages. */
+  readonly description: string;
+  readonly needs: StrategyNeeds;
+  readonly defaults: Readonly<Required<O>>;
+  /** Checks a resolved config; throws InvalidOptionError naming the bad option. */
+  validate?(config: Required<O>): void;
+  create(target: AdaptTarget, config: Required<O>, context: StrategyContext): Strategy<Required<O>>;
+}
