@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError, InvalidOptionError } from '../errors.js';
+import { registerEdgeKernels } from './kernels/index.js';
 
 /** Options of {@link initBackend}. */
 export interface BackendOptions {
@@ -69,5 +70,5 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
 
 /** Registers edge-tta's WASM kernels; plugged in by the kernels module. */
 async function registerKernels(): Promise<boolean> {
-  return false;
+  return (await registerEdgeKernels()).edgeKernels;
 }
