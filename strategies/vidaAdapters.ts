@@ -1,0 +1,330 @@
+/**
+ * ViDA adapters for convolutional and dense layers, injected through the executor's hooks.
+ *
+ * Paper: Liu et al., "ViDA: Homeostatic Visual Domain Adapter for Continual Test Time
+ * Adaptation" (ICLR 2024). Reference code: Yangsenqiao/vida `imagenet/inject_vida.py`
+ * (`ViDAInjectedLinear`): output = linear(x) + scale1 * up1(down1(x)) + scale2 * up2(down2(x)),
+ * rank 1 (low) and 128 (high), down ~ N(0, std = 1/r^2), up = 0, no adapter bias.
+ *
+ * Beside each chosen layer:
+ *   output = act( layer_preact(x) + s_low * up_low(down_low(x)) + s_high * up_high(down_high(x)) )
+ * - Conv2D: down = a conv with the layer's kernel size, stride, padding and dilation to r
+ *   channels (the conv-shaped low-rank factorisation of a kernel delta, as LoRA for convs);
+ *   up = a 1x1 conv to the layer's output channels.
+ * - Dense: down = [in, r] and up = [r, out] matrices, exactly as the official linear adapter.
+ *
+ * Deviations from the official code (which injects only into ViT attention linears):
+ * - Conv layers are supported (the paper says "linear or conv layers"); the default for CNNs
+ *   is every standard Conv2D layer (depthwise / separable / transposed convs are skipped: a
+ *   per-channel kernel has no rank to factorise).
+ * - The high rank is capped at the layer's maximal rank, min(fan-in, output channels):
+ *   128 would exceed the width of a small CNN. The init std uses the effective rank.
+ * - Both branches are computed as one down conv of r_low + r_high channels, a per-channel
+ *   scale, and one up conv (the same sum, two kernels instead of four).
+ * - A layer whose own activation is not linear gets the adapter added before its
+ *   activation (the official layers are linear); softmax layers are refused.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
+import type { LayerHook } from '../src/model/executor.js';
+import type { ModelInfo } from '../src/model/introspect.js';
+import { activationOf } from '../src/model/layerKinds.js';
+import { decodeState, deepCopy, encodeState, stateTensors, type NamedTensors } from '../src/model/weights.js';
+import { Rng } from '../src/random.js';
+
+/** Which layers get adapters: a preset or an explicit list of layer names. */
+export type VidaLayerSelection = 'conv' | 'conv+dense' | readonly string[];
+
+/** Options of {@link injectVidaAdapters}. */
+export interface VidaAdapterOptions {
+  /**
+   * Layers that get an adapter. `'conv'`: every standard Conv2D layer; `'conv+dense'`: also
+   * every Dense layer except a softmax output; or a list of Conv2D / Dense layer names.
+   * Defaults to `'conv'`.
+   */
+  layers?: VidaLayerSelection;
+  /** Rank of the low-rank (domain-shared) adapter. Defaults to 1 (official). */
+  lowRank?: number;
+  /** Rank of the high-rank (domain-specific) adapter, capped per layer at min(fan-in, outputs). Defaults to 128 (official). */
+  highRank?: number;
+  /** Seed of the down-projection initialisation. Defaults to 0. */
+  seed?: number;
+}
+
+/** One adapted layer's shapes. */
+export interface VidaAdapterSpec {
+  layer: string;
+  kind: 'conv' | 'dense';
+  /** Effective ranks after capping. */
+  lowRank: number;
+  highRank: number;
+  /** Input channels (conv) or features (dense). */
+  inputs: number;
+  /** Output channels (conv) or units (dense). */
+  outputs: number;
+  /** Kernel height and width (1, 1 for dense). */
+  kernel: [number, number];
+}
+
+/** The four weights of one layer's adapter pair. */
+export interface VidaAdapterWeights {
+  downLow: tf.Variable;
+  upLow: tf.Variable;
+  downHigh: tf.Variable;
+  upHigh: tf.Variable;
+}
+
+/** The scales of the two branches (HKA sets them per batch). */
+export interface VidaScales {
+  low: number;
+  high: number;
+}
+
+const PARTS = ['downLow', 'upLow', 'downHigh', 'upHigh'] as const;
+
+interface ConvLike {
+  kernelSize: number[];
+  strides: number[];
+  padding: 'valid' | 'same';
+  dilationRate: number | number[];
+  dataFormat: 'channelsFirst' | 'channelsLast';
+  filters: number;
+  units: number;
+  activation: { apply(x: tf.Tensor): tf.Tensor };
+}
+
+let linearActivation: unknown;
+function linear(): unknown {
+  linearActivation ??= (tf.layers.activation({ activation: 'linear' }) as unknown as { activation: unknown }).activation;
+  return linearActivation;
+}
+
+function positiveInt(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new InvalidOptionError(`ViDA option '${name}' must be a positive integer; got ${v}.`);
+}
+
+/** The layers a selection names, validated against the model. */
+export function selectVidaLayers(info: ModelInfo, selection: VidaLayerSelection): tf.layers.Layer[] {
+  const byName = new Map(info.layers.map((l) => [l.name, l]));
+  const isConv2D = (l: tf.layers.Layer) => l.getClassName() === 'Conv2D';
+  const isPlainDense = (l: tf.layers.Layer) => l.getClassName() === 'Dense' && activationOf(l) !== 'softmax';
+  let chosen: tf.layers.Layer[];
+  if (selection === 'conv') chosen = info.layers.filter(isConv2D);
+  else if (selection === 'conv+dense') chosen = info.layers.filter((l) => isConv2D(l) || isPlainDense(l));
+  else if (Array.isArray(selection)) {
+    const valid = info.layers.filter((l) => isConv2D(l) || isPlainDense(l)).map((l) => l.name);
+    chosen = (selection as readonly string[]).map((name) => {
+      const l = byName.get(name);
+      if (l === undefined || !valid.includes(name)) {
+        throw new InvalidOptionError(
+          `ViDA option 'layers' names '${name}', which is not a Conv2D or non-softmax Dense layer of this model. ` +
+            `Valid layers: ${valid.join(', ') || '(none)'}.`,
+        );
+      }
+      return l;
+    });
+  } else {
+    throw new InvalidOptionError(`ViDA option 'layers' must be 'conv', 'conv+dense' or a list of layer names; got ${JSON.stringify(selection)}.`);
+  }
+  if (chosen.length === 0) {
+    throw new UnsupportedModelError(
+      `ViDA found no layer to adapt with layers=${JSON.stringify(selection)}; the model needs a Conv2D (or Dense) layer.`,
+    );
+  }
+  for (const l of chosen) {
+    const c = l as unknown as ConvLike;
+    if (l.getClassName() === 'Conv2D' && c.dataFormat === 'channelsFirst') {
+      throw new UnsupportedModelError(`ViDA adapters need channels-last convolutions; layer '${l.name}' is channels-first.`);
+    }
+  }
+  return chosen;
+}
+
+function specOf(layer: tf.layers.Layer, lowRank: number, highRank: number): VidaAdapterSpec {
+  const kernel = (layer as unknown as { kernel: { read(): tf.Tensor } }).kernel.read();
+  if (layer.getClassName() === 'Conv2D') {
+    const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
+    const maxRank = Math.min(kh * kw * cin, cout);
+    return { layer: layer.name, kind: 'conv', lowRank: Math.min(lowRank, maxRank), highRank: Math.min(highRank, maxRank), inputs: cin, outputs: cout, kernel: [kh, kw] };
+  }
+  const [inF, outF] = kernel.shape as [number, number];
+  const maxRank = Math.min(inF, outF);
+  return { layer: layer.name, kind: 'dense', lowRank: Math.min(lowRank, maxRank), highRank: Math.min(highRank, maxRank), inputs: inF, outputs: outF, kernel: [1, 1] };
+}
+
+function downShape(s: VidaAdapterSpec, r: number): number[] {
+  return s.kind === 'conv' ? [s.kernel[0], s.kernel[1], s.inputs, r] : [s.inputs, r];
+}
+function upShape(s: VidaAdapterSpec, r: number): number[] {
+  return s.kind === 'conv' ? [1, 1, r, s.outputs] : [r, s.outputs];
+}
+
+/**
+ * A model's ViDA adapters: their variables, the current HKA scales, and the executor hooks
+ * that add them beside their layers. Create with {@link injectVidaAdapters}; a teacher gets
+ * its own copy with {@link VidaAdapters.clone}.
+ */
+export class VidaAdapters {
+  /** The current branch scales, read by the hooks at run time. */
+  scales: VidaScales = { low: 1, high: 1 };
+  readonly specs: readonly VidaAdapterSpec[];
+  private readonly weights: Map<string, VidaAdapterWeights>;
+
+  /** @internal Use {@link injectVidaAdapters}. */
+  constructor(specs: readonly VidaAdapterSpec[], weights: Map<string, VidaAdapterWeights>) {
+    this.specs = specs;
+    this.weights = weights;
+  }
+
+  /** Number of adapter parameters. */
+  get size(): number {
+    let n = 0;
+    for (const w of this.weights.values()) for (const p of PARTS) n += w[p].size;
+    return n;
+  }
+
+  /** The adapter variables keyed `${layer}/${part}` (part: downLow, upLow, downHigh, upHigh), in a fixed order. */
+  variables(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const s of this.specs) {
+      const w = this.weights.get(s.layer)!;
+      for (const p of PARTS) out.set(`${s.layer}/${p}`, w[p]);
+    }
+    return out;
+  }
+
+  /** Hooks that add the adapters beside their layers; combine them with other (e.g. BN) hooks. */
+  hooks(): Map<string, LayerHook> {
+    const hooks = new Map<string, LayerHook>();
+    for (const s of this.specs) hooks.set(s.layer, this.hookFor(s, this.weights.get(s.layer)!));
+    return hooks;
+  }
+
+  /** A copy with its own variables (same values, same scales): the teacher's adapters. */
+  clone(): VidaAdapters {
+    const weights = new Map<string, VidaAdapterWeights>();
+    for (const [layer, w] of this.weights) {
+      // deepCopy: a copy with its own memory (in-place fused kernels must not write through).
+      const copy = (v: tf.Variable) => tf.tidy(() => tf.variable(deepCopy(v), true));
+      weights.set(layer, { downLow: copy(w.downLow), upLow: copy(w.upLow), downHigh: copy(w.downHigh), upHigh: copy(w.upHigh) });
+    }
+    const copy = new VidaAdapters(this.specs, weights);
+    copy.scales = { ...this.scales };
+    return copy;
+  }
+
+  /** Serialises the adapter weights (edge-tta state format) with their specs. */
+  encode(meta: Record<string, unknown> = {}): Uint8Array {
+    const tensors: NamedTensors = {};
+    for (const [name, v] of this.variables()) tensors[name] = v;
+    return encodeState(tensors, { kind: 'vida-adapters', specs: this.specs, ...meta });
+  }
+
+  /**
+   * Loads weights written by {@link encode} (e.g. the shipped warm-up). The file must hold the
+   * same layers and ranks; otherwise a typed error says which differs.
+   */
+  load(bytes: Uint8Array): Record<string, unknown> {
+    const decoded = decodeState(bytes);
+    if (decoded.meta.kind !== 'vida-adapters') {
+      throw new InvalidInputError('These bytes are not ViDA adapter weights (written by VidaAdapters.encode).');
+    }
+    const specs = decoded.meta.specs as VidaAdapterSpec[];
+    const mine = JSON.stringify(this.specs);
+    if (JSON.stringify(specs) !== mine) {
+      throw new InvalidInputError(
+        `The ViDA adapter weights were trained for layers/ranks ${JSON.stringify(specs.map((s) => [s.layer, s.lowRank, s.highRank]))}; ` +
+          `this model's adapters are ${JSON.stringify(this.specs.map((s) => [s.layer, s.lowRank, s.highRank]))}. ` +
+          "Use the same 'layers', 'lowRank' and 'highRank' options as the warm-up.",
+      );
+    }
+    const tensors = stateTensors(decoded);
+    try {
+      for (const [name, v] of this.variables()) v.assign(tensors[name]!);
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+    return decoded.meta;
+  }
+
+  dispose(): void {
+    for (const w of this.weights.values()) tf.dispose(PARTS.map((p) => w[p]));
+  }
+
+  private hookFor(s: VidaAdapterSpec, w: VidaAdapterWeights): LayerHook {
+    return ({ layer, inputs, original }) => {
+      const x = inputs[0]!;
+      const holder = layer as unknown as ConvLike;
+      const act = activationOf(layer);
+      let pre: tf.Tensor;
+      if (act === 'linear') pre = original();
+      else {
+        const saved = holder.activation;
+        holder.activation = linear() as ConvLike['activation'];
+        try {
+          pre = original();
+        } finally {
+          holder.activation = saved;
+        }
+      }
+      const { low, high } = this.scales;
+      const scale = tf.concat([tf.fill([s.lowRank], low), tf.fill([s.highRank], high)]);
+      let delta: tf.Tensor;
+      if (s.kind === 'conv') {
+        const down = tf.concat([w.downLow, w.downHigh], 3) as tf.Tensor4D;
+        const up = tf.concat([w.upLow, w.upHigh], 2) as tf.Tensor4D;
+        const dil = holder.dilationRate;
+        const h = tf.conv2d(
+          x as tf.Tensor4D,
+          down,
+          holder.strides as [number, number],
+          holder.padding,
+          'NHWC',
+          (typeof dil === 'number' ? [dil, dil] : dil) as [number, number],
+        );
+        delta = tf.conv2d(tf.mul(h, scale) as tf.Tensor4D, up, 1, 'valid');
+      } else {
+        const down = tf.concat([w.downLow, w.downHigh], 1) as tf.Tensor2D;
+        const up = tf.concat([w.upLow, w.upHigh], 0) as tf.Tensor2D;
+        const flat = tf.reshape(x, [-1, s.inputs]) as tf.Tensor2D;
+        delta = tf.reshape(tf.matMul(tf.mul(tf.matMul(flat, down), scale) as tf.Tensor2D, up), pre.shape);
+      }
+      const out = tf.add(pre, delta);
+      return act === 'linear' ? out : holder.activation.apply(out);
+    };
+  }
+}
+
+/**
+ * Creates ViDA adapters for the chosen layers of a model: down projections ~ N(0, std = 1/r^2)
+ * from a seeded generator, up projections zero, so the adapted model equals the source model
+ * exactly until the adapters are trained.
+ *
+ * @example
+ * const adapters = injectVidaAdapters(executor.info, { layers: 'conv', highRank: 128, seed: 0 });
+ * const logits = tf.tidy(() => executor.logits(x, { hooks: adapters.hooks() }));
+ */
+export function injectVidaAdapters(info: ModelInfo, options: VidaAdapterOptions = {}): VidaAdapters {
+  const lowRank = options.lowRank ?? 1;
+  const highRank = options.highRank ?? 128;
+  positiveInt('lowRank', lowRank);
+  positiveInt('highRank', highRank);
+  const layers = selectVidaLayers(info, options.layers ?? 'conv');
+  const rng = new Rng(options.seed ?? 0);
+  const specs = layers.map((l) => specOf(l, lowRank, highRank));
+  const weights = new Map<string, VidaAdapterWeights>();
+  const normal = (shape: number[], std: number) => {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = rng.gaussian(0, std);
+    return tf.tidy(() => tf.variable(tf.tensor(data, shape), true));
+  };
+  for (const s of specs) {
+    weights.set(s.layer, {
+      downLow: normal(downShape(s, s.lowRank), 1 / s.lowRank ** 2),
+      upLow: tf.tidy(() => tf.variable(tf.zeros(upShape(s, s.lowRank)), true)),
+      downHigh: normal(downShape(s, s.highRank), 1 / s.highRank ** 2),
+      upHigh: tf.tidy(() => tf.variable(tf.zeros(upShape(s, s.highRank)), true)),
+    });
+  }
+  return new VidaAdapters(specs, weights);
+}
