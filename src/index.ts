@@ -28,6 +28,10 @@ export { batchMoments, batchStatisticsHook, normalizeWith, type ChannelMoments }
 export type { GraphModelNodes } from './model/target.js';
 export { decodeState, encodeState, type EncodedState } from './model/weights.js';
 export { getStrategy, listStrategies, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
+export type { AlphaBnOptions } from '../strategies/alphaBn.js';
+export type { BnAdaptOptions } from '../strategies/bnAdapt.js';
+export type { BnStatsMode, NormStatsOptions } from '../strategies/normStats.js';
+export type { TentOptimizer, TentOptions } from '../strategies/tent.js';
 export type {
   StepResult,
   StepStats,

@@ -8,33 +8,68 @@
  * normalization for robustness under covariate shift" (2020).
  * Reference code: mariodoebler/test-time-adaptation `methods/norm.py` (BN in train mode,
  * momentum None, i.e. pure batch statistics).
+ *
+ * Additions (not in the reference): `stats: 'ema'`, the small-batch mode of
+ * `strategies/normStats.ts` (moving statistics for single frames; default off), and the step
+ * statistics `bnDrift` / `bnVarDrift`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchStatisticsHook } from '../src/model/batchNorm.js';
-import type { LayerHook } from '../src/model/executor.js';
 import { BaseStrategy } from './baseStrategy.js';
+import {
+  BnStatistics,
+  NORM_STATS_DEFAULTS,
+  requireBatchNorms,
+  validateNormStats,
+  type NormStatsOptions,
+} from './normStats.js';
 import type { StepResult, StrategyDefinition } from './strategy.js';
 
-/** `bn-adapt` has no options. */
-export type BnAdaptOptions = Record<never, never>;
+/**
+ * Options of `bn-adapt`: only the small-batch mode.
+ *
+ * @example
+ * // One camera frame at a time:
+ * await createAdapter(model, { strategy: 'bn-adapt', stats: 'ema', statsMomentum: 0.01 });
+ */
+export type BnAdaptOptions = NormStatsOptions;
 
-class BnAdaptStrategy extends BaseStrategy<BnAdaptOptions> {
+class BnAdaptStrategy extends BaseStrategy<Required<BnAdaptOptions>> {
   readonly name = 'bn-adapt';
   readonly needs = bnAdaptStrategy.needs;
-  private readonly hooks = new Map<string, LayerHook>(
-    this.layers.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]),
+  private readonly norm = new BnStatistics(
+    requireBatchNorms('bn-adapt', this.layers),
+    this.config.stats,
+    this.config.statsMomentum,
+    1,
   );
 
+  protected override stateVariables(): Map<string, tf.Variable> {
+    return new Map([...super.stateVariables(), ...this.norm.variables]);
+  }
+
   protected forward(x: tf.Tensor4D): StepResult {
-    const probs = tf.tidy(() => tf.softmax(this.layers.executor.logits(x, { hooks: this.hooks })));
-    return { probs, stats: {} };
+    let probs: tf.Tensor2D;
+    try {
+      probs = tf.tidy(() => tf.softmax(this.layers.executor.logits(x, { hooks: this.norm.hooks })));
+    } catch (e) {
+      this.norm.abort();
+      throw e;
+    }
+    const { bnDrift, bnVarDrift } = this.norm.finish();
+    return { probs, stats: { bnDrift, bnVarDrift } };
+  }
+
+  protected override onDispose(): void {
+    this.norm.dispose();
   }
 }
 
+/** The `bn-adapt` registry entry. */
 export const bnAdaptStrategy: StrategyDefinition<'bn-adapt', BnAdaptOptions> = {
   name: 'bn-adapt',
   description: 'Test-time BN: normalise with the current batch statistics (forward only).',
   needs: { batchNorm: true, gradients: false, layersModel: true },
-  defaults: {},
+  defaults: { ...NORM_STATS_DEFAULTS },
+  validate: (config) => validateNormStats('bn-adapt', config),
   create: (target, config, context) => new BnAdaptStrategy(target, config, context),
 };

@@ -1,0 +1,240 @@
+/**
+ * BN statistics for the normalisation strategies (`bn-adapt`, `alpha-bn`, `tent`), with the
+ * small-batch mode they share.
+ *
+ * Two ways to estimate a BN layer's test statistics (option `stats`):
+ * - `'batch'` (default, what the reference code does): the current batch's per-channel mean and
+ *   biased variance; nothing is kept between batches.
+ * - `'ema'` (for batch size 1 and small batches): exponential moving statistics, initialised to the
+ *   source (moving) statistics. For a batch of n frames with moments (mu_b, var_b) and per-frame
+ *   momentum m, the batch gets the weight w = 1 - (1 - m)^n (so a batch of n frames moves the
+ *   estimate as much as n single frames), and
+ *       mu  <- (1 - w) mu + w mu_b
+ *       var <- (1 - w) var + w var_b + w (1 - w) (mu_b - mu_old)^2
+ *   i.e. the mean and variance of the mixture of the old estimate and the batch (law of total
+ *   variance). The last term is what makes single frames work: one frame's variance is only
+ *   its spatial variance, and the spread of the frame means across frames must be added back,
+ *   which a plain EMA of variances (RoTTA's RBN) misses. The current batch is included before it is
+ *   normalised (as train-mode BN does), and the update is differentiable (Tent's gradient flows
+ *   through the current batch's share).
+ *
+ * Why moving statistics and not a sliding window of recent frames: a window needs either W
+ * forward passes per frame (W times the cost, which is the budget an edge device does not have)
+ * or a per-layer buffer of per-frame moments (W x channels x 2 per layer, plus the
+ * bookkeeping to snapshot it); both go stale as soon as Tent changes the weights. Moving
+ * statistics cost two vectors per BN layer, one forward pass, and their memory (~1/m frames) is a
+ * single documented number.
+ *
+ * Each step reports `bnDrift` (mean over BN layers and channels of |mu_used - mu_src| /
+ * sqrt(var_src + eps): how far, in source standard deviations, the means used moved) and
+ * `bnVarDrift` (mean of |ln((var_used + eps) / (var_src + eps))|).
+ *
+ * `mixMoments` is the BN statistic mixing of alpha-BN, in plain tfjs ops; swap it for
+ * `src/fused` `mixBnStats` once that exists and is differentiable (Tent backpropagates through it).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
+import { batchMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';
+import type { LayerHook } from '../src/model/executor.js';
+import type { BatchNormInfo } from '../src/model/introspect.js';
+import type { LayersTarget } from '../src/model/target.js';
+
+/** How BN statistics are estimated at test time. */
+export type BnStatsMode = 'batch' | 'ema';
+
+/** The small-batch options every normalisation strategy takes. */
+export interface NormStatsOptions {
+  /**
+   * `'batch'`: the current batch's statistics (the reference behaviour; poor at batch size 1).
+   * `'ema'`: moving statistics starting from the source ones, for single frames and small batches.
+   * Defaults to `'batch'`.
+   */
+  stats?: BnStatsMode;
+  /**
+   * Per-frame momentum of `stats: 'ema'`: each frame moves the statistics by this fraction
+   * (a batch of n frames by 1 - (1 - m)^n); the estimate remembers about 1/m frames. Ignored in
+   * `'batch'` mode. Defaults to 0.01 (about 100 frames: ~3 s of a 30 fps camera, short against a
+   * domain of thousands of frames, long enough to average out single-frame noise).
+   */
+  statsMomentum?: number;
+}
+
+/** Defaults of {@link NormStatsOptions}. */
+export const NORM_STATS_DEFAULTS: Readonly<Required<NormStatsOptions>> = Object.freeze({
+  stats: 'batch',
+  statsMomentum: 0.01,
+});
+
+const MODES: readonly BnStatsMode[] = ['batch', 'ema'];
+
+/** Throws {@link InvalidOptionError} naming a bad `stats` / `statsMomentum`. */
+export function validateNormStats(strategy: string, config: Required<NormStatsOptions>): void {
+  if (!MODES.includes(config.stats)) {
+    throw new InvalidOptionError(
+      `Strategy '${strategy}': option 'stats' is ${JSON.stringify(config.stats)}; valid values: ${MODES.map((m) => `'${m}'`).join(', ')}.`,
+    );
+  }
+  const m = config.statsMomentum;
+  if (typeof m !== 'number' || !Number.isFinite(m) || m <= 0 || m > 1) {
+    throw new InvalidOptionError(
+      `Strategy '${strategy}': option 'statsMomentum' is ${String(m)}; it must be a number in (0, 1] (e.g. 0.01).`,
+    );
+  }
+}
+
+/** Throws {@link InvalidOptionError} unless `value` is a finite number in [lo, hi]. */
+export function checkRange(strategy: string, option: string, value: unknown, lo: number, hi: number, hint: string): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi) {
+    throw new InvalidOptionError(`Strategy '${strategy}': option '${option}' is ${String(value)}; ${hint}.`);
+  }
+}
+
+/**
+ * alpha-BN's statistic mixing: (1 - alpha) * source + alpha * batch, for mean and variance alike.
+ * alpha = 0 gives the source statistics and alpha = 1 the batch ones, bit for bit.
+ */
+export function mixMoments(source: ChannelMoments, batch: ChannelMoments, alpha: number): ChannelMoments {
+  const mix = (s: tf.Tensor, b: tf.Tensor) => tf.add(tf.mul(s, 1 - alpha), tf.mul(b, alpha)) as tf.Tensor1D;
+  return { mean: mix(source.mean, batch.mean), variance: mix(source.variance, batch.variance) };
+}
+
+/** Mean softmax entropy of a batch of logits, -sum p log p averaged over rows (differentiable). */
+export function meanSoftmaxEntropy(logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(logits);
+    return tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(logp), logp), 1))) as tf.Scalar;
+  });
+}
+
+/** The BN layers of a target; throws {@link UnsupportedModelError} if there are none. */
+export function requireBatchNorms(strategy: string, target: LayersTarget): BatchNormInfo[] {
+  const bns = target.info.batchNorms;
+  if (bns.length === 0) {
+    throw new UnsupportedModelError(
+      `Strategy '${strategy}' adapts BatchNormalization layers, and model '${target.model.name}' has none. ` +
+        "Use a strategy that does not need BN (e.g. 'lame' or 'source'), or a model with BatchNormalization layers.",
+    );
+  }
+  return bns;
+}
+
+interface Pending {
+  bn: BatchNormInfo;
+  used: ChannelMoments;
+  ema?: ChannelMoments;
+}
+
+/**
+ * The test-time BN statistics of one model: hooks that normalise every BN layer with
+ * (1 - alpha) * source + alpha * estimate, the estimate being the batch's or the moving
+ * statistics. One step: run the model with {@link hooks} (inside `tf.tidy` or `tf.variableGrads`),
+ * then call {@link finish} (or {@link abort} on error) exactly once.
+ */
+export class BnStatistics {
+  /** The moving statistics (mode `'ema'`; empty in `'batch'` mode), for the strategy's state. */
+  readonly variables = new Map<string, tf.Variable>();
+  readonly hooks: ReadonlyMap<string, LayerHook>;
+  private readonly ema = new Map<string, { mean: tf.Variable; variance: tf.Variable }>();
+  private pending: Pending[] = [];
+
+  /**
+   * @param bns the BN layers to adapt.
+   * @param mode `'batch'` or `'ema'`.
+   * @param momentum per-frame momentum of `'ema'`.
+   * @param alpha weight of the estimate against the source statistics (1: estimate only).
+   */
+  constructor(
+    private readonly bns: readonly BatchNormInfo[],
+    readonly mode: BnStatsMode,
+    readonly momentum: number,
+    readonly alpha: number,
+  ) {
+    if (mode === 'ema') {
+      for (const bn of bns) {
+        const mean = tf.variable(tf.clone(bn.movingMean), false);
+        const variance = tf.variable(tf.clone(bn.movingVariance), false);
+        this.ema.set(bn.name, { mean, variance });
+        this.variables.set(`normStats/${bn.name}/mean`, mean);
+        this.variables.set(`normStats/${bn.name}/variance`, variance);
+      }
+    }
+    this.hooks = new Map(bns.map((bn) => [bn.name, this.hookFor(bn)]));
+  }
+
+  private hookFor(bn: BatchNormInfo): LayerHook {
+    return ({ inputs }) => {
+      const x = inputs[0]!;
+      let estimate = batchMoments(x, bn);
+      let ema: ChannelMoments | undefined;
+      const state = this.ema.get(bn.name);
+      if (state !== undefined) {
+        const w = 1 - (1 - this.momentum) ** x.shape[0]!;
+        const d = tf.sub(estimate.mean, state.mean);
+        ema = {
+          mean: tf.add(state.mean, tf.mul(d, w)) as tf.Tensor1D,
+          variance: tf.add(
+            tf.add(tf.mul(state.variance, 1 - w), tf.mul(estimate.variance, w)),
+            tf.mul(tf.square(d), w * (1 - w)),
+          ) as tf.Tensor1D,
+        };
+        estimate = ema;
+      }
+      const used = mixMoments({ mean: bn.movingMean as tf.Tensor1D, variance: bn.movingVariance as tf.Tensor1D }, estimate, this.alpha);
+      // Kept beyond the caller's tidy until finish(): the drift figures and the moving-statistics update.
+      this.pending.push({
+        bn,
+        used: { mean: tf.keep(used.mean), variance: tf.keep(used.variance) },
+        ...(ema !== undefined ? { ema: { mean: tf.keep(ema.mean), variance: tf.keep(ema.variance) } } : {}),
+      });
+      return normalizeWith(x, bn, used.mean, used.variance);
+    };
+  }
+
+  /**
+   * Ends a step: commits the moving statistics, and returns `bnDrift` and `bnVarDrift`
+   * followed by the values of `extra` scalars (read in the same device sync). Disposes `extra`.
+   */
+  finish(extra: tf.Scalar[] = []): { bnDrift: number; bnVarDrift: number; extra: number[] } {
+    const pending = this.pending;
+    this.pending = [];
+    try {
+      for (const p of pending) {
+        if (p.ema === undefined) continue;
+        const state = this.ema.get(p.bn.name)!;
+        state.mean.assign(p.ema.mean);
+        state.variance.assign(p.ema.variance);
+      }
+      const values = tf.tidy(() => {
+        const drift: tf.Scalar[] = [];
+        const varDrift: tf.Scalar[] = [];
+        for (const { bn, used } of pending) {
+          const srcVar = tf.add(bn.movingVariance, bn.epsilon);
+          drift.push(tf.mean(tf.div(tf.abs(tf.sub(used.mean, bn.movingMean)), tf.sqrt(srcVar))));
+          varDrift.push(tf.mean(tf.abs(tf.log(tf.div(tf.add(used.variance, bn.epsilon), srcVar)))));
+        }
+        const zero = tf.scalar(0);
+        const avg = (xs: tf.Scalar[]) => (xs.length > 0 ? tf.div(tf.addN(xs), xs.length) : zero);
+        return tf.stack([avg(drift), avg(varDrift), ...extra]).dataSync();
+      });
+      return { bnDrift: values[0]!, bnVarDrift: values[1]!, extra: Array.from(values.slice(2)) };
+    } finally {
+      tf.dispose(extra);
+      disposePending(pending);
+    }
+  }
+
+  /** Drops a step's pending statistics without committing them (the step failed). */
+  abort(): void {
+    disposePending(this.pending);
+    this.pending = [];
+  }
+
+  dispose(): void {
+    this.abort();
+    tf.dispose([...this.variables.values()]);
+  }
+}
+
+function disposePending(pending: Pending[]): void {
+  for (const p of pending) tf.dispose([p.used.mean, p.used.variance, ...(p.ema ? [p.ema.mean, p.ema.variance] : [])]);
+}
