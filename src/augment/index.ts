@@ -1,0 +1,13 @@
+/** Test-time augmentations (CoTTA's pipeline and its pieces), in tfjs ops. */
+export {
+  applyAugment,
+  COTTA_AUGMENT_DEFAULTS,
+  COTTA_SOFT_AUGMENT,
+  CottaAugmenter,
+  drawAugment,
+  resolveAugmentOptions,
+  type AugmentDraw,
+  type CottaAugmentOptions,
+} from './cottaAugment.js';
+export { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustSaturation, toGrayscale } from './colorJitter.js';
+export { applyWarp, gaussianBlurValid, gaussianKernel1d, planAffineWarp, type AffineParams, type WarpPlan } from './geometric.js';
