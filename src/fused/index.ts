@@ -1,0 +1,233 @@
+/**
+ * Fused adaptation ops: one call instead of a chain of tfjs ops for the hot
+ * loops of the strategies. On the 'wasm' backend each runs as one WASM SIMD
+ * kernel on the tensors in place (wasm/assembly/fused.ts); on any other
+ * backend the plain-TS twin in ./oracle.ts runs (and is the tests' oracle).
+ *
+ * None of them writes into an existing tensor's memory: results go to fresh
+ * tensors, and variables are updated with `assign`. (tfjs-backend-wasm caches
+ * packed conv / depthwise / matMul weights per tensor id, so an in-place write
+ * to a weight variable would be silently ignored by those kernels; and a
+ * dataId may be shared by several tensors.)
+ *
+ * These are forward computations, not differentiable ops.
+ *
+ * @example
+ * emaUpdate(teacherVars, studentVars, 0.999);
+ * const n = stochasticRestore(studentVars, sourceTensors, 0.01, rng);
+ * const h = softmaxEntropy(logits);                    // [B]
+ * const y = lameSolve(probs, feats, { affinity: 'knn', k: 5 });
+ */
+import * as tf from '@tensorflow/tfjs';
+import { edgeExports, ptrOf, type WasmBackendLike } from '../backend/kernels/edgeModule.js';
+import { createRng, type SeededRng } from './rng.js';
+import { emaOracle, lameOracle, LAME_AFFINITIES, mixBnOracle, restoreOracle, softmaxEntropyOracle, type LameAffinity } from './oracle.js';
+
+export { createRng, type SeededRng } from './rng.js';
+export { LAME_AFFINITIES, type LameAffinity } from './oracle.js';
+
+/** The wasm backend when it is the active one, else null (use the TS path). */
+function activeWasm(): WasmBackendLike | null {
+  return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as WasmBackendLike) : null;
+}
+
+function fromInfo<R extends tf.Rank>(info: tf.TensorInfo): tf.Tensor<R> {
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor<R>;
+}
+
+function checkPairs(op: string, a: readonly tf.Tensor[], aName: string, b: readonly tf.Tensor[], bName: string): void {
+  if (a.length !== b.length) {
+    throw new Error(`${op}: ${aName} has ${a.length} tensors but ${bName} has ${b.length}; pass them in matching order.`);
+  }
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.dtype !== 'float32' || y.dtype !== 'float32') {
+      throw new Error(`${op}: ${aName}[${i}] and ${bName}[${i}] must be float32 (got ${x.dtype} and ${y.dtype}).`);
+    }
+    if (!tf.util.arraysEqual(x.shape, y.shape)) {
+      throw new Error(`${op}: ${aName}[${i}] has shape [${x.shape}] but ${bName}[${i}] has shape [${y.shape}].`);
+    }
+  }
+}
+
+function checkUnit(op: string, name: string, v: number): void {
+  if (!(v >= 0 && v <= 1)) throw new Error(`${op}: ${name} must be in [0, 1], got ${v}.`);
+}
+
+/**
+ * EMA of a parameter set: teacher = m * teacher + (1 - m) * student, for
+ * every pair (CoTTA / ViDA teacher update, m = 0.999).
+ *
+ * @example emaUpdate(teacher.trainableVars, student.trainableVars, 0.999);
+ */
+export function emaUpdate(teacher: readonly tf.Variable[], student: readonly tf.Tensor[], momentum: number): void {
+  checkPairs('emaUpdate', teacher, 'teacher', student, 'student');
+  checkUnit('emaUpdate', 'momentum', momentum);
+  const backend = activeWasm();
+  for (let i = 0; i < teacher.length; i++) {
+    const t = teacher[i]!;
+    const s = student[i]!;
+    if (t.size === 0) continue;
+    let next: tf.Tensor;
+    if (backend) {
+      const ex = edgeExports(backend);
+      const out = backend.makeOutput(t.shape, 'float32');
+      // Pointers are taken after makeOutput (which may grow the memory; offsets stay valid).
+      ex.emaUpdate(ptrOf(backend, t), ptrOf(backend, s), ptrOf(backend, out), t.size, momentum);
+      next = fromInfo(out);
+    } else {
+      next = tf.tensor(emaOracle(t.dataSync() as Float32Array, s.dataSync() as Float32Array, momentum), t.shape);
+    }
+    t.assign(next);
+    next.dispose();
+  }
+}
+
+/**
+ * Stochastic restore (CoTTA): every element of every variable is reset to
+ * its source value with probability p (elementwise Bernoulli), drawing one
+ * uniform per element from a seeded mulberry32, variables in order. The same
+ * seed (or rng state) gives the same mask on every backend. A passed rng is
+ * advanced, so consecutive calls continue its sequence. Returns the number of
+ * elements restored.
+ *
+ * @example
+ * const rng = createRng(1);
+ * const restored = stochasticRestore(student.trainableVars, sourceWeights, 0.01, rng);
+ */
+export function stochasticRestore(vars: readonly tf.Variable[], source: readonly tf.Tensor[], p: number, seed: number | SeededRng): number {
+  checkPairs('stochasticRestore', vars, 'vars', source, 'source');
+  checkUnit('stochasticRestore', 'p', p);
+  const rng = typeof seed === 'number' ? createRng(seed) : seed;
+  const backend = activeWasm();
+  let total = 0;
+  if (backend) {
+    const ex = edgeExports(backend);
+    ex.setRngState(rng.state);
+    for (let i = 0; i < vars.length; i++) {
+      const v = vars[i]!;
+      if (v.size === 0) continue;
+      const out = backend.makeOutput(v.shape, 'float32');
+      const n = ex.stochasticRestore(ptrOf(backend, v), ptrOf(backend, source[i]!), ptrOf(backend, out), v.size, p);
+      const next = fromInfo(out);
+      if (n > 0) v.assign(next);
+      next.dispose();
+      total += n;
+    }
+    rng.state = ex.getRngState() >>> 0;
+  } else {
+    for (let i = 0; i < vars.length; i++) {
+      const v = vars[i]!;
+      if (v.size === 0) continue;
+      const { out, restored } = restoreOracle(v.dataSync() as Float32Array, source[i]!.dataSync() as Float32Array, p, rng);
+      if (restored > 0) {
+        const next = tf.tensor(out, v.shape);
+        v.assign(next);
+        next.dispose();
+      }
+      total += restored;
+    }
+  }
+  return total;
+}
+
+/**
+ * alpha-BN statistic mixing: mean = (1 - a) * srcMean + a * batchMean, and
+ * the same for the variance. Returns two new tensors (the caller disposes).
+ *
+ * @example const { mean, variance } = mixBnStats(mu0, var0, muB, varB, 0.1);
+ */
+export function mixBnStats(srcMean: tf.Tensor, srcVar: tf.Tensor, batchMean: tf.Tensor, batchVar: tf.Tensor, alpha: number): { mean: tf.Tensor; variance: tf.Tensor } {
+  checkPairs('mixBnStats', [srcMean, srcVar], 'source statistics', [batchMean, batchVar], 'batch statistics');
+  checkPairs('mixBnStats', [srcMean], 'srcMean', [srcVar], 'srcVar');
+  checkUnit('mixBnStats', 'alpha', alpha);
+  const backend = activeWasm();
+  if (backend && srcMean.size > 0) {
+    const om = backend.makeOutput(srcMean.shape, 'float32');
+    const ov = backend.makeOutput(srcMean.shape, 'float32');
+    edgeExports(backend).mixBnStats(ptrOf(backend, srcMean), ptrOf(backend, srcVar), ptrOf(backend, batchMean), ptrOf(backend, batchVar),
+      ptrOf(backend, om), ptrOf(backend, ov), srcMean.size, alpha);
+    return { mean: fromInfo(om), variance: fromInfo(ov) };
+  }
+  const r = mixBnOracle(srcMean.dataSync() as Float32Array, srcVar.dataSync() as Float32Array,
+    batchMean.dataSync() as Float32Array, batchVar.dataSync() as Float32Array, alpha);
+  return { mean: tf.tensor(r.mean, srcMean.shape), variance: tf.tensor(r.variance, srcMean.shape) };
+}
+
+/**
+ * Shannon entropy (nats) of softmax(logits) per row: [B, K] -> [B].
+ * Numerically stable (max-shifted, float64 inside). Not differentiable: for a
+ * Tent loss use tfjs ops.
+ *
+ * @example const h = softmaxEntropy(logits); // h.shape = [B]
+ */
+export function softmaxEntropy(logits: tf.Tensor2D): tf.Tensor1D {
+  if (logits.rank !== 2) throw new Error(`softmaxEntropy: logits must be [batch, classes], got shape [${logits.shape}].`);
+  if (logits.dtype !== 'float32') throw new Error(`softmaxEntropy: logits must be float32, got ${logits.dtype}.`);
+  const [B, K] = logits.shape;
+  const backend = activeWasm();
+  if (backend && B > 0 && K > 0) {
+    const out = backend.makeOutput([B], 'float32');
+    edgeExports(backend).softmaxEntropy(ptrOf(backend, logits), ptrOf(backend, out), B, K);
+    return fromInfo(out);
+  }
+  if (K === 0) return tf.fill([B], NaN) as tf.Tensor1D;
+  return tf.tensor1d(softmaxEntropyOracle(logits.dataSync() as Float32Array, B, K));
+}
+
+/** Options of {@link lameSolve}; the defaults are the official fiveai/LAME ones. */
+export interface LameOptions {
+  /** Affinity: 'rbf', 'knn' or 'linear'. Defaults to 'knn'. */
+  affinity?: LameAffinity;
+  /** Neighbours: knn keeps the k nearest (self excluded, clamped to batch - 1); rbf's sigma is the mean k-th smallest distance (self counted, clamped to batch). Defaults to 5. */
+  k?: number;
+  /** Weight of the Laplacian term. Defaults to 1. */
+  lambda?: number;
+  /** Maximum iterations. Defaults to 100. */
+  maxIter?: number;
+  /** Relative energy change that stops the iteration (checked from the third iteration on). Defaults to 1e-8. */
+  tol?: number;
+}
+
+/**
+ * LAME's inner loop (fiveai/LAME): refines the batch's class probabilities
+ * with a Laplacian over feature affinities. probs [B, K] (softmax outputs),
+ * feats [B, D] L2-normalised penultimate features (distances are computed as
+ * 2 - 2 x.y). Returns the refined [B, K] assignment; a batch of 1 returns a
+ * copy of probs. See DESIGN.md for the exact semantics.
+ *
+ * @example const y = lameSolve(probs, tf.div(f, tf.norm(f, 2, 1, true)), { affinity: 'knn', k: 5 });
+ */
+export function lameSolve(probs: tf.Tensor2D, feats: tf.Tensor2D, options: LameOptions = {}): tf.Tensor2D {
+  const affinity = options.affinity ?? 'knn';
+  const k = options.k ?? 5;
+  const lambda = options.lambda ?? 1;
+  const maxIter = options.maxIter ?? 100;
+  const tol = options.tol ?? 1e-8;
+  const kind = LAME_AFFINITIES.indexOf(affinity);
+  if (kind < 0) throw new Error(`lameSolve: unknown affinity '${String(affinity)}'. Valid affinities: ${LAME_AFFINITIES.map((a) => `'${a}'`).join(', ')}.`);
+  if (!(Number.isInteger(k) && k >= 1)) throw new Error(`lameSolve: k must be an integer >= 1, got ${k}.`);
+  if (!(Number.isInteger(maxIter) && maxIter >= 0)) throw new Error(`lameSolve: maxIter must be an integer >= 0, got ${maxIter}.`);
+  if (probs.rank !== 2 || feats.rank !== 2 || probs.shape[0] !== feats.shape[0]) {
+    throw new Error(`lameSolve: probs must be [batch, classes] and feats [batch, dim] with the same batch; got [${probs.shape}] and [${feats.shape}].`);
+  }
+  if (probs.dtype !== 'float32' || feats.dtype !== 'float32') throw new Error('lameSolve: probs and feats must be float32.');
+  const [B, K] = probs.shape;
+  const D = feats.shape[1];
+  if (B <= 1 || K === 0) return probs.clone();
+  const backend = activeWasm();
+  if (backend) {
+    const scratchBytes = (2 * B * B + 3 * B * K) * 8;
+    const scratch = backend.wasm._malloc(scratchBytes) >>> 0;
+    try {
+      const out = backend.makeOutput([B, K], 'float32');
+      edgeExports(backend).lameSolve(ptrOf(backend, probs), ptrOf(backend, feats), ptrOf(backend, out), scratch, B, K, D, kind, k, lambda, maxIter, tol);
+      return fromInfo(out);
+    } finally {
+      backend.wasm._free(scratch);
+    }
+  }
+  const { y } = lameOracle(probs.dataSync() as Float32Array, feats.dataSync() as Float32Array, B, K, D, { affinity, k, lambda, maxIter, tol });
+  return tf.tensor2d(y, [B, K]);
+}
