@@ -1,0 +1,140 @@
+/** `tent` on the tiny hand-built net: first update against the hand-derived gradient, state, errors. */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, initBackend, InvalidOptionError, UnsupportedModelError } from '../../src/index.js';
+import { createTarget, type LayersTarget } from '../../src/model/target.js';
+import { disposeTensors } from '../../src/model/weights.js';
+import { getStrategy, resolveOptions } from '../../strategies/registry.js';
+import type { Strategy } from '../../strategies/strategy.js';
+import { plainCnn } from '../helpers/models.js';
+import { TINY, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
+
+const FRAMES = [
+  [1, 3],
+  [2, 0],
+  [-1, 0.5],
+];
+
+function create(model: tf.LayersModel, options: Record<string, unknown> = {}): { s: Strategy; target: LayersTarget } {
+  const def = getStrategy('tent');
+  const target = createTarget(model) as LayersTarget;
+  return { s: def.create(target, resolveOptions(def, options) as never, { seed: 0 }), target };
+}
+
+function step(s: Strategy, frames: number[][]): { probs: number[]; stats: Record<string, number> } {
+  const x = tinyBatch(frames);
+  const { probs, stats } = s.step(x);
+  const out = Array.from(probs.dataSync());
+  probs.dispose();
+  x.dispose();
+  return { probs: out, stats };
+}
+
+function bnParams(target: LayersTarget): { gamma: number[]; beta: number[] } {
+  const bn = target.info.batchNorms[0]!;
+  return { gamma: Array.from(bn.gamma!.dataSync()), beta: Array.from(bn.beta!.dataSync()) };
+}
+
+function expectClose(actual: number[], expected: number[], tol: number): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `index ${i}: ${a} vs ${expected[i]}`).toBeLessThan(tol));
+}
+
+describe('tent', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('SGD: the first update is gamma/beta minus lr times the hand-derived entropy gradient', () => {
+    const oracle = tinyOracle(FRAMES, tinyBatchMoments(FRAMES));
+    // The gradient is not trivially small: the check below can fail.
+    expect(Math.min(...oracle.gradGamma.map(Math.abs), ...oracle.gradBeta.map(Math.abs))).toBeGreaterThan(1e-3);
+    const lr = 0.5;
+    const { s, target } = create(tinyNet(), { optimizer: 'sgd', lr });
+    const { probs, stats } = step(s, FRAMES);
+    // The returned prediction is the forward pass before the update (as Tent's forward_and_adapt).
+    expectClose(probs, oracle.probs.flat(), 2e-6);
+    expect(stats.loss).toBeCloseTo(oracle.loss, 5);
+    const { gamma, beta } = bnParams(target);
+    expectClose(gamma, TINY.gamma.map((g, c) => g - lr * oracle.gradGamma[c]!), 2e-6);
+    expectClose(beta, TINY.beta.map((b, c) => b - lr * oracle.gradBeta[c]!), 2e-6);
+    // The second step predicts with the updated parameters.
+    const second = tinyOracle(FRAMES, tinyBatchMoments(FRAMES), gamma, beta);
+    expectClose(step(s, FRAMES).probs, second.probs.flat(), 2e-6);
+    expect(second.loss).toBeLessThan(oracle.loss); // entropy went down
+    s.dispose();
+  });
+
+  it('Adam (default, lr 1e-3): the first update is lr * g / (|g| + 1e-8) per parameter', () => {
+    const oracle = tinyOracle(FRAMES, tinyBatchMoments(FRAMES));
+    const { s, target } = create(tinyNet());
+    expect(s.getConfig()).toEqual({ optimizer: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, stats: 'batch', statsMomentum: 0.01 });
+    step(s, FRAMES);
+    const { gamma, beta } = bnParams(target);
+    // Bias-corrected first Adam step: m_hat = g, v_hat = g^2.
+    const upd = (g: number) => (1e-3 * g) / (Math.abs(g) + 1e-8);
+    expectClose(gamma, TINY.gamma.map((v, c) => v - upd(oracle.gradGamma[c]!)), 1e-6);
+    expectClose(beta, TINY.beta.map((v, c) => v - upd(oracle.gradBeta[c]!)), 1e-6);
+    s.dispose();
+  });
+
+  it('only BN gamma/beta change; conv, dense and BN moving statistics stay the source ones', () => {
+    const model = tinyNet();
+    const before = model.weights.map((w) => Array.from(w.read().dataSync()));
+    const { s } = create(model, { optimizer: 'sgd', lr: 0.1 });
+    for (let i = 0; i < 3; i++) step(s, FRAMES);
+    model.weights.forEach((w, i) => {
+      const changed = Array.from(w.read().dataSync()).some((v, j) => v !== before[i]![j]);
+      expect(changed, w.name).toBe(/gamma|beta/.test(w.name));
+    });
+    s.dispose();
+    // dispose hands the source weights back.
+    model.weights.forEach((w, i) => expect(Array.from(w.read().dataSync())).toEqual(before[i]));
+  });
+
+  it('snapshot/restore include the Adam moments and step count: the next step is bit-identical', () => {
+    const { s, target } = create(tinyNet());
+    step(s, FRAMES);
+    const snap = s.snapshot();
+    expect(Object.keys(snap.tensors).filter((k) => k.startsWith('tent/adam/')).length).toBe(4);
+    expect(snap.meta).toEqual({ adamStep: 1 });
+    const a = step(s, [[0.5, 2], [1, 1]]);
+    const after = bnParams(target);
+    step(s, FRAMES);
+    s.restore(snap);
+    const b = step(s, [[0.5, 2], [1, 1]]);
+    expect(b.probs).toEqual(a.probs);
+    expect(bnParams(target)).toEqual(after);
+    // reset: source weights and a fresh optimiser (the first step again equals a new strategy's).
+    s.reset();
+    const { s: fresh, target: t2 } = create(tinyNet());
+    expect(step(s, FRAMES).probs).toEqual(step(fresh, FRAMES).probs);
+    expect(bnParams(target)).toEqual(bnParams(t2));
+    disposeTensors(snap.tensors);
+    s.dispose();
+    fresh.dispose();
+  });
+
+  it('bad options, a model without BN and BN without affine parameters get typed errors', async () => {
+    for (const [options, message] of [
+      [{ optimizer: 'rmsprop' }, /'optimizer' is "rmsprop".*'adam', 'sgd'/],
+      [{ lr: 0 }, /'lr' is 0.*positive/],
+      [{ lr: -1 }, /'lr' is -1/],
+      [{ beta2: 1 }, /'beta2' is 1/],
+      [{ momentum: 0.9 }, /no option 'momentum'/],
+    ] as const) {
+      const err = await createAdapter(tinyNet(), { strategy: 'tent', ...options } as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect((err as Error).message).toMatch(message);
+    }
+    const err = await createAdapter(plainCnn(), { strategy: 'tent' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedModelError);
+    expect((err as Error).message).toMatch(/'tent'.*BatchNormalization.*plain_cnn/);
+    expect(() => create(plainCnn())).toThrow(UnsupportedModelError);
+    const input = tf.input({ shape: [1, 2, 1] });
+    let h = tf.layers.batchNormalization({ center: false, scale: false }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
+    const noAffine = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(h) as tf.SymbolicTensor, name: 'no_affine' });
+    expect(() => create(noAffine)).toThrow(/scale: false, center: false.*'bn-adapt' or 'alpha-bn'/);
+  });
+});
