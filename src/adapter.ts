@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Subject, type Observable } from 'rxjs';
 import { DisposedError, InvalidInputError, UnsupportedModelError } from './errors.js';
 import { toBatchTensor, type BatchInput } from './input.js';
-import { summarizeProbs, type StepMetrics } from './metrics/stepMetrics.js';
+import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent } from './metrics/stepMetrics.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
 import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
 import { getStrategy, resolveOptions, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
@@ -44,8 +44,11 @@ export interface Adapter {
   /** Input shape without the batch dimension. */
   readonly inputShape: readonly number[];
   readonly numClasses: number;
-  /** One record per step. Completes on `dispose()`. */
-  readonly metrics$: Observable<StepMetrics>;
+  /**
+   * One `'step'` record per step, plus the `'frame-error'` and `'frames-dropped'` records
+   * that streams feeding this adapter report. Completes on `dispose()`.
+   */
+  readonly metrics$: Observable<MetricsRecord>;
   /** Adapts on `batch` and returns its predictions. `labels` only feed the accuracy metric. */
   step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput>;
   /** Back to the source model and a fresh strategy state. */
@@ -56,6 +59,11 @@ export interface Adapter {
   restore(bytes: Uint8Array): Promise<void>;
   /** The resolved strategy options, as JSON. */
   getConfig(): Promise<Record<string, unknown>>;
+  /**
+   * Publishes a stream event (a rejected frame, dropped frames) on `metrics$` and adds it to
+   * the totals that step records carry. Called by the `adapt` operator.
+   */
+  report(event: StreamEvent): void;
   /** Frees every tensor and puts the model's source weights back. */
   dispose(): void;
 }
@@ -75,10 +83,13 @@ function checkNeeds(def: StrategyDefinition, target: AdaptTarget): void {
 }
 
 class LocalAdapter implements Adapter {
-  readonly metrics$: Observable<StepMetrics>;
+  readonly metrics$: Observable<MetricsRecord>;
   readonly inputShape: readonly number[];
   readonly numClasses: number;
-  private readonly metrics = new Subject<StepMetrics>();
+  private readonly metrics = new Subject<MetricsRecord>();
+  private readonly counters = new StreamCounters();
+  private labeledFrames = 0;
+  private correctFrames = 0;
   private stepId = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
@@ -119,9 +130,12 @@ class LocalAdapter implements Adapter {
         let hits = 0;
         for (let i = 0; i < s.labels.length; i++) if (s.labels[i] === labels[i]) hits++;
         accuracy = hits / s.labels.length;
+        this.labeledFrames += s.labels.length;
+        this.correctFrames += hits;
       }
       const mem = tf.memory();
       this.metrics.next({
+        kind: 'step',
         stepId,
         strategy: this.strategy,
         batchSize: s.labels.length,
@@ -130,6 +144,10 @@ class LocalAdapter implements Adapter {
         meanConfidence: s.meanConfidence,
         classHistogram: s.histogram,
         ...(accuracy !== undefined ? { accuracy } : {}),
+        ...(this.labeledFrames > 0 ? { runningAccuracy: this.correctFrames / this.labeledFrames } : {}),
+        labeledFrames: this.labeledFrames,
+        framesDropped: this.counters.framesDropped,
+        frameErrors: this.counters.frameErrors,
         stats,
         memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
       });
@@ -181,6 +199,12 @@ class LocalAdapter implements Adapter {
 
   async getConfig(): Promise<Record<string, unknown>> {
     return { strategy: this.strategy, ...(this.impl.getConfig() as Record<string, unknown>) };
+  }
+
+  report(event: StreamEvent): void {
+    if (this.disposed) return;
+    const mem = tf.memory();
+    this.metrics.next(this.counters.record(event, { numTensors: mem.numTensors, numBytes: mem.numBytes }));
   }
 
   dispose(): void {

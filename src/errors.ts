@@ -49,4 +49,10 @@ export type EdgeTtaErrorName =
   | 'UnknownStrategyError'
   | 'InvalidOptionError'
   | 'BackendError'
-  | 'DisposedError';
+  | 'DisposedError'
+  | 'BackpressureError';
+
+/** A stream's bounded frame buffer overflowed under the `'buffer'` backpressure policy. */
+export class BackpressureError extends EdgeTtaError {
+  override name = 'BackpressureError' as const;
+}

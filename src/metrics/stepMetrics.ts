@@ -1,7 +1,17 @@
 import type { StepStats } from '../../strategies/strategy.js';
 
-/** One record of `adapter.metrics$`, emitted after every step. */
+/** `tf.memory()` figures of the thread the adapter runs in (the worker's for a worker adapter). */
+export interface MemoryFigures {
+  numTensors: number;
+  numBytes: number;
+}
+
+/** A frame's id in a stream: the caller's id, or its 0-based arrival index. */
+export type FrameId = number | string;
+
+/** One record of `adapter.metrics$` for a step, emitted after every step. */
 export interface StepMetrics {
+  kind: 'step';
   stepId: number;
   strategy: string;
   batchSize: number;
@@ -15,10 +25,75 @@ export interface StepMetrics {
   classHistogram: number[];
   /** Accuracy of the batch when labels were supplied. */
   accuracy?: number;
+  /** Accuracy over every labelled frame this adapter has seen so far (present once a batch had labels). */
+  runningAccuracy?: number;
+  /** Labelled frames seen so far (the denominator of `runningAccuracy`). */
+  labeledFrames: number;
+  /** Frames dropped by backpressure in streams feeding this adapter, in total up to this step. */
+  framesDropped: number;
+  /** Bad frames (wrong shape, dtype, non-finite values) rejected so far, in total. */
+  frameErrors: number;
   /** Strategy-specific figures (loss, BN drift, restored weights...). */
   stats: StepStats;
   /** `tf.memory()` after the step. */
-  memory: { numTensors: number; numBytes: number };
+  memory: MemoryFigures;
+}
+
+/** One record of `adapter.metrics$` for a bad frame a stream rejected (the stream goes on). */
+export interface FrameErrorMetrics {
+  kind: 'frame-error';
+  frameId: FrameId;
+  /** The error's class name, e.g. `'InvalidInputError'`. */
+  name: string;
+  message: string;
+  /** Bad frames rejected so far, in total (this one included). */
+  frameErrors: number;
+  /** `performance.now()` on the thread that rejected the frame, ms. */
+  time: number;
+  /** The adapter's last known `tf.memory()` figures. */
+  memory: MemoryFigures;
+}
+
+/** One record of `adapter.metrics$` for frames a stream dropped under its backpressure policy. */
+export interface FramesDroppedMetrics {
+  kind: 'frames-dropped';
+  frameIds: FrameId[];
+  /** The backpressure policy that dropped them. */
+  policy: 'drop-oldest' | 'latest';
+  /** Frames dropped so far, in total (these included). */
+  framesDropped: number;
+  /** `performance.now()` on the thread that dropped the frames, ms. */
+  time: number;
+  /** The adapter's last known `tf.memory()` figures. */
+  memory: MemoryFigures;
+}
+
+/** Everything `adapter.metrics$` emits, discriminated by `kind`. */
+export type MetricsRecord = StepMetrics | FrameErrorMetrics | FramesDroppedMetrics;
+
+/** What a stream reports to its adapter (`adapter.report`); the adapter adds totals, time and memory. */
+export type StreamEvent =
+  | { kind: 'frame-error'; frameId: FrameId; name: string; message: string }
+  | { kind: 'frames-dropped'; frameIds: FrameId[]; policy: 'drop-oldest' | 'latest' };
+
+/**
+ * Counts of stream events for one adapter, turning a {@link StreamEvent} into its metrics
+ * record. Shared by the in-thread and the worker adapter so both report the same totals.
+ */
+export class StreamCounters {
+  framesDropped = 0;
+  frameErrors = 0;
+
+  /** The record for `event`, with updated totals. */
+  record(event: StreamEvent, memory: MemoryFigures): FrameErrorMetrics | FramesDroppedMetrics {
+    const time = performance.now();
+    if (event.kind === 'frame-error') {
+      this.frameErrors++;
+      return { ...event, frameErrors: this.frameErrors, time, memory };
+    }
+    this.framesDropped += event.frameIds.length;
+    return { ...event, frameIds: [...event.frameIds], framesDropped: this.framesDropped, time, memory };
+  }
 }
 
 /** Mean entropy, mean confidence, labels and confidences of row-major probabilities. */

@@ -1,0 +1,267 @@
+import * as tf from '@tensorflow/tfjs';
+import { asyncScheduler, Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import type { StepOutput } from '../adapter.js';
+import { BackpressureError, InvalidOptionError } from '../errors.js';
+import type { BatchInput } from '../input.js';
+import { prepareFrame, type PreparedFrame } from './frames.js';
+import type {
+  AdaptStreamOptions,
+  BackpressurePolicy,
+  Frame,
+  FrameId,
+  FrameInput,
+  LabeledFrame,
+  StreamAdapter,
+  StreamRecord,
+} from './types.js';
+
+/** A validated frame waiting for (or in) a step. */
+interface Item {
+  seq: number;
+  frameId: FrameId;
+  trueLabel: number | undefined;
+  frame: PreparedFrame;
+  arrival: number;
+}
+
+const POLICIES: readonly BackpressurePolicy[] = ['buffer', 'drop-oldest', 'latest'];
+
+function resolveStreamOptions(options: AdaptStreamOptions): Required<Omit<AdaptStreamOptions, 'scheduler'>> {
+  const batchSize = options.batchSize ?? 16;
+  const maxWaitMs = options.maxWaitMs ?? 100;
+  const backpressure = options.backpressure ?? 'buffer';
+  const bufferSize = options.bufferSize ?? 256;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new InvalidOptionError(`adapt: batchSize must be a positive integer; got ${batchSize}.`);
+  }
+  if (!(maxWaitMs >= 0)) throw new InvalidOptionError(`adapt: maxWaitMs must be >= 0 (Infinity waits for full batches); got ${maxWaitMs}.`);
+  if (!POLICIES.includes(backpressure)) {
+    throw new InvalidOptionError(`adapt: unknown backpressure '${String(backpressure)}'. Valid policies: ${POLICIES.map((p) => `'${p}'`).join(', ')}.`);
+  }
+  if (!(bufferSize >= batchSize) || (!Number.isInteger(bufferSize) && bufferSize !== Infinity)) {
+    throw new InvalidOptionError(`adapt: bufferSize must be an integer >= batchSize (${batchSize}); got ${bufferSize}.`);
+  }
+  return { batchSize, maxWaitMs, backpressure, bufferSize, disposeFrames: options.disposeFrames ?? true };
+}
+
+function isLabeledFrame(input: FrameInput): input is LabeledFrame {
+  return typeof input === 'object' && input !== null && !(input instanceof tf.Tensor) && 'frame' in input;
+}
+
+function disposeItem(item: Item): void {
+  item.frame.tensor?.dispose();
+}
+
+/** One batch for the adapter: stacked tensors when every frame is a tensor, else packed float32 pixels. */
+function buildBatch(items: readonly Item[], inputShape: readonly number[]): BatchInput {
+  if (items.every((i) => i.frame.tensor !== undefined)) return tf.stack(items.map((i) => i.frame.tensor!)) as tf.Tensor4D;
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(items.length * size);
+  items.forEach((item, k) => data.set(item.frame.data ?? (item.frame.tensor!.dataSync() as Float32Array), k * size));
+  return { data, shape: [items.length, ...inputShape] };
+}
+
+function errorFields(err: unknown): { name: string; message: string } {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  return { name: typeof e?.name === 'string' ? e.name : 'Error', message: typeof e?.message === 'string' ? e.message : String(err) };
+}
+
+/**
+ * Adapts a model on a stream of frames: turns an `Observable` of frames into an `Observable`
+ * of records, one per frame and in frame order: a `'prediction'`
+ * (`{ frameId, probs, label, confidence, stepId }`), an `'error'` for a bad frame (the stream
+ * goes on with the next frame; the adapter's state is untouched), or `'dropped'` when the
+ * backpressure policy dropped the frame. Frames are batched by size and by maximum wait;
+ * one adapter step runs at a time. Bad and dropped frames are also reported on
+ * `adapter.metrics$`. Tensor frames are disposed once used, and every tensor the operator
+ * holds is disposed on completion, error and unsubscribe (the batch of a step still running
+ * at that moment is disposed when the step settles).
+ *
+ * @example
+ * const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
+ * camera$.pipe(adapt(adapter, { batchSize: 8, maxWaitMs: 100, backpressure: 'latest' }))
+ *   .subscribe((r) => { if (r.kind === 'prediction') show(r.label, r.confidence); });
+ */
+export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}): OperatorFunction<FrameInput, StreamRecord> {
+  const { batchSize, maxWaitMs, backpressure, bufferSize, disposeFrames } = resolveStreamOptions(options);
+  const scheduler = options.scheduler ?? asyncScheduler;
+  // Most frames that may wait while a step runs.
+  const limit = backpressure === 'latest' ? batchSize : bufferSize;
+
+  return (source) =>
+    new Observable<StreamRecord>((subscriber) => {
+      let seq = 0;
+      let nextOut = 0;
+      // Records finished out of order wait here until every earlier frame has its record.
+      const ready = new Map<number, StreamRecord>();
+      const pending: Item[] = [];
+      let inFlight = false;
+      let sourceDone = false;
+      let closed = false;
+      let timer: Subscription | null = null;
+
+      const emit = (at: number, record: StreamRecord): void => {
+        ready.set(at, record);
+        while (!closed && ready.has(nextOut)) {
+          const r = ready.get(nextOut)!;
+          ready.delete(nextOut);
+          nextOut++;
+          subscriber.next(r);
+        }
+      };
+
+      const cancelTimer = (): void => {
+        timer?.unsubscribe();
+        timer = null;
+      };
+
+      const teardown = (): void => {
+        closed = true;
+        cancelTimer();
+        for (const item of pending.splice(0)) disposeItem(item);
+        ready.clear();
+      };
+
+      const fail = (err: unknown): void => {
+        if (closed) return;
+        teardown();
+        subscriber.error(err);
+      };
+
+      const reject = (at: number, frameId: FrameId, err: unknown): void => {
+        const { name, message } = errorFields(err);
+        adapter.report?.({ kind: 'frame-error', frameId, name, message });
+        emit(at, { kind: 'error', frameId, name, message });
+      };
+
+      const drop = (items: Item[]): void => {
+        const policy = backpressure as 'drop-oldest' | 'latest';
+        for (const item of items) disposeItem(item);
+        adapter.report?.({ kind: 'frames-dropped', frameIds: items.map((i) => i.frameId), policy });
+        for (const item of items) emit(item.seq, { kind: 'dropped', frameId: item.frameId, policy });
+      };
+
+      const dispatch = (): void => {
+        cancelTimer();
+        const items = pending.splice(0, batchSize);
+        inFlight = true;
+        let batch: BatchInput;
+        try {
+          batch = buildBatch(items, adapter.inputShape);
+        } finally {
+          items.forEach(disposeItem);
+        }
+        const labels = items.every((i) => i.trueLabel !== undefined) ? items.map((i) => i.trueLabel!) : undefined;
+        const settle = (): void => {
+          if (batch instanceof tf.Tensor) batch.dispose();
+        };
+        const onResult = (out: StepOutput): void => {
+          settle();
+          if (closed) return;
+          inFlight = false;
+          const c = out.numClasses;
+          const now = scheduler.now();
+          items.forEach((item, k) =>
+            emit(item.seq, {
+              kind: 'prediction',
+              frameId: item.frameId,
+              probs: out.probs.slice(k * c, (k + 1) * c),
+              label: out.labels[k]!,
+              confidence: out.confidence[k]!,
+              stepId: out.stepId,
+              latencyMs: now - item.arrival,
+            }),
+          );
+          schedule();
+        };
+        const onError = (err: unknown): void => {
+          settle();
+          if (closed) return;
+          inFlight = false;
+          // The adapter rejected the batch's input (frames are validated one by one first,
+          // so this is e.g. a label count): the frames get error records, the stream goes on.
+          if (errorFields(err).name === 'InvalidInputError') {
+            for (const item of items) reject(item.seq, item.frameId, err);
+            schedule();
+          } else fail(err);
+        };
+        let step: PromiseLike<StepOutput>;
+        try {
+          step = adapter.step(batch, labels);
+        } catch (err) {
+          onError(err);
+          return;
+        }
+        step.then(onResult, onError);
+      };
+
+      // Sends a batch when the adapter is free and a batch is due; otherwise arms the max-wait timer.
+      const schedule = (): void => {
+        if (closed || inFlight) return;
+        if (pending.length === 0) {
+          cancelTimer();
+          if (sourceDone) {
+            closed = true;
+            subscriber.complete();
+          }
+          return;
+        }
+        const waited = scheduler.now() - pending[0]!.arrival;
+        if (pending.length >= batchSize || sourceDone || waited >= maxWaitMs) {
+          dispatch();
+          return;
+        }
+        if (timer === null && Number.isFinite(maxWaitMs)) {
+          timer = scheduler.schedule(() => {
+            timer = null;
+            schedule();
+          }, maxWaitMs - waited);
+        }
+      };
+
+      const onFrame = (input: FrameInput): void => {
+        const at = seq++;
+        const labeled = isLabeledFrame(input);
+        const frame: Frame = labeled ? input.frame : input;
+        const frameId = (labeled ? input.frameId : undefined) ?? at;
+        const trueLabel = labeled ? input.trueLabel : undefined;
+        let prepared: PreparedFrame;
+        try {
+          prepared = prepareFrame(frame, adapter.inputShape);
+        } catch (err) {
+          reject(at, frameId, err);
+          return;
+        } finally {
+          if (disposeFrames && frame instanceof tf.Tensor) frame.dispose();
+        }
+        pending.push({ seq: at, frameId, trueLabel, frame: prepared, arrival: scheduler.now() });
+        schedule();
+        if (pending.length > limit) {
+          if (backpressure === 'buffer') {
+            fail(
+              new BackpressureError(
+                `adapt: ${pending.length} frames are waiting for the adapter, more than bufferSize ${bufferSize}: adaptation is slower than the source. ` +
+                  "Raise bufferSize or batchSize, or use backpressure 'drop-oldest' or 'latest'.",
+              ),
+            );
+          } else drop(pending.splice(0, pending.length - limit));
+        }
+      };
+
+      const subscription = source.subscribe({
+        next: (input) => {
+          if (!closed) onFrame(input);
+          else if (disposeFrames && input instanceof tf.Tensor) input.dispose();
+        },
+        error: fail,
+        complete: () => {
+          sourceDone = true;
+          schedule();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        teardown();
+      };
+    });
+}
