@@ -99,7 +99,7 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[]): Prepa
     checkFrameShape(frame.shape, inputShape);
     const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(frame))).dataSync()[0]);
     if (bad) throw new InvalidInputError('The frame contains NaN or infinite values; every pixel must be a finite number.');
-    return { tensor: tf.reshape(frame, inputShape as number[]) as tf.Tensor3D };
+    return { tensor: tf.reshape(frame as tf.Tensor, [...inputShape]) as tf.Tensor3D };
   }
   if (isImageBitmap(frame)) return { data: imageDataToFloat32(imageBitmapToImageData(frame), inputShape) };
   if (isImageDataLike(frame)) return { data: imageDataToFloat32(frame, inputShape) };
@@ -110,7 +110,7 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[]): Prepa
     );
   }
   if (!(raw.data instanceof Float32Array)) {
-    const kind = (raw.data as object | null)?.constructor?.name ?? typeof raw.data;
+    const kind = (raw.data as unknown as object | null)?.constructor?.name ?? typeof raw.data;
     throw new InvalidInputError(`The frame data is a ${kind}; expected a Float32Array (scale 8-bit pixels to [0, 1] first).`);
   }
   checkFrameShape(raw.shape, inputShape);

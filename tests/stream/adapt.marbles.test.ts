@@ -24,14 +24,14 @@ const PIXELS = {
   e: [0.0625, 0.0625, 0.125, 0.75],
   f: [0.75, 0.0625, 0.0625, 0.125],
   g: [0.125, 0.75, 0.0625, 0.0625],
-} as const satisfies Record<string, readonly [number, number, number, number]>;
+} satisfies Record<string, [number, number, number, number]>;
 type Name = keyof typeof PIXELS;
 
-const frames = Object.fromEntries(Object.entries(PIXELS).map(([k, p]) => [k, frame(...p)])) as Record<Name, ReturnType<typeof frame>>;
+const frames = Object.fromEntries(Object.entries(PIXELS).map(([k, p]) => [k, frame(...(p as [number, number, number, number]))])) as Record<Name, ReturnType<typeof frame>>;
 
 /** The hand-computed prediction of frame `name`: probs = pixels, label = arg-max, confidence = max. */
 function pred(name: Name, frameId: number, stepId: number, latencyMs: number): StreamRecord {
-  const p = PIXELS[name];
+  const p: number[] = PIXELS[name];
   const confidence = Math.max(...p);
   return { kind: 'prediction', frameId, probs: new Float32Array(p), label: p.indexOf(confidence), confidence, stepId, latencyMs };
 }
@@ -167,7 +167,7 @@ describe('adapt (marbles)', () => {
       u: { data: new Uint8Array(4), shape: [2, 2, 1] },
     };
     const fake = run(2, { batchSize: 3, maxWaitMs: Infinity }, ({ helpers: { cold, expectObservable }, pipe }) => {
-      const src = cold<FrameInput>('a-s-b-n-u-c-|', { ...frames, ...bad } as Record<string, FrameInput>);
+      const src = cold<FrameInput>('a-s-b-n-u-c-|', { ...frames, ...bad } as unknown as Record<string, FrameInput>);
       // a, b, c form the batch (sent at 10 when c arrives, done at 12); the bad frames'
       // records are held back until a's prediction so the output stays in frame order.
       expectObservable(pipe(src)).toBe('------------(asbnuc|)', {
