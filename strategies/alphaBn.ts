@@ -49,12 +49,12 @@ export interface AlphaBnOptions extends NormStatsOptions {
 class AlphaBnStrategy extends BaseStrategy<Required<AlphaBnOptions>> {
   readonly name = 'alpha-bn';
   readonly needs = alphaBnStrategy.needs;
-  private readonly norm = new BnStatistics(
-    requireBatchNorms('alpha-bn', this.layers),
-    this.config.stats,
-    this.config.statsMomentum,
-    this.config.alpha,
-  );
+  private readonly norm = new BnStatistics(requireBatchNorms('alpha-bn', this.layers), {
+    mode: this.config.stats,
+    momentum: this.config.statsMomentum,
+    alpha: this.config.alpha,
+    differentiable: false,
+  });
 
   protected override stateVariables(): Map<string, tf.Variable> {
     return new Map([...super.stateVariables(), ...this.norm.variables]);

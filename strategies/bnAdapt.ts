@@ -36,12 +36,12 @@ export type BnAdaptOptions = NormStatsOptions;
 class BnAdaptStrategy extends BaseStrategy<Required<BnAdaptOptions>> {
   readonly name = 'bn-adapt';
   readonly needs = bnAdaptStrategy.needs;
-  private readonly norm = new BnStatistics(
-    requireBatchNorms('bn-adapt', this.layers),
-    this.config.stats,
-    this.config.statsMomentum,
-    1,
-  );
+  private readonly norm = new BnStatistics(requireBatchNorms('bn-adapt', this.layers), {
+    mode: this.config.stats,
+    momentum: this.config.statsMomentum,
+    alpha: 1,
+    differentiable: false,
+  });
 
   protected override stateVariables(): Map<string, tf.Variable> {
     return new Map([...super.stateVariables(), ...this.norm.variables]);

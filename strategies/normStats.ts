@@ -29,11 +29,13 @@
  * sqrt(var_src + eps): how far, in source standard deviations, the means used moved) and
  * `bnVarDrift` (mean of |ln((var_used + eps) / (var_src + eps))|).
  *
- * `mixMoments` is the BN statistic mixing of alpha-BN, in plain tfjs ops; swap it for
- * `src/fused` `mixBnStats` once that exists and is differentiable (Tent backpropagates through it).
+ * alpha-BN's mixing runs as `src/fused` `mixBnStats` (one WASM SIMD kernel on the wasm backend)
+ * when the step is forward only; `mixMoments` (plain tfjs ops, same formula, same bits at alpha 0
+ * and 1) when gradients must flow through it. With alpha = 1 (bn-adapt, Tent) there is no mixing.
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
+import { mixBnStats } from '../src/fused/index.js';
 import { batchMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
 import type { BatchNormInfo } from '../src/model/introspect.js';
@@ -137,18 +139,26 @@ export class BnStatistics {
   private readonly ema = new Map<string, { mean: tf.Variable; variance: tf.Variable }>();
   private pending: Pending[] = [];
 
+  readonly mode: BnStatsMode;
+  readonly momentum: number;
+  readonly alpha: number;
+  private readonly differentiable: boolean;
+
   /**
    * @param bns the BN layers to adapt.
-   * @param mode `'batch'` or `'ema'`.
-   * @param momentum per-frame momentum of `'ema'`.
-   * @param alpha weight of the estimate against the source statistics (1: estimate only).
+   * @param options `mode` and `momentum` as in {@link NormStatsOptions}; `alpha` the weight of the
+   *   estimate against the source statistics (1: the estimate only); `differentiable` whether
+   *   gradients must flow through the statistics (Tent).
    */
   constructor(
-    private readonly bns: readonly BatchNormInfo[],
-    readonly mode: BnStatsMode,
-    readonly momentum: number,
-    readonly alpha: number,
+    bns: readonly BatchNormInfo[],
+    options: { mode: BnStatsMode; momentum: number; alpha: number; differentiable: boolean },
   ) {
+    this.mode = options.mode;
+    this.momentum = options.momentum;
+    this.alpha = options.alpha;
+    this.differentiable = options.differentiable;
+    const mode = this.mode;
     if (mode === 'ema') {
       for (const bn of bns) {
         const mean = tf.variable(tf.clone(bn.movingMean), false);
@@ -179,7 +189,7 @@ export class BnStatistics {
         };
         estimate = ema;
       }
-      const used = mixMoments({ mean: bn.movingMean as tf.Tensor1D, variance: bn.movingVariance as tf.Tensor1D }, estimate, this.alpha);
+      const used = this.mix(bn, estimate);
       // Kept beyond the caller's tidy until finish(): the drift figures and the moving-statistics update.
       this.pending.push({
         bn,
@@ -188,6 +198,14 @@ export class BnStatistics {
       });
       return normalizeWith(x, bn, used.mean, used.variance);
     };
+  }
+
+  private mix(bn: BatchNormInfo, estimate: ChannelMoments): ChannelMoments {
+    if (this.alpha === 1) return estimate;
+    const source = { mean: bn.movingMean as tf.Tensor1D, variance: bn.movingVariance as tf.Tensor1D };
+    if (this.differentiable) return mixMoments(source, estimate, this.alpha);
+    const { mean, variance } = mixBnStats(source.mean, source.variance, estimate.mean, estimate.variance, this.alpha);
+    return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }
 
   /**

@@ -69,7 +69,7 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
   constructor(target: AdaptTarget, config: Required<TentOptions>, context: StrategyContext) {
     super(target, config, context);
     const bns = requireBatchNorms('tent', this.layers);
-    this.norm = new BnStatistics(bns, this.config.stats, this.config.statsMomentum, 1);
+    this.norm = new BnStatistics(bns, { mode: this.config.stats, momentum: this.config.statsMomentum, alpha: 1, differentiable: true });
     this.params = bns.flatMap((bn) => [bn.gamma, bn.beta].filter((v): v is tf.Variable => v !== null));
     if (this.params.length === 0) {
       throw new UnsupportedModelError(

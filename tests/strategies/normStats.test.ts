@@ -210,7 +210,7 @@ describe('bn-adapt, alpha-bn, tent: shared behaviour', () => {
     const run = async (backend: 'cpu' | 'wasm', weights?: Float32Array[]) => {
       await initBackend({ backend });
       const model = smallResNet([8, 8, 1], 3);
-      if (weights) model.setWeights(weights.map((w, i) => tf.tensor(w, model.weights[i]!.shape)));
+      if (weights) model.setWeights(weights.map((w, i) => tf.tensor(w, model.weights[i]!.shape as number[])));
       else randomizeBatchNorms(model);
       const init = model.weights.map((w) => w.read().dataSync().slice() as Float32Array);
       const { s, target } = create('tent', model, { lr: 0.01 });
