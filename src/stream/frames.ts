@@ -99,7 +99,8 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[]): Prepa
     checkFrameShape(frame.shape, inputShape);
     const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(frame))).dataSync()[0]);
     if (bad) throw new InvalidInputError('The frame contains NaN or infinite values; every pixel must be a finite number.');
-    return { tensor: tf.reshape(frame as tf.Tensor, [...inputShape]) as tf.Tensor3D };
+    const reshaped: tf.Tensor = tf.reshape(frame as tf.Tensor, [...inputShape] as number[]);
+    return { tensor: reshaped as tf.Tensor3D };
   }
   if (isImageBitmap(frame)) return { data: imageDataToFloat32(imageBitmapToImageData(frame), inputShape) };
   if (isImageDataLike(frame)) return { data: imageDataToFloat32(frame, inputShape) };
