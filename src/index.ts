@@ -27,6 +27,7 @@ export { inspectModel, type BatchNormInfo, type ModelInfo } from './model/intros
 export { batchMoments, batchStatisticsHook, normalizeWith, type ChannelMoments } from './model/batchNorm.js';
 export type { GraphModelNodes } from './model/target.js';
 export { decodeState, encodeState, type EncodedState } from './model/weights.js';
+export type { LameAffinity, LameOptions } from '../strategies/lame.js';
 export { getStrategy, listStrategies, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
 export type { AlphaBnOptions } from '../strategies/alphaBn.js';
 export type { BnAdaptOptions } from '../strategies/bnAdapt.js';

@@ -1,0 +1,383 @@
+/**
+ * `lame`: Laplacian Adjusted Maximum-likelihood Estimation, parameter-free output adaptation.
+ * The model is never changed (inference mode, source BN statistics): each batch's class
+ * probabilities are corrected, independently of every other batch, by a Laplacian term over
+ * the affinities of the batch's penultimate features. Because only the model's outputs are
+ * used, LAME works on a `tf.GraphModel` as well as on a `tf.LayersModel`.
+ *
+ * Paper: Boudiaf, Mueller, Ben Ayed, Bertinetto, "Parameter-free Online Test-time
+ * Adaptation" (CVPR 2022).
+ * Reference code: fiveai/LAME `src/adaptation/lame.py` (`kNN_affinity`, `rbf_affinity`,
+ * `linear_affinity`, `laplacian_optimization`, `entropy_energy`); defaults from
+ * `src/config/defaults.py` (`LAME_AFFINITY = 'rbf'`, `LAME_KNN = 5`, `LAME_FORCE_SYMMETRY =
+ * False`) and the `bound_lambda = 1`, `max_steps = 100` of `laplacian_optimization`.
+ *
+ * Per batch, as the reference code does it:
+ * - p = softmax(logits); unary = -log(p + 1e-10); features L2-normalised (eps 1e-12).
+ * - W: `rbf` exp(-d^2 / (2 sigma^2)) with sigma the mean over rows of the k-th smallest
+ *   distance of the row, the sample itself (distance 0) counted, and the diagonal kept;
+ *   `knn` W_ij = 1 for the k nearest neighbours of i, i itself excluded (not symmetric);
+ *   `linear` X X^T. Optionally symmetrised, (W + W^T) / 2.
+ * - Y = softmax(-unary); repeat pairwise = lambda W Y, Y = softmax(-unary + pairwise),
+ *   E = sum(unary Y - lambda pairwise Y + Y log max(Y, 1e-20)); stop at iteration index
+ *   i > 1 when |E - E_old| <= tol |E_old|, or after `maxIter` iterations.
+ *   (As in the reference, `pairwise` already holds lambda, so lambda enters E squared, and
+ *   `pairwise` is computed from the Y before the update. With the default lambda = 1 this is
+ *   the CCCP bound of the LAME objective; it only drives the stopping rule.)
+ *
+ * Deviations (each forced by a degenerate case the reference code does not handle):
+ * - Distances come from the Gram matrix, d^2 = max(0, |x_i|^2 + |x_j|^2 - 2 X X^T) (that is
+ *   2 - 2 X X^T for unit rows, and right for all-zero rows too) with the diagonal set to
+ *   exactly 0, instead of an N x N x d difference tensor. Squared distances below
+ *   {@link DUPLICATE_D2} (float32 rounding of the Gram trick) count as exact duplicates (0),
+ *   as the reference's direct differences would give.
+ * - Batch size 1 returns p unchanged (the reference's rbf gives 0/0 = NaN there, knn gives
+ *   W = 0, linear would sharpen p with its own self-affinity).
+ * - rbf with sigma = 0 (every row has at least k-1 exact duplicates, e.g. identical frames):
+ *   W is the sigma -> 0 limit, 1 between duplicates and 0 elsewhere, instead of NaN.
+ * - knn: ties in distance are broken by the lower index, self always excluded (the reference
+ *   drops the first `topk` column, which is the sample itself unless it has duplicates).
+ * - k larger than the batch: k is clipped to the batch as in the reference (min(k, N) for
+ *   sigma, min(k, N - 1) neighbours for knn).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { InvalidOptionError } from '../src/errors.js';
+import type { LayerHook } from '../src/model/executor.js';
+import { BaseStrategy } from './baseStrategy.js';
+import type { StepResult, StrategyDefinition, StrategyNeeds } from './strategy.js';
+
+/** The affinity kernels of the reference code. */
+export type LameAffinity = 'rbf' | 'knn' | 'linear';
+
+/** Options of the `lame` strategy; the defaults are the reference code's. */
+export interface LameOptions {
+  /** Affinity between the batch's features: `'rbf'`, `'knn'` or `'linear'`. Defaults to `'rbf'`. */
+  affinity?: LameAffinity;
+  /** Neighbours: knn's k, and rbf's sigma is the mean k-th smallest distance (self counted). Defaults to 5. */
+  k?: number;
+  /** Weight of the Laplacian term (the reference's `bound_lambda`). Defaults to 1. */
+  lambda?: number;
+  /** Maximum number of bound-optimisation iterations per batch. Defaults to 100. */
+  maxIter?: number;
+  /** Relative energy change below which the iterations stop. Defaults to 1e-8. */
+  tol?: number;
+  /** Use (W + W^T) / 2 (the reference's `LAME_FORCE_SYMMETRY`). Defaults to false. */
+  forceSymmetry?: boolean;
+  /**
+   * LayersModel only: name of the layer whose (flattened) output is the feature vector.
+   * Defaults to `''`: the penultimate representation found by introspection (the logits
+   * layer's input). A GraphModel names its feature node in `graphNodes.featuresNode`.
+   */
+  featuresLayer?: string;
+}
+
+/** Squared feature distances below this are float32 noise of 2 - 2 x.y: exact duplicates. */
+export const DUPLICATE_D2 = 1e-6;
+
+/** Affinity options of {@link lameAffinity}. */
+export interface AffinityOptions {
+  /** Defaults to `'rbf'`. */
+  affinity?: LameAffinity;
+  /** Defaults to 5. */
+  k?: number;
+  /** Defaults to false. */
+  forceSymmetry?: boolean;
+}
+
+/**
+ * The affinity matrix W [N, N] of a batch of features [N, d] (L2-normalised here).
+ * Returns W and, for `rbf`, the bandwidth sigma used. Caller disposes `w`.
+ *
+ * @example
+ * const { w } = lameAffinity(feats, { affinity: 'knn', k: 3 });
+ */
+export function lameAffinity(feats: tf.Tensor2D, options: AffinityOptions = {}): { w: tf.Tensor2D; sigma?: number } {
+  const affinity = options.affinity ?? 'rbf';
+  const k = options.k ?? 5;
+  const n = feats.shape[0];
+  let sigma: number | undefined;
+  const w = tf.tidy(() => {
+    // F.normalize(feats, p=2, dim=-1): x / max(||x||, 1e-12).
+    const x = tf.div(feats, tf.maximum(tf.norm(feats, 2, 1, true), 1e-12));
+    const gram = tf.matMul(x, x, false, true) as tf.Tensor2D;
+    if (affinity === 'linear') return symmetrize(gram, options.forceSymmetry ?? false);
+    const offDiag = tf.sub(1, tf.eye(n));
+    // |xi|^2 + |xj|^2 - 2 xi.xj: the squared norms are 1, or 0 for an all-zero feature row
+    // (a ReLU output can be), where 2 - 2 xi.xj would put it at distance sqrt(2) instead of 1.
+    const sq = tf.sum(tf.square(x), 1);
+    let d2 = tf.mul(tf.relu(tf.sub(tf.add(tf.reshape(sq, [n, 1]), tf.reshape(sq, [1, n])), tf.mul(2, gram))), offDiag);
+    d2 = tf.where(tf.less(d2, DUPLICATE_D2), tf.zerosLike(d2), d2);
+    if (affinity === 'knn') {
+      const kk = Math.min(k, n - 1);
+      if (kk <= 0) return tf.zeros([n, n]) as tf.Tensor2D;
+      // Self excluded: give the diagonal +inf distance. topk on -d2 keeps the lower index on ties.
+      const masked = tf.where(tf.cast(tf.eye(n), 'bool'), tf.fill([n, n], Infinity), d2);
+      const { indices } = tf.topk(tf.neg(masked), kk);
+      // (oneHot straight to float32 is wrong on tfjs-wasm 4.22: it writes int bits.)
+      const w = tf.cast(tf.sum(tf.oneHot(indices, n), 1), 'float32') as tf.Tensor2D;
+      return symmetrize(w, options.forceSymmetry ?? false);
+    }
+    // rbf: sigma = mean over rows of the min(k, N)-th smallest distance, the zero self-distance counted.
+    const kk = Math.min(k, n);
+    const kth = tf.neg(tf.topk(tf.neg(d2), kk).values.slice([0, kk - 1], [n, 1]));
+    sigma = tf.mean(tf.sqrt(kth)).dataSync()[0]!;
+    const w =
+      sigma > 0
+        ? tf.exp(tf.div(tf.neg(d2), 2 * sigma * sigma))
+        : // sigma -> 0 limit: 1 between exact duplicates (and on the diagonal), 0 elsewhere.
+          tf.cast(tf.equal(d2, 0), 'float32');
+    return symmetrize(w as tf.Tensor2D, options.forceSymmetry ?? false);
+  });
+  return sigma === undefined ? { w } : { w, sigma };
+}
+
+function symmetrize(w: tf.Tensor2D, force: boolean): tf.Tensor2D {
+  return force ? (tf.mul(0.5, tf.add(w, tf.transpose(w))) as tf.Tensor2D) : w;
+}
+
+/** Options of {@link laplacianOptimization}. */
+export interface LaplacianOptions {
+  /** Defaults to 1. */
+  lambda?: number;
+  /** Defaults to 100. */
+  maxIter?: number;
+  /** Defaults to 1e-8. */
+  tol?: number;
+}
+
+/** What {@link laplacianOptimization} returns. */
+export interface LaplacianSolution {
+  /** Corrected probabilities [N, K] (caller disposes). */
+  y: tf.Tensor2D;
+  /** Iterations run (1..maxIter). */
+  iterations: number;
+  /** Energy of every iteration, as the reference's `E_list`. */
+  energies: number[];
+}
+
+/**
+ * LAME's bound optimisation (reference `laplacian_optimization`) for probabilities
+ * p [N, K] and a kernel W [N, N]: Y = softmax(log(p + 1e-10)), then
+ * Y <- softmax(log(p + 1e-10) + lambda W Y) until the energy stops changing.
+ *
+ * Runs on the CPU in float64 on the downloaded p and W (N x N x K multiply-adds per
+ * iteration: at N = 64, K = 10 about 40 µs, where a chain of tfjs ops costs about 0.3 ms per
+ * iteration in kernel launches and the per-iteration energy read-back). The fused WASM
+ * solver of `src/fused` replaces this loop once it is available.
+ *
+ * @example
+ * const { y, iterations } = laplacianOptimization(probs, w, { lambda: 1 });
+ */
+export function laplacianOptimization(probs: tf.Tensor2D, kernel: tf.Tensor2D, options: LaplacianOptions = {}): LaplacianSolution {
+  const [N, K] = probs.shape;
+  const { y, iterations, energies } = laplacianOptimizationArrays(
+    probs.dataSync() as Float32Array,
+    kernel.dataSync() as Float32Array,
+    N,
+    K,
+    options,
+  );
+  return { y: tf.tensor2d(y, [N, K]), iterations, energies };
+}
+
+/** {@link laplacianOptimization} on row-major arrays: p [N, K], W [N, N]; returns Y as float32. */
+export function laplacianOptimizationArrays(
+  p: ArrayLike<number>,
+  w: ArrayLike<number>,
+  N: number,
+  K: number,
+  options: LaplacianOptions = {},
+): { y: Float32Array; iterations: number; energies: number[] } {
+  const lambda = options.lambda ?? 1;
+  const maxIter = options.maxIter ?? 100;
+  const tol = options.tol ?? 1e-8;
+  const NK = N * K;
+  const logp = new Float64Array(NK); // -unary
+  for (let i = 0; i < NK; i++) logp[i] = Math.log(p[i]! + 1e-10);
+  const W = Float64Array.from(w);
+  const y = new Float64Array(NK);
+  const pair = new Float64Array(NK);
+  const yT = new Float64Array(NK);
+  softmaxRowsInto(logp, null, y, N, K);
+  const energies: number[] = [];
+  let oldE = Infinity;
+  let iterations = 0;
+  for (let i = 0; i < maxIter; i++) {
+    // pairwise = lambda * W Y (from the Y before the update, as the reference). Y is read
+    // transposed so each entry is a contiguous dot product of a W row and a Y column.
+    for (let r = 0; r < N; r++) for (let c = 0; c < K; c++) yT[c * N + r] = y[r * K + c]!;
+    for (let r = 0; r < N; r++) {
+      const row = r * N;
+      for (let c = 0; c < K; c++) {
+        const col = c * N;
+        let acc = 0;
+        for (let j = 0; j < N; j++) acc += W[row + j]! * yT[col + j]!;
+        pair[r * K + c] = lambda * acc;
+      }
+    }
+    softmaxRowsInto(logp, pair, y, N, K);
+    // entropy_energy: sum(unary Y - lambda pairwise Y + Y log max(Y, 1e-20)).
+    let E = 0;
+    for (let t = 0; t < NK; t++) {
+      const v = y[t]!;
+      E += -logp[t]! * v - lambda * pair[t]! * v + v * Math.log(Math.max(v, 1e-20));
+    }
+    energies.push(E);
+    iterations = i + 1;
+    if (i > 1 && Math.abs(E - oldE) <= tol * Math.abs(oldE)) break;
+    oldE = E;
+  }
+  return { y: Float32Array.from(y), iterations, energies };
+}
+
+/** y[r] = softmax(z[r] + a[r]) row by row (a may be null). */
+function softmaxRowsInto(z: Float64Array, a: Float64Array | null, y: Float64Array, N: number, K: number): void {
+  for (let r = 0; r < N; r++) {
+    const o = r * K;
+    let m = -Infinity;
+    for (let c = 0; c < K; c++) {
+      const v = z[o + c]! + (a === null ? 0 : a[o + c]!);
+      y[o + c] = v;
+      if (v > m) m = v;
+    }
+    let s = 0;
+    for (let c = 0; c < K; c++) {
+      const e = Math.exp(y[o + c]! - m);
+      y[o + c] = e;
+      s += e;
+    }
+    for (let c = 0; c < K; c++) y[o + c] = y[o + c]! / s;
+  }
+}
+
+/** LAME's full per-batch correction: affinity of `feats`, then the bound optimisation. */
+export interface LameSolution {
+  /** Corrected probabilities [N, K] (caller disposes). */
+  y: tf.Tensor2D;
+  iterations: number;
+  /** Final energy (0 when the batch has one frame). */
+  energy: number;
+  /** rbf bandwidth, if rbf. */
+  sigma?: number;
+}
+
+/**
+ * Corrects `probs` [N, K] with the Laplacian over `feats` [N, d] (any scale; normalised here).
+ * Batch size 1 returns a copy of `probs` (0 iterations).
+ */
+export function lameCorrect(
+  probs: tf.Tensor2D,
+  feats: tf.Tensor2D,
+  options: AffinityOptions & LaplacianOptions = {},
+): LameSolution {
+  if (probs.shape[0] <= 1) return { y: tf.clone(probs), iterations: 0, energy: 0 };
+  const { w, sigma } = lameAffinity(feats, options);
+  try {
+    const { y, iterations, energies } = laplacianOptimization(probs, w, options);
+    const out: LameSolution = { y, iterations, energy: energies[energies.length - 1]! };
+    if (sigma !== undefined) out.sigma = sigma;
+    return out;
+  } finally {
+    w.dispose();
+  }
+}
+
+type LameConfig = Required<LameOptions>;
+
+class LameStrategy extends BaseStrategy<LameConfig> {
+  readonly name = 'lame';
+  readonly needs = lameStrategy.needs;
+  private readonly featureHooks: Map<string, LayerHook> | undefined;
+  private captured: tf.Tensor | null = null;
+
+  constructor(...args: ConstructorParameters<typeof BaseStrategy<LameConfig>>) {
+    super(...args);
+    const name = this.config.featuresLayer;
+    if (name !== '') {
+      if (this.target.kind !== 'layers') {
+        throw new InvalidOptionError(
+          "lame: `featuresLayer` applies to a tf.LayersModel; for a tf.GraphModel name the feature node in `graphNodes.featuresNode`.",
+        );
+      }
+      const names = this.target.model.layers.map((l) => l.name);
+      if (!names.includes(name)) {
+        throw new InvalidOptionError(
+          `lame: featuresLayer '${name}' is not a layer of model '${this.target.model.name}'. Its layers: ${names.join(', ')}.`,
+        );
+      }
+      this.featureHooks = new Map([
+        [
+          name,
+          ({ original }) => {
+            const out = original();
+            this.captured = out;
+            return out;
+          },
+        ],
+      ]);
+    }
+  }
+
+  protected forward(x: tf.Tensor4D): StepResult {
+    const { probs, feats } = tf.tidy(() => {
+      const target = this.target;
+      if (target.kind === 'graph') {
+        const { logits, features } = target.run(x);
+        return { probs: tf.softmax(logits) as tf.Tensor2D, feats: features };
+      }
+      this.captured = null;
+      const { logits, features } = target.executor.run(x, this.featureHooks ? { hooks: this.featureHooks } : {});
+      let feats = features;
+      if (this.featureHooks !== undefined) {
+        const c = this.captured as tf.Tensor | null;
+        this.captured = null;
+        feats = tf.reshape(c!, [c!.shape[0]!, -1]);
+      }
+      return { probs: tf.softmax(logits) as tf.Tensor2D, feats };
+    });
+    try {
+      const sol = lameCorrect(probs, feats, this.config);
+      const changed = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(tf.argMax(probs, 1), tf.argMax(sol.y, 1)), 'int32')).dataSync()[0]!);
+      const stats: Record<string, number> = { iterations: sol.iterations, energy: sol.energy, changed };
+      if (sol.sigma !== undefined) stats.sigma = sol.sigma;
+      return { probs: sol.y, stats };
+    } finally {
+      probs.dispose();
+      feats.dispose();
+    }
+  }
+}
+
+function checkInt(name: string, v: unknown, min: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new InvalidOptionError(`lame: option '${name}' must be an integer >= ${min}; got ${String(v)}.`);
+  }
+}
+
+/** The `lame` registry entry. */
+export const lameStrategy: StrategyDefinition<'lame', LameOptions> = {
+  name: 'lame',
+  description: 'LAME: Laplacian correction of each batch\'s outputs over feature affinities (model untouched; GraphModels too).',
+  needs: { batchNorm: false, gradients: false, layersModel: false } satisfies StrategyNeeds,
+  defaults: { affinity: 'rbf', k: 5, lambda: 1, maxIter: 100, tol: 1e-8, forceSymmetry: false, featuresLayer: '' },
+  validate(config) {
+    if (!['rbf', 'knn', 'linear'].includes(config.affinity)) {
+      throw new InvalidOptionError(`lame: option 'affinity' must be 'rbf', 'knn' or 'linear'; got '${String(config.affinity)}'.`);
+    }
+    checkInt('k', config.k, 1);
+    checkInt('maxIter', config.maxIter, 1);
+    if (typeof config.lambda !== 'number' || !Number.isFinite(config.lambda) || config.lambda < 0) {
+      throw new InvalidOptionError(`lame: option 'lambda' must be a finite number >= 0; got ${String(config.lambda)}.`);
+    }
+    if (typeof config.tol !== 'number' || !(config.tol >= 0)) {
+      throw new InvalidOptionError(`lame: option 'tol' must be a number >= 0; got ${String(config.tol)}.`);
+    }
+    if (typeof config.forceSymmetry !== 'boolean') {
+      throw new InvalidOptionError(`lame: option 'forceSymmetry' must be a boolean; got ${String(config.forceSymmetry)}.`);
+    }
+    if (typeof config.featuresLayer !== 'string') {
+      throw new InvalidOptionError(`lame: option 'featuresLayer' must be a layer name (string); got ${String(config.featuresLayer)}.`);
+    }
+  },
+  create: (target, config, context) => new LameStrategy(target, config, context),
+};
