@@ -92,12 +92,12 @@ export function countMacs(model: tf.LayersModel): number {
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     if (cls === 'Conv2D') {
-      const out = layer.outputShape as number[];
+      const out = layer.outputShape as number[]; // [null, h, w, c]
       const k = (layer.getWeights()[0] as tf.Tensor).shape; // [kh, kw, in, out]
-      macs += out[1] * out[2] * k[0] * k[1] * k[2] * k[3];
+      macs += out[1] * out[2] * k[0]! * k[1]! * k[2]! * k[3]!;
     } else if (cls === 'Dense') {
       const k = (layer.getWeights()[0] as tf.Tensor).shape;
-      macs += k[0] * k[1];
+      macs += k[0]! * k[1]!;
     }
   }
   return macs;
