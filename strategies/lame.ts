@@ -25,12 +25,11 @@
  *   `pairwise` is computed from the Y before the update. With the default lambda = 1 this is
  *   the CCCP bound of the LAME objective; it only drives the stopping rule.)
  *
- * Deviations (each forced by a degenerate case the reference code does not handle):
- * - Distances come from the Gram matrix, d^2 = max(0, |x_i|^2 + |x_j|^2 - 2 X X^T) (that is
- *   2 - 2 X X^T for unit rows, and right for all-zero rows too) with the diagonal set to
- *   exactly 0, instead of an N x N x d difference tensor. Squared distances below
- *   {@link DUPLICATE_D2} (float32 rounding of the Gram trick) count as exact duplicates (0),
- *   as the reference's direct differences would give.
+ * Deviations (the degenerate cases are ones the reference code does not handle):
+ * - Distances come from the Gram matrix, d^2 = max(0, |x_i|^2 + |x_j|^2 - 2 x_i.x_j) (that is
+ *   2 - 2 X X^T for unit rows, and right for all-zero rows too) with the diagonal exactly 0,
+ *   instead of an N x N x d difference tensor. Affinity and iterations run in float64 on the
+ *   CPU (the reference: float32 on the GPU); exact duplicates still get distance exactly 0.
  * - Batch size 1 returns p unchanged (the reference's rbf gives 0/0 = NaN there, knn gives
  *   W = 0, linear would sharpen p with its own self-affinity).
  * - rbf with sigma = 0 (every row has at least k-1 exact duplicates, e.g. identical frames):
@@ -71,9 +70,6 @@ export interface LameOptions {
   featuresLayer?: string;
 }
 
-/** Squared feature distances below this are float32 noise of 2 - 2 x.y: exact duplicates. */
-export const DUPLICATE_D2 = 1e-6;
-
 /** Affinity options of {@link lameAffinity}. */
 export interface AffinityOptions {
   /** Defaults to `'rbf'`. */
@@ -85,54 +81,109 @@ export interface AffinityOptions {
 }
 
 /**
- * The affinity matrix W [N, N] of a batch of features [N, d] (L2-normalised here).
- * Returns W and, for `rbf`, the bandwidth sigma used. Caller disposes `w`.
+ * The affinity matrix W [N, N] of a batch of features [N, d] (L2-normalised here), as a
+ * tensor the caller disposes, and for `rbf` the bandwidth sigma used.
  *
  * @example
  * const { w } = lameAffinity(feats, { affinity: 'knn', k: 3 });
  */
 export function lameAffinity(feats: tf.Tensor2D, options: AffinityOptions = {}): { w: tf.Tensor2D; sigma?: number } {
-  const affinity = options.affinity ?? 'rbf';
-  const k = options.k ?? 5;
-  const n = feats.shape[0];
-  let sigma: number | undefined;
-  const w = tf.tidy(() => {
-    // F.normalize(feats, p=2, dim=-1): x / max(||x||, 1e-12).
-    const x = tf.div(feats, tf.maximum(tf.norm(feats, 2, 1, true), 1e-12));
-    const gram = tf.matMul(x, x, false, true) as tf.Tensor2D;
-    if (affinity === 'linear') return symmetrize(gram, options.forceSymmetry ?? false);
-    const offDiag = tf.sub(1, tf.eye(n));
-    // |xi|^2 + |xj|^2 - 2 xi.xj: the squared norms are 1, or 0 for an all-zero feature row
-    // (a ReLU output can be), where 2 - 2 xi.xj would put it at distance sqrt(2) instead of 1.
-    const sq = tf.sum(tf.square(x), 1);
-    let d2 = tf.mul(tf.relu(tf.sub(tf.add(tf.reshape(sq, [n, 1]), tf.reshape(sq, [1, n])), tf.mul(2, gram))), offDiag);
-    d2 = tf.where(tf.less(d2, DUPLICATE_D2), tf.zerosLike(d2), d2);
-    if (affinity === 'knn') {
-      const kk = Math.min(k, n - 1);
-      if (kk <= 0) return tf.zeros([n, n]) as tf.Tensor2D;
-      // Self excluded: give the diagonal +inf distance. topk on -d2 keeps the lower index on ties.
-      const masked = tf.where(tf.cast(tf.eye(n), 'bool'), tf.fill([n, n], Infinity), d2);
-      const { indices } = tf.topk(tf.neg(masked), kk);
-      // (oneHot straight to float32 is wrong on tfjs-wasm 4.22: it writes int bits.)
-      const w = tf.cast(tf.sum(tf.oneHot(indices, n), 1), 'float32') as tf.Tensor2D;
-      return symmetrize(w, options.forceSymmetry ?? false);
-    }
-    // rbf: sigma = mean over rows of the min(k, N)-th smallest distance, the zero self-distance counted.
-    const kk = Math.min(k, n);
-    const kth = tf.neg(tf.topk(tf.neg(d2), kk).values.slice([0, kk - 1], [n, 1]));
-    sigma = tf.mean(tf.sqrt(kth)).dataSync()[0]!;
-    const w =
-      sigma > 0
-        ? tf.exp(tf.div(tf.neg(d2), 2 * sigma * sigma))
-        : // sigma -> 0 limit: 1 between exact duplicates (and on the diagonal), 0 elsewhere.
-          tf.cast(tf.equal(d2, 0), 'float32');
-    return symmetrize(w as tf.Tensor2D, options.forceSymmetry ?? false);
-  });
-  return sigma === undefined ? { w } : { w, sigma };
+  const [n, d] = feats.shape;
+  const { w, sigma } = lameAffinityArrays(feats.dataSync() as Float32Array, n, d, options);
+  const out = tf.tensor2d(Float32Array.from(w), [n, n]);
+  return sigma === undefined ? { w: out } : { w: out, sigma };
 }
 
-function symmetrize(w: tf.Tensor2D, force: boolean): tf.Tensor2D {
-  return force ? (tf.mul(0.5, tf.add(w, tf.transpose(w))) as tf.Tensor2D) : w;
+/**
+ * {@link lameAffinity} on a row-major feature array [N, d], in float64 (an N x N problem:
+ * at N = 64 this is far below the cost of launching the equivalent tfjs ops).
+ */
+export function lameAffinityArrays(
+  feats: ArrayLike<number>,
+  n: number,
+  d: number,
+  options: AffinityOptions = {},
+): { w: Float64Array; sigma?: number } {
+  const affinity = options.affinity ?? 'rbf';
+  const k = options.k ?? 5;
+  // F.normalize(feats, p=2, dim=-1): x / max(||x||, 1e-12).
+  const x = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let t = 0; t < d; t++) s += feats[i * d + t]! * feats[i * d + t]!;
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let t = 0; t < d; t++) x[i * d + t] = feats[i * d + t]! * inv;
+  }
+  const gram = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      let g = 0;
+      for (let t = 0; t < d; t++) g += x[i * d + t]! * x[j * d + t]!;
+      gram[i * n + j] = g;
+      gram[j * n + i] = g;
+    }
+  }
+  let sigma: number | undefined;
+  let w: Float64Array;
+  if (affinity === 'linear') {
+    w = gram;
+  } else {
+    // d^2 = |xi|^2 + |xj|^2 - 2 xi.xj: the squared norms are 1, or 0 for an all-zero feature
+    // row (a ReLU output can be), where 2 - 2 xi.xj would put it at sqrt(2) instead of 1.
+    // Identical rows give bitwise-equal terms, hence exactly 0, as the reference's differences.
+    const d2 = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        d2[i * n + j] = i === j ? 0 : Math.max(0, gram[i * n + i]! + gram[j * n + j]! - 2 * gram[i * n + j]!);
+      }
+    }
+    w = new Float64Array(n * n);
+    const order = new Int32Array(n);
+    // Row i's columns by increasing distance, ties by index (a stable sort).
+    const sortRow = (i: number): void => {
+      for (let j = 0; j < n; j++) order[j] = j;
+      order.sort((a, b) => d2[i * n + a]! - d2[i * n + b]! || a - b);
+    };
+    if (affinity === 'knn') {
+      // The k nearest, the frame itself excluded (reference: topk(k + 1).indices[:, 1:]).
+      const kk = Math.min(k, n - 1);
+      for (let i = 0; i < n; i++) {
+        sortRow(i);
+        let taken = 0;
+        for (let t = 0; t < n && taken < kk; t++) {
+          const j = order[t]!;
+          if (j === i) continue;
+          w[i * n + j] = 1;
+          taken++;
+        }
+      }
+    } else {
+      // rbf: sigma = mean over rows of the min(k, N)-th smallest distance, self (0) counted.
+      const kk = Math.min(k, n);
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        sortRow(i);
+        sum += Math.sqrt(d2[i * n + order[kk - 1]!]!);
+      }
+      sigma = sum / n;
+      const den = 2 * sigma * sigma;
+      for (let t = 0; t < n * n; t++) {
+        // sigma = 0 (every frame has k - 1 exact duplicates): the sigma -> 0 limit, 1 between
+        // duplicates and 0 elsewhere, instead of the reference's 0 / 0.
+        w[t] = den > 0 ? Math.exp(-d2[t]! / den) : d2[t] === 0 ? 1 : 0;
+      }
+    }
+  }
+  if (options.forceSymmetry ?? false) {
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const v = 0.5 * (w[i * n + j]! + w[j * n + i]!);
+        w[i * n + j] = v;
+        w[j * n + i] = v;
+      }
+    }
+  }
+  return sigma === undefined ? { w } : { w, sigma };
 }
 
 /** Options of {@link laplacianOptimization}. */
@@ -161,9 +212,8 @@ export interface LaplacianSolution {
  * Y <- softmax(log(p + 1e-10) + lambda W Y) until the energy stops changing.
  *
  * Runs on the CPU in float64 on the downloaded p and W (N x N x K multiply-adds per
- * iteration: at N = 64, K = 10 about 40 µs, where a chain of tfjs ops costs about 0.3 ms per
- * iteration in kernel launches and the per-iteration energy read-back). The fused WASM
- * solver of `src/fused` replaces this loop once it is available.
+ * iteration: at N = 64, K = 10 well under 0.1 ms, where a chain of tfjs ops costs about
+ * 0.3 ms per iteration in kernel launches and the per-iteration energy read-back).
  *
  * @example
  * const { y, iterations } = laplacianOptimization(probs, w, { lambda: 1 });
@@ -194,7 +244,7 @@ export function laplacianOptimizationArrays(
   const NK = N * K;
   const logp = new Float64Array(NK); // -unary
   for (let i = 0; i < NK; i++) logp[i] = Math.log(p[i]! + 1e-10);
-  const W = Float64Array.from(w);
+  const W = w instanceof Float64Array ? w : Float64Array.from(w);
   const y = new Float64Array(NK);
   const pair = new Float64Array(NK);
   const yT = new Float64Array(NK);
@@ -270,16 +320,13 @@ export function lameCorrect(
   feats: tf.Tensor2D,
   options: AffinityOptions & LaplacianOptions = {},
 ): LameSolution {
-  if (probs.shape[0] <= 1) return { y: tf.clone(probs), iterations: 0, energy: 0 };
-  const { w, sigma } = lameAffinity(feats, options);
-  try {
-    const { y, iterations, energies } = laplacianOptimization(probs, w, options);
-    const out: LameSolution = { y, iterations, energy: energies[energies.length - 1]! };
-    if (sigma !== undefined) out.sigma = sigma;
-    return out;
-  } finally {
-    w.dispose();
-  }
+  const [n, numClasses] = probs.shape;
+  if (n <= 1) return { y: tf.clone(probs), iterations: 0, energy: 0 };
+  const { w, sigma } = lameAffinityArrays(feats.dataSync() as Float32Array, n, feats.shape[1], options);
+  const { y, iterations, energies } = laplacianOptimizationArrays(probs.dataSync() as Float32Array, w, n, numClasses, options);
+  const out: LameSolution = { y: tf.tensor2d(y, [n, numClasses]), iterations, energy: energies[energies.length - 1]! };
+  if (sigma !== undefined) out.sigma = sigma;
+  return out;
 }
 
 type LameConfig = Required<LameOptions>;
