@@ -31,6 +31,7 @@ export type { LameAffinity, LameOptions } from '../strategies/lame.js';
 export { getStrategy, listStrategies, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
 export type { AlphaBnOptions } from '../strategies/alphaBn.js';
 export type { BnAdaptOptions } from '../strategies/bnAdapt.js';
+export type { CottaOptions } from '../strategies/cotta.js';
 export type { BnStatsMode, NormStatsOptions } from '../strategies/normStats.js';
 export type { TentOptimizer, TentOptions } from '../strategies/tent.js';
 export type {

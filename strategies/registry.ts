@@ -1,6 +1,7 @@
 import { InvalidOptionError, UnknownStrategyError } from '../src/errors.js';
 import { alphaBnStrategy } from './alphaBn.js';
 import { bnAdaptStrategy } from './bnAdapt.js';
+import { cottaStrategy } from './cotta.js';
 import { lameStrategy } from './lame.js';
 import { sourceStrategy } from './source.js';
 import { tentStrategy } from './tent.js';
@@ -10,7 +11,7 @@ import type { StrategyDefinition } from './strategy.js';
  * Every strategy the SDK ships, in the order CLIs list them. Add a strategy by adding its
  * definition here: its name joins `StrategyName` and its options type `StrategyOptions`.
  */
-const DEFINITIONS = [sourceStrategy, bnAdaptStrategy, alphaBnStrategy, tentStrategy, lameStrategy] as const;
+const DEFINITIONS = [sourceStrategy, bnAdaptStrategy, alphaBnStrategy, tentStrategy, lameStrategy, cottaStrategy] as const;
 
 type Definitions = (typeof DEFINITIONS)[number];
 

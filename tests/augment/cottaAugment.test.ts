@@ -205,7 +205,7 @@ describe('CoTTA augmentation', () => {
     const grey = tf.fill([8, 16, 16, 1], 0.5) as tf.Tensor4D;
     const on = resolveAugmentOptions({ ...identity, noiseStd: 0.005 });
     const noisy = applyAugment(grey, drawAugment(createRng(2), 16, 16, on), on);
-    const d = noisy.dataSync().map((v) => v - 0.5);
+    const d = Array.from(noisy.dataSync(), (v) => v - 0.5);
     const std = Math.sqrt(d.reduce((s, v) => s + v * v, 0) / d.length);
     expect(std).toBeGreaterThan(0.0045);
     expect(std).toBeLessThan(0.0055);

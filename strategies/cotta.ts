@@ -1,0 +1,218 @@
+/**
+ * `cotta`: Continual Test-Time Adaptation. A student is trained online against an EMA
+ * teacher whose target is averaged over augmented views when the source model is unsure;
+ * a stochastic restore pulls a small random part of the weights back to source each step
+ * so that the model does not drift over a long, changing stream.
+ *
+ * Paper: Wang, Fink, Van Gool, Dai, "Continual Test-Time Domain Adaptation" (CVPR 2022).
+ * Reference code: qinenergy/cotta, `cifar/cotta.py` (`CoTTA.forward_and_adapt`) with
+ * `cifar/cfgs/cifar10/cotta.yaml` (Adam lr 1e-3, beta 0.9, MT 0.999, RST 0.01, AP 0.92).
+ *
+ * Per batch x, as the official `forward_and_adapt`:
+ * 1. Anchor (frozen source model) confidence: batch mean of max softmax(anchor(x)).
+ * 2. Teacher target: if that confidence is below `threshold`, the mean of the teacher's
+ *    *logits* over `augmentations` (32) augmented copies of x (one augmentation draw per
+ *    copy, shared by the batch); else the teacher's logits on x.
+ * 3. Loss: -sum softmax(target) * log_softmax(student(x)), batch mean; one Adam step on
+ *    every trainable weight (conv/dense kernels and biases, BN gamma and beta).
+ * 4. Teacher EMA: teacher = m * teacher + (1 - m) * student, m = `emaMomentum`.
+ * 5. Stochastic restore: each trainable weight element returns to its source value with
+ *    probability `restoreProb` (seeded).
+ * 6. Returns softmax(target), the same tensor the official code returns (`outputs_ema`):
+ *    the augmentation-averaged teacher output when augmentation was used, else the
+ *    teacher's output on the clean batch; both computed before this step's update.
+ * Student, teacher and anchor normalise every BN layer with the current batch's statistics
+ * (`configure_model` disables running statistics); BN moving statistics are never touched.
+ *
+ * Deviations from the official code:
+ * - The 32 augmented teacher passes run only when their average is used (the official code
+ *   always runs them and discards them when confident): same result, ~10x less compute on
+ *   confident batches. The augmentation generator therefore advances only on such batches.
+ * - Only variables marked trainable are adapted (the official `configure_model` enables
+ *   gradients on every parameter); for a model without frozen layers this is the same set.
+ * - The restore source is the anchor's weights (the frozen source model), so no separate
+ *   copy of the source weights is kept.
+ * - Augmentations: see `src/augment/cottaAugment.ts` (saturation/hue are no-ops on
+ *   grayscale; `horizontalFlip` can be turned off).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { CottaAugmenter } from '../src/augment/index.js';
+import { InvalidOptionError } from '../src/errors.js';
+import { createRng, type SeededRng } from '../src/fused/index.js';
+import { batchStatisticsHook } from '../src/model/batchNorm.js';
+import type { LayerHook } from '../src/model/executor.js';
+import type { AdaptTarget } from '../src/model/target.js';
+import { hashSeed } from '../src/random.js';
+import { Adam } from './adam.js';
+import { BaseStrategy } from './baseStrategy.js';
+import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
+import { emaFrom, ModelCopy, restoreToSource, tensorBytes, trainableParameters } from './teacher.js';
+
+/** Options of `cotta`. Defaults are the official CIFAR-10 configuration (`cfgs/cifar10/cotta.yaml`). */
+export interface CottaOptions {
+  /** Adam learning rate. Defaults to 1e-3 (official, small images). */
+  lr?: number;
+  /** Adam beta1. Defaults to 0.9 (official `OPTIM.BETA`); beta2 is 0.999, epsilon 1e-8 (PyTorch). */
+  beta1?: number;
+  /** Teacher EMA momentum. Defaults to 0.999 (official `OPTIM.MT`). */
+  emaMomentum?: number;
+  /** Probability that a weight element is restored to source each step. Defaults to 0.01 (official `OPTIM.RST`). */
+  restoreProb?: number;
+  /**
+   * Anchor confidence below which the teacher target is averaged over augmented views.
+   * Defaults to 0.92 (official `OPTIM.AP` for CIFAR-10). The authors' rule for other models:
+   * the 5% quantile of the source model's confidence on source data minus 0.05
+   * (`cottaThreshold` in `src/confidenceThreshold.ts`). 0 never augments; above 1 always does.
+   */
+  threshold?: number;
+  /** Augmented teacher passes averaged when unsure. Defaults to 32 (official `N`). */
+  augmentations?: number;
+  /** Random horizontal flips among the augmentations. Defaults to true (official); turn off where flips change meaning. */
+  horizontalFlip?: boolean;
+}
+
+class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
+  readonly name = 'cotta';
+  readonly needs = cottaStrategy.needs;
+  private readonly teacher: ModelCopy;
+  private readonly anchor: ModelCopy;
+  private readonly studentHooks: Map<string, LayerHook>;
+  /** Student parameters and, aligned, the teacher's and the anchor's (the restore source). */
+  private readonly params: tf.Variable[];
+  private readonly paramNames: string[];
+  private readonly teacherParams: tf.Variable[];
+  private readonly sourceParams: tf.Variable[];
+  private readonly adam: Adam;
+  private readonly augmenter: CottaAugmenter;
+  private readonly restoreRng: SeededRng;
+  private stepCount = 0;
+  private readonly copyBytes: number;
+
+  constructor(target: AdaptTarget, config: Required<CottaOptions>, context: StrategyContext) {
+    super(target, config, context);
+    const { model, info } = this.layers;
+    this.teacher = ModelCopy.of(model);
+    this.anchor = ModelCopy.of(model);
+    // The student's own BN hooks (each reads its layer's gamma/beta, so the copies have their own).
+    this.studentHooks = new Map(info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]));
+    const params = trainableParameters(model);
+    this.paramNames = [...params.keys()];
+    this.params = [...params.values()];
+    this.teacherParams = this.paramNames.map((n) => this.teacher.parameters.get(n)!);
+    this.sourceParams = this.paramNames.map((n) => this.anchor.parameters.get(n)!);
+    this.adam = new Adam(this.params, { lr: config.lr, beta1: config.beta1 });
+    this.augmenter = new CottaAugmenter({ horizontalFlip: config.horizontalFlip }, hashSeed(context.seed, 1));
+    this.restoreRng = createRng(hashSeed(context.seed, 2));
+    // Parameter copies held besides the student: teacher, anchor (= restore source), Adam
+    // moments, and the base class's exact-reset copy of the whole state.
+    const stateBytes = tensorBytes(this.stateVariables().values());
+    this.copyBytes = this.teacher.bytes + this.anchor.bytes + 2 * tensorBytes(this.params) + stateBytes;
+  }
+
+  protected override stateVariables(): Map<string, tf.Variable> {
+    const vars = new Map(super.stateVariables());
+    this.paramNames.forEach((name, i) => vars.set(`cotta/teacher/${name}`, this.teacherParams[i]!));
+    for (const [name, v] of this.adam.stateVariables('cotta/adam/')) vars.set(name, v);
+    return vars;
+  }
+
+  protected override stateMeta(): Record<string, unknown> {
+    return { step: this.stepCount, adamT: this.adam.t, augmenter: this.augmenter.state, restoreRng: this.restoreRng.state };
+  }
+
+  protected override restoreMeta(meta: Record<string, unknown>): void {
+    this.stepCount = Number(meta.step ?? 0);
+    this.adam.t = Number(meta.adamT ?? 0);
+    this.augmenter.state = Number(meta.augmenter ?? 0);
+    this.restoreRng.state = Number(meta.restoreRng ?? 0);
+  }
+
+  protected override onDispose(): void {
+    this.adam.dispose();
+    this.teacher.dispose();
+    this.anchor.dispose();
+  }
+
+  /** The teacher's target logits: augmentation-averaged when `augmented`, else on the clean batch. */
+  private teacherTarget(x: tf.Tensor4D, augmented: boolean): tf.Tensor2D {
+    const hooks = this.teacher.batchStatisticsHooks();
+    if (!augmented) return tf.tidy(() => this.teacher.executor.logits(x, { hooks }));
+    const n = this.config.augmentations;
+    let sum: tf.Tensor2D | null = null;
+    for (let i = 0; i < n; i++) {
+      // One tidy per view: only the running sum of logits is kept between views.
+      const next: tf.Tensor2D = tf.tidy(() => {
+        const logits = this.teacher.executor.logits(this.augmenter.augment(x), { hooks });
+        return sum === null ? logits : tf.add(sum, logits);
+      });
+      sum?.dispose();
+      sum = next;
+    }
+    const mean = tf.div(sum!, n) as tf.Tensor2D;
+    sum!.dispose();
+    return mean;
+  }
+
+  protected forward(x: tf.Tensor4D): StepResult {
+    const c = this.config;
+    const anchorConfidence = tf.tidy(() =>
+      tf.mean(tf.max(tf.softmax(this.anchor.executor.logits(x, { hooks: this.anchor.batchStatisticsHooks() })), 1)),
+    );
+    const confidence = anchorConfidence.dataSync()[0]!;
+    anchorConfidence.dispose();
+    const augmented = confidence < c.threshold;
+    const target = this.teacherTarget(x, augmented);
+    let loss: number;
+    try {
+      const { value, grads } = tf.variableGrads(() => {
+        const student = this.layers.executor.logits(x, { hooks: this.studentHooks });
+        return tf.mean(tf.neg(tf.sum(tf.mul(tf.softmax(target), tf.logSoftmax(student)), 1))) as tf.Scalar;
+      }, this.params);
+      loss = value.dataSync()[0]!;
+      value.dispose();
+      this.adam.step(this.params.map((p) => grads[p.name]!));
+      tf.dispose(grads);
+    } catch (e) {
+      target.dispose();
+      throw e;
+    }
+    emaFrom(this.teacherParams, this.params, c.emaMomentum);
+    const restored = c.restoreProb > 0 ? restoreToSource(this.params, this.sourceParams, c.restoreProb, this.restoreRng) : 0;
+    this.stepCount++;
+    const probs = tf.tidy(() => tf.softmax(target)) as tf.Tensor2D;
+    target.dispose();
+    return {
+      probs,
+      stats: { loss, anchorConfidence: confidence, augmented: augmented ? 1 : 0, restored, paramCopyBytes: this.copyBytes },
+    };
+  }
+}
+
+const inUnit = (v: number) => Number.isFinite(v) && v >= 0 && v <= 1;
+
+export const cottaStrategy: StrategyDefinition<'cotta', CottaOptions> = {
+  name: 'cotta',
+  description: 'CoTTA: EMA teacher, augmentation-averaged targets when unsure, stochastic restore (all weights, backprop).',
+  needs: { batchNorm: false, gradients: true, layersModel: true },
+  defaults: {
+    lr: 1e-3,
+    beta1: 0.9,
+    emaMomentum: 0.999,
+    restoreProb: 0.01,
+    threshold: 0.92,
+    augmentations: 32,
+    horizontalFlip: true,
+  },
+  validate(config) {
+    const bad = (name: string, value: unknown, expected: string) =>
+      new InvalidOptionError(`cotta: option '${name}' is ${String(value)}; expected ${expected}.`);
+    if (!(Number.isFinite(config.lr) && config.lr > 0)) throw bad('lr', config.lr, 'a number > 0');
+    if (!(inUnit(config.beta1) && config.beta1 < 1)) throw bad('beta1', config.beta1, 'a number in [0, 1)');
+    if (!inUnit(config.emaMomentum)) throw bad('emaMomentum', config.emaMomentum, 'a number in [0, 1]');
+    if (!inUnit(config.restoreProb)) throw bad('restoreProb', config.restoreProb, 'a number in [0, 1]');
+    if (!(Number.isFinite(config.threshold) && config.threshold >= 0)) throw bad('threshold', config.threshold, 'a number >= 0 (0 never augments, > 1 always does)');
+    if (!(Number.isInteger(config.augmentations) && config.augmentations >= 1)) throw bad('augmentations', config.augmentations, 'an integer >= 1');
+    if (typeof config.horizontalFlip !== 'boolean') throw bad('horizontalFlip', config.horizontalFlip, 'true or false');
+  },
+  create: (target, config, context) => new CottaStrategy(target, config, context),
+};
