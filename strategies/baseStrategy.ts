@@ -4,12 +4,17 @@ import type { AdaptTarget, LayersTarget } from '../src/model/target.js';
 import { assignVariables, copyVariables, disposeTensors, type NamedTensors } from '../src/model/weights.js';
 import type { StepResult, Strategy, StrategyContext, StrategyNeeds, StrategyState } from './strategy.js';
 
-/** The model's variables (trainable and not), keyed by unique weight name. */
+/**
+ * The model's variables (trainable and not), keyed by weight name as the model defines it
+ * (`originalName`, e.g. `stem_conv/kernel`): tfjs suffixes `name` with a per-process counter
+ * (`stem_conv/kernel_5`), which would tie a snapshot to the order models were loaded in.
+ */
 export function modelVariables(model: tf.LayersModel): Map<string, tf.Variable> {
   const vars = new Map<string, tf.Variable>();
   for (const w of model.weights) {
-    let name = w.name;
-    for (let i = 1; vars.has(name); i++) name = `${w.name}#${i}`;
+    const base = w.originalName ?? w.name;
+    let name = base;
+    for (let i = 1; vars.has(name); i++) name = `${base}#${i}`;
     vars.set(name, w.read() as tf.Variable);
   }
   return vars;
