@@ -1,0 +1,363 @@
+/**
+ * `createWorkerAdapter`: the adapter of `src/adapter.ts`, run in a Web Worker (browsers) or a
+ * worker_threads Worker (Node) through Comlink, behind the same `Adapter` interface.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as Comlink from 'comlink';
+import { Subject, type Observable } from 'rxjs';
+import type { Adapter, AdapterOptions, StepOutput } from '../src/adapter.js';
+import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
+import * as errors from '../src/errors.js';
+import type { BatchInput } from '../src/input.js';
+import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
+import type { StrategyName } from '../strategies/registry.js';
+import type { ModelArtifactsPayload, ModelPayload, WorkerService } from './protocol.js';
+
+/** Where the worker gets the model from. */
+export type WorkerModelSource =
+  /** Serialised here (`model.json` + weights through `tf.io.withSaveHandler`) and sent to the worker. */
+  | tf.LayersModel
+  /** An http(s) URL of a model.json the worker loads itself; in Node also a file path or file:// URL. */
+  | string
+  /** Artifacts you already hold (e.g. read from IndexedDB): `model.json` content and the weight bytes. */
+  | { modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig }; weights: ArrayBuffer | ArrayBuffer[] };
+
+/** A minimal worker handle: a Web Worker or a worker_threads Worker. */
+export type WorkerHandle = { terminate(): unknown };
+
+/** Options of {@link createWorkerAdapter}. */
+export interface WorkerAdapterConfig<N extends StrategyName> {
+  /** The model to adapt. A `tf.LayersModel` is copied to the worker; the original is not touched. */
+  model: WorkerModelSource;
+  strategy: N;
+  /** The strategy's options and `seed`, as `createAdapter` takes them. Defaults to the strategy's defaults and seed 0. */
+  options?: Omit<AdapterOptions<N>, 'strategy' | 'graphNodes'>;
+  /**
+   * The worker's backend. Defaults to `{ backend: 'wasm' }`. In browsers pass `wasmPaths` with
+   * the absolute URL of the folder that serves the tfjs-backend-wasm `.wasm` files.
+   */
+  backend?: BackendOptions;
+  /**
+   * Transfer the buffer of `{ data, shape }` batches to the worker instead of copying it: it is
+   * detached (length 0) after `step`. Defaults to true.
+   */
+  transferInputs?: boolean;
+  /**
+   * A worker you created yourself running edge-tta's worker entry (`browser.worker.js` or
+   * `node.worker.js`), e.g. for a bundler. Defaults to a new worker on the entry next to this module.
+   */
+  worker?: WorkerHandle;
+}
+
+/** An {@link Adapter} running in a worker. */
+export interface WorkerAdapter extends Adapter {
+  /** What the worker's `initBackend` got. */
+  readonly backend: BackendInfo;
+  /** `tf.memory()` inside the worker. */
+  workerMemory(): Promise<MemoryFigures>;
+  /** Frees the worker's tensors and terminates it. `dispose()` does the same without waiting. */
+  terminate(): Promise<void>;
+}
+
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
+  InvalidInputError: errors.InvalidInputError,
+  UnsupportedModelError: errors.UnsupportedModelError,
+  UnknownStrategyError: errors.UnknownStrategyError,
+  InvalidOptionError: errors.InvalidOptionError,
+  BackendError: errors.BackendError,
+  DisposedError: errors.DisposedError,
+  BackpressureError: errors.BackpressureError,
+};
+
+/**
+ * Comlink sends a thrown error as `{ name, message, stack }` and rebuilds a plain `Error`;
+ * this gives edge-tta errors back their class (so `instanceof InvalidInputError` works) and
+ * keeps the worker's stack.
+ */
+function reviveError(err: unknown): unknown {
+  const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
+  if (e === null || typeof e !== 'object' || typeof e.name !== 'string') return err;
+  const Cls = ERROR_CLASSES[e.name];
+  if (Cls === undefined || err instanceof Cls) return err;
+  const revived = new Cls(String(e.message ?? ''));
+  if (typeof e.stack === 'string') revived.stack = `${e.name}: ${String(e.message)}\n    [in the worker]\n${e.stack.split('\n').slice(1).join('\n')}`;
+  return revived;
+}
+
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions?.node === 'string' && typeof window === 'undefined';
+}
+
+function toArtifacts(modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig }, weights: ArrayBuffer | ArrayBuffer[]): ModelArtifactsPayload {
+  return {
+    kind: 'artifacts',
+    modelTopology: modelJson.modelTopology,
+    weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
+    weightData: tf.io.concatenateArrayBuffers(weights),
+  };
+}
+
+async function toPayload(model: WorkerModelSource): Promise<ModelPayload> {
+  if (model instanceof tf.LayersModel) {
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const a = artifacts!;
+    return {
+      kind: 'artifacts',
+      modelTopology: a.modelTopology as object,
+      weightSpecs: a.weightSpecs ?? [],
+      weightData: tf.io.concatenateArrayBuffers(a.weightData ?? []),
+    };
+  }
+  if (typeof model === 'string') {
+    if (isNode() && !/^(https?|file):/.test(model)) {
+      const path = await import('node:path');
+      return { kind: 'url', url: path.resolve(model) };
+    }
+    return { kind: 'url', url: model };
+  }
+  if (model instanceof tf.GraphModel) {
+    throw new errors.UnsupportedModelError('createWorkerAdapter takes a tf.LayersModel, its model.json URL, or its artifacts; tf.GraphModel is not supported in workers yet.');
+  }
+  if (typeof model === 'object' && model !== null && 'modelJson' in model && 'weights' in model) return toArtifacts(model.modelJson, model.weights);
+  throw new errors.InvalidInputError(
+    'createWorkerAdapter: `model` must be a tf.LayersModel, a model.json URL (or a file path in Node), or { modelJson, weights }.',
+  );
+}
+
+/** Calls `onDeath` when the worker fails or exits (a crash must reject pending calls, not hang them). */
+function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void): void {
+  const w = worker as Partial<{
+    on(type: string, listener: (arg: unknown) => void): void;
+    addEventListener(type: string, listener: (event: { message?: string }) => void): void;
+  }>;
+  if (typeof w.addEventListener === 'function') {
+    w.addEventListener('error', (e) => onDeath(new Error(`The adapter's worker failed: ${e.message ?? 'unknown error'}.`)));
+  } else if (typeof w.on === 'function') {
+    w.on('error', (e) => onDeath(e instanceof Error ? e : new Error(String(e))));
+    w.on('exit', (code) => onDeath(new Error(`The adapter's worker exited (code ${String(code)}).`)));
+  }
+}
+
+/** A worker on edge-tta's own entry, and the Comlink endpoint to talk to it. */
+async function spawnWorker(): Promise<{ worker: WorkerHandle; endpoint: Comlink.Endpoint }> {
+  if (isNode()) {
+    const { Worker } = await import('node:worker_threads');
+    const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+    // From dist the compiled entry runs as is; from the TypeScript sources (vitest, tsx) a
+    // small .mjs entry registers tsx's loader in the worker thread and imports the .ts entry
+    // (`execArgv: ['--import', 'tsx']` does not reach a worker's entry module on Node 20).
+    const fromSources = import.meta.url.endsWith('.ts');
+    const entry = new URL(fromSources ? './node.worker.dev.mjs' : './node.worker.js', import.meta.url);
+    const worker = new Worker(entry);
+    return { worker, endpoint: nodeEndpoint(worker as never) };
+  }
+  const worker = new Worker(new URL('./browser.worker.js', import.meta.url), { type: 'module' });
+  return { worker, endpoint: worker };
+}
+
+class RemoteAdapter implements WorkerAdapter {
+  readonly metrics$: Observable<MetricsRecord>;
+  private readonly metrics = new Subject<MetricsRecord>();
+  private readonly counters = new StreamCounters();
+  private lastMemory: MemoryFigures = { numTensors: 0, numBytes: 0 };
+  private disposed = false;
+  private terminating: Promise<void> | null = null;
+  private death: Error | null = null;
+  private readonly deathWatchers = new Set<(err: Error) => void>();
+  inputShape: readonly number[] = [];
+  numClasses = 0;
+  backend!: BackendInfo;
+
+  constructor(
+    readonly strategy: StrategyName,
+    private readonly remote: Comlink.Remote<WorkerService>,
+    private readonly worker: WorkerHandle,
+    private readonly transferInputs: boolean,
+  ) {
+    this.metrics$ = this.metrics.asObservable();
+    watchWorker(worker, (err) => {
+      if (this.death !== null || this.terminating !== null) return;
+      this.death = err;
+      for (const reject of this.deathWatchers) reject(err);
+      void this.terminate();
+    });
+  }
+
+  /** Runs a remote call: worker errors get their edge-tta class back; a dead worker rejects the call. */
+  call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.death !== null) return Promise.reject(this.death);
+    let watcher!: (err: Error) => void;
+    const died = new Promise<never>((_, reject) => (watcher = reject));
+    this.deathWatchers.add(watcher);
+    return Promise.race([fn(), died])
+      .catch((err: unknown) => {
+        throw reviveError(err);
+      })
+      .finally(() => this.deathWatchers.delete(watcher));
+  }
+
+  /** Step records from the worker, with this side's stream totals. */
+  onWorkerMetrics(record: MetricsRecord): void {
+    if (this.disposed) return;
+    if (record.kind === 'step') {
+      this.lastMemory = record.memory;
+      this.metrics.next({ ...record, framesDropped: this.counters.framesDropped, frameErrors: this.counters.frameErrors });
+    } else this.metrics.next(record);
+  }
+
+  step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput> {
+    return this.call(async () => {
+      this.checkAlive();
+      let data: Float32Array | Int32Array | Uint8Array;
+      let shape: number[];
+      let transfer = false;
+      if (batch instanceof tf.Tensor) {
+        if (batch.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
+        if (batch.dtype !== 'float32') {
+          throw new errors.InvalidInputError(
+            `The batch has dtype ${batch.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
+          );
+        }
+        // A copy of our own (dataSync may return the backend's storage), then transferred.
+        data = new Float32Array(batch.dataSync() as Float32Array);
+        shape = batch.shape;
+        transfer = true;
+      } else {
+        if (batch === null || typeof batch !== 'object' || !('data' in batch) || !Array.isArray(batch.shape)) {
+          throw new errors.InvalidInputError(`The batch must be a tf.Tensor or { data: Float32Array, shape }; got ${String(batch)}.`);
+        }
+        data = batch.data;
+        shape = [...batch.shape];
+        // Only a buffer the view spans exactly can be handed over (not a window into a larger one).
+        transfer =
+          this.transferInputs &&
+          ArrayBuffer.isView(data) &&
+          data.buffer instanceof ArrayBuffer &&
+          data.byteOffset === 0 &&
+          data.byteLength === data.buffer.byteLength;
+      }
+      const labelArray = labels === undefined ? undefined : Array.from(labels);
+      const args = transfer ? Comlink.transfer(data, [data.buffer as ArrayBuffer]) : data;
+      return this.remote.step(args, shape, labelArray);
+    });
+  }
+
+  reset(): Promise<void> {
+    return this.call(async () => {
+      this.checkAlive();
+      await this.remote.reset();
+    });
+  }
+
+  snapshot(): Promise<Uint8Array> {
+    return this.call(async () => {
+      this.checkAlive();
+      return this.remote.snapshot();
+    });
+  }
+
+  restore(bytes: Uint8Array): Promise<void> {
+    return this.call(async () => {
+      this.checkAlive();
+      await this.remote.restore(bytes);
+    });
+  }
+
+  getConfig(): Promise<Record<string, unknown>> {
+    return this.call(async () => {
+      this.checkAlive();
+      return this.remote.getConfig();
+    });
+  }
+
+  workerMemory(): Promise<MemoryFigures> {
+    return this.call(async () => {
+      this.checkAlive();
+      return this.remote.memory();
+    });
+  }
+
+  report(event: StreamEvent): void {
+    if (this.disposed) return;
+    this.metrics.next(this.counters.record(event, this.lastMemory));
+  }
+
+  terminate(): Promise<void> {
+    this.terminating ??= (async () => {
+      this.disposed = true;
+      try {
+        if (this.death === null) await this.remote.dispose();
+      } catch {
+        // The worker may already be gone; terminating it is what frees its memory.
+      }
+      this.remote[Comlink.releaseProxy]();
+      await this.worker.terminate();
+      this.metrics.complete();
+    })();
+    return this.terminating;
+  }
+
+  dispose(): void {
+    void this.terminate();
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new errors.DisposedError('The worker adapter was used after dispose() / terminate().');
+  }
+}
+
+/**
+ * Runs an adapter in a worker: a Web Worker in browsers, a worker_threads Worker in Node,
+ * through Comlink. It has the in-thread adapter's interface (`step`, `metrics$`, `reset`,
+ * `snapshot`/`restore` as bytes, `getConfig`, `dispose`), so `adapt(workerAdapter, ...)`
+ * works unchanged while the main thread stays free. The model travels as `model.json` plus
+ * weight bytes (or as a URL the worker loads), batches are transferred, not copied, and
+ * errors thrown in the worker arrive as the same edge-tta error classes, name and message.
+ *
+ * @example
+ * const adapter = await createWorkerAdapter({ model, strategy: 'bn-adapt', options: { seed: 1 } });
+ * frames$.pipe(adapt(adapter, { batchSize: 16 })).subscribe(show);
+ * const bytes = await adapter.snapshot(); // persist; later: await adapter.restore(bytes)
+ * await adapter.terminate();
+ */
+export async function createWorkerAdapter<N extends StrategyName>(config: WorkerAdapterConfig<N>): Promise<WorkerAdapter> {
+  const payload = await toPayload(config.model);
+  const { worker, endpoint } = config.worker !== undefined ? await wrapHandle(config.worker) : await spawnWorker();
+  const remote = Comlink.wrap<WorkerService>(endpoint);
+  const adapter = new RemoteAdapter(config.strategy, remote, worker, config.transferInputs ?? true);
+  try {
+    const init = {
+      model: payload,
+      strategy: config.strategy,
+      options: { ...(config.options ?? {}) } as Record<string, unknown>,
+      backend: config.backend ?? { backend: 'wasm' as const },
+    };
+    const ready = await adapter.call(() =>
+      remote.init(
+        payload.kind === 'artifacts' ? Comlink.transfer(init, [payload.weightData]) : init,
+        Comlink.proxy((r: MetricsRecord) => adapter.onWorkerMetrics(r)),
+      ),
+    );
+    adapter.inputShape = ready.inputShape;
+    adapter.numClasses = ready.numClasses;
+    adapter.backend = ready.backend;
+    return adapter;
+  } catch (err) {
+    await adapter.terminate();
+    throw err;
+  }
+}
+
+/** A Web Worker is a Comlink endpoint as it is; a worker_threads Worker needs Comlink's Node adapter. */
+async function wrapHandle(worker: WorkerHandle): Promise<{ worker: WorkerHandle; endpoint: Comlink.Endpoint }> {
+  if ('addEventListener' in worker) return { worker, endpoint: worker as unknown as Comlink.Endpoint };
+  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
+  return { worker, endpoint: nodeEndpoint(worker as never) };
+}

@@ -1,0 +1,13 @@
+/**
+ * `edge-tta/workers`: adaptation off the main thread. `createWorkerAdapter` runs an adapter in
+ * a Web Worker (browsers) or a worker_threads Worker (Node) behind the `Adapter` interface.
+ */
+export {
+  createWorkerAdapter,
+  type WorkerAdapter,
+  type WorkerAdapterConfig,
+  type WorkerHandle,
+  type WorkerModelSource,
+} from './createWorkerAdapter.js';
+export type { ModelArtifactsPayload, ModelPayload, ModelUrlPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
+export { createWorkerService } from './service.js';

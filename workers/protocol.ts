@@ -1,0 +1,55 @@
+/**
+ * What crosses the worker boundary: the model payload, the init message and the service
+ * the worker exposes through Comlink. Everything here is structured-cloneable.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { StepOutput } from '../src/adapter.js';
+import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
+import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
+
+/** A LayersModel as `model.json` content plus its weight bytes (what `tf.io.withSaveHandler` gives). */
+export interface ModelArtifactsPayload {
+  kind: 'artifacts';
+  /** The `modelTopology` of model.json. */
+  modelTopology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  /** The weights, concatenated in `weightSpecs` order. Transferred to the worker. */
+  weightData: ArrayBuffer;
+}
+
+/** A LayersModel the worker loads itself: an http(s) URL of its model.json, or in Node a file path / file:// URL. */
+export interface ModelUrlPayload {
+  kind: 'url';
+  url: string;
+}
+
+export type ModelPayload = ModelArtifactsPayload | ModelUrlPayload;
+
+/** The first message: everything the worker needs to build its adapter. */
+export interface WorkerInit {
+  model: ModelPayload;
+  strategy: string;
+  /** Strategy options plus `seed`. */
+  options: Record<string, unknown>;
+  backend: BackendOptions;
+}
+
+/** What `init` answers. */
+export interface WorkerReady {
+  inputShape: number[];
+  numClasses: number;
+  backend: BackendInfo;
+}
+
+/** The API a worker exposes (every method is async across the boundary). */
+export interface WorkerService {
+  init(init: WorkerInit, onMetrics: (record: MetricsRecord) => void): Promise<WorkerReady>;
+  step(data: Float32Array | Int32Array | Uint8Array, shape: number[], labels?: number[]): Promise<StepOutput>;
+  reset(): Promise<void>;
+  snapshot(): Promise<Uint8Array>;
+  restore(bytes: Uint8Array): Promise<void>;
+  getConfig(): Promise<Record<string, unknown>>;
+  /** `tf.memory()` in the worker (to check that terminate frees everything). */
+  memory(): Promise<{ numTensors: number; numBytes: number }>;
+  dispose(): Promise<void>;
+}

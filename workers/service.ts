@@ -1,0 +1,130 @@
+/**
+ * The adapter service that runs inside a worker (Web Worker or worker_threads): it loads the
+ * model, builds an in-thread adapter there, and answers the main thread's calls. Results are
+ * transferred back, not copied.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as Comlink from 'comlink';
+import type { Subscription } from 'rxjs';
+import { createAdapter, type Adapter, type StepOutput } from '../src/adapter.js';
+import { initBackend } from '../src/backend/initBackend.js';
+import { DisposedError, InvalidInputError } from '../src/errors.js';
+import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
+import type { ModelPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+}
+
+/** A Node file path or file:// URL of a model.json, read with fs (tfjs has no file loader without tfjs-node). */
+function fileHandler(url: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const fs = await import('node:fs/promises');
+      const path = await import('node:path');
+      const { fileURLToPath } = await import('node:url');
+      const file = url.startsWith('file:') ? fileURLToPath(url) : url;
+      const json = JSON.parse(await fs.readFile(file, 'utf8')) as tf.io.ModelJSON;
+      const dir = path.dirname(file);
+      const buffers: ArrayBuffer[] = [];
+      for (const group of json.weightsManifest) {
+        for (const p of group.paths) {
+          const b = await fs.readFile(path.join(dir, p));
+          buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+        }
+      }
+      return {
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+        weightData: tf.io.concatenateArrayBuffers(buffers),
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+      };
+    },
+  };
+}
+
+async function loadModel(payload: ModelPayload): Promise<tf.LayersModel> {
+  if (payload.kind === 'artifacts') {
+    return tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: payload.modelTopology, weightSpecs: payload.weightSpecs, weightData: payload.weightData }),
+    );
+  }
+  const { url } = payload;
+  if (isNode() && !/^https?:\/\//.test(url)) return tf.loadLayersModel(fileHandler(url));
+  return tf.loadLayersModel(url);
+}
+
+/** The service object a worker entry exposes with `Comlink.expose`. */
+export function createWorkerService(): WorkerService {
+  let model: tf.LayersModel | null = null;
+  let adapter: Adapter | null = null;
+  let subscription: Subscription | null = null;
+  let onMetrics: ((r: MetricsRecord) => void) | null = null;
+
+  const need = (): Adapter => {
+    if (adapter === null) throw new DisposedError('The worker adapter is not initialised or was disposed.');
+    return adapter;
+  };
+
+  return {
+    async init(init: WorkerInit, metricsCallback: (record: MetricsRecord) => void): Promise<WorkerReady> {
+      if (adapter !== null) throw new InvalidInputError('This worker already runs an adapter; create a new worker adapter instead.');
+      const backend = await initBackend(init.backend);
+      model = await loadModel(init.model);
+      try {
+        adapter = await createAdapter(model, { strategy: init.strategy, ...init.options } as never);
+      } catch (err) {
+        model.dispose();
+        model = null;
+        throw err;
+      }
+      onMetrics = metricsCallback;
+      // Fire and forget: a callback into a main thread that went away must not fail a step.
+      subscription = adapter.metrics$.subscribe((r) => void Promise.resolve(onMetrics?.(r)).catch(() => undefined));
+      return { inputShape: [...adapter.inputShape], numClasses: adapter.numClasses, backend };
+    },
+
+    async step(data, shape, labels): Promise<StepOutput> {
+      const out = await need().step({ data: data as Float32Array, shape }, labels);
+      // probs may be a view of backend memory: send a copy of our own.
+      const probs = out.probs.slice();
+      return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
+    },
+
+    async reset() {
+      await need().reset();
+    },
+
+    async snapshot() {
+      const bytes = await need().snapshot();
+      return Comlink.transfer(bytes, [bytes.buffer]);
+    },
+
+    async restore(bytes) {
+      await need().restore(bytes);
+    },
+
+    async getConfig() {
+      return need().getConfig();
+    },
+
+    async memory() {
+      const m = tf.memory();
+      return { numTensors: m.numTensors, numBytes: m.numBytes };
+    },
+
+    async dispose() {
+      subscription?.unsubscribe();
+      subscription = null;
+      adapter?.dispose();
+      adapter = null;
+      model?.dispose();
+      model = null;
+      const cb = onMetrics as unknown as Partial<Comlink.ProxyMethods> | null;
+      onMetrics = null;
+      cb?.[Comlink.releaseProxy]?.();
+    },
+  };
+}
