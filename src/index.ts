@@ -11,9 +11,35 @@ export {
   type StepOutput,
 } from './adapter.js';
 export type { BatchInput, RawBatch } from './input.js';
-export type { StepMetrics } from './metrics/stepMetrics.js';
+export type {
+  FrameErrorMetrics,
+  FrameId,
+  FramesDroppedMetrics,
+  MemoryFigures,
+  MetricsRecord,
+  StepMetrics,
+  StreamEvent,
+} from './metrics/stepMetrics.js';
+export { summarizeMetrics, type MetricsSummary, type SummarizeOptions } from './metrics/summarize.js';
+export { adapt } from './stream/adapt.js';
+export { imageDataToFloat32, prepareFrame, type PreparedFrame } from './stream/frames.js';
+export type {
+  AdaptStreamOptions,
+  BackpressurePolicy,
+  DroppedFrameRecord,
+  Frame,
+  FrameErrorRecord,
+  FrameInput,
+  ImageDataLike,
+  LabeledFrame,
+  Prediction,
+  RawFrame,
+  StreamAdapter,
+  StreamRecord,
+} from './stream/types.js';
 export {
   BackendError,
+  BackpressureError,
   DisposedError,
   EdgeTtaError,
   InvalidInputError,
