@@ -9,10 +9,13 @@
 // is the register budget of 16 xmm registers on x64 (12 accumulators, 3 dy
 // vectors, 1 broadcast x value).
 
-import { firstValidOut, endValidOut } from './common';
+import { firstValidOut, endValidOut, zeroF32 } from './common';
 
-// Loop bounds of one filter tap, shared by the micro-kernels (globals, not memory).
-let gN: i32 = 0, gH: i32 = 0, gW: i32 = 0, gCi: i32 = 0, gHo: i32 = 0, gWo: i32 = 0, gCo: i32 = 0;
+// Loop bounds of one filter tap and one block of output rows, shared by the
+// micro-kernels (globals, not memory). Rows are flattened (n, oh) indices
+// t in [gT0, gT1); the micro-kernels skip rows whose input row is outside
+// the image for this tap.
+let gT0: i32 = 0, gT1: i32 = 0, gN0: i32 = 0, gOh0: i32 = 0, gH: i32 = 0, gW: i32 = 0, gCi: i32 = 0, gHo: i32 = 0, gWo: i32 = 0, gCo: i32 = 0;
 let gSh: i32 = 0, gSw: i32 = 0, gIhBase: i32 = 0, gIwBase: i32 = 0;
 let gOhLo: i32 = 0, gOhHi: i32 = 0, gOwLo: i32 = 0, gOwHi: i32 = 0;
 
@@ -26,15 +29,18 @@ let gOhLo: i32 = 0, gOhHi: i32 = 0, gOwLo: i32 = 0, gOwHi: i32 = 0;
 }
 
 function mk4x3(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c22 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0), c32 = f32x4.splat(0);
+  const rs = <usize>gCo << 2;
+  const o0 = out + ((<usize>(ci * gCo + co)) << 2), o1 = o0 + rs, o2 = o1 + rs, o3 = o2 + rs;
+  let c00 = v128.load(o0), c01 = v128.load(o0, 16), c02 = v128.load(o0, 32);
+  let c10 = v128.load(o1), c11 = v128.load(o1, 16), c12 = v128.load(o1, 32);
+  let c20 = v128.load(o2), c21 = v128.load(o2, 16), c22 = v128.load(o2, 32);
+  let c30 = v128.load(o3), c31 = v128.load(o3, 16), c32 = v128.load(o3, 32);
   const xStep = <usize>(gSw * gCi) << 2;
   const dStep = <usize>gCo << 2;
   const cnt = gOwHi - gOwLo;
-  for (let n = 0; n < gN; n++) {
-    for (let oh = gOhLo; oh < gOhHi; oh++) {
+  let n = gN0, oh = gOh0;
+  for (let t = gT0; t < gT1; t++) {
+    if (oh >= gOhLo && oh < gOhHi) {
       let xp = xRow(x, n, oh, ci);
       let dp = dyRow(dy, n, oh, co);
       for (let k = 0; k < cnt; k++) {
@@ -50,25 +56,27 @@ function mk4x3(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
         xp += xStep; dp += dStep;
       }
     }
+    if (++oh == gHo) { oh = 0; n++; }
   }
-  const rs = <usize>gCo << 2;
-  let o = out + ((<usize>(ci * gCo + co)) << 2);
-  v128.store(o, c00); v128.store(o, c01, 16); v128.store(o, c02, 32); o += rs;
-  v128.store(o, c10); v128.store(o, c11, 16); v128.store(o, c12, 32); o += rs;
-  v128.store(o, c20); v128.store(o, c21, 16); v128.store(o, c22, 32); o += rs;
-  v128.store(o, c30); v128.store(o, c31, 16); v128.store(o, c32, 32);
+  v128.store(o0, c00); v128.store(o0, c01, 16); v128.store(o0, c02, 32);
+  v128.store(o1, c10); v128.store(o1, c11, 16); v128.store(o1, c12, 32);
+  v128.store(o2, c20); v128.store(o2, c21, 16); v128.store(o2, c22, 32);
+  v128.store(o3, c30); v128.store(o3, c31, 16); v128.store(o3, c32, 32);
 }
 
 function mk4x2(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const rs = <usize>gCo << 2;
+  const o0 = out + ((<usize>(ci * gCo + co)) << 2), o1 = o0 + rs, o2 = o1 + rs, o3 = o2 + rs;
+  let c00 = v128.load(o0), c01 = v128.load(o0, 16);
+  let c10 = v128.load(o1), c11 = v128.load(o1, 16);
+  let c20 = v128.load(o2), c21 = v128.load(o2, 16);
+  let c30 = v128.load(o3), c31 = v128.load(o3, 16);
   const xStep = <usize>(gSw * gCi) << 2;
   const dStep = <usize>gCo << 2;
   const cnt = gOwHi - gOwLo;
-  for (let n = 0; n < gN; n++) {
-    for (let oh = gOhLo; oh < gOhHi; oh++) {
+  let n = gN0, oh = gOh0;
+  for (let t = gT0; t < gT1; t++) {
+    if (oh >= gOhLo && oh < gOhHi) {
       let xp = xRow(x, n, oh, ci);
       let dp = dyRow(dy, n, oh, co);
       for (let k = 0; k < cnt; k++) {
@@ -84,22 +92,24 @@ function mk4x2(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
         xp += xStep; dp += dStep;
       }
     }
+    if (++oh == gHo) { oh = 0; n++; }
   }
-  const rs = <usize>gCo << 2;
-  let o = out + ((<usize>(ci * gCo + co)) << 2);
-  v128.store(o, c00); v128.store(o, c01, 16); o += rs;
-  v128.store(o, c10); v128.store(o, c11, 16); o += rs;
-  v128.store(o, c20); v128.store(o, c21, 16); o += rs;
-  v128.store(o, c30); v128.store(o, c31, 16);
+  v128.store(o0, c00); v128.store(o0, c01, 16);
+  v128.store(o1, c10); v128.store(o1, c11, 16);
+  v128.store(o2, c20); v128.store(o2, c21, 16);
+  v128.store(o3, c30); v128.store(o3, c31, 16);
 }
 
 function mk4x1(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+  const rs = <usize>gCo << 2;
+  const o0 = out + ((<usize>(ci * gCo + co)) << 2), o1 = o0 + rs, o2 = o1 + rs, o3 = o2 + rs;
+  let c0 = v128.load(o0), c1 = v128.load(o1), c2 = v128.load(o2), c3 = v128.load(o3);
   const xStep = <usize>(gSw * gCi) << 2;
   const dStep = <usize>gCo << 2;
   const cnt = gOwHi - gOwLo;
-  for (let n = 0; n < gN; n++) {
-    for (let oh = gOhLo; oh < gOhHi; oh++) {
+  let n = gN0, oh = gOh0;
+  for (let t = gT0; t < gT1; t++) {
+    if (oh >= gOhLo && oh < gOhHi) {
       let xp = xRow(x, n, oh, ci);
       let dp = dyRow(dy, n, oh, co);
       for (let k = 0; k < cnt; k++) {
@@ -111,20 +121,21 @@ function mk4x1(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
         xp += xStep; dp += dStep;
       }
     }
+    if (++oh == gHo) { oh = 0; n++; }
   }
-  const rs = <usize>gCo << 2;
-  let o = out + ((<usize>(ci * gCo + co)) << 2);
-  v128.store(o, c0); o += rs; v128.store(o, c1); o += rs; v128.store(o, c2); o += rs; v128.store(o, c3);
+  v128.store(o0, c0); v128.store(o1, c1); v128.store(o2, c2); v128.store(o3, c3);
 }
 
 /** One input-channel row, three co vectors (used when Ci is not a multiple of 4, e.g. RGB input). */
 function mk1x3(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0);
+  const o = out + ((<usize>(ci * gCo + co)) << 2);
+  let c0 = v128.load(o), c1 = v128.load(o, 16), c2 = v128.load(o, 32);
   const xStep = <usize>(gSw * gCi) << 2;
   const dStep = <usize>gCo << 2;
   const cnt = gOwHi - gOwLo;
-  for (let n = 0; n < gN; n++) {
-    for (let oh = gOhLo; oh < gOhHi; oh++) {
+  let n = gN0, oh = gOh0;
+  for (let t = gT0; t < gT1; t++) {
+    if (oh >= gOhLo && oh < gOhHi) {
       let xp = xRow(x, n, oh, ci);
       let dp = dyRow(dy, n, oh, co);
       for (let k = 0; k < cnt; k++) {
@@ -135,18 +146,19 @@ function mk1x3(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
         xp += xStep; dp += dStep;
       }
     }
+    if (++oh == gHo) { oh = 0; n++; }
   }
-  const o = out + ((<usize>(ci * gCo + co)) << 2);
   v128.store(o, c0); v128.store(o, c1, 16); v128.store(o, c2, 32);
 }
 
 function mk1x1(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
-  let c0 = f32x4.splat(0);
+  let c0 = v128.load(out + ((<usize>(ci * gCo + co)) << 2));
   const xStep = <usize>(gSw * gCi) << 2;
   const dStep = <usize>gCo << 2;
   const cnt = gOwHi - gOwLo;
-  for (let n = 0; n < gN; n++) {
-    for (let oh = gOhLo; oh < gOhHi; oh++) {
+  let n = gN0, oh = gOh0;
+  for (let t = gT0; t < gT1; t++) {
+    if (oh >= gOhLo && oh < gOhHi) {
       let xp = xRow(x, n, oh, ci);
       let dp = dyRow(dy, n, oh, co);
       for (let k = 0; k < cnt; k++) {
@@ -154,18 +166,20 @@ function mk1x1(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
         xp += xStep; dp += dStep;
       }
     }
+    if (++oh == gHo) { oh = 0; n++; }
   }
   v128.store(out + ((<usize>(ci * gCo + co)) << 2), c0);
 }
 
 /** Scalar dot product for the co % 4 tail columns. */
 function mkScalar(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
-  let acc: f32 = 0;
+  let acc: f32 = load<f32>(out + ((<usize>(ci * gCo + co)) << 2));
   const xStep = <usize>(gSw * gCi) << 2;
   const dStep = <usize>gCo << 2;
   const cnt = gOwHi - gOwLo;
-  for (let n = 0; n < gN; n++) {
-    for (let oh = gOhLo; oh < gOhHi; oh++) {
+  let n = gN0, oh = gOh0;
+  for (let t = gT0; t < gT1; t++) {
+    if (oh >= gOhLo && oh < gOhHi) {
       let xp = xRow(x, n, oh, ci);
       let dp = dyRow(dy, n, oh, co);
       for (let k = 0; k < cnt; k++) {
@@ -173,6 +187,7 @@ function mkScalar(x: usize, dy: usize, out: usize, ci: i32, co: i32): void {
         xp += xStep; dp += dStep;
       }
     }
+    if (++oh == gHo) { oh = 0; n++; }
   }
   store<f32>(out + ((<usize>(ci * gCo + co)) << 2), acc);
 }
@@ -193,35 +208,52 @@ function rowBand(x: usize, dy: usize, out: usize, ci: i32, rows: i32): void {
   }
 }
 
+// Bytes of dy + x rows processed per block: small enough to stay in L2 while
+// every tap and every register tile sweeps over them.
+const BLOCK_BYTES: i32 = 96 * 1024;
+
 /**
  * x: [N, H, W, Ci], dy: [N, Ho, Wo, Co], dw (output): [KH, KW, Ci, Co], all float32.
  * pt / pl are the top / left paddings from computeConv2DInfo.
+ *
+ * Cache blocking: output rows (flattened over the batch) are taken in blocks
+ * of about BLOCK_BYTES of dy and x; for each block every tap and every
+ * register tile accumulates into dW (kept in memory, small), so each block of
+ * x and dy is read from DRAM once instead of once per tile.
  */
 export function conv2dBackpropFilter(
   x: usize, dy: usize, dw: usize,
   N: i32, H: i32, W: i32, Ci: i32, Ho: i32, Wo: i32, Co: i32,
   KH: i32, KW: i32, sh: i32, sw: i32, dh: i32, dwl: i32, pt: i32, pl: i32,
 ): void {
-  gN = N; gH = H; gW = W; gCi = Ci; gHo = Ho; gWo = Wo; gCo = Co; gSh = sh; gSw = sw;
-  for (let r = 0; r < KH; r++) {
-    const tapH = r * dh;
-    gIhBase = tapH - pt;
-    gOhLo = firstValidOut(pt, tapH, sh);
-    gOhHi = endValidOut(H, pt, tapH, sh, Ho);
-    for (let s = 0; s < KW; s++) {
-      const tapW = s * dwl;
-      gIwBase = tapW - pl;
-      gOwLo = firstValidOut(pl, tapW, sw);
-      gOwHi = endValidOut(W, pl, tapW, sw, Wo);
-      const out = dw + ((<usize>((r * KW + s) * Ci * Co)) << 2);
-      if (gOhHi <= gOhLo || gOwHi <= gOwLo) {
-        // This tap never touches the image: its gradient is zero.
-        for (let i = 0; i < Ci * Co; i++) store<f32>(out + ((<usize>i) << 2), 0);
-        continue;
+  gH = H; gW = W; gCi = Ci; gHo = Ho; gWo = Wo; gCo = Co; gSh = sh; gSw = sw;
+  zeroF32(dw, KH * KW * Ci * Co);
+  const rowBytes = (Wo * Co + sh * W * Ci) * 4;
+  let rowsPerBlock = BLOCK_BYTES / rowBytes;
+  if (rowsPerBlock < 1) rowsPerBlock = 1;
+  const T = N * Ho;
+  for (let t0 = 0; t0 < T; t0 += rowsPerBlock) {
+    gT0 = t0;
+    gT1 = t0 + rowsPerBlock < T ? t0 + rowsPerBlock : T;
+    gN0 = t0 / Ho; // (n, oh) of the block's first row; the micro-kernels count on from it
+    gOh0 = t0 - gN0 * Ho;
+    for (let r = 0; r < KH; r++) {
+      const tapH = r * dh;
+      gIhBase = tapH - pt;
+      gOhLo = firstValidOut(pt, tapH, sh);
+      gOhHi = endValidOut(H, pt, tapH, sh, Ho);
+      if (gOhHi <= gOhLo) continue; // this filter row never touches the image
+      for (let s = 0; s < KW; s++) {
+        const tapW = s * dwl;
+        gIwBase = tapW - pl;
+        gOwLo = firstValidOut(pl, tapW, sw);
+        gOwHi = endValidOut(W, pl, tapW, sw, Wo);
+        if (gOwHi <= gOwLo) continue;
+        const out = dw + ((<usize>((r * KW + s) * Ci * Co)) << 2);
+        let ci = 0;
+        for (; ci + 4 <= Ci; ci += 4) rowBand(x, dy, out, ci, 4);
+        for (; ci < Ci; ci++) rowBand(x, dy, out, ci, 1);
       }
-      let ci = 0;
-      for (; ci + 4 <= Ci; ci += 4) rowBand(x, dy, out, ci, 4);
-      for (; ci < Ci; ci++) rowBand(x, dy, out, ci, 1);
     }
   }
 }

@@ -5,4 +5,4 @@ export { depthwiseBackpropFilter } from './depthwise_backprop_filter';
 export { depthwiseBackpropInput } from './depthwise_backprop_input';
 export { maxPoolGrad } from './max_pool_grad';
 export { emaUpdate, setRngState, getRngState, stochasticRestore, mixBnStats, softmaxEntropy, lameSolve } from './fused';
-export { simdCeiling } from './ceiling';
+export { simdCeiling, simdCeilingChained } from './ceiling';

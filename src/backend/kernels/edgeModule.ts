@@ -35,7 +35,8 @@ export interface EdgeExports {
   softmaxEntropy(logits: number, out: number, B: number, K: number): void;
   lameSolve(probs: number, feats: number, out: number, scratch: number, B: number, K: number,
     D: number, kind: number, knn: number, lambda: number, maxIter: number, tol: number): number;
-  simdCeiling(iters: number, a: number, b: number): number;
+  simdCeiling(iters: number, p: number): number;
+  simdCeilingChained(iters: number, a: number, b: number): number;
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (not all are in its typings). */
