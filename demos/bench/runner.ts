@@ -1,0 +1,278 @@
+/**
+ * The benchmark runner shared by `npm run bench` and `npm start`: runs each
+ * strategy over the same test stream (a fresh copy of the source model per
+ * strategy, no reset between domains), measures error per domain, images/s
+ * of `adapter.step` and peak memory, and formats the table / JSON.
+ *
+ * Strategies that are not in the SDK's registry are reported as
+ * "not implemented"; strategies that throw are reported with their error.
+ * Nothing is ever filled in for them.
+ */
+import { execSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createAdapter, initBackend, listStrategies, type BackendInfo } from '../../src/index.js';
+import { type DomainName, type TestStream, streamFromSpec } from '../../src/data/streams.js';
+import type { Severity } from '../../src/corruptions/index.js';
+import { loadSourceModel, DEFAULT_MODEL_DIR } from './loadModel.js';
+
+export interface BenchOptions {
+  strategies: string[];
+  /** Stream spec: continual | clean | single:<name> | class-sorted | dirichlet[:c]. */
+  stream: string;
+  perDomain?: number;
+  batch: number;
+  backend: 'wasm' | 'cpu';
+  seed: number;
+  severity: Severity;
+  modelDir?: string;
+  /** Per-strategy options, e.g. { 'alpha-bn': { alpha: 0.3 } }. */
+  strategyOptions?: Record<string, Record<string, unknown>>;
+}
+
+export interface StrategyResult {
+  strategy: string;
+  status: 'ok' | 'not implemented' | 'error';
+  error?: string;
+  /** Error % per domain, in stream order. */
+  domainError?: Record<string, number>;
+  /** Mean of the per-domain errors (%). */
+  meanError?: number;
+  images?: number;
+  /** Images per second of adapter.step (excludes generating the corrupted data). */
+  imagesPerSec?: number;
+  /** Peak tf.memory().numBytes after a step. */
+  peakTfBytes?: number;
+  /** Peak process RSS after a step. */
+  peakRssBytes?: number;
+  /** max(peakTfBytes, peakRssBytes). */
+  peakBytes?: number;
+  wallSeconds?: number;
+  config?: Record<string, unknown>;
+}
+
+export interface BenchResult {
+  date: string;
+  gitCommit: string;
+  gitDirty: boolean;
+  backend: BackendInfo['backend'];
+  simd: boolean;
+  threads: number;
+  edgeKernels: boolean;
+  node: string;
+  tfjs: string;
+  seed: number;
+  stream: string;
+  severity: number;
+  perDomain: number | 'all';
+  batch: number;
+  domains: DomainName[];
+  domainSizes: number[];
+  model: string;
+  results: StrategyResult[];
+}
+
+export interface ProgressEvent {
+  strategy: string;
+  domain: string;
+  done: number;
+  total: number;
+  /** Running error % on the current domain. */
+  domainError: number;
+  imagesPerSec: number;
+}
+
+function git(cmd: string): string {
+  try {
+    return execSync(`git ${cmd}`, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs the benchmark. `onProgress` is called after every step. */
+export async function runBenchmark(
+  opts: BenchOptions,
+  onProgress?: (e: ProgressEvent) => void,
+  onStrategyDone?: (r: StrategyResult) => void,
+): Promise<BenchResult> {
+  const info = await initBackend({ backend: opts.backend });
+  const stream: TestStream = streamFromSpec(opts.stream, {
+    seed: opts.seed,
+    perDomain: opts.perDomain,
+    batchSize: opts.batch,
+    severity: opts.severity,
+  });
+  const available = new Set<string>(listStrategies());
+  const results: StrategyResult[] = [];
+  for (const name of opts.strategies) {
+    if (!available.has(name)) {
+      const r: StrategyResult = { strategy: name, status: 'not implemented' };
+      results.push(r);
+      onStrategyDone?.(r);
+      continue;
+    }
+    const r = await runOne(name, stream, opts, onProgress);
+    results.push(r);
+    onStrategyDone?.(r);
+  }
+  return {
+    date: new Date().toISOString(),
+    gitCommit: git('rev-parse HEAD'),
+    gitDirty: git('status --porcelain --untracked-files=no') !== '',
+    backend: info.backend,
+    simd: info.simd,
+    threads: info.threads,
+    edgeKernels: info.edgeKernels,
+    node: process.version,
+    tfjs: tf.version.tfjs,
+    seed: opts.seed,
+    stream: stream.name,
+    severity: opts.severity,
+    perDomain: opts.perDomain ?? 'all',
+    batch: opts.batch,
+    domains: [...stream.domains],
+    domainSizes: [...stream.domainSizes],
+    model: path.relative(process.cwd(), opts.modelDir ?? DEFAULT_MODEL_DIR) || '.',
+    results,
+  };
+}
+
+async function runOne(name: string, stream: TestStream, opts: BenchOptions, onProgress?: (e: ProgressEvent) => void): Promise<StrategyResult> {
+  const model = await loadSourceModel(opts.modelDir);
+  let adapter: Awaited<ReturnType<typeof createAdapter>> | undefined;
+  const t0 = Date.now();
+  try {
+    adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...(opts.strategyOptions?.[name] ?? {}) } as never);
+    const config = await adapter.getConfig();
+    const wrong = new Map<string, number>();
+    const seen = new Map<string, number>();
+    let stepMs = 0;
+    let images = 0;
+    let peakTf = 0;
+    let peakRss = 0;
+    for (const batch of stream) {
+      const ts = performance.now();
+      const out = await adapter.step({ data: batch.x, shape: batch.shape });
+      stepMs += performance.now() - ts;
+      const n = batch.shape[0];
+      let w = 0;
+      for (let i = 0; i < n; i++) if (out.labels[i] !== batch.labels[i]) w++;
+      wrong.set(batch.domain, (wrong.get(batch.domain) ?? 0) + w);
+      seen.set(batch.domain, (seen.get(batch.domain) ?? 0) + n);
+      images += n;
+      peakTf = Math.max(peakTf, tf.memory().numBytes);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      onProgress?.({
+        strategy: name,
+        domain: batch.domain,
+        done: images,
+        total: stream.total,
+        domainError: (100 * wrong.get(batch.domain)!) / seen.get(batch.domain)!,
+        imagesPerSec: images / (stepMs / 1000),
+      });
+    }
+    const domainError: Record<string, number> = {};
+    for (const d of stream.domains) domainError[d] = (100 * (wrong.get(d) ?? 0)) / (seen.get(d) ?? 1);
+    const errs = Object.values(domainError);
+    return {
+      strategy: name,
+      status: 'ok',
+      domainError,
+      meanError: errs.reduce((a, b) => a + b, 0) / errs.length,
+      images,
+      imagesPerSec: images / (stepMs / 1000),
+      peakTfBytes: peakTf,
+      peakRssBytes: peakRss,
+      peakBytes: Math.max(peakTf, peakRss),
+      wallSeconds: (Date.now() - t0) / 1000,
+      config,
+    };
+  } catch (e) {
+    return { strategy: name, status: 'error', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
+  } finally {
+    adapter?.dispose();
+    model.dispose();
+  }
+}
+
+const SHORT: Record<string, string> = {
+  clean: 'clean', gaussian_noise: 'gauss', shot_noise: 'shot', impulse_noise: 'impul', defocus_blur: 'defoc',
+  glass_blur: 'glass', motion_blur: 'motn', zoom_blur: 'zoom', snow: 'snow', frost: 'frost', fog: 'fog',
+  brightness: 'brit', contrast: 'contr', elastic_transform: 'elast', pixelate: 'pixel', jpeg_compression: 'jpeg',
+};
+
+/** The comparison table (error % per domain, mean, images/s, peak memory) as Markdown. */
+export function formatTable(res: BenchResult): string {
+  const doms = res.domains;
+  const head = ['strategy', ...doms.map((d) => SHORT[d] ?? d), 'mean', 'img/s', 'peak MB'];
+  const rows = res.results.map((r) => {
+    if (r.status !== 'ok') {
+      const msg = r.status === 'error' ? `error: ${r.error}` : 'not implemented';
+      return [r.strategy, ...doms.map(() => '-'), '-', '-', '-', msg];
+    }
+    return [
+      r.strategy,
+      ...doms.map((d) => r.domainError![d]!.toFixed(1)),
+      r.meanError!.toFixed(1),
+      r.imagesPerSec!.toFixed(0),
+      (r.peakBytes! / 2 ** 20).toFixed(0),
+    ];
+  });
+  const lines = [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.slice(0, head.length).join(' | ')} |${r.length > head.length ? ` ${r[head.length]}` : ''}`),
+  ];
+  const meta =
+    `stream ${res.stream} (severity ${res.severity}, ${res.perDomain === 'all' ? 'all' : res.perDomain} per domain, ${res.domainSizes.reduce((a, b) => a + b, 0)} images), ` +
+    `batch ${res.batch}, seed ${res.seed}, backend ${res.backend} (SIMD ${res.simd}, threads ${res.threads}), commit ${res.gitCommit.slice(0, 10)}${res.gitDirty ? '+dirty' : ''}. ` +
+    'Cells: error % (lower is better); img/s: images per second of adapter.step; peak MB: max(tf.memory().numBytes, process RSS).';
+  return `${lines.join('\n')}\n\n${meta}`;
+}
+
+/** Writes the result JSON to `bench-results/<date>-<stream>.json` (and `extra` if given); returns the paths. */
+export function writeJson(res: BenchResult, extra?: string): string[] {
+  const dir = path.join(process.cwd(), 'bench-results');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${res.date.replace(/[:.]/g, '-')}-${res.stream.replace(/[^a-z0-9_.-]+/gi, '_')}.json`);
+  const text = `${JSON.stringify(res, null, 2)}\n`;
+  fs.writeFileSync(file, text);
+  const out = [file];
+  if (extra) {
+    fs.mkdirSync(path.dirname(path.resolve(extra)), { recursive: true });
+    fs.writeFileSync(extra, text);
+    out.push(extra);
+  }
+  return out;
+}
+
+/** A one-line progress bar on stderr (redrawn in place on a TTY, every 10% otherwise). */
+export function progressBar(stream: NodeJS.WriteStream = process.stderr): (e: ProgressEvent) => void {
+  let last = 0;
+  let lastDecile = -1;
+  return (e) => {
+    const frac = e.done / e.total;
+    const now = Date.now();
+    const line = () => {
+      const width = 24;
+      const fill = Math.round(frac * width);
+      return `${e.strategy.padEnd(9)} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(100 * frac).toFixed(0).padStart(3)}% ` +
+        `${e.done}/${e.total} ${e.domain} err ${e.domainError.toFixed(1)}% ${e.imagesPerSec.toFixed(0)} img/s`;
+    };
+    if (stream.isTTY) {
+      if (now - last > 100 || e.done === e.total) {
+        last = now;
+        stream.write(`\r${line().padEnd((stream.columns ?? 120) - 1).slice(0, (stream.columns ?? 120) - 1)}`);
+        if (e.done === e.total) stream.write('\n');
+      }
+    } else {
+      const dec = Math.floor(frac * 10);
+      if (dec !== lastDecile) {
+        lastDecile = dec;
+        stream.write(`${line()}\n`);
+      }
+    }
+  };
+}
