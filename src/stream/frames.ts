@@ -37,7 +37,7 @@ function isImageBitmap(frame: unknown): frame is ImageBitmap {
 
 /**
  * RGBA 8-bit pixels to float32 in [0, 1] with the model's channel count: 1 channel takes
- * the ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B, as `tf.image.rgbToGrayscale`), 3 takes
+ * the luma 0.2989 R + 0.587 G + 0.114 B (the weights of `tf.image.rgbToGrayscale`), 3 takes
  * RGB, 4 takes RGBA.
  */
 export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly number[]): Float32Array {
@@ -59,7 +59,7 @@ export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly nu
     const r = src[4 * p]!;
     const g = src[4 * p + 1]!;
     const b = src[4 * p + 2]!;
-    if (c === 1) out[p] = (0.299 * r + 0.587 * g + 0.114 * b) / 255;
+    if (c === 1) out[p] = (0.2989 * r + 0.587 * g + 0.114 * b) / 255;
     else {
       out[c * p] = r / 255;
       out[c * p + 1] = g / 255;

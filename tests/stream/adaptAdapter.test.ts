@@ -1,0 +1,152 @@
+/**
+ * `adapt` on a real in-thread adapter: predictions equal `adapter.step` on the same frames,
+ * bad frames give error records in the output and on `metrics$` without losing adapter
+ * state, dropped frames are totalled in the step records, image frames convert like
+ * `tf.image.rgbToGrayscale`, and `summarizeMetrics` matches a hand computation.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, initBackend, summarizeMetrics, type MetricsRecord, type StepMetrics } from '../../src/index.js';
+import { adapt } from '../../src/stream/adapt.js';
+import { imageDataToFloat32 } from '../../src/stream/frames.js';
+import type { FrameInput, Prediction } from '../../src/stream/types.js';
+import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+
+const SHAPE = [12, 12, 1];
+
+function pixels(seed: number): Float32Array {
+  return tf.tidy(() => tf.randomUniform(SHAPE, 0, 1, 'float32', seed).dataSync() as Float32Array);
+}
+
+describe('adapt on an in-thread adapter', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it("bad frames give error records in the output and on metrics$; the good ones match adapter.step's output", async () => {
+    const model = smallResNet();
+    randomizeBatchNorms(model);
+    const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
+    await adapter.step({ data: pixels(1), shape: SHAPE }); // warm-up: the lazily copied source state
+    const records: MetricsRecord[] = [];
+    adapter.metrics$.subscribe((r) => records.push(r));
+    const good = [0, 1, 2, 3, 4, 5].map((i) => pixels(40 + i));
+    const input: FrameInput[] = [
+      { frame: { data: good[0]!, shape: SHAPE }, trueLabel: 1 },
+      tf.tensor3d(good[1]!, SHAPE as [number, number, number]),
+      tf.zeros([12, 12, 1], 'int32'), // wrong dtype
+      { frame: { data: good[2]!, shape: SHAPE }, trueLabel: 0 },
+      { data: new Float32Array(144).fill(Infinity), shape: SHAPE }, // not finite
+      { data: good[3]!, shape: [1, ...SHAPE] },
+      { data: good[4]!, shape: [12, 12, 3] }, // wrong shape
+      { data: good[5]!, shape: SHAPE },
+    ];
+    const before = tf.memory().numTensors - 2; // the two tensor frames are handed over
+    const out = await lastValueFrom(from(input).pipe(adapt(adapter, { batchSize: 3, maxWaitMs: Infinity }), toArray()));
+    // Every tensor the pipeline held (the two tensor frames, the batch) is freed.
+    expect(tf.memory().numTensors).toBe(before);
+    expect(out.map((r) => r.kind)).toEqual(['prediction', 'prediction', 'error', 'prediction', 'error', 'prediction', 'error', 'prediction']);
+    expect(out.map((r) => r.frameId)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(out[2]).toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/dtype int32; expected float32/) });
+    expect(out[4]).toMatchObject({ message: expect.stringMatching(/non-finite value \(Infinity\) at index 0/) });
+    expect(out[6]).toMatchObject({ message: expect.stringMatching(/shape \[12, 12, 3\]; the model expects \[12, 12, 1\]/) });
+    // The good frames were batched as [0, 1, 3] and [5, 7]: a second adapter stepping on
+    // those batches directly gives the same probabilities (bn-adapt depends on the batch).
+    const direct = await createAdapter(model, { strategy: 'bn-adapt' });
+    const b1 = await direct.step({ data: Float32Array.from([...good[0]!, ...good[1]!, ...good[2]!]), shape: [3, ...SHAPE] });
+    const b2 = await direct.step({ data: Float32Array.from([...good[3]!, ...good[5]!]), shape: [2, ...SHAPE] });
+    const preds = out.filter((r): r is Prediction => r.kind === 'prediction');
+    expect(preds.map((p) => Array.from(p.probs))).toEqual([
+      ...[0, 1, 2].map((i) => Array.from(b1.probs.slice(i * 5, i * 5 + 5))),
+      ...[0, 1].map((i) => Array.from(b2.probs.slice(i * 5, i * 5 + 5))),
+    ]);
+    expect(preds.map((p) => p.stepId)).toEqual([1, 1, 1, 2, 2]);
+    expect(preds.map((p) => p.label)).toEqual([...b1.labels, ...b2.labels]);
+    // metrics$: the synchronous source is validated before the first (asynchronous) step
+    // ends, so the three error records come first and both step records carry the total.
+    expect(records.map((r) => r.kind)).toEqual(['frame-error', 'frame-error', 'frame-error', 'step', 'step']);
+    const steps = records.filter((r): r is StepMetrics => r.kind === 'step');
+    expect(steps.map((s) => s.frameErrors)).toEqual([3, 3]);
+    expect(steps.map((s) => s.batchSize)).toEqual([3, 2]);
+    expect(records.filter((r) => r.kind === 'frame-error').map((r) => r.kind === 'frame-error' && r.frameId)).toEqual([2, 4, 6]);
+    // Frame 0 and 3 had labels but frame 1 did not: no accuracy for that batch.
+    expect(steps[0]!.accuracy).toBeUndefined();
+    direct.dispose();
+    adapter.dispose();
+  });
+
+  it('counts dropped frames in the step records and the output (latest, synchronous burst)', async () => {
+    const adapter = await createAdapter(smallResNet(), { strategy: 'source' });
+    const records: MetricsRecord[] = [];
+    adapter.metrics$.subscribe((r) => records.push(r));
+    const input = Array.from({ length: 40 }, (_, i) => ({ data: pixels(i), shape: SHAPE }));
+    const out = await lastValueFrom(from(input).pipe(adapt(adapter, { batchSize: 4, backpressure: 'latest' }), toArray()));
+    // The burst arrives while the first batch runs: only the newest 4 frames wait for it.
+    expect(out.map((r) => r.kind)).toEqual([...Array(4).fill('prediction'), ...Array(32).fill('dropped'), ...Array(4).fill('prediction')]);
+    const steps = records.filter((r): r is StepMetrics => r.kind === 'step');
+    // The drops happen during the burst, before the first step's record.
+    expect(steps.map((s) => s.framesDropped)).toEqual([32, 32]);
+    expect(records.filter((r) => r.kind === 'frames-dropped').reduce((a, r) => a + (r.kind === 'frames-dropped' ? r.frameIds.length : 0), 0)).toBe(32);
+    expect(summarizeMetrics(records).framesDropped).toBe(32);
+    adapter.dispose();
+  });
+
+  it('ImageData frames convert to luma like tf.image.rgbToGrayscale, scaled to [0, 1]', async () => {
+    const rgba = new Uint8ClampedArray(12 * 12 * 4);
+    for (let i = 0; i < rgba.length; i++) rgba[i] = (i * 37 + 11) % 256;
+    const mine = imageDataToFloat32({ data: rgba, width: 12, height: 12 }, SHAPE);
+    // tfjs-wasm lacks the Einsum kernel rgbToGrayscale uses: take the reference on the CPU backend.
+    await initBackend({ backend: 'cpu' });
+    const reference = tf.tidy(() => {
+      const rgb = tf.tensor3d(Float32Array.from(rgba), [12, 12, 4]).slice([0, 0, 0], [12, 12, 3]);
+      return tf.image.rgbToGrayscale(rgb).div(255).dataSync();
+    });
+    await initBackend({ backend: 'wasm' });
+    for (let i = 0; i < 144; i++) expect(mine[i]).toBeCloseTo(reference[i]!, 5);
+    const rgb = imageDataToFloat32({ data: rgba, width: 12, height: 12 }, [12, 12, 3]);
+    expect(Array.from(rgb.slice(0, 6))).toEqual([11, 48, 85, 159, 196, 233].map((v) => Math.fround(v / 255)));
+    expect(() => imageDataToFloat32({ data: rgba, width: 12, height: 12 }, [10, 12, 1])).toThrow(/12x12; the model expects \[10, 12, 1\]/);
+  });
+
+  it('summarizeMetrics gives frame-weighted windowed averages and quantiles (hand-computed)', () => {
+    const step = (stepId: number, batchSize: number, stepMs: number, entropy: number, accuracy?: number): StepMetrics => ({
+      kind: 'step',
+      stepId,
+      strategy: 'x',
+      batchSize,
+      stepMs,
+      meanEntropy: entropy,
+      meanConfidence: 1 - entropy,
+      classHistogram: [batchSize, 0],
+      ...(accuracy !== undefined ? { accuracy } : {}),
+      labeledFrames: 0,
+      framesDropped: stepId,
+      frameErrors: 0,
+      stats: { loss: stepId },
+      memory: { numTensors: 10 + stepId, numBytes: 0 },
+    });
+    const records: MetricsRecord[] = [
+      step(0, 8, 100, 0.9, 0.5),
+      step(1, 2, 10, 0.5, 1),
+      step(2, 6, 20, 0.1),
+      step(3, 4, 40, 0.2, 0.25),
+      { kind: 'frame-error', frameId: 9, name: 'InvalidInputError', message: 'm', frameErrors: 1, time: 0, memory: { numTensors: 13, numBytes: 0 } },
+    ];
+    const s = summarizeMetrics(records, { window: 3 });
+    expect(s.steps).toBe(3);
+    expect(s.frames).toBe(12);
+    expect(s.meanStepMs).toBeCloseTo(70 / 3, 12);
+    expect(s.p50StepMs).toBe(20);
+    expect(s.p95StepMs).toBeCloseTo(20 + 0.9 * 20, 12); // numpy: sorted [10, 20, 40], position 1.9
+    expect(s.framesPerSecond).toBeCloseTo((12 / 70) * 1000, 9);
+    expect(s.meanEntropy).toBeCloseTo((2 * 0.5 + 6 * 0.1 + 4 * 0.2) / 12, 12);
+    expect(s.accuracy).toBeCloseTo((2 * 1 + 4 * 0.25) / 6, 12);
+    expect(s.classHistogram).toEqual([12, 0]);
+    expect(s.stats).toEqual({ loss: 2 });
+    expect(s.framesDropped).toBe(3);
+    expect(s.frameErrors).toBe(1);
+    expect(s.memory).toEqual({ numTensors: 13, numBytes: 0 });
+    expect(summarizeMetrics(records).steps).toBe(4);
+  });
+});
