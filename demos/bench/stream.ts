@@ -1,0 +1,226 @@
+/**
+ * Streaming benchmark: the `adapt` operator on an in-thread adapter vs a worker adapter.
+ *
+ *   npm run bench:stream -- --strategies source,bn-adapt,tent --frames 1024 --batch 16 \
+ *     --fps 100 --max-wait 50 --backend wasm [--model demos/bench/model] [--json out.json]
+ *
+ * For every strategy and mode (in-thread, worker) two runs over Fashion-MNIST test images
+ * (28x28x1, the first `--frames` images, clean):
+ * - burst: every frame is available at once (`from(frames)`, backpressure 'buffer' with an
+ *   unbounded buffer, full batches): frames/s = frames / wall time, and main-thread time per
+ *   frame (event-loop active time of the main thread, `performance.eventLoopUtilization`).
+ * - paced: frames arrive at `--fps` (an `interval`), batches by `--batch` and `--max-wait`,
+ *   backpressure 'latest': p50/p95 latency from a frame's arrival to its prediction, frames
+ *   dropped, and main-thread time per frame.
+ * The model is `demos/bench/model/` (the shipped source model) when it exists, else the
+ * untrained benchmark architecture (`buildSourceModel`, same compute; accuracy then meaningless).
+ * Prints a table on stdout, progress on stderr; writes JSON to bench-results/.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { from, interval, lastValueFrom, map, take, toArray, type Observable } from 'rxjs';
+import { createAdapter, initBackend, type Adapter, type StrategyName } from '../../src/index.js';
+import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
+import { adapt } from '../../src/stream/adapt.js';
+import type { FrameInput, StreamRecord } from '../../src/stream/types.js';
+import { listStrategies } from '../../strategies/registry.js';
+import { createWorkerAdapter } from '../../workers/index.js';
+import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
+import { buildSourceModel } from './model.js';
+
+interface Options {
+  strategies: string[];
+  frames: number;
+  batch: number;
+  fps: number;
+  maxWait: number;
+  backend: 'wasm' | 'cpu';
+  model: string;
+  seed: number;
+  json?: string;
+}
+
+const USAGE =
+  'Usage: npm run bench:stream -- [--strategies source,bn-adapt,tent] [--frames 1024] [--batch 16] [--fps 100] [--max-wait 50] [--backend wasm|cpu] [--model dir] [--seed 1] [--json out.json]';
+
+function parse(argv: string[]): Options {
+  const o: Options = {
+    strategies: ['source', 'bn-adapt', 'tent'],
+    frames: 1024,
+    batch: 16,
+    fps: 100,
+    maxWait: 50,
+    backend: 'wasm',
+    model: DEFAULT_MODEL_DIR,
+    seed: 1,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value. ${USAGE}`);
+      return x;
+    };
+    if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (a === '--strategies') o.strategies = v().split(',').filter(Boolean);
+    else if (a === '--frames') o.frames = Number(v());
+    else if (a === '--batch') o.batch = Number(v());
+    else if (a === '--fps') o.fps = Number(v());
+    else if (a === '--max-wait') o.maxWait = Number(v());
+    else if (a === '--backend') o.backend = v() as 'wasm' | 'cpu';
+    else if (a === '--model') o.model = v();
+    else if (a === '--seed') o.seed = Number(v());
+    else if (a === '--json') o.json = v();
+    else throw new Error(`Unknown option ${a}. ${USAGE}`);
+  }
+  return o;
+}
+
+function quantile(values: number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return s[lo]! + (s[Math.ceil(pos)]! - s[lo]!) * (pos - lo);
+}
+
+interface RunResult {
+  frames: number;
+  predicted: number;
+  dropped: number;
+  errors: number;
+  wallMs: number;
+  framesPerSecond: number;
+  p50LatencyMs: number;
+  p95LatencyMs: number;
+  mainThreadMsPerFrame: number;
+  accuracy: number;
+}
+
+async function measure(adapter: Adapter, source: Observable<FrameInput>, labels: Int32Array, n: number, options: Parameters<typeof adapt>[1]): Promise<RunResult> {
+  const elu0 = performance.eventLoopUtilization();
+  const t0 = performance.now();
+  const out: StreamRecord[] = await lastValueFrom(source.pipe(adapt(adapter, options), toArray()));
+  const wallMs = performance.now() - t0;
+  const elu = performance.eventLoopUtilization(elu0);
+  const preds = out.filter((r) => r.kind === 'prediction');
+  let hits = 0;
+  for (const p of preds) if (p.kind === 'prediction' && p.label === labels[p.frameId as number]) hits++;
+  const latencies = preds.map((p) => (p.kind === 'prediction' ? p.latencyMs : 0));
+  return {
+    frames: n,
+    predicted: preds.length,
+    dropped: out.filter((r) => r.kind === 'dropped').length,
+    errors: out.filter((r) => r.kind === 'error').length,
+    wallMs,
+    framesPerSecond: (preds.length / wallMs) * 1000,
+    p50LatencyMs: quantile(latencies, 0.5),
+    p95LatencyMs: quantile(latencies, 0.95),
+    mainThreadMsPerFrame: elu.active / n,
+    accuracy: preds.length > 0 ? hits / preds.length : NaN,
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parse(process.argv.slice(2));
+  const known = listStrategies() as string[];
+  const strategies = o.strategies.filter((s) => {
+    if (!known.includes(s)) console.error(`skipping '${s}': not in the registry (${known.join(', ')})`);
+    return known.includes(s);
+  }) as StrategyName[];
+  const info = await initBackend({ backend: o.backend });
+  const shipped = fs.existsSync(path.join(o.model, 'model.json'));
+  const modelName = shipped ? path.relative(process.cwd(), o.model) : 'untrained buildSourceModel() (shipped model not found)';
+  console.error(`model: ${modelName}; backend ${info.backend} (simd ${info.simd}); ${os.cpus().length} cores`);
+  const test = loadFashionMnist('test');
+  const n = Math.min(o.frames, test.n);
+  const pixels = toFloat32(test, Array.from({ length: n }, (_, i) => i));
+  const labels = Int32Array.from(test.labels.subarray(0, n));
+  const frame = (i: number): FrameInput => ({ data: pixels.subarray(i * 784, (i + 1) * 784), shape: [28, 28, 1] });
+
+  const rows: Record<string, unknown>[] = [];
+  for (const strategy of strategies) {
+    for (const mode of ['in-thread', 'worker'] as const) {
+      const options = { seed: o.seed };
+      const t0 = performance.now();
+      let adapter: Adapter;
+      if (mode === 'in-thread') {
+        const model = shipped ? await loadSourceModel(o.model) : buildSourceModel({ seed: o.seed });
+        adapter = await createAdapter(model, { strategy, ...options } as never);
+      } else {
+        // The worker loads the shipped files itself; the untrained model is sent as artifacts.
+        adapter = await createWorkerAdapter({
+          model: shipped ? path.join(o.model, 'model.json') : buildSourceModel({ seed: o.seed }),
+          strategy,
+          options: options as never,
+          backend: { backend: o.backend },
+        });
+      }
+      const startupMs = performance.now() - t0;
+      // Warm-up: first-call kernel set-up and lazily created state.
+      await lastValueFrom(from(Array.from({ length: o.batch * 2 }, (_, i) => frame(i))).pipe(adapt(adapter, { batchSize: o.batch }), toArray()));
+      await adapter.reset();
+      console.error(`${strategy} ${mode}: burst...`);
+      const burst = await measure(adapter, from(Array.from({ length: n }, (_, i) => frame(i))), labels, n, {
+        batchSize: o.batch,
+        maxWaitMs: Infinity,
+        backpressure: 'buffer',
+        bufferSize: Infinity,
+      });
+      await adapter.reset();
+      console.error(`${strategy} ${mode}: paced at ${o.fps} fps...`);
+      const paced = await measure(
+        adapter,
+        interval(1000 / o.fps).pipe(
+          take(n),
+          map((i) => frame(i)),
+        ),
+        labels,
+        n,
+        { batchSize: o.batch, maxWaitMs: o.maxWait, backpressure: 'latest' },
+      );
+      if ('terminate' in adapter) await (adapter as { terminate(): Promise<void> }).terminate();
+      else adapter.dispose();
+      rows.push({ strategy, mode, startupMs, burst, paced });
+    }
+  }
+
+  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const header = ['strategy', 'mode', 'burst frames/s', 'burst main ms/frame', `paced p50 ms`, `paced p95 ms`, 'paced main ms/frame', 'paced dropped', 'startup ms'];
+  const lines = rows.map((r) => {
+    const b = r.burst as RunResult;
+    const p = r.paced as RunResult;
+    return [String(r.strategy), String(r.mode), f(b.framesPerSecond, 0), f(b.mainThreadMsPerFrame, 3), f(p.p50LatencyMs), f(p.p95LatencyMs), f(p.mainThreadMsPerFrame, 3), `${p.dropped}/${p.frames}`, f(r.startupMs as number, 0)];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(`Streaming: ${n} Fashion-MNIST test frames 28x28x1, batch ${o.batch}; paced: ${o.fps} fps, max wait ${o.maxWait} ms, backpressure 'latest'; model: ${modelName}; backend ${info.backend}`);
+  console.log(fmt(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const l of lines) console.log(fmt(l));
+
+  const result = {
+    date: new Date().toISOString(),
+    options: o,
+    model: modelName,
+    backend: info,
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg() },
+    rows,
+  };
+  fs.mkdirSync('bench-results', { recursive: true });
+  const out = path.join('bench-results', `stream-${result.date.replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(out, JSON.stringify(result, null, 2));
+  if (o.json !== undefined) fs.writeFileSync(o.json, JSON.stringify(result, null, 2));
+  console.error(`wrote ${out}`);
+  void tf;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
