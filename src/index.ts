@@ -60,6 +60,18 @@ export type { BnAdaptOptions } from '../strategies/bnAdapt.js';
 export type { CottaOptions } from '../strategies/cotta.js';
 export type { BnStatsMode, NormStatsOptions } from '../strategies/normStats.js';
 export type { TentOptimizer, TentOptions } from '../strategies/tent.js';
+export type { VidaHka, VidaOptions } from '../strategies/vida.js';
+export {
+  injectVidaAdapters,
+  warmUpVidaAdapters,
+  VidaAdapters,
+  type VidaAdapterOptions,
+  type VidaAdapterSpec,
+  type VidaLayerSelection,
+  type VidaScales,
+  type VidaWarmUpBatch,
+  type VidaWarmUpOptions,
+} from '../strategies/vidaAdapters.js';
 export type {
   StepResult,
   StepStats,

@@ -5,13 +5,14 @@ import { cottaStrategy } from './cotta.js';
 import { lameStrategy } from './lame.js';
 import { sourceStrategy } from './source.js';
 import { tentStrategy } from './tent.js';
+import { vidaStrategy } from './vida.js';
 import type { StrategyDefinition } from './strategy.js';
 
 /**
  * Every strategy the SDK ships, in the order CLIs list them. Add a strategy by adding its
  * definition here: its name joins `StrategyName` and its options type `StrategyOptions`.
  */
-const DEFINITIONS = [sourceStrategy, bnAdaptStrategy, alphaBnStrategy, tentStrategy, lameStrategy, cottaStrategy] as const;
+const DEFINITIONS = [sourceStrategy, bnAdaptStrategy, alphaBnStrategy, tentStrategy, lameStrategy, cottaStrategy, vidaStrategy] as const;
 
 type Definitions = (typeof DEFINITIONS)[number];
 

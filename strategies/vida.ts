@@ -163,8 +163,9 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
     this.teacherAdapterVars = [...this.teacherAdapters.variables().values()];
     this.restoreSource = [...this.backbone, ...this.adapterVars].map((v) => tf.keep(deepCopy(v)));
     const adam = { beta1: config.beta1, beta2: config.beta2 };
-    this.adamBackbone = this.backbone.length > 0 ? new Adam(this.backbone, { lr: config.lr, ...adam }) : null;
-    this.adamAdapters = new Adam(this.adapterVars, { lr: config.adapterLr, ...adam });
+    // In a tidy: Adam's constructor leaves its zerosLike temporaries (the moment variables survive).
+    this.adamBackbone = this.backbone.length > 0 ? tf.tidy(() => new Adam(this.backbone, { lr: config.lr, ...adam })) : null;
+    this.adamAdapters = tf.tidy(() => new Adam(this.adapterVars, { lr: config.adapterLr, ...adam }));
     this.augmenter = new CottaAugmenter({ horizontalFlip: config.horizontalFlip }, hashSeed(context.seed, 2));
     this.restoreRng = createRng(hashSeed(context.seed, 3));
   }
@@ -251,6 +252,12 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
     const probs = tf.tidy(() => tf.softmax(teacherLogits)) as tf.Tensor2D;
     teacherLogits.dispose();
     return { probs, stats: { loss: lossValue, uncertainty: u, scaleLow: scales.low, scaleHigh: scales.high, restored } };
+  }
+
+  /** The options; `adapterWeights` is reported as its byte count (`"<n> bytes"`) to keep the JSON small. */
+  override getConfig(): Required<VidaOptions> {
+    const w = this.config.adapterWeights;
+    return { ...super.getConfig(), adapterWeights: (w === null ? null : `${w.byteLength} bytes`) as never };
   }
 
   protected override onDispose(): void {

@@ -25,12 +25,15 @@
  *   activation (the official layers are linear); softmax layers are refused.
  */
 import * as tf from '@tensorflow/tfjs';
+import { CottaAugmenter } from '../src/augment/index.js';
 import { InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
-import type { LayerHook } from '../src/model/executor.js';
+import { batchStatisticsHook } from '../src/model/batchNorm.js';
+import type { LayerHook, ModelExecutor } from '../src/model/executor.js';
 import type { ModelInfo } from '../src/model/introspect.js';
 import { activationOf } from '../src/model/layerKinds.js';
 import { decodeState, deepCopy, encodeState, stateTensors, type NamedTensors } from '../src/model/weights.js';
-import { Rng } from '../src/random.js';
+import { hashSeed, Rng } from '../src/random.js';
+import { Adam } from './adam.js';
 
 /** Which layers get adapters: a preset or an explicit list of layer names. */
 export type VidaLayerSelection = 'conv' | 'conv+dense' | readonly string[];
@@ -327,4 +330,96 @@ export function injectVidaAdapters(info: ModelInfo, options: VidaAdapterOptions 
     });
   }
   return new VidaAdapters(specs, weights);
+}
+
+/** One labelled source batch for {@link warmUpVidaAdapters}. */
+export interface VidaWarmUpBatch {
+  /** Images [n, h, w, c]; handed over: the warm-up disposes it after its step. */
+  x: tf.Tensor4D;
+  /** Class indices, length n. */
+  labels: ArrayLike<number>;
+}
+
+/** Options of {@link warmUpVidaAdapters}. */
+export interface VidaWarmUpOptions {
+  /** Optimiser steps (one batch each). Required. */
+  steps: number;
+  /** Adam learning rate of the adapters. Defaults to 1e-3. */
+  lr?: number;
+  /** Probability that a batch is replaced by one CoTTA-augmented view (one draw per batch). Defaults to 0.5. */
+  augmentProb?: number;
+  /** Horizontal flips in that augmentation. Defaults to false (the benchmark's source training uses none). */
+  horizontalFlip?: boolean;
+  /** Seed of the augmentation. Defaults to 0. */
+  seed?: number;
+  /** Called after every step with the batch's loss. */
+  onStep?: (step: number, loss: number) => void;
+}
+
+/**
+ * Source-side warm-up of ViDA adapters (the paper's step before test time; its code is not
+ * released): the backbone is frozen (no backbone variable is in the optimiser's list, BN
+ * normalises with batch statistics as at test time and its moving statistics are never
+ * written), and only the adapters are trained, with Adam, on supervised cross-entropy over
+ * labelled source batches, half of them (by default) replaced by a CoTTA-augmented view so
+ * the adapters see the kind of perturbation they will meet. Scales stay at 1.
+ *
+ * @example
+ * const adapters = injectVidaAdapters(executor.info, { seed: 0 });
+ * warmUpVidaAdapters(executor, adapters, (i) => sourceBatch(i), { steps: 400 });
+ * fs.writeFileSync('vida-adapters.bin', adapters.encode());
+ */
+export function warmUpVidaAdapters(
+  executor: ModelExecutor,
+  adapters: VidaAdapters,
+  nextBatch: (step: number) => VidaWarmUpBatch,
+  options: VidaWarmUpOptions,
+): { losses: number[] } {
+  const lr = options.lr ?? 1e-3;
+  const augmentProb = options.augmentProb ?? 0.5;
+  positiveInt('steps', options.steps);
+  if (!(lr > 0)) throw new InvalidOptionError(`warmUpVidaAdapters: 'lr' must be a positive number; got ${lr}.`);
+  if (!(augmentProb >= 0 && augmentProb <= 1)) throw new InvalidOptionError(`warmUpVidaAdapters: 'augmentProb' must be in [0, 1]; got ${augmentProb}.`);
+  const seed = options.seed ?? 0;
+  const rng = new Rng(hashSeed(seed, 1));
+  const augmenter = new CottaAugmenter({ horizontalFlip: options.horizontalFlip ?? false }, hashSeed(seed, 2));
+  const hooks = new Map<string, LayerHook>([
+    ...executor.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)] as const),
+    ...adapters.hooks(),
+  ]);
+  const vars = [...adapters.variables().values()];
+  // In a tidy: Adam's constructor leaves its zerosLike temporaries (the variables survive).
+  const adam = tf.tidy(() => new Adam(vars, { lr }));
+  const saved = adapters.scales;
+  adapters.scales = { low: 1, high: 1 };
+  const losses: number[] = [];
+  try {
+    for (let step = 0; step < options.steps; step++) {
+      const { x, labels } = nextBatch(step);
+      if (labels.length !== x.shape[0]) {
+        x.dispose();
+        throw new InvalidInputError(`warmUpVidaAdapters: batch ${step} has ${x.shape[0]} images and ${labels.length} labels.`);
+      }
+      const augment = rng.next() < augmentProb;
+      const loss = tf.tidy(() => {
+        const input = augment ? augmenter.augment(x) : x;
+        const y = tf.oneHot(tf.tensor1d(Array.from(labels), 'int32'), executor.info.numClasses);
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = executor.logits(input, { hooks });
+          return tf.mean(tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+        }, vars);
+        adam.step(vars.map((v) => grads[v.name]!));
+        return value;
+      });
+      x.dispose();
+      const l = loss.dataSync()[0]!;
+      loss.dispose();
+      losses.push(l);
+      options.onStep?.(step, l);
+    }
+  } finally {
+    adam.dispose();
+    adapters.scales = saved;
+  }
+  return { losses };
 }

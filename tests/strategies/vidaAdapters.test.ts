@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, InvalidOptionError, ModelExecutor, initBackend } from '../../src/index.js';
-import { injectVidaAdapters } from '../../strategies/vidaAdapters.js';
+import { injectVidaAdapters, warmUpVidaAdapters } from '../../strategies/vidaAdapters.js';
 import { maxRelError, plainCnn, randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 /** Sets every adapter variable to seeded uniform values (a "trained" adapter). */
@@ -153,6 +153,30 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(() => injectVidaAdapters(exec.info, { layers: ['logits'] })).toThrow(/softmax|Valid layers/);
       expect(() => injectVidaAdapters(exec.info, { highRank: 0 })).toThrow(InvalidOptionError);
       [a, b, c].forEach((x) => x.dispose());
+      model.dispose();
+    });
+
+    // Skipped on cpu: 25 gradient steps take minutes there; the maths is backend-independent.
+    (backend === 'wasm' ? it : it.skip)('warm-up trains the adapters only: the backbone stays bit-identical and the loss on a fixed batch falls', () => {
+      const model = smallResNet();
+      randomizeBatchNorms(model);
+      const exec = new ModelExecutor(model);
+      const adapters = injectVidaAdapters(exec.info, { seed: 1 });
+      const before = model.weights.map((w) => Array.from(w.read().dataSync()));
+      const labels = [0, 1, 2, 3, 4, 0, 1, 2];
+      const { losses } = warmUpVidaAdapters(exec, adapters, () => ({ x: randomBatch([8, 12, 12, 1], 3), labels }), {
+        steps: 25,
+        lr: 1e-2,
+        augmentProb: 0,
+      });
+      expect(model.weights.map((w) => Array.from(w.read().dataSync()))).toEqual(before);
+      expect(losses[24]!).toBeLessThan(0.5 * losses[0]!);
+      expect(adapters.scales).toEqual({ low: 1, high: 1 });
+      expect(() => warmUpVidaAdapters(exec, adapters, () => ({ x: randomBatch([8, 12, 12, 1]), labels: [1] }), { steps: 1 })).toThrow(InvalidInputError);
+      const n0 = tf.memory().numTensors;
+      warmUpVidaAdapters(exec, adapters, () => ({ x: randomBatch([8, 12, 12, 1], 3), labels }), { steps: 3, augmentProb: 1 });
+      expect(tf.memory().numTensors).toBe(n0);
+      adapters.dispose();
       model.dispose();
     });
   });
