@@ -407,6 +407,28 @@ describe("strategy 'lame' on a LayersModel", () => {
     x.dispose();
   });
 
+  it('is stateless: every batch is corrected on its own; snapshot, restore and reset keep the model bit-identical', async () => {
+    const model = smallResNet([12, 12, 1], 5);
+    randomizeBatchNorms(model, 6);
+    const bits = () => model.weights.map((w) => Array.from(new Uint32Array((w.read().dataSync() as Float32Array).slice().buffer)));
+    const original = bits();
+    const adapter = await createAdapter(model, { strategy: 'lame', affinity: 'knn' });
+    const a = randomBatch([12, 12, 12, 1], 31);
+    const b = randomBatch([12, 12, 12, 1], 32);
+    const first = await adapter.step(a);
+    const snap = await adapter.snapshot();
+    await adapter.step(b);
+    await adapter.step(b);
+    expect(Array.from((await adapter.step(a)).probs)).toEqual(Array.from(first.probs));
+    await adapter.restore(snap);
+    await adapter.reset();
+    expect(Array.from((await adapter.step(a)).probs)).toEqual(Array.from(first.probs));
+    expect(bits()).toEqual(original);
+    adapter.dispose();
+    expect(bits()).toEqual(original);
+    tf.dispose([a, b]);
+  });
+
   it('200 steps leave tf.memory().numTensors unchanged', async () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model, 5);
