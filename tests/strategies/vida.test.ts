@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CottaAugmenter } from '../../src/augment/index.js';
-import { initBackend, InvalidOptionError } from '../../src/index.js';
+import { createAdapter, initBackend, InvalidOptionError } from '../../src/index.js';
 import { batchStatisticsHook } from '../../src/model/batchNorm.js';
 import type { LayerHook } from '../../src/model/executor.js';
 import { createTarget, type LayersTarget } from '../../src/model/target.js';
@@ -232,6 +232,28 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(() => resolveOptions(vidaStrategy as never, { augmentations: 1 })).toThrow(InvalidOptionError);
       expect(() => resolveOptions(vidaStrategy as never, { restoreProb: 2 })).toThrow(InvalidOptionError);
       warm.dispose();
+      model.dispose();
+    });
+
+    wasmIt("through createAdapter: registered as 'vida', typed options, config JSON, snapshot bytes round-trip", async () => {
+      const model = buildModel();
+      const warm = injectVidaAdapters((createTarget(model) as LayersTarget).info, { highRank: 4, seed: 1 });
+      const adapter = await createAdapter(model, { strategy: 'vida', augmentations: 2, highRank: 4, adapterWeights: warm.encode(), adaptersOnly: true, seed: 3 });
+      const cfg = await adapter.getConfig();
+      expect(cfg.strategy).toBe('vida');
+      expect(cfg.adapterWeights).toMatch(/^\d+ bytes$/);
+      expect(cfg.hka).toBe('paper');
+      const batch = x();
+      await adapter.step(batch);
+      const bytes = await adapter.snapshot();
+      const a = await adapter.step(batch);
+      await adapter.restore(bytes);
+      const b = await adapter.step(batch);
+      expect(Array.from(b.probs)).toEqual(Array.from(a.probs));
+      expect(b.stats.scaleLow).toBe(a.stats.scaleLow);
+      adapter.dispose();
+      warm.dispose();
+      batch.dispose();
       model.dispose();
     });
 
