@@ -23,6 +23,7 @@ export interface ModelUrlPayload {
   url: string;
 }
 
+/** How the model reaches the worker. */
 export type ModelPayload = ModelArtifactsPayload | ModelUrlPayload;
 
 /** The first message: everything the worker needs to build its adapter. */
