@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
 import { initBackend } from '../../src/backend/initBackend.js';
+import { edgeExports, type WasmBackendLike } from '../../src/backend/kernels/edgeModule.js';
 
 describe('registerEdgeKernels', () => {
   it('registered after setBackend("wasm"): gradients of conv2d and depthwiseConv2d work at once', async () => {
@@ -37,5 +38,14 @@ describe('registerEdgeKernels', () => {
     const info = await initBackend({ backend: 'wasm' });
     expect(info.edgeKernels).toBe(true);
     expect(info.backend).toBe('wasm');
+  });
+  it("links to a shared memory too (tfjs-wasm's threaded build, cross-origin-isolated pages)", () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    const ex = edgeExports({ wasm: { asm: { memory } } } as unknown as WasmBackendLike);
+    const f = new Float32Array(memory.buffer);
+    f.set([1, 2, 3, 4, 5], 0);
+    f.set([3, 3, 3, 3, 3], 8);
+    ex.emaUpdate(0, 32, 64, 5, 0.5);
+    expect(Array.from(f.subarray(16, 21))).toEqual([2, 2.5, 3, 3.5, 4]);
   });
 });

@@ -10,7 +10,7 @@
  * and JS-side views are created after every allocation.
  */
 import * as tf from '@tensorflow/tfjs';
-import { EDGE_KERNELS_WASM_BASE64 } from './edgeKernelsBinary.generated.js';
+import { EDGE_KERNELS_SHARED_WASM_BASE64, EDGE_KERNELS_WASM_BASE64 } from './edgeKernelsBinary.generated.js';
 
 /** The exports of edge_kernels.wasm (see wasm/assembly/index.ts). Pointers are byte offsets. */
 export interface EdgeExports {
@@ -53,12 +53,15 @@ export interface WasmBackendLike {
   };
 }
 
-let compiled: WebAssembly.Module | null = null;
-let compiling: Promise<WebAssembly.Module> | null = null;
+// Two builds of the same code: for an ordinary memory (tfjs-wasm's SIMD
+// binary) and for a shared one (its threaded-SIMD binary, in cross-origin
+// isolated pages). Index 0 = ordinary, 1 = shared.
+const compiled: [WebAssembly.Module | null, WebAssembly.Module | null] = [null, null];
+let compiling: Promise<unknown> | null = null;
 const instances = new WeakMap<object, EdgeExports>();
 
-function wasmBytes(): Uint8Array<ArrayBuffer> {
-  const bin = atob(EDGE_KERNELS_WASM_BASE64);
+function wasmBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  const bin = atob(shared ? EDGE_KERNELS_SHARED_WASM_BASE64 : EDGE_KERNELS_WASM_BASE64);
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return bytes;
@@ -69,11 +72,16 @@ export function edgeWasmByteLength(): number {
   return Math.floor((EDGE_KERNELS_WASM_BASE64.length * 3) / 4);
 }
 
-/** Compiles the module asynchronously (allowed everywhere, including a browser main thread). */
-export function compileEdgeModule(): Promise<WebAssembly.Module> {
-  if (compiled) return Promise.resolve(compiled);
-  compiling ??= WebAssembly.compile(wasmBytes()).then((m) => (compiled = m));
-  return compiling;
+/** Compiles both variants asynchronously (allowed everywhere, including a browser main thread). */
+export async function compileEdgeModule(): Promise<void> {
+  compiling ??= Promise.all([false, true].map(async (shared) => {
+    compiled[shared ? 1 : 0] ??= await WebAssembly.compile(wasmBytes(shared));
+  }));
+  await compiling;
+}
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
 
 /** The WebAssembly.Memory of a tfjs-backend-wasm instance. */
@@ -97,11 +105,13 @@ export function backendMemory(backend: WasmBackendLike): WebAssembly.Memory {
 export function edgeExports(backend: WasmBackendLike): EdgeExports {
   let ex = instances.get(backend);
   if (ex) return ex;
-  if (!compiled) {
+  const memory = backendMemory(backend);
+  const v = isShared(memory) ? 1 : 0;
+  if (!compiled[v]) {
     // Synchronous compile: fine in Node and workers; a browser main thread
     // refuses modules > 4 KB, so there call `await registerEdgeKernels()` first.
     try {
-      compiled = new WebAssembly.Module(wasmBytes());
+      compiled[v] = new WebAssembly.Module(wasmBytes(v === 1));
     } catch (e) {
       throw new Error(
         `edge-tta kernels: the WASM module is not compiled yet and synchronous compilation failed (${String(e)}). ` +
@@ -109,8 +119,7 @@ export function edgeExports(backend: WasmBackendLike): EdgeExports {
       );
     }
   }
-  const memory = backendMemory(backend);
-  const instance = new WebAssembly.Instance(compiled, { env: { memory, exp: Math.exp, log: Math.log } });
+  const instance = new WebAssembly.Instance(compiled[v]!, { env: { memory, exp: Math.exp, log: Math.log } });
   ex = instance.exports as unknown as EdgeExports;
   instances.set(backend, ex);
   return ex;
