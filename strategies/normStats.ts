@@ -172,8 +172,15 @@ export class BnStatistics {
   }
 
   private hookFor(bn: BatchNormInfo): LayerHook {
+    // Tent in batch mode: one op with the closed-form BN backward (see batchNormTrain).
+    const fast = this.differentiable && this.mode === 'batch' && this.alpha === 1 && bn.gamma !== null && bn.beta !== null;
     return ({ inputs }) => {
       const x = inputs[0]!;
+      if (fast && bn.axis === x.rank - 1) {
+        const { y, mean, variance } = batchNormTrain(x, bn.gamma!, bn.beta!, bn.epsilon);
+        this.pending.push({ bn, used: { mean: tf.keep(mean), variance: tf.keep(variance) } });
+        return y;
+      }
       let estimate = batchMoments(x, bn);
       let ema: ChannelMoments | undefined;
       const state = this.ema.get(bn.name);
@@ -251,6 +258,52 @@ export class BnStatistics {
     this.abort();
     tf.dispose([...this.variables.values()]);
   }
+}
+
+/**
+ * Train-mode BN with batch statistics over every axis but the last, as one differentiable op whose
+ * gradient is the closed-form BN backward (N values per channel, xhat = (x - mean) * rstd):
+ *     dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * rstd * (dy - dbeta / N - xhat * dgamma / N).
+ * Same values and gradients as autodiff through `tf.moments` + `tf.batchNorm` (tested), without
+ * the full-size `Tile` and the chain of reductions tfjs's FusedBatchNorm gradient builds: on the
+ * benchmark ResNet this is most of Tent's backward time outside the convolutions.
+ * Returns the normalised `y` and the batch `mean` / `variance` (no gradient through those two).
+ */
+export function batchNormTrain(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  // Captured by the op below, not its inputs: the tape sends no gradient through them (the closed
+  // form accounts for the statistics' dependence on x).
+  const m = tf.moments(x, axes);
+  const mean = m.mean as tf.Tensor1D;
+  const variance = m.variance as tf.Tensor1D;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [xs, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const y = tf.batchNorm(xs, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, epsilon);
+    // Saved (kept by the engine until the backward pass), since the forward scope's tensors are gone by then.
+    save([xs, g, mean, variance]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xv, gv, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+        const n = xv.size / xv.shape[xv.rank - 1]!;
+        const rstd = tf.rsqrt(tf.add(variance, epsilon));
+        const xhat = tf.mul(tf.sub(xv, mean), rstd);
+        const dbeta = tf.sum(dy, axes);
+        const dgamma = tf.sum(tf.mul(dy, xhat), axes);
+        const dx = tf.mul(
+          tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xhat, tf.div(dgamma, n))),
+          tf.mul(gv, rstd),
+        );
+        return [dx, dgamma, dbeta];
+      },
+    };
+  }) as (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+  return { y: op(x, gamma, beta), mean, variance };
 }
 
 function disposePending(pending: Pending[]): void {

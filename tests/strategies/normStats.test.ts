@@ -10,6 +10,7 @@ import { createAdapter, initBackend, InvalidInputError } from '../../src/index.j
 import { createTarget, type LayersTarget } from '../../src/model/target.js';
 import { disposeTensors } from '../../src/model/weights.js';
 import { Rng } from '../../src/random.js';
+import { batchNormTrain } from '../../strategies/normStats.js';
 import { getStrategy, resolveOptions } from '../../strategies/registry.js';
 import type { Strategy } from '../../strategies/strategy.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
@@ -137,6 +138,66 @@ describe("small-batch mode (stats: 'ema')", () => {
     expectClose(Array.from(bn.beta!.dataSync()), [0.1 - oracle.gradBeta[0]!, -0.2 - oracle.gradBeta[1]!], 2e-6);
     expectClose(Array.from(bn.gamma!.dataSync()), [2 - oracle.gradGamma[0]!, 0.5 - oracle.gradGamma[1]!], 2e-6);
     s.dispose();
+  });
+});
+
+describe('batchNormTrain (the closed-form BN backward Tent uses in batch mode)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it.each([
+    [[3, 4, 5, 6]],
+    [[1, 3, 3, 4]],
+    [[5, 7]],
+  ])('matches autodiff through tf.moments + tf.batchNorm, input %j', (shape) => {
+    const c = shape[shape.length - 1]!;
+    const x = tf.randomNormal(shape, 1, 2, 'float32', 3);
+    const gamma = tf.randomUniform([c], 0.5, 1.5, 'float32', 4);
+    const beta = tf.randomNormal([c], 0, 1, 'float32', 5);
+    const dy = tf.randomNormal(shape, 0, 1, 'float32', 6);
+    const axes = shape.slice(0, -1).map((_, i) => i);
+    const reference = (xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xv, axes);
+      return tf.batchNorm(xv, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3);
+    };
+    const fast = (xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const r = batchNormTrain(xv, g, b, 1e-3);
+      return r.y;
+    };
+    const [want, got] = [reference, fast].map((f) =>
+      tf.tidy(() => {
+        const y = f(x, gamma, beta);
+        const grads = tf.grads((xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(xv, g, b), dy)))([x, gamma, beta]);
+        return [y, ...grads].map((t) => Array.from(t.dataSync()));
+      }),
+    );
+    want!.forEach((w, i) => expectClose(got![i]!, w, 2e-4));
+    // dx is not trivially zero (it is for a loss that ignores the normalisation).
+    expect(Math.max(...want![1]!.map(Math.abs))).toBeGreaterThan(1e-2);
+    tf.dispose([x, gamma, beta, dy]);
+  });
+
+  it('tent in batch mode (closed form) equals tent through the autodiff path (ema, momentum 1) over 3 steps', () => {
+    const runTent = (options: Record<string, unknown>) => {
+      const model = smallResNet([8, 8, 1], 3);
+      randomizeBatchNorms(model, 5);
+      model.setWeights(model.weights.map((w, i) => tf.randomNormal(w.shape as number[], i % 3 === 0 ? 0.5 : 0, 0.3, 'float32', 100 + i)).map((t, i) => (model.weights[i]!.name.includes('variance') ? tf.abs(t).add(0.3) : t)));
+      const { s, target } = create('tent', model, { lr: 0.01, ...options });
+      const probs: number[][] = [];
+      for (let i = 0; i < 3; i++) {
+        const x = randomBatch([5, 8, 8, 1], 40 + i);
+        probs.push(step(s, x).probs);
+        x.dispose();
+      }
+      const gammas = target.info.batchNorms.flatMap((bn) => [...bn.gamma!.dataSync(), ...bn.beta!.dataSync()]);
+      s.dispose();
+      return { probs, gammas };
+    };
+    const fast = runTent({});
+    const generic = runTent({ stats: 'ema', statsMomentum: 1 });
+    fast.probs.forEach((p, i) => expectClose(p, generic.probs[i]!, 1e-4));
+    expectClose(fast.gammas, generic.gammas, 1e-4);
   });
 });
 
