@@ -242,11 +242,12 @@ describe('adapt (marbles)', () => {
     const fake = run(4, { batchSize: 2, maxWaitMs: 3 }, ({ helpers: { hot, expectObservable, expectSubscriptions }, pipe }) => {
       const src = hot('-a-b-c-d-e-f-|', frames);
       const tensors = src.pipe(map((f) => tf.tensor3d(f.data, [2, 2, 1])));
-      // [a, b] runs 3-7: a, b leave at 7; [c, d] runs 7-11 and is cut off at 9, with e waiting.
-      expectObservable(pipe(tensors), '^--------!').toBe('-------(ab)', { a: pred('a', 0, 0, 6), b: pred('b', 1, 0, 4) });
-      expectSubscriptions(src.subscriptions).toBe('^--------!');
+      // [a, b] runs 3-7: a, b leave at 7; [c, d] runs 7-11 and is cut off at 10, with e
+      // (arrived at 9) waiting for its batch and its max-wait timer armed.
+      expectObservable(pipe(tensors), '^---------!').toBe('-------(ab)', { a: pred('a', 0, 0, 6), b: pred('b', 1, 0, 4) });
+      expectSubscriptions(src.subscriptions).toBe('^---------!');
     });
-    // The step cut off at 9 settles at 11; its batch tensor is freed then, and nothing after.
+    // The step cut off at 10 settles at 11; its batch tensor is freed then; e's timer never fires.
     expect(fake.calls.map((c) => c.time)).toEqual([3, 7]);
     expect(tf.memory().numTensors).toBe(before);
   });
