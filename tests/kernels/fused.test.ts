@@ -103,6 +103,9 @@ describe('stochasticRestore', () => {
     expect(stochasticRestore([v], [tf.tensor(src)], 0.1, 9)).toBe(ref.restored);
     expect(Array.from(await v.data())).toEqual(Array.from(ref.out));
     expect(stochasticRestore([v], [tf.tensor(src)], 0, 1)).toBe(0);
+    // p just below 1: ceil(p * 2^32) = 2^32, the vector path's threshold must not wrap to 0.
+    const nearOne = 1 - 2 ** -40;
+    expect(stochasticRestore([v], [tf.tensor(src)], nearOne, 3)).toBe(restoreOracle(cur, src, nearOne, createRng(3)).restored);
     expect(stochasticRestore([v], [tf.tensor(src)], 1, 1)).toBe(1000);
     expect(Array.from(await v.data())).toEqual(Array.from(src));
     v.dispose();

@@ -39,18 +39,50 @@ export function getRngState(): u32 { return rngState; }
 
 /**
  * For each of n elements draws u ~ U[0,1) (one draw per element, in order);
- * where u < p, out[i] = source[i], else out[i] = current[i]. out may alias
- * current (then only restored elements are written). Returns the count restored.
+ * where u < p, out[i] = source[i], else out[i] = current[i]. Returns the
+ * count restored.
+ *
+ * mulberry32 is counter-based (draw i is a pure function of seed + i * C), so
+ * four consecutive draws are computed at once in i32x4 lanes. The comparison
+ * u < p is done on the integer x = u * 2^32 against ceil(p * 2^32), which is
+ * exact (both sides are exact in f64), so the mask equals the scalar one.
  */
 export function stochasticRestore(current: usize, source: usize, out: usize, n: i32, p: f64): i32 {
+  const thr = Math.ceil(p * 4294967296.0);
+  if (thr >= 4294967296.0) {
+    // Every draw x <= 2^32 - 1 is below the threshold: every element restored;
+    // advance the generator as n draws would.
+    memory.copy(out, source, (<usize>n) << 2);
+    rngState += <u32>n * 0x6D2B79F5;
+    return n;
+  }
+  const vThr = i32x4.splat(<i32><u32>thr); // thr < 2^32 here
+  const step = i32x4.splat(<i32>(<u32>4 * 0x6D2B79F5));
+  let a = i32x4(
+    <i32>(rngState + 0x6D2B79F5), <i32>(rngState + 2 * 0x6D2B79F5),
+    <i32>(rngState + 3 * 0x6D2B79F5), <i32>(rngState + 4 * 0x6D2B79F5));
+  const one = i32x4.splat(1), c61 = i32x4.splat(61);
+  let counts = i32x4.splat(0); // per lane: minus the number restored (mask lanes are -1)
   let count = 0;
-  const inPlace = current == out;
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    let t = i32x4.mul(v128.xor(a, i32x4.shr_u(a, 15)), v128.or(a, one));
+    t = v128.xor(i32x4.add(t, i32x4.mul(v128.xor(t, i32x4.shr_u(t, 7)), v128.or(t, c61))), t);
+    const x = v128.xor(t, i32x4.shr_u(t, 14));
+    const mask = i32x4.lt_u(x, vThr);
+    const o = (<usize>i) << 2;
+    v128.store(out + o, v128.bitselect(v128.load(source + o), v128.load(current + o), mask));
+    counts = i32x4.add(counts, mask);
+    a = i32x4.add(a, step);
+  }
+  count = -(i32x4.extract_lane(counts, 0) + i32x4.extract_lane(counts, 1) + i32x4.extract_lane(counts, 2) + i32x4.extract_lane(counts, 3));
+  rngState += <u32>i * 0x6D2B79F5;
+  for (; i < n; i++) {
     const o = (<usize>i) << 2;
     if (nextUniform() < p) {
       store<f32>(out + o, load<f32>(source + o));
       count++;
-    } else if (!inPlace) {
+    } else {
       store<f32>(out + o, load<f32>(current + o));
     }
   }
