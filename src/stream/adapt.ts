@@ -30,7 +30,7 @@ function resolveStreamOptions(options: AdaptStreamOptions): Required<Omit<AdaptS
   const batchSize = options.batchSize ?? 16;
   const maxWaitMs = options.maxWaitMs ?? 100;
   const backpressure = options.backpressure ?? 'buffer';
-  const bufferSize = options.bufferSize ?? 256;
+  const bufferSize = options.bufferSize ?? Math.max(256, batchSize);
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new InvalidOptionError(`adapt: batchSize must be a positive integer; got ${batchSize}.`);
   }

@@ -102,7 +102,7 @@ export interface AdaptStreamOptions {
    * `'dropped'` records and on `adapter.metrics$`. Defaults to `'buffer'`.
    */
   backpressure?: BackpressurePolicy;
-  /** Most frames that may wait for a step under `'buffer'` and `'drop-oldest'` (>= `batchSize`). Defaults to 256. */
+  /** Most frames that may wait for a step under `'buffer'` and `'drop-oldest'` (>= `batchSize`). Defaults to max(256, batchSize). */
   bufferSize?: number;
   /**
    * The operator owns tensor frames and disposes them once used, dropped or rejected (and on
