@@ -283,6 +283,24 @@ describe('adapt (marbles)', () => {
     }
   });
 
+  it('disposeFrames: false leaves tensor frames to their owner and frees only its own tensors', () => {
+    const owned = (['a', 'b', 'c'] as const).map((k) => tf.tensor3d(frames[k].data, [2, 2, 1]));
+    const before = tf.memory().numTensors;
+    const out: StreamRecord[] = [];
+    const ts = newScheduler();
+    ts.run(({ cold }) => {
+      const fake = new FakeAdapter(ts, 2);
+      cold('abc|', { a: owned[0]!, b: owned[1]!, c: owned[2]! })
+        .pipe(adapt(fake, { batchSize: 2, maxWaitMs: Infinity, disposeFrames: false }))
+        .subscribe((r) => out.push(r));
+    });
+    // [a, b] runs 1-3; c (arrived at 2) runs 3-5.
+    expect(out).toEqual([pred('a', 0, 0, 3), pred('b', 1, 0, 2), pred('c', 2, 1, 3)]);
+    expect(owned.map((t) => t.isDisposed)).toEqual([false, false, false]);
+    expect(tf.memory().numTensors).toBe(before);
+    owned.forEach((t) => t.dispose());
+  });
+
   it('rejects bad options with InvalidOptionError naming them', () => {
     const fake = new FakeAdapter(new TestScheduler(() => undefined), 1);
     expect(() => adapt(fake, { batchSize: 0 })).toThrow(InvalidOptionError);
