@@ -58,6 +58,7 @@ export { getStrategy, listStrategies, type StrategyName, type StrategyOptions } 
 export type { AlphaBnOptions } from '../strategies/alphaBn.js';
 export type { BnAdaptOptions } from '../strategies/bnAdapt.js';
 export type { CottaOptions } from '../strategies/cotta.js';
+export { cottaThreshold, type CottaThreshold, type CottaThresholdOptions } from './confidenceThreshold.js';
 export type { BnStatsMode, NormStatsOptions } from '../strategies/normStats.js';
 export type { TentOptimizer, TentOptions } from '../strategies/tent.js';
 export type { VidaHka, VidaOptions } from '../strategies/vida.js';
