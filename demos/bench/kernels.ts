@@ -5,8 +5,9 @@
  * single-thread 128-bit SIMD multiply-add ceiling. GEMM-like kernels are
  * reported in GFLOP/s (2 flops per multiply-add) and as a fraction of the
  * ceiling; memory-bound fused ops in GB/s (bytes read + written once).
- * Timing: process CPU time, minimum over repeated batches after a warm-up
- * (see cpuNow: the machine is shared, wall time would measure the queue). Prints a table and writes
+ * Timing: process CPU time, minimum over repeated batches after a warm-up,
+ * and for the kernels the minimum of two passes (see cpuNow: the machine is
+ * shared, wall time would measure the queue). Prints a table and writes
  * bench-results/kernels.json.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -40,6 +41,9 @@ function cpuNow(): number {
   return (u.user + u.system) / 1000;
 }
 
+/** Wall-clock ms per call of the last timeMs (best batch), kept in the JSON for comparison. */
+let lastWallMs = NaN;
+
 /** ms per call: minimum over batches of calls (>= 20 ms CPU each) after warming up (wasm tiers up from Liftoff to TurboFan). */
 function timeMs(f: () => void, opts: { warmMs?: number; batches?: number } = {}): number {
   const { warmMs = 150, batches = 6 } = opts;
@@ -47,11 +51,14 @@ function timeMs(f: () => void, opts: { warmMs?: number; batches?: number } = {})
   let warm = 0;
   do { f(); warm++; } while (cpuNow() - t0 < warmMs && warm < 50);
   let best = Infinity;
+  lastWallMs = Infinity;
   for (let b = 0; b < batches; b++) {
     t0 = cpuNow();
+    const w0 = performance.now();
     let n = 0;
     do { f(); n++; } while (cpuNow() - t0 < 20);
     best = Math.min(best, (cpuNow() - t0) / n);
+    lastWallMs = Math.min(lastWallMs, (performance.now() - w0) / n);
   }
   return best;
 }
@@ -180,6 +187,8 @@ if (ONLY) cases = cases.filter((c) => c.kernel.includes(ONLY) || c.label.include
 interface Row {
   suite: string; kernel: string; shape: string; mflop: number;
   wasmMs: number; cpuMs: number; jsMs: number;
+  /** Wall-clock ms of the wasm kernel (best batch); on a busy machine larger than wasmMs (CPU time). */
+  wasmWallMs: number;
   wasmGflops: number; cpuGflops: number; jsGflops: number;
   ofCeiling: number; speedupVsCpu: number; speedupVsJs: number;
   gemm: boolean;
@@ -204,6 +213,9 @@ async function main(): Promise<void> {
 
   // ---- gradient kernels ----
   const rows: Row[] = [];
+  // Second pass over the wasm timings (min of the two): disturbances from other processes on
+  // this shared machine (incl. the SMT sibling) come in bursts, rarely twice for the same case.
+  const retime: Array<{ timeWasm: () => { ms: number; wall: number }; flops: number }> = [];
   for (const c of cases) {
     const depthwise = c.kernel !== C2 && c.kernel !== 'MaxPoolGrad';
     const fshape: [number, number, number, number] = [c.k, c.k, c.x[3], depthwise ? 1 : c.co];
@@ -233,9 +245,16 @@ async function main(): Promise<void> {
       return { run, dispose: () => tf.dispose([x, dy, f]) };
     };
     await tf.setBackend('wasm');
-    let k = make();
-    const wasmMs = timeMs(() => k.run().dispose());
-    k.dispose();
+    const timeWasm = () => {
+      const kk = make();
+      const ms = timeMs(() => kk.run().dispose());
+      const wall = lastWallMs;
+      kk.dispose();
+      return { ms, wall };
+    };
+    const { ms: wasmMs, wall: wasmWallMs } = timeWasm();
+    retime.push({ timeWasm, flops });
+    let k: ReturnType<typeof make>;
     let cpuMs = NaN;
     let jsMs = NaN;
     if (!WASM_ONLY) {
@@ -254,11 +273,21 @@ async function main(): Promise<void> {
     const gf = (ms: number) => flops / ms / 1e6;
     const row: Row = {
       suite: c.suite, kernel: c.kernel, shape: c.label, mflop: flops / 1e6,
-      wasmMs, cpuMs, jsMs, wasmGflops: gf(wasmMs), cpuGflops: gf(cpuMs), jsGflops: gf(jsMs),
+      wasmMs, cpuMs, jsMs, wasmWallMs, wasmGflops: gf(wasmMs), cpuGflops: gf(cpuMs), jsGflops: gf(jsMs),
       ofCeiling: gf(wasmMs) / ceiling, speedupVsCpu: cpuMs / wasmMs, speedupVsJs: jsMs / wasmMs, gemm: Boolean(c.gemm),
     };
     rows.push(row);
     console.log(`${c.kernel.padEnd(36)} ${c.label.padEnd(30)} ${wasmMs.toFixed(2).padStart(8)} ms ${row.wasmGflops.toFixed(2).padStart(6)} GFLOP/s ${(100 * row.ofCeiling).toFixed(0).padStart(3)}% ceil  x${row.speedupVsCpu.toFixed(0)} cpu  x${row.speedupVsJs.toFixed(1)} js`);
+  }
+
+  await tf.setBackend('wasm');
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    const { ms, wall } = retime[i]!.timeWasm();
+    if (ms < r.wasmMs) {
+      const gf = retime[i]!.flops / ms / 1e6;
+      Object.assign(r, { wasmMs: ms, wasmWallMs: wall, wasmGflops: gf, ofCeiling: gf / ceiling, speedupVsCpu: r.cpuMs / ms, speedupVsJs: r.jsMs / ms });
+    }
   }
 
   // ---- fused ops (memory-bound: GB/s) ----
@@ -346,12 +375,16 @@ async function main(): Promise<void> {
   for (const r of fused) console.log(`| ${r.op} | ${r.shape} | ${r.wasmMs.toFixed(2)} | ${r.wasmGBs.toFixed(2)} | ${r.cpuGBs.toFixed(2)} | ${r.jsGBs.toFixed(2)} | ${r.speedupVsCpu.toFixed(1)}x | ${r.speedupVsJs.toFixed(1)}x |`);
   for (const r of lameRows) console.log(`| lameSolve (${r.affinity}, to convergence) | ${r.shape} | ${r.wasmMs.toFixed(3)} | - | - | - | - | ${r.speedupVsJs.toFixed(1)}x |`);
   console.log(`\nceiling ${ceiling.toFixed(1)} GFLOP/s (chained form ${chained.toFixed(1)}).`);
-  console.log(`target >= 20x cpu on every MobileNetV2 gradient kernel: ${targets.everyGradientKernelAtLeast20xCpuOnMobileNetV2.holds ? 'HOLDS' : 'MISSED'} (worst ${minSpeed.toFixed(1)}x)`);
+  console.log(Number.isNaN(minSpeed)
+    ? 'target >= 20x cpu on every MobileNetV2 gradient kernel: n/a (no CPU-backend timing in this run)'
+    : `target >= 20x cpu on every MobileNetV2 gradient kernel: ${targets.everyGradientKernelAtLeast20xCpuOnMobileNetV2.holds ? 'HOLDS' : 'MISSED'} (worst ${minSpeed.toFixed(1)}x)`);
   console.log(`target >= 30% of ceiling on GEMM-shaped filter gradients: ${targets.gemmFilterGradientsAtLeast30PctOfCeiling.holds ? 'HOLDS' : 'MISSED'} (worst ${(100 * minGemm).toFixed(0)}%)`);
 
   mkdirSync('bench-results', { recursive: true });
   writeFileSync('bench-results/kernels.json', JSON.stringify({
     date: new Date().toISOString(), node: process.version, tfjs: tf.version.tfjs, quick: QUICK, edgeKernels: info,
+    timing: 'process CPU time (user + system), minimum over batches after warm-up; wasmWallMs is the wall-clock equivalent',
+    loadAverage: (await import('node:os')).loadavg(),
     ceilingGflops: ceiling, ceilingChainedGflops: chained, gradientKernels: rows, fusedOps: fused, lame: lameRows, targets,
   }, null, 2));
   console.log('wrote bench-results/kernels.json');
