@@ -5,7 +5,7 @@
  * `tf.image.rgbToGrayscale`, and `summarizeMetrics` matches a hand computation.
  */
 import * as tf from '@tensorflow/tfjs';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, Observable, toArray } from 'rxjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, summarizeMetrics, type MetricsRecord, type StepMetrics } from '../../src/index.js';
 import { adapt } from '../../src/stream/adapt.js';
@@ -89,6 +89,25 @@ describe('adapt on an in-thread adapter', () => {
     expect(steps.map((s) => s.framesDropped)).toEqual([32, 32]);
     expect(records.filter((r) => r.kind === 'frames-dropped').reduce((a, r) => a + (r.kind === 'frames-dropped' ? r.frameIds.length : 0), 0)).toBe(32);
     expect(summarizeMetrics(records).framesDropped).toBe(32);
+    adapter.dispose();
+  });
+
+  it('500 tensor frames through adapt leave tf.memory().numTensors unchanged', async () => {
+    const adapter = await createAdapter(smallResNet([8, 8, 1], 3), { strategy: 'bn-adapt' });
+    const warm = tf.zeros([2, 8, 8, 1]);
+    await adapter.step(warm); // warm-up: lazily created state
+    warm.dispose();
+    const before = tf.memory().numTensors;
+    const frames = Array.from({ length: 500 }, (_, i) => i);
+    const out = await lastValueFrom(
+      from(frames).pipe(
+        (src) => new Observable<FrameInput>((sub) => src.subscribe({ next: (i) => sub.next(tf.fill([8, 8, 1], (i % 7) / 7)), complete: () => sub.complete() })),
+        adapt(adapter, { batchSize: 8, backpressure: 'buffer', bufferSize: Infinity }),
+        toArray(),
+      ),
+    );
+    expect(out.filter((r) => r.kind === 'prediction')).toHaveLength(500);
+    expect(tf.memory().numTensors).toBe(before);
     adapter.dispose();
   });
 
