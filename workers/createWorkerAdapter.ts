@@ -7,6 +7,7 @@ import * as Comlink from 'comlink';
 import { Subject, type Observable } from 'rxjs';
 import type { Adapter, AdapterOptions, StepOutput } from '../src/adapter.js';
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
+import type { GraphModelNodes } from '../src/model/target.js';
 import * as errors from '../src/errors.js';
 import type { BatchInput } from '../src/input.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
@@ -17,10 +18,14 @@ import type { ModelArtifactsPayload, ModelPayload, WorkerService } from './proto
 export type WorkerModelSource =
   /** Serialised here (`model.json` + weights through `tf.io.withSaveHandler`) and sent to the worker. */
   | tf.LayersModel
+  | tf.GraphModel
   /** An http(s) URL of a model.json the worker loads itself; in Node also a file path or file:// URL. */
   | string
   /** Artifacts you already hold (e.g. read from IndexedDB): `model.json` content and the weight bytes. */
-  | { modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig }; weights: ArrayBuffer | ArrayBuffer[] };
+  | {
+      modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string };
+      weights: ArrayBuffer | ArrayBuffer[];
+    };
 
 /** A minimal worker handle: a Web Worker or a worker_threads Worker. */
 export type WorkerHandle = { terminate(): unknown };
@@ -30,8 +35,16 @@ export interface WorkerAdapterConfig<N extends StrategyName> {
   /** The model to adapt. A `tf.LayersModel` is copied to the worker; the original is not touched. */
   model: WorkerModelSource;
   strategy: N;
-  /** The strategy's options and `seed`, as `createAdapter` takes them. Defaults to the strategy's defaults and seed 0. */
-  options?: Omit<AdapterOptions<N>, 'strategy' | 'graphNodes'>;
+  /**
+   * The strategy's options, `seed` and, for a GraphModel, `graphNodes`, as `createAdapter`
+   * takes them. Defaults to the strategy's defaults and seed 0.
+   */
+  options?: Omit<AdapterOptions<N>, 'strategy'>;
+  /**
+   * For a model given as a URL: it is a converted GraphModel (`tf.loadGraphModel`). Defaults to
+   * true when `options.graphNodes` is given, else false. Artifacts and model objects say it themselves.
+   */
+  graphModel?: boolean;
   /**
    * The worker's backend. Defaults to `{ backend: 'wasm' }`. In browsers pass `wasmPaths` with
    * the absolute URL of the folder that serves the tfjs-backend-wasm `.wasm` files.
@@ -89,17 +102,21 @@ function isNode(): boolean {
   return typeof process !== 'undefined' && typeof process.versions?.node === 'string' && typeof window === 'undefined';
 }
 
-function toArtifacts(modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig }, weights: ArrayBuffer | ArrayBuffer[]): ModelArtifactsPayload {
+function toArtifacts(
+  modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string },
+  weights: ArrayBuffer | ArrayBuffer[],
+): ModelArtifactsPayload {
   return {
     kind: 'artifacts',
+    ...(modelJson.format !== undefined ? { format: modelJson.format } : {}),
     modelTopology: modelJson.modelTopology,
     weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
     weightData: tf.io.concatenateArrayBuffers(weights),
   };
 }
 
-async function toPayload(model: WorkerModelSource): Promise<ModelPayload> {
-  if (model instanceof tf.LayersModel) {
+async function toPayload(model: WorkerModelSource, graph: boolean): Promise<ModelPayload> {
+  if (model instanceof tf.LayersModel || model instanceof tf.GraphModel) {
     let artifacts: tf.io.ModelArtifacts | undefined;
     await model.save(
       tf.io.withSaveHandler(async (a) => {
@@ -110,6 +127,7 @@ async function toPayload(model: WorkerModelSource): Promise<ModelPayload> {
     const a = artifacts!;
     return {
       kind: 'artifacts',
+      format: model instanceof tf.GraphModel ? 'graph-model' : 'layers-model',
       modelTopology: a.modelTopology as object,
       weightSpecs: a.weightSpecs ?? [],
       weightData: tf.io.concatenateArrayBuffers(a.weightData ?? []),
@@ -118,16 +136,13 @@ async function toPayload(model: WorkerModelSource): Promise<ModelPayload> {
   if (typeof model === 'string') {
     if (isNode() && !/^(https?|file):/.test(model)) {
       const path = await import('node:path');
-      return { kind: 'url', url: path.resolve(model) };
+      return { kind: 'url', url: path.resolve(model), graph };
     }
-    return { kind: 'url', url: model };
-  }
-  if (model instanceof tf.GraphModel) {
-    throw new errors.UnsupportedModelError('createWorkerAdapter takes a tf.LayersModel, its model.json URL, or its artifacts; tf.GraphModel is not supported in workers yet.');
+    return { kind: 'url', url: model, graph };
   }
   if (typeof model === 'object' && model !== null && 'modelJson' in model && 'weights' in model) return toArtifacts(model.modelJson, model.weights);
   throw new errors.InvalidInputError(
-    'createWorkerAdapter: `model` must be a tf.LayersModel, a model.json URL (or a file path in Node), or { modelJson, weights }.',
+    'createWorkerAdapter: `model` must be a tf.LayersModel or tf.GraphModel, a model.json URL (or a file path in Node), or { modelJson, weights }.',
   );
 }
 
@@ -328,7 +343,8 @@ class RemoteAdapter implements WorkerAdapter {
  * await adapter.terminate();
  */
 export async function createWorkerAdapter<N extends StrategyName>(config: WorkerAdapterConfig<N>): Promise<WorkerAdapter> {
-  const payload = await toPayload(config.model);
+  const graph = config.graphModel ?? (config.options as { graphNodes?: GraphModelNodes } | undefined)?.graphNodes !== undefined;
+  const payload = await toPayload(config.model, graph);
   const { worker, endpoint } = config.worker !== undefined ? await wrapHandle(config.worker) : await spawnWorker();
   const remote = Comlink.wrap<WorkerService>(endpoint);
   const adapter = new RemoteAdapter(config.strategy, remote, worker, config.transferInputs ?? true);

@@ -7,9 +7,11 @@ import type { StepOutput } from '../src/adapter.js';
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 
-/** A LayersModel as `model.json` content plus its weight bytes (what `tf.io.withSaveHandler` gives). */
+/** A model as `model.json` content plus its weight bytes (what `tf.io.withSaveHandler` gives). */
 export interface ModelArtifactsPayload {
   kind: 'artifacts';
+  /** `'layers-model'` or `'graph-model'` (a converted model); absent means a LayersModel. */
+  format?: string;
   /** The `modelTopology` of model.json. */
   modelTopology: object;
   weightSpecs: tf.io.WeightsManifestEntry[];
@@ -17,10 +19,12 @@ export interface ModelArtifactsPayload {
   weightData: ArrayBuffer;
 }
 
-/** A LayersModel the worker loads itself: an http(s) URL of its model.json, or in Node a file path / file:// URL. */
+/** A model the worker loads itself: an http(s) URL of its model.json, or in Node a file path / file:// URL. */
 export interface ModelUrlPayload {
   kind: 'url';
   url: string;
+  /** Load with `tf.loadGraphModel` (a converted model) instead of `tf.loadLayersModel`. */
+  graph: boolean;
 }
 
 /** How the model reaches the worker. */
@@ -30,7 +34,7 @@ export type ModelPayload = ModelArtifactsPayload | ModelUrlPayload;
 export interface WorkerInit {
   model: ModelPayload;
   strategy: string;
-  /** Strategy options plus `seed`. */
+  /** Strategy options plus `seed` and, for a GraphModel, `graphNodes`. */
   options: Record<string, unknown>;
   backend: BackendOptions;
 }

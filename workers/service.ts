@@ -45,20 +45,24 @@ function fileHandler(url: string): tf.io.IOHandler {
   };
 }
 
-async function loadModel(payload: ModelPayload): Promise<tf.LayersModel> {
+async function loadModel(payload: ModelPayload): Promise<tf.LayersModel | tf.GraphModel> {
   if (payload.kind === 'artifacts') {
-    return tf.loadLayersModel(
-      tf.io.fromMemory({ modelTopology: payload.modelTopology, weightSpecs: payload.weightSpecs, weightData: payload.weightData }),
-    );
+    const handler = tf.io.fromMemory({
+      modelTopology: payload.modelTopology,
+      weightSpecs: payload.weightSpecs,
+      weightData: payload.weightData,
+      ...(payload.format !== undefined ? { format: payload.format } : {}),
+    });
+    return payload.format === 'graph-model' ? tf.loadGraphModel(handler) : tf.loadLayersModel(handler);
   }
-  const { url } = payload;
-  if (isNode() && !/^https?:\/\//.test(url)) return tf.loadLayersModel(fileHandler(url));
-  return tf.loadLayersModel(url);
+  const { url, graph } = payload;
+  const source = isNode() && !/^https?:\/\//.test(url) ? fileHandler(url) : url;
+  return graph ? tf.loadGraphModel(source) : tf.loadLayersModel(source);
 }
 
 /** The service object a worker entry exposes with `Comlink.expose`. */
 export function createWorkerService(): WorkerService {
-  let model: tf.LayersModel | null = null;
+  let model: tf.LayersModel | tf.GraphModel | null = null;
   let adapter: Adapter | null = null;
   let subscription: Subscription | null = null;
   let onMetrics: ((r: MetricsRecord) => void) | null = null;
