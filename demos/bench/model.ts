@@ -9,7 +9,7 @@
  * global average pooling, dense(10, softmax)
  *
  * A residual block is conv3x3-BN-relu-conv3x3-BN, plus the shortcut, add, relu.
- * 11 BN layers, ~78k parameters, ~9.4 M multiply-adds per image.
+ * 9 BN layers, 78,426 parameters, 9.35 M multiply-adds per image.
  *
  * @example
  * ```ts

@@ -202,7 +202,7 @@ Input [28, 28, 1] float32 in [0, 1] (pixel / 255), NHWC.
 | stage 3 | residual block, 64 ch, stride 2 (1x1 conv + BN shortcut) | 7x7x64 |
 | head | global average pooling, dense 10 with softmax | 10 |
 
-A residual block is conv3x3-BN-relu-conv3x3-BN, plus the shortcut, add, relu. 11 BatchNormalization layers (momentum 0.9, epsilon 1e-5); the final Dense layer has a softmax activation.
+A residual block is conv3x3-BN-relu-conv3x3-BN, plus the shortcut, add, relu. 9 BatchNormalization layers (momentum 0.9, epsilon 1e-5); the final Dense layer has a softmax activation.
 
 - Parameters: ${model.countParams()} (weights.bin ${(bytes / 1024).toFixed(0)} KiB, float32)
 - Compute: ${(macs / 1e6).toFixed(2)} M multiply-adds = ${((2 * macs) / 1e6).toFixed(1)} MFLOPs per image (conv + dense; BN/relu/add excluded)
