@@ -248,29 +248,22 @@ export function laplacianOptimizationArrays(
   const y = new Float64Array(NK);
   const pair = new Float64Array(NK);
   const yT = new Float64Array(NK);
+  const logY = new Float64Array(NK);
   softmaxRowsInto(logp, null, y, N, K);
   const energies: number[] = [];
   let oldE = Infinity;
   let iterations = 0;
   for (let i = 0; i < maxIter; i++) {
-    // pairwise = lambda * W Y (from the Y before the update, as the reference). Y is read
-    // transposed so each entry is a contiguous dot product of a W row and a Y column.
+    // pairwise = lambda * W Y, from the Y before the update (as the reference).
     for (let r = 0; r < N; r++) for (let c = 0; c < K; c++) yT[c * N + r] = y[r * K + c]!;
-    for (let r = 0; r < N; r++) {
-      const row = r * N;
-      for (let c = 0; c < K; c++) {
-        const col = c * N;
-        let acc = 0;
-        for (let j = 0; j < N; j++) acc += W[row + j]! * yT[col + j]!;
-        pair[r * K + c] = lambda * acc;
-      }
-    }
-    softmaxRowsInto(logp, pair, y, N, K);
-    // entropy_energy: sum(unary Y - lambda pairwise Y + Y log max(Y, 1e-20)).
+    matMulTransposed(W, yT, pair, N, K, lambda);
+    softmaxRowsInto(logp, pair, y, N, K, logY);
+    // entropy_energy: sum(unary Y - lambda pairwise Y + Y log max(Y, 1e-20)); log Y comes from
+    // the softmax itself (z - max - log sum), which saves N K logarithms per iteration.
     let E = 0;
     for (let t = 0; t < NK; t++) {
       const v = y[t]!;
-      E += -logp[t]! * v - lambda * pair[t]! * v + v * Math.log(Math.max(v, 1e-20));
+      E += v * (-logp[t]! - lambda * pair[t]! + Math.max(logY[t]!, LOG_1E_20));
     }
     energies.push(E);
     iterations = i + 1;
@@ -280,8 +273,66 @@ export function laplacianOptimizationArrays(
   return { y: Float32Array.from(y), iterations, energies };
 }
 
-/** y[r] = softmax(z[r] + a[r]) row by row (a may be null). */
-function softmaxRowsInto(z: Float64Array, a: Float64Array | null, y: Float64Array, N: number, K: number): void {
+/**
+ * out[r, c] = scale * sum_j W[r, j] yT[c, j] for W [N, N], yT [K, N] (Y transposed, so every
+ * sum is a contiguous dot product), two rows by four columns at a time so each load feeds
+ * several multiply-adds (about 2x the plain triple loop in V8).
+ */
+function matMulTransposed(W: Float64Array, yT: Float64Array, out: Float64Array, N: number, K: number, scale: number): void {
+  let r = 0;
+  for (; r + 2 <= N; r += 2) {
+    const ra = r * N;
+    const rb = ra + N;
+    let c = 0;
+    for (; c + 4 <= K; c += 4) {
+      const c0 = c * N;
+      const c1 = c0 + N;
+      const c2 = c1 + N;
+      const c3 = c2 + N;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      for (let j = 0; j < N; j++) {
+        const wa = W[ra + j]!;
+        const wb = W[rb + j]!;
+        const y0 = yT[c0 + j]!;
+        const y1 = yT[c1 + j]!;
+        const y2 = yT[c2 + j]!;
+        const y3 = yT[c3 + j]!;
+        a0 += wa * y0; a1 += wa * y1; a2 += wa * y2; a3 += wa * y3;
+        b0 += wb * y0; b1 += wb * y1; b2 += wb * y2; b3 += wb * y3;
+      }
+      const oa = r * K + c;
+      const ob = oa + K;
+      out[oa] = scale * a0; out[oa + 1] = scale * a1; out[oa + 2] = scale * a2; out[oa + 3] = scale * a3;
+      out[ob] = scale * b0; out[ob + 1] = scale * b1; out[ob + 2] = scale * b2; out[ob + 3] = scale * b3;
+    }
+    for (; c < K; c++) {
+      const col = c * N;
+      let a = 0;
+      let b = 0;
+      for (let j = 0; j < N; j++) {
+        const v = yT[col + j]!;
+        a += W[ra + j]! * v;
+        b += W[rb + j]! * v;
+      }
+      out[r * K + c] = scale * a;
+      out[(r + 1) * K + c] = scale * b;
+    }
+  }
+  for (; r < N; r++) {
+    const row = r * N;
+    for (let c = 0; c < K; c++) {
+      const col = c * N;
+      let acc = 0;
+      for (let j = 0; j < N; j++) acc += W[row + j]! * yT[col + j]!;
+      out[r * K + c] = scale * acc;
+    }
+  }
+}
+
+const LOG_1E_20 = Math.log(1e-20);
+
+/** y[r] = softmax(z[r] + a[r]) row by row (a may be null); optionally log y into logY. */
+function softmaxRowsInto(z: Float64Array, a: Float64Array | null, y: Float64Array, N: number, K: number, logY?: Float64Array): void {
   for (let r = 0; r < N; r++) {
     const o = r * K;
     let m = -Infinity;
@@ -290,6 +341,7 @@ function softmaxRowsInto(z: Float64Array, a: Float64Array | null, y: Float64Arra
       y[o + c] = v;
       if (v > m) m = v;
     }
+    if (logY !== undefined) for (let c = 0; c < K; c++) logY[o + c] = y[o + c]! - m;
     let s = 0;
     for (let c = 0; c < K; c++) {
       const e = Math.exp(y[o + c]! - m);
@@ -297,6 +349,10 @@ function softmaxRowsInto(z: Float64Array, a: Float64Array | null, y: Float64Arra
       s += e;
     }
     for (let c = 0; c < K; c++) y[o + c] = y[o + c]! / s;
+    if (logY !== undefined) {
+      const logS = Math.log(s);
+      for (let c = 0; c < K; c++) logY[o + c] = logY[o + c]! - logS;
+    }
   }
 }
 

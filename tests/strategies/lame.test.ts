@@ -128,7 +128,7 @@ describe('LAME solver', () => {
     for (const affinity of ['rbf', 'knn', 'linear'] as const) {
       for (const sym of [false, true]) {
         for (const [N, K, d] of [
-          [16, 10, 8],
+          [17, 10, 8], // odd N and K % 4 != 0 exercise the blocked product's remainders
           [40, 5, 24],
         ] as const) {
           const { p, feats } = randomProblem(seed++, N, K, d);
