@@ -350,7 +350,7 @@ function runLane(adapter: WorkerAdapter, lane: LaneState, frames$: Observable<La
       error: (e) => reportError(e),
       complete: () => {
         lane.done = true;
-        if (state.adapted.done && (state.source === null || state.source.done)) setStatus(`Done: ${state.framesSent} frames.`);
+        if (state.adapted.done && (state.source === null || state.source.done)) setStatus(`Done: ${state.framesSent} frames, '${state.adapted.strategy}' on ${adapter.backend.backend}.`);
       },
     }),
   );
@@ -369,8 +369,10 @@ async function start(mode: Mode): Promise<void> {
   latestPrediction = null;
   latestSource = null;
   recentFrames.clear();
-  $('btn-sample').setAttribute('aria-pressed', String(mode === 'sample'));
-  $('btn-camera').setAttribute('aria-pressed', String(mode === 'camera'));
+  for (const m of ['sample', 'camera'] as const) {
+    $(`btn-${m}`).setAttribute('aria-pressed', String(mode === m));
+    $(`btn-${m}`).classList.toggle('primary', mode === m);
+  }
   $<HTMLButtonElement>('btn-stop').disabled = false;
   $('adapted-name').textContent = $('metrics-adapted-name').textContent = settings.strategy;
   $('step-log').textContent = '';
