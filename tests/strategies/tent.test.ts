@@ -115,6 +115,16 @@ describe('tent', () => {
     fresh.dispose();
   });
 
+  it('option types follow the strategy name (type-checked by `npm run typecheck`)', async () => {
+    const ok = await createAdapter(tinyNet(), { strategy: 'tent', optimizer: 'sgd', lr: 0.01, stats: 'ema', statsMomentum: 0.05 });
+    expect((await ok.getConfig()).optimizer).toBe('sgd');
+    ok.dispose();
+    // @ts-expect-error 'rmsprop' is not a TentOptimizer
+    await expect(createAdapter(tinyNet(), { strategy: 'tent', optimizer: 'rmsprop' })).rejects.toThrow(InvalidOptionError);
+    // @ts-expect-error alpha is an option of 'alpha-bn', not of 'tent'
+    await expect(createAdapter(tinyNet(), { strategy: 'tent', alpha: 0.5 })).rejects.toThrow(/no option 'alpha'/);
+  });
+
   it('bad options, a model without BN and BN without affine parameters get typed errors', async () => {
     for (const [options, message] of [
       [{ optimizer: 'rmsprop' }, /'optimizer' is "rmsprop".*'adam', 'sgd'/],
