@@ -135,6 +135,7 @@ interface Pending {
 export class BnStatistics {
   /** The moving statistics (mode `'ema'`; empty in `'batch'` mode), for the strategy's state. */
   readonly variables = new Map<string, tf.Variable>();
+  /** One hook per BN layer, keyed by layer name, for `ModelExecutor.run`. */
   readonly hooks: ReadonlyMap<string, LayerHook>;
   private readonly ema = new Map<string, { mean: tf.Variable; variance: tf.Variable }>();
   private pending: Pending[] = [];
