@@ -21,6 +21,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { loadFashionMnist, IMAGE_SIZE, type FashionMnistData } from '../../src/data/fashionMnist.js';
 import { Rng } from '../../src/random.js';
 import { buildSourceModel, countMacs } from './model.js';
+import { loadSourceModel } from './loadModel.js';
 import { registerFallbackConv2DBackpropFilter, registerFastConv2DBackpropInput, registerFastTile } from './fallbackKernels.js';
 
 interface Args {
@@ -30,15 +31,19 @@ interface Args {
   seed: number;
   out: string;
   limit: number;
+  /** Continue from the model in this folder instead of a fresh initialisation. */
+  init: string;
+  /** Epochs the `init` model already had: the schedule resumes at this epoch. */
+  resume: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { epochs: 4, batch: 128, lr: 0.003, seed: 1, out: 'demos/bench/model', limit: 0 };
+  const a: Args = { epochs: 4, batch: 128, lr: 0.003, seed: 1, out: 'demos/bench/model', limit: 0, init: '', resume: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     const v = argv[i + 1];
     if (!(k in a)) throw new Error(`train:source: unknown option --${k}. Valid: ${Object.keys(a).map((s) => `--${s}`).join(', ')}.`);
-    (a as unknown as Record<string, number | string>)[k] = k === 'out' ? v : Number(v);
+    (a as unknown as Record<string, number | string>)[k] = k === 'out' || k === 'init' ? v : Number(v);
     i++;
   }
   return a;
@@ -127,7 +132,7 @@ async function main(): Promise<void> {
   const train = loadFashionMnist('train');
   const test = loadFashionMnist('test');
   const rng = new Rng(args.seed);
-  const model = buildSourceModel({ seed: args.seed });
+  const model = args.init ? await loadSourceModel(args.init) : buildSourceModel({ seed: args.seed });
   const macs = countMacs(model);
   console.log(`model ${model.name}: ${model.countParams()} params, ${(macs / 1e6).toFixed(2)} M MACs/image`);
 
@@ -142,14 +147,14 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   let step = 0;
   const log: string[] = [];
-  for (let epoch = 0; epoch < args.epochs; epoch++) {
+  for (let epoch = args.resume; epoch < args.resume + args.epochs; epoch++) {
     rng.shuffle(order);
     let lossSum = 0;
     let lossN = 0;
     for (let b = 0; b < stepsPerEpoch; b++, step++) {
       const peak = args.lr * 0.7 ** epoch;
-      const inEpoch = step - epoch * stepsPerEpoch;
-      const lr = step < warmup
+      const inEpoch = step - (epoch - args.resume) * stepsPerEpoch;
+      const lr = step < warmup && epoch === 0
         ? (peak * (step + 1)) / warmup
         : 0.5 * peak * (1 + Math.cos((Math.PI * (inEpoch - (epoch === 0 ? warmup : 0))) / (stepsPerEpoch - (epoch === 0 ? warmup : 0))));
       (opt as unknown as { learningRate: number }).learningRate = lr;
@@ -211,7 +216,7 @@ A residual block is conv3x3-BN-relu-conv3x3-BN, plus the shortcut, add, relu. 9 
 - Data: the Fashion-MNIST train split of edge-tta (per class, position < 6000 in \`fashion-mnist\`'s \`src/clothes/<class>.json\`; ${train.n} images${args.limit ? `, first ${nTrain} used` : ''}).
 - tfjs ${tf.version_core}, wasm backend (SIMD ${simd}), one thread; conv weight gradients: ${kernels}.
 - Adam (beta1 0.9, beta2 0.999); warm-restart cosine schedule: linear warm-up over ${warmup} steps, then one cosine cycle to 0 per epoch, peak ${args.lr} x 0.7^epoch; batch ${args.batch}; categorical cross-entropy.
-- Epochs: ${epochsDone} of the ${args.epochs} planned (${epochsDone * stepsPerEpoch} steps); the model is saved after every epoch, so a run stopped early ships its last finished epoch.
+- Epochs: ${epochsDone} (${epochsDone * stepsPerEpoch} steps)${args.init ? `; epochs ${args.resume + 1}-${epochsDone} continued from the ${args.resume}-epoch model with \`--init ${args.init} --resume ${args.resume} --epochs ${args.epochs}\`` : ''}; the model is saved after every epoch, so a run stopped early ships its last finished epoch.
 - Augmentation: random translation by up to 2 px in each direction (zero fill); no flips.
 - Seed ${args.seed} (weight initialisers, batch order, augmentation). Wall time ${(trainSeconds / 60).toFixed(1)} min.
 
