@@ -98,6 +98,9 @@ export async function runBenchmark(
   onStrategyDone?: (r: StrategyResult) => void,
 ): Promise<BenchResult> {
   const info = await initBackend({ backend: opts.backend });
+  // Read git state before the run: the commit is the code that produced the numbers.
+  const gitCommit = git('rev-parse HEAD');
+  const gitDirty = git('status --porcelain --untracked-files=no') !== '';
   const stream: TestStream = streamFromSpec(opts.stream, {
     seed: opts.seed,
     perDomain: opts.perDomain,
@@ -119,8 +122,8 @@ export async function runBenchmark(
   }
   return {
     date: new Date().toISOString(),
-    gitCommit: git('rev-parse HEAD'),
-    gitDirty: git('status --porcelain --untracked-files=no') !== '',
+    gitCommit,
+    gitDirty,
     backend: info.backend,
     simd: info.simd,
     threads: info.threads,
