@@ -82,3 +82,15 @@ export type {
   StrategyNeeds,
   StrategyState,
 } from '../strategies/strategy.js';
+// The corruption suite (browser-safe): test your own model under the 15 ImageNet-C / CIFAR-10-C shifts.
+export {
+  CORRUPTIONS,
+  corrupt,
+  corruptBatch,
+  isCorruptionName,
+  type CorruptionName,
+  type CorruptOptions,
+  type ImageHWC,
+  type Severity,
+} from './corruptions/index.js';
+export { Rng, hashSeed, mulberry32 } from './random.js';
