@@ -34,8 +34,9 @@ export class Adam {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+    // tidy frees the zerosLike temporaries; variables outlive it.
+    this.m = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p), false)));
+    this.v = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p), false)));
   }
 
   /** Applies one update; `grads[i]` is the gradient of `params[i]`. */

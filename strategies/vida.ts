@@ -54,11 +54,11 @@ import type { LayerHook } from '../src/model/executor.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 import { hashSeed } from '../src/random.js';
-import type { Adam } from './adam.js';
+import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
 import { emaFrom, ModelCopy, restoreToSource, trainableParameters } from './teacher.js';
-import { injectVidaAdapters, tidyAdam, type VidaAdapters, type VidaLayerSelection, type VidaScales } from './vidaAdapters.js';
+import { injectVidaAdapters, type VidaAdapters, type VidaLayerSelection, type VidaScales } from './vidaAdapters.js';
 
 /** How HKA sets the branch scales. */
 export type VidaHka = 'paper' | 'official';
@@ -164,8 +164,8 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
     this.restoreSource = [...this.backbone, ...this.adapterVars].map((v) => tf.keep(deepCopy(v)));
     const adam = { beta1: config.beta1, beta2: config.beta2 };
     // In a tidy: Adam's constructor leaves its zerosLike temporaries (the moment variables survive).
-    this.adamBackbone = this.backbone.length > 0 ? tidyAdam(this.backbone, { lr: config.lr, ...adam }) : null;
-    this.adamAdapters = tidyAdam(this.adapterVars, { lr: config.adapterLr, ...adam });
+    this.adamBackbone = this.backbone.length > 0 ? new Adam(this.backbone, { lr: config.lr, ...adam }) : null;
+    this.adamAdapters = new Adam(this.adapterVars, { lr: config.adapterLr, ...adam });
     this.augmenter = new CottaAugmenter({ horizontalFlip: config.horizontalFlip }, hashSeed(context.seed, 2));
     this.restoreRng = createRng(hashSeed(context.seed, 3));
   }

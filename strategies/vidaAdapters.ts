@@ -33,7 +33,7 @@ import type { ModelInfo } from '../src/model/introspect.js';
 import { activationOf } from '../src/model/layerKinds.js';
 import { decodeState, deepCopy, encodeState, stateTensors, type NamedTensors } from '../src/model/weights.js';
 import { hashSeed, Rng } from '../src/random.js';
-import { Adam, type AdamOptions } from './adam.js';
+import { Adam } from './adam.js';
 
 /** Which layers get adapters: a preset or an explicit list of layer names. */
 export type VidaLayerSelection = 'conv' | 'conv+dense' | readonly string[];
@@ -332,15 +332,6 @@ export function injectVidaAdapters(info: ModelInfo, options: VidaAdapterOptions 
   return new VidaAdapters(specs, weights);
 }
 
-/** An {@link Adam} built in a tidy, so its constructor's temporaries are freed (its moment variables survive). */
-export function tidyAdam(params: tf.Variable[], options: AdamOptions): Adam {
-  let adam: Adam | undefined;
-  tf.tidy(() => {
-    adam = new Adam(params, options);
-  });
-  return adam!;
-}
-
 /** One labelled source batch for {@link warmUpVidaAdapters}. */
 export interface VidaWarmUpBatch {
   /** Images [n, h, w, c]; handed over: the warm-up disposes it after its step. */
@@ -398,7 +389,7 @@ export function warmUpVidaAdapters(
   ]);
   const vars = [...adapters.variables().values()];
   // In a tidy: Adam's constructor leaves its zerosLike temporaries (the variables survive).
-  const adam = tidyAdam(vars, { lr });
+  const adam = new Adam(vars, { lr });
   const saved = adapters.scales;
   adapters.scales = { low: 1, high: 1 };
   const losses: number[] = [];

@@ -147,7 +147,11 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
   let adapter: Awaited<ReturnType<typeof createAdapter>> | undefined;
   const t0 = Date.now();
   try {
-    adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...(opts.strategyOptions?.[name] ?? {}) } as never);
+    // ViDA starts from the adapters warmed up on source data that ship beside the model.
+    const extra: Record<string, unknown> = {};
+    const adapterFile = path.join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'vida-adapters.bin');
+    if (name === 'vida' && fs.existsSync(adapterFile)) extra.adapterWeights = new Uint8Array(fs.readFileSync(adapterFile));
+    adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...extra, ...(opts.strategyOptions?.[name] ?? {}) } as never);
     const config = await adapter.getConfig();
     const wrong = new Map<string, number>();
     const seen = new Map<string, number>();

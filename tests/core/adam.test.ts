@@ -25,4 +25,12 @@ describe('Adam', () => {
     adam.dispose();
     p.dispose();
   });
+
+  it('creating and disposing an optimiser leaves no tensor behind', () => {
+    const p = tf.variable(tf.ones([3, 2]));
+    const before = tf.memory().numTensors;
+    new Adam([p], { lr: 0.1 }).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    p.dispose();
+  });
 });
