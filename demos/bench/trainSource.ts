@@ -22,7 +22,7 @@ import { loadFashionMnist, IMAGE_SIZE, type FashionMnistData } from '../../src/d
 import { Rng } from '../../src/random.js';
 import { buildSourceModel, countMacs } from './model.js';
 import { loadSourceModel } from './loadModel.js';
-import { registerFallbackConv2DBackpropFilter, registerFastConv2DBackpropInput, registerFastTile } from './fallbackKernels.js';
+import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
 
 interface Args {
   epochs: number;
@@ -49,27 +49,10 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/**
- * Registers gradient kernels for the wasm backend: the SDK's, else the local
- * fallback; plus two training-speed helpers (stride-1 backprop-input via the
- * forward conv, broadcast Tile) that cut a step from ~2.0 s to ~1.2 s.
- */
+/** Registers edge-tta's wasm kernels (conv weight gradients, fast stride-1 backprop-input and broadcast Tile). */
 async function setupKernels(): Promise<string> {
-  const fast = [registerFastConv2DBackpropInput() && 'fast stride-1 Conv2DBackpropInput', registerFastTile() && 'fast broadcast Tile'].filter(Boolean);
-  return `${await setupFilterKernel()}; ${fast.join(', ') || 'no speed helpers'}`;
-}
-
-async function setupFilterKernel(): Promise<string> {
-  try {
-    const mod = (await import('../../src/backend/kernels/index.js' as string)) as { registerEdgeKernels?: () => unknown };
-    if (typeof mod.registerEdgeKernels === 'function') {
-      await mod.registerEdgeKernels();
-      if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) return 'edge-tta registerEdgeKernels()';
-    }
-  } catch {
-    // The SDK kernels are not there yet: fall through to the fallback.
-  }
-  return registerFallbackConv2DBackpropFilter() ? 'fallback composite Conv2DBackpropFilter (demos/bench/fallbackKernels.ts)' : 'tfjs-wasm built-in';
+  const info = await registerEdgeKernels();
+  return `edge-tta kernels: ${info.registered.join(', ')}`;
 }
 
 /** Fills `out` with an augmented copy of image `idx`: random shift by (dy, dx) in [-2, 2]. */

@@ -20,7 +20,6 @@ import { batchStatisticsHook } from '../../src/model/batchNorm.js';
 import { ModelExecutor, type LayerHook } from '../../src/model/executor.js';
 import { Rng } from '../../src/random.js';
 import { injectVidaAdapters, warmUpVidaAdapters, type VidaAdapters } from '../../strategies/vidaAdapters.js';
-import { registerFastConv2DBackpropInput, registerFastTile } from './fallbackKernels.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
 
 interface Args {
@@ -70,8 +69,7 @@ function accuracy(exec: ModelExecutor, n: number, hooks?: Map<string, LayerHook>
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const info = await initBackend({ backend: 'wasm' });
-  const fast = [registerFastConv2DBackpropInput() && 'stride-1 Conv2DBackpropInput via conv', registerFastTile() && 'broadcast Tile'].filter(Boolean);
-  console.log(`backend wasm (simd ${info.simd}, edge kernels ${info.edgeKernels}); training helpers: ${fast.join(', ') || 'none'}`);
+  console.log(`backend wasm (simd ${info.simd}, edge kernels ${info.edgeKernels})`);
 
   const model = await loadSourceModel(args.model);
   const exec = new ModelExecutor(model);

@@ -18,8 +18,15 @@ describe('registerEdgeKernels', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
     const info = await registerEdgeKernels();
     expect(info.edgeKernels).toBe(true);
-    expect(info.registered).toEqual(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'MaxPoolGrad']);
-    expect(info.replaced).toEqual(['MaxPoolGrad']);
+    expect(info.registered).toEqual([
+      'Conv2DBackpropFilter',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'DepthwiseConv2dNativeBackpropInput',
+      'MaxPoolGrad',
+      'Conv2DBackpropInput',
+      'Tile',
+    ]);
+    expect(info.replaced).toEqual(['MaxPoolGrad', 'Conv2DBackpropInput', 'Tile']);
     const x = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
     const g = tf.grads((f: tf.Tensor, d: tf.Tensor) => tf.add(tf.conv2d(x, f as tf.Tensor4D, 1, 'same').sum(), tf.depthwiseConv2d(x, d as tf.Tensor4D, 1, 'valid').sum()));
     const [gf, gd] = g([tf.ones([3, 3, 2, 1]), tf.ones([3, 3, 2, 1])]);

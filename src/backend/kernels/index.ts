@@ -14,6 +14,7 @@ import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwiseConv2dNativeBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropInputConfig } from './depthwiseConv2dNativeBackpropInput.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
+import { BACKPROP_VIA_FORWARD, isBackpropViaForward } from './backpropViaForward.js';
 
 /** What {@link registerEdgeKernels} did. */
 export interface EdgeKernelsInfo {
@@ -67,6 +68,17 @@ async function doRegister(): Promise<EdgeKernelsInfo> {
     }
     tf.registerKernel(config);
     registered.push(config.kernelName);
+  }
+  // Faster Conv2DBackpropInput (stride 1) and broadcast Tile from tfjs-wasm's own forward kernels.
+  for (const [name, wrap] of BACKPROP_VIA_FORWARD) {
+    const existing = tf.getKernel(name, 'wasm');
+    if (existing === undefined) continue;
+    if (!isBackpropViaForward(existing)) {
+      tf.unregisterKernel(name, 'wasm');
+      tf.registerKernel(wrap(existing));
+      replaced.push(name);
+    }
+    registered.push(name);
   }
   // A backend created before registration never runs our setupFuncs: bind now.
   const wasmBackend = tf.engine().registry['wasm'] as unknown as WasmBackendLike | undefined;
