@@ -34,7 +34,12 @@ export function assignVariables(vars: ReadonlyMap<string, tf.Variable>, values: 
       );
     }
   }
-  for (const [name, v] of vars) v.assign(tf.keep(deepCopy(values[name]!)));
+  for (const [name, v] of vars) {
+    // The variable takes its own reference to the copy's data; the copy's handle is freed.
+    const copy = deepCopy(values[name]!);
+    v.assign(copy);
+    copy.dispose();
+  }
 }
 
 export function disposeTensors(tensors: NamedTensors): void {

@@ -110,6 +110,19 @@ describe('createAdapter', () => {
     adapter.dispose();
   });
 
+  it('reset() and restore() leave no tensor behind (regression: assignVariables kept each copy)', async () => {
+    const adapter = await createAdapter(smallResNet(), { strategy: 'bn-adapt' });
+    const snap = await adapter.snapshot();
+    await adapter.reset();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) {
+      await adapter.reset();
+      await adapter.restore(snap);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    adapter.dispose();
+  });
+
   it('5,000 steps leave tf.memory().numTensors unchanged', async () => {
     const model = smallResNet([8, 8, 1], 3);
     const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
