@@ -17,17 +17,9 @@
  * Deviations: `stats: 'ema'` (optional, off by default) replaces the batch statistics with moving
  * statistics, so in that mode the estimate does accumulate across batches.
  */
-import * as tf from '@tensorflow/tfjs';
-import { BaseStrategy } from './baseStrategy.js';
-import {
-  BnStatistics,
-  checkRange,
-  NORM_STATS_DEFAULTS,
-  requireBatchNorms,
-  validateNormStats,
-  type NormStatsOptions,
-} from './normStats.js';
-import type { StepResult, StrategyDefinition } from './strategy.js';
+import { ForwardNormStrategy } from './forwardNormStrategy.js';
+import { checkRange, NORM_STATS_DEFAULTS, validateNormStats, type NormStatsOptions } from './normStats.js';
+import type { StrategyDefinition } from './strategy.js';
 
 /**
  * Options of `alpha-bn`.
@@ -46,37 +38,6 @@ export interface AlphaBnOptions extends NormStatsOptions {
   alpha?: number;
 }
 
-class AlphaBnStrategy extends BaseStrategy<Required<AlphaBnOptions>> {
-  readonly name = 'alpha-bn';
-  readonly needs = alphaBnStrategy.needs;
-  private readonly norm = new BnStatistics(requireBatchNorms('alpha-bn', this.layers), {
-    mode: this.config.stats,
-    momentum: this.config.statsMomentum,
-    alpha: this.config.alpha,
-    differentiable: false,
-  });
-
-  protected override stateVariables(): Map<string, tf.Variable> {
-    return new Map([...super.stateVariables(), ...this.norm.variables]);
-  }
-
-  protected forward(x: tf.Tensor4D): StepResult {
-    let probs: tf.Tensor2D;
-    try {
-      probs = tf.tidy(() => tf.softmax(this.layers.executor.logits(x, { hooks: this.norm.hooks })));
-    } catch (e) {
-      this.norm.abort();
-      throw e;
-    }
-    const { bnDrift, bnVarDrift } = this.norm.finish();
-    return { probs, stats: { bnDrift, bnVarDrift } };
-  }
-
-  protected override onDispose(): void {
-    this.norm.dispose();
-  }
-}
-
 /** The `alpha-bn` registry entry. */
 export const alphaBnStrategy: StrategyDefinition<'alpha-bn', AlphaBnOptions> = {
   name: 'alpha-bn',
@@ -87,5 +48,5 @@ export const alphaBnStrategy: StrategyDefinition<'alpha-bn', AlphaBnOptions> = {
     checkRange('alpha-bn', 'alpha', config.alpha, 0, 1, 'it must be a number in [0, 1] (0: source statistics, 1: batch statistics)');
     validateNormStats('alpha-bn', config);
   },
-  create: (target, config, context) => new AlphaBnStrategy(target, config, context),
+  create: (target, config, context) => new ForwardNormStrategy(alphaBnStrategy, target, config, context, config.alpha),
 };

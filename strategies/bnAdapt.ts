@@ -13,16 +13,9 @@
  * `strategies/normStats.ts` (moving statistics for single frames; default off), and the step
  * statistics `bnDrift` / `bnVarDrift`.
  */
-import * as tf from '@tensorflow/tfjs';
-import { BaseStrategy } from './baseStrategy.js';
-import {
-  BnStatistics,
-  NORM_STATS_DEFAULTS,
-  requireBatchNorms,
-  validateNormStats,
-  type NormStatsOptions,
-} from './normStats.js';
-import type { StepResult, StrategyDefinition } from './strategy.js';
+import { ForwardNormStrategy } from './forwardNormStrategy.js';
+import { NORM_STATS_DEFAULTS, validateNormStats, type NormStatsOptions } from './normStats.js';
+import type { StrategyDefinition } from './strategy.js';
 
 /**
  * Options of `bn-adapt`: only the small-batch mode.
@@ -33,37 +26,6 @@ import type { StepResult, StrategyDefinition } from './strategy.js';
  */
 export type BnAdaptOptions = NormStatsOptions;
 
-class BnAdaptStrategy extends BaseStrategy<Required<BnAdaptOptions>> {
-  readonly name = 'bn-adapt';
-  readonly needs = bnAdaptStrategy.needs;
-  private readonly norm = new BnStatistics(requireBatchNorms('bn-adapt', this.layers), {
-    mode: this.config.stats,
-    momentum: this.config.statsMomentum,
-    alpha: 1,
-    differentiable: false,
-  });
-
-  protected override stateVariables(): Map<string, tf.Variable> {
-    return new Map([...super.stateVariables(), ...this.norm.variables]);
-  }
-
-  protected forward(x: tf.Tensor4D): StepResult {
-    let probs: tf.Tensor2D;
-    try {
-      probs = tf.tidy(() => tf.softmax(this.layers.executor.logits(x, { hooks: this.norm.hooks })));
-    } catch (e) {
-      this.norm.abort();
-      throw e;
-    }
-    const { bnDrift, bnVarDrift } = this.norm.finish();
-    return { probs, stats: { bnDrift, bnVarDrift } };
-  }
-
-  protected override onDispose(): void {
-    this.norm.dispose();
-  }
-}
-
 /** The `bn-adapt` registry entry. */
 export const bnAdaptStrategy: StrategyDefinition<'bn-adapt', BnAdaptOptions> = {
   name: 'bn-adapt',
@@ -71,5 +33,5 @@ export const bnAdaptStrategy: StrategyDefinition<'bn-adapt', BnAdaptOptions> = {
   needs: { batchNorm: true, gradients: false, layersModel: true },
   defaults: { ...NORM_STATS_DEFAULTS },
   validate: (config) => validateNormStats('bn-adapt', config),
-  create: (target, config, context) => new BnAdaptStrategy(target, config, context),
+  create: (target, config, context) => new ForwardNormStrategy(bnAdaptStrategy, target, config, context, 1),
 };
