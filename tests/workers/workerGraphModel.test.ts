@@ -11,67 +11,12 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend } from '../../src/index.js';
-import { Rng } from '../../src/random.js';
+import { H, OUT, loadMlpGraphModel, mlpGraphArtifacts, randomMlpWeights } from '../helpers/graphModel.js';
 import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/index.js';
 
-const H = 4;
-const IN = H * H;
-const HID = 8;
-const OUT = 3;
-const dim = (...sizes: number[]) => ({ dim: sizes.map((s) => ({ size: String(s) })) });
-const constNode = (name: string, dtype: 'DT_FLOAT' | 'DT_INT32', shape: number[]) => ({
-  name,
-  op: 'Const',
-  attr: { value: { tensor: { dtype, tensorShape: dim(...shape) } }, dtype: { type: dtype } },
-});
-const T = { T: { type: 'DT_FLOAT' } };
-
-/** model.json content and weight bytes of the MLP graph with seeded weights. */
-function graphArtifacts(seed: number): { modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format: string }; weights: ArrayBuffer } {
-  const rng = new Rng(seed);
-  const f = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.gaussian());
-  const parts = [Int32Array.from([-1, IN]), f(IN * HID, 0.5), f(HID, 0.1), f(HID * OUT, 1), f(OUT, 0.1)];
-  const bytes = new Uint8Array(parts.reduce((n, a) => n + a.byteLength, 0));
-  let off = 0;
-  for (const a of parts) {
-    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), off);
-    off += a.byteLength;
-  }
-  const modelTopology = {
-    node: [
-      { name: 'image', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dim(-1, H, H, 1) } } },
-      constNode('flat_shape', 'DT_INT32', [2]),
-      constNode('w1', 'DT_FLOAT', [IN, HID]),
-      constNode('b1', 'DT_FLOAT', [HID]),
-      constNode('w2', 'DT_FLOAT', [HID, OUT]),
-      constNode('b2', 'DT_FLOAT', [OUT]),
-      { name: 'flat', op: 'Reshape', input: ['image', 'flat_shape'], attr: { ...T, Tshape: { type: 'DT_INT32' } } },
-      { name: 'fc1/MatMul', op: 'MatMul', input: ['flat', 'w1'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
-      { name: 'fc1/BiasAdd', op: 'BiasAdd', input: ['fc1/MatMul', 'b1'], attr: T },
-      { name: 'features', op: 'Relu', input: ['fc1/BiasAdd'], attr: T },
-      { name: 'fc2/MatMul', op: 'MatMul', input: ['features', 'w2'], attr: { ...T, transpose_a: { b: false }, transpose_b: { b: false } } },
-      { name: 'logits', op: 'BiasAdd', input: ['fc2/MatMul', 'b2'], attr: T },
-    ],
-    library: {},
-    versions: { producer: 1 },
-  };
-  const weights: tf.io.WeightsManifestEntry[] = [
-    { name: 'flat_shape', shape: [2], dtype: 'int32' },
-    { name: 'w1', shape: [IN, HID], dtype: 'float32' },
-    { name: 'b1', shape: [HID], dtype: 'float32' },
-    { name: 'w2', shape: [HID, OUT], dtype: 'float32' },
-    { name: 'b2', shape: [OUT], dtype: 'float32' },
-  ];
-  return { modelJson: { modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights }], format: 'graph-model' }, weights: bytes.buffer };
-}
-
-async function loadGraph(seed: number): Promise<tf.GraphModel> {
-  const { modelJson, weights } = graphArtifacts(seed);
-  return tf.loadGraphModel(
-    tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights, format: 'graph-model' }),
-  );
-}
+const graphArtifacts = (seed: number) => mlpGraphArtifacts(randomMlpWeights(seed));
+const loadGraph = (seed: number) => loadMlpGraphModel(randomMlpWeights(seed));
 
 const graphNodes = { outputNode: 'logits', featuresNode: 'features' };
 const hasLame = (listStrategies() as string[]).includes('lame');
