@@ -3,11 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidOptionError, UnsupportedModelError } from '../../src/index.js';
 import { batchStatisticsHook } from '../../src/model/batchNorm.js';
-import { createTarget, type LayersTarget } from '../../src/model/target.js';
-import { getStrategy, resolveOptions } from '../../strategies/registry.js';
-import type { Strategy } from '../../strategies/strategy.js';
 import { plainCnn } from '../helpers/models.js';
-import { tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
+import { createStrategy, expectClose, stepFrames, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
 
 // Two frames of two pixels. By hand: conv channel 0 = p -> {1, 3, 2, 0}: mean 1.5, biased var 1.25;
 // channel 1 = 0.5 p + 1 -> {1.5, 2.5, 2, 1}: mean 1.75, var 0.3125. Source: mean [0.5, 1.5], var [0.25, 1].
@@ -16,25 +13,8 @@ const FRAMES = [
   [2, 0],
 ];
 
-function create(model: tf.LayersModel, options: Record<string, unknown>, name = 'alpha-bn'): { s: Strategy; target: LayersTarget } {
-  const def = getStrategy(name);
-  const target = createTarget(model) as LayersTarget;
-  return { s: def.create(target, resolveOptions(def, options) as never, { seed: 0 }), target };
-}
-
-function probsOf(s: Strategy, frames: number[][]): { probs: number[]; stats: Record<string, number> } {
-  const x = tinyBatch(frames);
-  const { probs, stats } = s.step(x);
-  const out = Array.from(probs.dataSync());
-  probs.dispose();
-  x.dispose();
-  return { probs: out, stats };
-}
-
-function expectClose(actual: number[], expected: number[], tol: number): void {
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `index ${i}: ${a} vs ${expected[i]}`).toBeLessThan(tol));
-}
+const create = (model: tf.LayersModel, options: Record<string, unknown>, name = 'alpha-bn') => createStrategy(name, model, options);
+const probsOf = stepFrames;
 
 describe('alpha-bn', () => {
   beforeAll(async () => {

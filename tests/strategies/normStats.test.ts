@@ -7,38 +7,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidInputError } from '../../src/index.js';
-import { createTarget, type LayersTarget } from '../../src/model/target.js';
 import { disposeTensors } from '../../src/model/weights.js';
 import { Rng } from '../../src/random.js';
 import { batchNormTrain } from '../../strategies/normStats.js';
-import { getStrategy, resolveOptions } from '../../strategies/registry.js';
-import type { Strategy } from '../../strategies/strategy.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
-import { tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
+import { createStrategy, expectClose, stepFrames, stepTensor, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
 
 const NORM = ['bn-adapt', 'alpha-bn', 'tent'] as const;
 
-function create(name: string, model: tf.LayersModel, options: Record<string, unknown> = {}): { s: Strategy; target: LayersTarget } {
-  const def = getStrategy(name);
-  const target = createTarget(model) as LayersTarget;
-  return { s: def.create(target, resolveOptions(def, options) as never, { seed: 0 }), target };
-}
-
-function step(s: Strategy, x: tf.Tensor4D): { probs: number[]; stats: Record<string, number> } {
-  const { probs, stats } = s.step(x);
-  const out = Array.from(probs.dataSync());
-  probs.dispose();
-  return { probs: out, stats };
-}
-
-function stepFrames(s: Strategy, frames: number[][]): { probs: number[]; stats: Record<string, number> } {
-  const x = tinyBatch(frames);
-  try {
-    return step(s, x);
-  } finally {
-    x.dispose();
-  }
-}
+const create = createStrategy;
+const step = stepTensor;
 
 /** The moving-statistics recurrence in float64 (see strategies/normStats.ts). */
 function emaUpdate(ema: { mean: number[]; variance: number[] }, frames: number[][], m: number): void {
@@ -49,11 +27,6 @@ function emaUpdate(ema: { mean: number[]; variance: number[] }, frames: number[]
     ema.variance[c] = (1 - w) * ema.variance[c]! + w * b.variance[c]! + w * (1 - w) * d * d;
     ema.mean[c] = ema.mean[c]! + w * d;
   }
-}
-
-function expectClose(actual: number[], expected: number[], tol: number): void {
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `index ${i}: ${a} vs ${expected[i]}`).toBeLessThan(tol));
 }
 
 describe("small-batch mode (stats: 'ema')", () => {

@@ -5,6 +5,10 @@
  *   -> BN (eps 1e-3) -> flatten [p0c0, p0c1, p1c0, p1c1] -> dense 3 (logits, linear)
  */
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+import { createTarget, type LayersTarget } from '../../src/model/target.js';
+import { getStrategy, resolveOptions } from '../../strategies/registry.js';
+import type { Strategy } from '../../strategies/strategy.js';
 
 export const TINY = {
   convKernel: [1, 0.5],
@@ -111,4 +115,39 @@ export function tinyOracle(
     }
   });
   return { mean: stats.mean, variance: stats.variance, logits, probs, loss, gradGamma, gradBeta };
+}
+
+/** Builds a registered strategy on `model` with `options` resolved as `createAdapter` does (seed 0). */
+export function createStrategy(
+  name: string,
+  model: tf.LayersModel,
+  options: Record<string, unknown> = {},
+): { s: Strategy; target: LayersTarget } {
+  const def = getStrategy(name);
+  const target = createTarget(model) as LayersTarget;
+  return { s: def.create(target, resolveOptions(def, options) as never, { seed: 0 }), target };
+}
+
+/** One step on `x`; the probabilities as plain numbers (the tensor is disposed). */
+export function stepTensor(s: Strategy, x: tf.Tensor4D): { probs: number[]; stats: Record<string, number> } {
+  const { probs, stats } = s.step(x);
+  const out = Array.from(probs.dataSync());
+  probs.dispose();
+  return { probs: out, stats };
+}
+
+/** One step on a batch of tiny-net frames. */
+export function stepFrames(s: Strategy, frames: number[][]): { probs: number[]; stats: Record<string, number> } {
+  const x = tinyBatch(frames);
+  try {
+    return stepTensor(s, x);
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Element-wise |actual - expected| < tol, naming the first bad index. */
+export function expectClose(actual: number[], expected: number[], tol: number): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `index ${i}: ${a} vs ${expected[i]}`).toBeLessThan(tol));
 }

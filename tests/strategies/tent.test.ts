@@ -2,12 +2,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidOptionError, UnsupportedModelError } from '../../src/index.js';
-import { createTarget, type LayersTarget } from '../../src/model/target.js';
+import type { LayersTarget } from '../../src/model/target.js';
 import { disposeTensors } from '../../src/model/weights.js';
-import { getStrategy, resolveOptions } from '../../strategies/registry.js';
-import type { Strategy } from '../../strategies/strategy.js';
 import { plainCnn } from '../helpers/models.js';
-import { TINY, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
+import { TINY, createStrategy, expectClose, stepFrames, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
 
 const FRAMES = [
   [1, 3],
@@ -15,29 +13,12 @@ const FRAMES = [
   [-1, 0.5],
 ];
 
-function create(model: tf.LayersModel, options: Record<string, unknown> = {}): { s: Strategy; target: LayersTarget } {
-  const def = getStrategy('tent');
-  const target = createTarget(model) as LayersTarget;
-  return { s: def.create(target, resolveOptions(def, options) as never, { seed: 0 }), target };
-}
-
-function step(s: Strategy, frames: number[][]): { probs: number[]; stats: Record<string, number> } {
-  const x = tinyBatch(frames);
-  const { probs, stats } = s.step(x);
-  const out = Array.from(probs.dataSync());
-  probs.dispose();
-  x.dispose();
-  return { probs: out, stats };
-}
+const create = (model: tf.LayersModel, options: Record<string, unknown> = {}) => createStrategy('tent', model, options);
+const step = stepFrames;
 
 function bnParams(target: LayersTarget): { gamma: number[]; beta: number[] } {
   const bn = target.info.batchNorms[0]!;
   return { gamma: Array.from(bn.gamma!.dataSync()), beta: Array.from(bn.beta!.dataSync()) };
-}
-
-function expectClose(actual: number[], expected: number[], tol: number): void {
-  expect(actual.length).toBe(expected.length);
-  actual.forEach((a, i) => expect(Math.abs(a - expected[i]!), `index ${i}: ${a} vs ${expected[i]}`).toBeLessThan(tol));
 }
 
 describe('tent', () => {
