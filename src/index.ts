@@ -93,4 +93,4 @@ export {
   type ImageHWC,
   type Severity,
 } from './corruptions/index.js';
-export { Rng, hashSeed, mulberry32 } from './random.js';
+export { Rng, createRng, hashSeed, mulberry32, type SeededRng } from './random.js';

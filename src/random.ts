@@ -13,19 +13,48 @@
  * ```
  */
 
+/** A seeded generator whose 32-bit state can be read and set (to save and replay a sequence). */
+export interface SeededRng {
+  /** Uniform float in [0, 1). */
+  next(): number;
+  /** The 32-bit generator state (unsigned). Setting it replays from that point. */
+  state: number;
+}
+
 /**
- * mulberry32: a 32-bit state generator with good statistical quality for
- * simulation work (not cryptographic). Returns a function yielding floats in [0, 1).
+ * mulberry32 with an exposed state: a 32-bit generator with good statistical quality for
+ * simulation work (not cryptographic). The WASM stochastic restore (wasm/assembly/fused.ts)
+ * continues exactly this sequence.
+ *
+ * @example
+ * const rng = createRng(42);
+ * rng.next();            // uniform in [0, 1)
+ * const s = rng.state;   // save ...
+ * rng.state = s;         // ... and replay
  */
-export function mulberry32(seed: number): () => number {
+export function createRng(seed: number): SeededRng {
   let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  return {
+    next(): number {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+    get state(): number {
+      return a;
+    },
+    set state(s: number) {
+      a = s >>> 0;
+    },
   };
+}
+
+/** mulberry32 as a plain function yielding floats in [0, 1) (the sequence of {@link createRng}). */
+export function mulberry32(seed: number): () => number {
+  const rng = createRng(seed);
+  return () => rng.next();
 }
 
 /**

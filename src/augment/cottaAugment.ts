@@ -25,7 +25,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
-import { createRng, type SeededRng } from '../fused/rng.js';
+import { createRng, type SeededRng } from '../random.js';
 import { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustSaturation } from './colorJitter.js';
 import { applyWarp, gaussianBlurValid, planAffineWarp, type AffineParams } from './geometric.js';
 

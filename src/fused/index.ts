@@ -20,10 +20,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { edgeExports, ptrOf, type WasmBackendLike } from '../backend/kernels/edgeModule.js';
-import { createRng, type SeededRng } from './rng.js';
+import { createRng, type SeededRng } from '../random.js';
 import { emaOracle, lameOracle, LAME_AFFINITIES, mixBnOracle, restoreOracle, softmaxEntropyOracle, type LameAffinity } from './oracle.js';
 
-export { createRng, type SeededRng } from './rng.js';
+export { createRng, type SeededRng } from '../random.js';
 export { LAME_AFFINITIES, type LameAffinity } from './oracle.js';
 
 /** The wasm backend when it is the active one, else null (use the TS path). */

@@ -4,7 +4,7 @@
  * (wasm/assembly/fused.ts); the arithmetic follows it step for step (float32
  * where it uses f32, float64 where it uses f64).
  */
-import type { SeededRng } from './rng.js';
+import type { SeededRng } from '../random.js';
 
 const f = Math.fround;
 

@@ -22,7 +22,7 @@ import {
   type CottaAugmentOptions,
 } from '../../src/augment/index.js';
 import { InvalidInputError, InvalidOptionError } from '../../src/errors.js';
-import { createRng } from '../../src/fused/rng.js';
+import { createRng } from '../../src/random.js';
 
 const data = (t: tf.Tensor) => Array.from(t.dataSync());
 

@@ -9,7 +9,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
-import { createRng } from '../../src/fused/rng.js';
+import { createRng } from '../../src/random.js';
 import { onBackend, randn, relErr, runKernel } from './helpers.js';
 import { depthwiseFilterGrad, depthwiseInputGrad } from './naive.js';
 

@@ -1,7 +1,7 @@
 /** Helpers for the kernel parity tests: seeded data, backend switching, error metric. */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { createRng } from '../../src/fused/rng.js';
+import { createRng } from '../../src/random.js';
 
 /** Seeded normal-ish values (sum of uniforms), reproducible across runs. */
 export function randn(n: number, seed: number, scale = 1): Float32Array {

@@ -24,7 +24,7 @@ export function emaUpdate(teacher: usize, student: usize, out: usize, n: i32, m:
   }
 }
 
-// ---- mulberry32, bit-identical to createRng() in src/fused/rng.ts ----
+// ---- mulberry32, bit-identical to createRng() in src/random.ts ----
 let rngState: u32 = 0;
 export function setRngState(s: u32): void { rngState = s; }
 export function getRngState(): u32 { return rngState; }
