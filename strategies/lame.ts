@@ -42,11 +42,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { InvalidOptionError } from '../src/errors.js';
 import type { LayerHook } from '../src/model/executor.js';
+import { LAME_AFFINITIES, type LameAffinity } from '../src/fused/index.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyDefinition, StrategyNeeds } from './strategy.js';
 
-/** The affinity kernels of the reference code. */
-export type LameAffinity = 'rbf' | 'knn' | 'linear';
+/** The affinity kernels of the reference code (one list with the fused `lameSolve`). */
+export type { LameAffinity };
 
 /** Options of the `lame` strategy; the defaults are the reference code's. */
 export interface LameOptions {
@@ -469,7 +470,7 @@ export const lameStrategy: StrategyDefinition<'lame', LameOptions> = {
   needs: { batchNorm: false, gradients: false, layersModel: false } satisfies StrategyNeeds,
   defaults: { affinity: 'rbf', k: 5, lambda: 1, maxIter: 100, tol: 1e-8, forceSymmetry: false, featuresLayer: '' },
   validate(config) {
-    if (!['rbf', 'knn', 'linear'].includes(config.affinity)) {
+    if (!(LAME_AFFINITIES as readonly string[]).includes(config.affinity)) {
       throw new InvalidOptionError(`lame: option 'affinity' must be 'rbf', 'knn' or 'linear'; got '${String(config.affinity)}'.`);
     }
     checkInt('k', config.k, 1);
