@@ -50,6 +50,8 @@ export interface StrategyResult {
   peakBytes?: number;
   wallSeconds?: number;
   config?: Record<string, unknown>;
+  /** Per domain, the mean over its steps of each numeric step statistic (e.g. CoTTA's `augmented`, Tent's `entropy`). */
+  domainStats?: Record<string, Record<string, number>>;
 }
 
 export interface BenchResult {
@@ -159,6 +161,7 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
     let images = 0;
     let peakTf = 0;
     let peakRss = 0;
+    const statSums = new Map<string, Map<string, { sum: number; n: number }>>();
     for (const batch of stream) {
       const ts = performance.now();
       const out = await adapter.step({ data: batch.x, shape: batch.shape });
@@ -169,6 +172,15 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
       wrong.set(batch.domain, (wrong.get(batch.domain) ?? 0) + w);
       seen.set(batch.domain, (seen.get(batch.domain) ?? 0) + n);
       images += n;
+      const sums = statSums.get(batch.domain) ?? new Map<string, { sum: number; n: number }>();
+      statSums.set(batch.domain, sums);
+      for (const [k, v] of Object.entries(out.stats)) {
+        if (!Number.isFinite(v)) continue;
+        const acc = sums.get(k) ?? { sum: 0, n: 0 };
+        acc.sum += v;
+        acc.n++;
+        sums.set(k, acc);
+      }
       peakTf = Math.max(peakTf, tf.memory().numBytes);
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
       onProgress?.({
@@ -183,6 +195,8 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
     const domainError: Record<string, number> = {};
     for (const d of stream.domains) domainError[d] = (100 * (wrong.get(d) ?? 0)) / (seen.get(d) ?? 1);
     const errs = Object.values(domainError);
+    const domainStats: Record<string, Record<string, number>> = {};
+    for (const [d, sums] of statSums) domainStats[d] = Object.fromEntries([...sums].map(([k, a]) => [k, a.sum / a.n]));
     return {
       strategy: name,
       status: 'ok',
@@ -195,6 +209,7 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
       peakBytes: Math.max(peakTf, peakRss),
       wallSeconds: (Date.now() - t0) / 1000,
       config,
+      domainStats,
     };
   } catch (e) {
     return { strategy: name, status: 'error', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
