@@ -178,7 +178,7 @@ export function softmaxEntropy(logits: tf.Tensor2D): tf.Tensor1D {
 
 /** Options of {@link lameSolve}; the defaults are the official fiveai/LAME ones. */
 export interface LameOptions {
-  /** Affinity: 'rbf', 'knn' or 'linear'. Defaults to 'knn'. */
+  /** Affinity: 'rbf', 'knn' or 'linear'. Defaults to 'rbf' (the reference's and the `lame` strategy's default). */
   affinity?: LameAffinity;
   /** Neighbours: knn keeps the k nearest (self excluded, clamped to batch - 1); rbf's sigma is the mean k-th smallest distance (self counted, clamped to batch). Defaults to 5. */
   k?: number;
@@ -200,7 +200,7 @@ export interface LameOptions {
  * @example const y = lameSolve(probs, tf.div(f, tf.norm(f, 2, 1, true)), { affinity: 'knn', k: 5 });
  */
 export function lameSolve(probs: tf.Tensor2D, feats: tf.Tensor2D, options: LameOptions = {}): tf.Tensor2D {
-  const affinity = options.affinity ?? 'knn';
+  const affinity = options.affinity ?? 'rbf';
   const k = options.k ?? 5;
   const lambda = options.lambda ?? 1;
   const maxIter = options.maxIter ?? 100;

@@ -156,7 +156,8 @@ export function lameAffinityOracle(feats: Float32Array, B: number, D: number, ki
 /**
  * LAME (fiveai/LAME, `laplacian_optimization`) for one batch, float64.
  * unary = -log(p + 1e-10); Y0 = softmax(-unary); repeat
- * Y = softmax(-unary + lambda W Y); E = sum(unary Y - (lambda W Y) Y + Y log max(Y, 1e-20));
+ * Y = softmax(-unary + lambda W Y); E = sum(unary Y - lambda (lambda W Y) Y + Y log max(Y, 1e-20))
+ * (the reference's `pairwise` already holds lambda and `entropy_energy` scales it by lambda again);
  * stop when |E - E_old| <= tol |E_old| at iteration i > 1 (0-based, as the official loop), or after maxIter.
  */
 export function lameOracle(probs: Float32Array, feats: Float32Array, B: number, K: number, D: number,
@@ -183,7 +184,7 @@ export function lameOracle(probs: Float32Array, feats: Float32Array, B: number, 
     let e = 0;
     for (let i = 0; i < B * K; i++) {
       const yi = y[i]!;
-      e += u[i]! * yi - wy[i]! * yi + yi * Math.log(Math.max(yi, 1e-20));
+      e += u[i]! * yi - opts.lambda * wy[i]! * yi + yi * Math.log(Math.max(yi, 1e-20));
     }
     const i0 = it;
     it++;

@@ -9,6 +9,7 @@ import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
 import { createRng, emaUpdate, lameSolve, mixBnStats, softmaxEntropy, stochasticRestore, type LameAffinity } from '../../src/fused/index.js';
 import { emaOracle, lameOracle, mixBnOracle, restoreOracle, softmaxEntropyOracle } from '../../src/fused/oracle.js';
 import { mulberry32 } from '../../src/random.js';
+import { lameCorrect } from '../../strategies/lame.js';
 import { randn, relErr } from './helpers.js';
 
 const shapes = [[7], [3, 5], [2, 3, 3, 4], [1], [33, 17]];
@@ -211,6 +212,28 @@ describe('lameSolve', () => {
       expect(relErr(got, p)).toBeGreaterThan(1e-3);
     });
   }
+  it('lambda != 1: wasm and the oracle stop where the lame strategy (reference energy, lambda squared) stops', async () => {
+    const [B, K, D] = [24, 10, 16];
+    const { p, f } = batch(B, K, D, 11);
+    await tf.setBackend('wasm');
+    for (const lambda of [0.5, 3]) {
+      // A loose tol makes the stopping iteration depend on the energy's exact formula.
+      const opts = { affinity: 'rbf' as const, k: 5, lambda, maxIter: 100, tol: 1e-3 };
+      const ref = lameCorrect(tf.tensor2d(p, [B, K]), tf.tensor2d(f, [B, D]), opts);
+      const oracle = lameOracle(p, f, B, K, D, opts);
+      expect(oracle.iterations).toBe(ref.iterations);
+      const refY = await ref.y.data();
+      expect(relErr(oracle.y, refY)).toBeLessThan(1e-6);
+      expect(relErr(await lameSolve(tf.tensor2d(p, [B, K]), tf.tensor2d(f, [B, D]), opts).data(), refY)).toBeLessThan(1e-5);
+    }
+  });
+  it('defaults to the rbf affinity, as the lame strategy and the reference', async () => {
+    await tf.setBackend('wasm');
+    const { p, f } = batch(12, 6, 8, 13);
+    const dflt = await lameSolve(tf.tensor2d(p, [12, 6]), tf.tensor2d(f, [12, 8])).data();
+    expect(relErr(dflt, await lameSolve(tf.tensor2d(p, [12, 6]), tf.tensor2d(f, [12, 8]), { affinity: 'rbf' }).data())).toBe(0);
+    expect(relErr(dflt, await lameSolve(tf.tensor2d(p, [12, 6]), tf.tensor2d(f, [12, 8]), { affinity: 'knn' }).data())).toBeGreaterThan(1e-4);
+  });
   it('batch 1 returns p unchanged; k is clamped to batch - 1', async () => {
     await tf.setBackend('wasm');
     const { p, f } = batch(1, 4, 8, 5);

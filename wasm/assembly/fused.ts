@@ -268,7 +268,9 @@ export function lameSolve(
     let e: f64 = 0;
     for (let i = 0; i < BK; i++) {
       const yi = at(y, i);
-      e += at(u, i) * yi - at(wy, i) * yi + yi * hostLog(max(yi, 1e-20));
+      // As the reference's entropy_energy(Y, unary, pairwise, bound_lambda): pairwise already
+      // holds lambda and is scaled by lambda again, so lambda enters E squared.
+      e += at(u, i) * yi - lambda * at(wy, i) * yi + yi * hostLog(max(yi, 1e-20));
     }
     const i0 = it;
     it++;
