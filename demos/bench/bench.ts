@@ -102,6 +102,10 @@ async function main(): Promise<void> {
     if (r.status !== 'ok') process.stderr.write(`${r.strategy}: ${r.status}${r.error ? ` (${r.error})` : ''}\n`);
   });
   console.log(formatTable(res));
+  if (res.stream === 'clean') {
+    const n = res.domainSizes.reduce((a, b) => a + b, 0);
+    for (const r of res.results) if (r.status === 'ok') console.log(`${r.strategy}: clean test accuracy ${(100 - r.meanError!).toFixed(2)}% (${n} test images)`);
+  }
   const files = writeJson(res, opts.json);
   console.error(`results: ${files.join(', ')}`);
   if (res.results.some((r) => r.status === 'error')) process.exitCode = 1;
