@@ -153,6 +153,10 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
     const extra: Record<string, unknown> = {};
     const adapterFile = path.join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'vida-adapters.bin');
     if (name === 'vida' && fs.existsSync(adapterFile)) extra.adapterWeights = new Uint8Array(fs.readFileSync(adapterFile));
+    // CoTTA takes the confidence threshold computed for this model by the authors' rule
+    // (demos/bench/cottaThreshold.ts --write 1); --opt cotta.threshold=... overrides it.
+    const cottaFile = path.join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'cotta.json');
+    if (name === 'cotta' && fs.existsSync(cottaFile)) extra.threshold = (JSON.parse(fs.readFileSync(cottaFile, 'utf8')) as { threshold: number }).threshold;
     adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...extra, ...(opts.strategyOptions?.[name] ?? {}) } as never);
     const config = await adapter.getConfig();
     const wrong = new Map<string, number>();
