@@ -51,7 +51,7 @@ interface Settings {
 }
 
 /** Per-lane counters (the adapted strategy and the source comparison). */
-interface LaneState {
+export interface LaneState {
   strategy: string;
   predictions: number;
   correct: number;
@@ -68,11 +68,11 @@ interface LaneState {
 }
 
 /** The live state, exposed as `window.__edgeTtaDemo` for tests and the console. */
-interface DemoState {
+export interface DemoState {
   mode: Mode | null;
   running: boolean;
   ready: boolean;
-  backend: unknown;
+  backend: WorkerAdapter['backend'] | null;
   framesSent: number;
   trueLabels: number[];
   adapted: LaneState;

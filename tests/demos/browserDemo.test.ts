@@ -20,6 +20,7 @@ import { createAdapter, initBackend } from '../../src/index.js';
 import { corrupt } from '../../src/corruptions/index.js';
 import { loadSourceModel } from '../../demos/bench/loadModel.js';
 import { sampleBinary, startDemoServer, type DemoServer } from '../../demos/browser-camera/serve.js';
+import type { DemoState } from '../../demos/browser-camera/main.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -28,25 +29,6 @@ const FRAMES = 320;
 const BATCH = 16;
 const CORRUPTION = 'gaussian_noise';
 const SEVERITY = 5;
-
-/** What the page exposes as `window.__edgeTtaDemo` (the parts read here). */
-interface Lane {
-  strategy: string;
-  predictions: number;
-  correct: number;
-  dropped: number;
-  errors: number;
-  labels: number[];
-  done: boolean;
-}
-interface PageState {
-  framesSent: number;
-  backend: { backend: string; simd: boolean; threads: number; edgeKernels: boolean };
-  trueLabels: number[];
-  adapted: Lane;
-  source: Lane | null;
-  errors: string[];
-}
 
 /** The page's stream, recomputed in Node: the first FRAMES samples, corrupted with seed = frame index, in batches of BATCH. */
 async function nodeOracle(strategy: 'bn-adapt' | 'source'): Promise<{ labels: number[]; truth: number[] }> {
@@ -119,16 +101,16 @@ describe('browser camera demo in headless Chromium', () => {
   }
 
   /** Waits until every lane of the page's stream completed (or the page reported an error); returns its state. */
-  async function finished(page: Page): Promise<PageState> {
+  async function finished(page: Page): Promise<DemoState> {
     await page.waitForFunction(
       () => {
-        const s = (globalThis as unknown as { __edgeTtaDemo?: PageState }).__edgeTtaDemo;
+        const s = (globalThis as unknown as { __edgeTtaDemo?: DemoState }).__edgeTtaDemo;
         return s !== undefined && ((s.adapted.done && (s.source === null || s.source.done)) || s.errors.length > 0);
       },
       null,
       { timeout: 40_000 },
     );
-    return page.evaluate(() => (globalThis as unknown as { __edgeTtaDemo: PageState }).__edgeTtaDemo);
+    return page.evaluate(() => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo);
   }
 
   it('streams corrupted test images through bn-adapt in a Web Worker: predictions match Node, accuracy far above chance, metrics shown', async () => {
