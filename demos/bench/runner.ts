@@ -144,19 +144,25 @@ export async function runBenchmark(
   };
 }
 
+/**
+ * Options that ship beside the model for one strategy: ViDA's adapters warmed up on source
+ * data (`vida-adapters.bin`), CoTTA's confidence threshold by the authors' rule (`cotta.json`,
+ * written by demos/bench/cottaThreshold.ts --write 1). `--opt` values override them.
+ */
+function shippedStrategyOptions(name: string, modelDir: string): Record<string, unknown> {
+  const adapterFile = path.join(modelDir, 'vida-adapters.bin');
+  if (name === 'vida' && fs.existsSync(adapterFile)) return { adapterWeights: new Uint8Array(fs.readFileSync(adapterFile)) };
+  const cottaFile = path.join(modelDir, 'cotta.json');
+  if (name === 'cotta' && fs.existsSync(cottaFile)) return { threshold: (JSON.parse(fs.readFileSync(cottaFile, 'utf8')) as { threshold: number }).threshold };
+  return {};
+}
+
 async function runOne(name: string, stream: TestStream, opts: BenchOptions, onProgress?: (e: ProgressEvent) => void): Promise<StrategyResult> {
   const model = await loadSourceModel(opts.modelDir);
   let adapter: Awaited<ReturnType<typeof createAdapter>> | undefined;
   const t0 = Date.now();
   try {
-    // ViDA starts from the adapters warmed up on source data that ship beside the model.
-    const extra: Record<string, unknown> = {};
-    const adapterFile = path.join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'vida-adapters.bin');
-    if (name === 'vida' && fs.existsSync(adapterFile)) extra.adapterWeights = new Uint8Array(fs.readFileSync(adapterFile));
-    // CoTTA takes the confidence threshold computed for this model by the authors' rule
-    // (demos/bench/cottaThreshold.ts --write 1); --opt cotta.threshold=... overrides it.
-    const cottaFile = path.join(opts.modelDir ?? DEFAULT_MODEL_DIR, 'cotta.json');
-    if (name === 'cotta' && fs.existsSync(cottaFile)) extra.threshold = (JSON.parse(fs.readFileSync(cottaFile, 'utf8')) as { threshold: number }).threshold;
+    const extra = shippedStrategyOptions(name, opts.modelDir ?? DEFAULT_MODEL_DIR);
     adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...extra, ...(opts.strategyOptions?.[name] ?? {}) } as never);
     const config = await adapter.getConfig();
     const wrong = new Map<string, number>();
