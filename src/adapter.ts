@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { Subject, type Observable } from 'rxjs';
 import { DisposedError, InvalidInputError, UnsupportedModelError } from './errors.js';
 import { toBatchTensor, type BatchInput } from './input.js';

@@ -20,7 +20,7 @@
  * createAdapter(model, { strategy: 'cotta', threshold });
  * ```
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { InvalidInputError, InvalidOptionError } from './errors.js';
 import { batchStatisticsHook } from './model/batchNorm.js';
 import { ModelExecutor, type LayerHook } from './model/executor.js';

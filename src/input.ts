@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { InvalidInputError } from './errors.js';
 
 /** Raw pixels with their shape, as they arrive from a camera or a file; float32, NHWC or HWC. */

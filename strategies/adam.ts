@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 
 /** Options of {@link Adam}, with PyTorch's defaults (which the reference TTA code uses). */
 export interface AdamOptions {

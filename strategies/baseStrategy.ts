@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { DisposedError, UnsupportedModelError } from '../src/errors.js';
 import type { AdaptTarget, LayersTarget } from '../src/model/target.js';
 import { assignVariables, copyVariables, disposeTensors, type NamedTensors } from '../src/model/weights.js';

@@ -35,7 +35,7 @@
  * - Augmentations: see `src/augment/cottaAugment.ts` (saturation/hue are no-ops on
  *   grayscale; `horizontalFlip` can be turned off).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { createRng, type SeededRng } from '../src/fused/index.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { BaseStrategy } from './baseStrategy.js';
 import { BnStatistics, requireBatchNorms, type NormStatsOptions } from './normStats.js';

@@ -39,7 +39,7 @@
  * - k larger than the batch: k is clipped to the batch as in the reference (min(k, N) for
  *   sigma, min(k, N - 1) neighbours for knn).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { InvalidOptionError } from '../src/errors.js';
 import type { LayerHook } from '../src/model/executor.js';
 import { LAME_AFFINITIES, type LameAffinity } from '../src/fused/index.js';

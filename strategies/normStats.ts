@@ -33,7 +33,7 @@
  * when the step is forward only; `mixMoments` (plain tfjs ops, same formula, same bits at alpha 0
  * and 1) when gradients must flow through it. With alpha = 1 (bn-adapt, Tent) there is no mixing.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
 import { mixBnStats } from '../src/fused/index.js';
 import { batchMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';

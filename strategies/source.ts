@@ -2,7 +2,7 @@
  * `source`: no adaptation. The deployed model as it is, the baseline every TTA result is
  * compared with. Works on LayersModels and GraphModels.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyDefinition, StrategyNeeds } from './strategy.js';
 

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../src/tf.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import type { NamedTensors } from '../src/model/weights.js';
 

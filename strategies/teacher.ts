@@ -21,7 +21,7 @@
  * teacher.dispose();
  * ```
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { UnsupportedModelError } from '../src/errors.js';
 import { emaUpdate, stochasticRestore, type SeededRng } from '../src/fused/index.js';
 import { batchStatisticsHook } from '../src/model/batchNorm.js';

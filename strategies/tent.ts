@@ -24,7 +24,7 @@
  * - Adam's moments and step count are strategy state, so `snapshot`/`restore`/`reset` are exact
  *   (the reference re-creates the optimiser on reset).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';

@@ -45,7 +45,7 @@
  *   `trainVidaAdapters` (demos/bench/trainVidaAdapters.ts) and its weights are passed as
  *   `adapterWeights`. Without them the adapters start at zero (up = 0), as injected.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { createRng, type SeededRng } from '../src/fused/index.js';

@@ -24,7 +24,7 @@
  * - A layer whose own activation is not linear gets the adapter added before its
  *   activation (the official layers are linear); softmax layers are refused.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
 import { InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
 import { batchStatisticsHook } from '../src/model/batchNorm.js';

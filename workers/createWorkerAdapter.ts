@@ -2,7 +2,7 @@
  * `createWorkerAdapter`: the adapter of `src/adapter.ts`, run in a Web Worker (browsers) or a
  * worker_threads Worker (Node) through Comlink, behind the same `Adapter` interface.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import * as Comlink from 'comlink';
 import { Subject, type Observable } from 'rxjs';
 import type { Adapter, AdapterOptions, StepOutput } from '../src/adapter.js';

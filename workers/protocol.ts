@@ -2,7 +2,7 @@
  * What crosses the worker boundary: the model payload, the init message and the service
  * the worker exposes through Comlink. Everything here is structured-cloneable.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../src/tf.js';
 import type { StepOutput } from '../src/adapter.js';
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';

@@ -3,7 +3,7 @@
  * model, builds an in-thread adapter there, and answers the main thread's calls. Results are
  * transferred back, not copied.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../src/tf.js';
 import * as Comlink from 'comlink';
 import type { Subscription } from 'rxjs';
 import { createAdapter, type Adapter, type StepOutput } from '../src/adapter.js';

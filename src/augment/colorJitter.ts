@@ -7,7 +7,7 @@
  * Every function takes one factor for the whole batch (CoTTA draws its augmentation
  * once per batch) and must be called inside `tf.tidy`.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 /** `ratio * a + (1 - ratio) * b`, clipped to [0, 1] (torchvision `_blend`). */
 function blend(a: tf.Tensor4D, b: tf.Tensor, ratio: number): tf.Tensor4D {

@@ -23,7 +23,7 @@
  * const views = tf.tidy(() => aug.augment(batch)); // one random draw for the batch
  * ```
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
 import { createRng, type SeededRng } from '../random.js';
 import { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustSaturation } from './colorJitter.js';

@@ -10,7 +10,7 @@
  * image reads the original image at a clamped index, so the padded image is never built:
  * the warp is four gathers with precomputed indices and weights.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 /** One draw of the affine parameters (torchvision `RandomAffine.get_params`). */
 export interface AffineParams {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { setWasmPaths, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError, InvalidOptionError } from '../errors.js';
 import { registerEdgeKernels } from './kernels/index.js';

@@ -25,7 +25,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 /** Pixels per image (28 x 28 x 1). */
 export const IMAGE_SIZE = 784;

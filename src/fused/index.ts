@@ -18,7 +18,7 @@
  * const h = softmaxEntropy(logits);                    // [B]
  * const y = lameSolve(probs, feats, { affinity: 'knn', k: 5 });
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { edgeExports, ptrOf, type WasmBackendLike } from '../backend/kernels/edgeModule.js';
 import { createRng, type SeededRng } from '../random.js';
 import { emaOracle, lameOracle, LAME_AFFINITIES, mixBnOracle, restoreOracle, softmaxEntropyOracle, type LameAffinity } from './oracle.js';

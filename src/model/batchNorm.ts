@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { BatchNormInfo } from './introspect.js';
 import type { LayerHook } from './executor.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { compilePlan, type GraphPlan } from './graphPlan.js';
 import { inspectModel, type ModelInfo } from './introspect.js';
 

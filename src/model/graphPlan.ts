@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnsupportedModelError } from '../errors.js';
 import { isNestedModel } from './layerKinds.js';
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { UnsupportedModelError } from '../errors.js';
 import { activationOf, isBatchNorm, isConv, isDense, isNestedModel, isSoftmaxLayer } from './layerKinds.js';
 

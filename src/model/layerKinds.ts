@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 /** Class names of tf.layers that hold convolution kernels. */
 export const CONV_CLASSES: ReadonlySet<string> = new Set([

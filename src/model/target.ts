@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../errors.js';
 import { ModelExecutor } from './executor.js';
 import type { ModelInfo } from './introspect.js';

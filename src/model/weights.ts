@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { InvalidInputError } from '../errors.js';
 
 /** Named tensors that make up a piece of state; each is owned by the holder and must be disposed. */

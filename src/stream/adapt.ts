@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { asyncScheduler, Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StepOutput } from '../adapter.js';
 import { BackpressureError, InvalidOptionError } from '../errors.js';

@@ -2,7 +2,7 @@
  * Frame conversion and validation for the streaming pipeline: one frame at a time, before
  * batching, so one bad frame is rejected alone and never spoils a batch.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { InvalidInputError } from '../errors.js';
 import type { Frame, ImageDataLike, RawFrame } from './types.js';
 

@@ -1,5 +1,5 @@
 /** Types of the streaming pipeline (`adapt` and the frame conversions). */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import type { Adapter, StepOutput } from '../adapter.js';
 import type { BatchInput } from '../input.js';
 import type { FrameId } from '../metrics/stepMetrics.js';

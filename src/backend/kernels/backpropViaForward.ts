@@ -10,7 +10,7 @@
  *
  * Both are checked against the cpu backend in tests/kernels (backward parity, full-model grads).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 
 type Info = tf.TensorInfo;
 type Backend = { disposeData(dataId: unknown): void };

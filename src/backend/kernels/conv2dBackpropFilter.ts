@@ -4,7 +4,7 @@
  * 'valid', explicit) tfjs accepts. Register-blocked 4x12 f32x4 GEMM per filter
  * tap, in place on the backend's memory (wasm/assembly/conv2d_backprop_filter.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { assertFloat32, edgeExports, ptrOf, sizeOf, zeroOutput, type WasmBackendLike } from './edgeModule.js';
 
 interface Attrs {

@@ -4,7 +4,7 @@
  * padding and dilation the forward kernel accepts
  * (wasm/assembly/depthwise_backprop_input.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { assertFloat32, edgeExports, ptrOf, sizeOf, zeroOutput, type WasmBackendLike } from './edgeModule.js';
 
 interface Attrs {

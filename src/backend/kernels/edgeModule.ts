@@ -9,7 +9,7 @@
  * Memory growth is transparent: the kernels address the shared Memory object,
  * and JS-side views are created after every allocation.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { EDGE_KERNELS_SHARED_WASM_BASE64, EDGE_KERNELS_WASM_BASE64 } from './edgeKernelsBinary.generated.js';
 
 /** The exports of edge_kernels.wasm (see wasm/assembly/index.ts). Pointers are byte offsets. */

@@ -8,7 +8,7 @@
  * const info = await registerEdgeKernels();
  * // { edgeKernels: true, registered: ['Conv2DBackpropFilter', ...], replaced: ['MaxPoolGrad'], ... }
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { compileEdgeModule, edgeExports, edgeWasmByteLength, type WasmBackendLike } from './edgeModule.js';
 import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './depthwiseConv2dNativeBackpropFilter.js';

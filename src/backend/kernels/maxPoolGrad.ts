@@ -4,7 +4,7 @@
  * semantics as the CPU backend: the gradient goes to the first strictly
  * greatest in-image value of each window (wasm/assembly/max_pool_grad.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { assertFloat32, edgeExports, ptrOf, sizeOf, zeroOutput, type WasmBackendLike } from './edgeModule.js';
 
 interface Attrs {
