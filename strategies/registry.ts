@@ -1,4 +1,5 @@
 import { InvalidOptionError, UnknownStrategyError } from '../src/errors.js';
+import { ADAPTER_OPTION_NAMES } from '../src/optionNames.js';
 import { alphaBnStrategy } from './alphaBn.js';
 import { bnAdaptStrategy } from './bnAdapt.js';
 import { cottaStrategy } from './cotta.js';
@@ -50,14 +51,15 @@ export function getStrategy(name: string): StrategyDefinition {
 
 /**
  * Applies a strategy's documented defaults to user options, in one place. Unknown option
- * names throw {@link InvalidOptionError} listing the strategy's options.
+ * names throw {@link InvalidOptionError} listing the strategy's options and the adapter's.
  */
 export function resolveOptions(def: StrategyDefinition, options: Record<string, unknown>): Record<string, unknown> {
   const valid = Object.keys(def.defaults);
   for (const key of Object.keys(options)) {
     if (!valid.includes(key)) {
       throw new InvalidOptionError(
-        `Strategy '${def.name}' has no option '${key}'. Its options: ${valid.length > 0 ? valid.join(', ') : '(none)'}.`,
+        `Unknown option '${key}' for strategy '${def.name}'. Its options: ${valid.length > 0 ? valid.join(', ') : '(none)'}; ` +
+          `adapter options: ${ADAPTER_OPTION_NAMES.filter((n) => n !== 'strategy').join(', ')}. Check the spelling, or drop the option.`,
       );
     }
   }

@@ -30,19 +30,13 @@ export type WorkerModelSource =
 /** A minimal worker handle: a Web Worker or a worker_threads Worker. */
 export type WorkerHandle = { terminate(): unknown };
 
-/** Options of {@link createWorkerAdapter}. */
-export interface WorkerAdapterConfig<N extends StrategyName> {
+/** The options `createWorkerAdapter` takes besides the adapter's own (they configure the worker). */
+export interface WorkerOptions {
   /** The model to adapt. A `tf.LayersModel` is copied to the worker; the original is not touched. */
   model: WorkerModelSource;
-  strategy: N;
-  /**
-   * The strategy's options, `seed` and, for a GraphModel, `graphNodes`, as `createAdapter`
-   * takes them. Defaults to the strategy's defaults and seed 0.
-   */
-  options?: Omit<AdapterOptions<N>, 'strategy'>;
   /**
    * For a model given as a URL: it is a converted GraphModel (`tf.loadGraphModel`). Defaults to
-   * true when `options.graphNodes` is given, else false. Artifacts and model objects say it themselves.
+   * true when `graphNodes` is given, else false. Artifacts and model objects say it themselves.
    */
   graphModel?: boolean;
   /**
@@ -52,15 +46,23 @@ export interface WorkerAdapterConfig<N extends StrategyName> {
   backend?: BackendOptions;
   /**
    * Transfer the buffer of `{ data, shape }` batches to the worker instead of copying it: it is
-   * detached (length 0) after `step`. Defaults to true.
+   * detached (length 0) after `step` / `predict`, so the caller must not reuse it. Defaults to
+   * false (copied; the caller's array is untouched).
    */
-  transferInputs?: boolean;
+  transfer?: boolean;
   /**
    * A worker you created yourself running edge-tta's worker entry (`browser.worker.js` or
    * `node.worker.js`), e.g. for a bundler. Defaults to a new worker on the entry next to this module.
    */
   worker?: WorkerHandle;
 }
+
+/**
+ * Options of {@link createWorkerAdapter}: one flat object, the same fields `createAdapter`
+ * takes (`strategy`, its options, `seed`, `graphNodes`...) beside the worker's own
+ * ({@link WorkerOptions}). The strategy's options are typed by `strategy`.
+ */
+export type WorkerAdapterConfig<N extends StrategyName> = AdapterOptions<N> & WorkerOptions;
 
 /** An {@link Adapter} running in a worker. */
 export interface WorkerAdapter extends Adapter {
@@ -194,7 +196,7 @@ class RemoteAdapter implements WorkerAdapter {
     readonly strategy: StrategyName,
     private readonly remote: Comlink.Remote<WorkerService>,
     private readonly worker: WorkerHandle,
-    private readonly transferInputs: boolean,
+    private readonly transfer: boolean,
   ) {
     this.metrics$ = this.metrics.asObservable();
     watchWorker(worker, (err) => {
@@ -252,7 +254,7 @@ class RemoteAdapter implements WorkerAdapter {
         shape = [...batch.shape];
         // Only a buffer the view spans exactly can be handed over (not a window into a larger one).
         transfer =
-          this.transferInputs &&
+          this.transfer &&
           ArrayBuffer.isView(data) &&
           data.buffer instanceof ArrayBuffer &&
           data.byteOffset === 0 &&
@@ -332,28 +334,33 @@ class RemoteAdapter implements WorkerAdapter {
  * Runs an adapter in a worker: a Web Worker in browsers, a worker_threads Worker in Node,
  * through Comlink. It has the in-thread adapter's interface (`step`, `metrics$`, `reset`,
  * `snapshot`/`restore` as bytes, `getConfig`, `dispose`), so `adapt(workerAdapter, ...)`
- * works unchanged while the main thread stays free. The model travels as `model.json` plus
- * weight bytes (or as a URL the worker loads), batches are transferred, not copied, and
- * errors thrown in the worker arrive as the same edge-tta error classes, name and message.
+ * works unchanged while the main thread stays free. The options are `createAdapter`'s, flat,
+ * plus the worker's own ({@link WorkerOptions}). The model travels as `model.json` plus weight
+ * bytes (or as a URL the worker loads), batches are copied (or transferred with
+ * `transfer: true`), and errors thrown in the worker arrive as the same edge-tta error classes,
+ * name and message.
  *
  * @example
- * const adapter = await createWorkerAdapter({ model, strategy: 'bn-adapt', options: { seed: 1 } });
+ * const adapter = await createWorkerAdapter({ model, strategy: 'tent', seed: 1, lr: 1e-3 });
  * frames$.pipe(adapt(adapter, { batchSize: 16 })).subscribe(show);
  * const bytes = await adapter.snapshot(); // persist; later: await adapter.restore(bytes)
  * await adapter.terminate();
  */
 export async function createWorkerAdapter<N extends StrategyName>(config: WorkerAdapterConfig<N>): Promise<WorkerAdapter> {
-  const graph = config.graphModel ?? (config.options as { graphNodes?: GraphModelNodes } | undefined)?.graphNodes !== undefined;
-  const payload = await toPayload(config.model, graph);
-  const { worker, endpoint } = config.worker !== undefined ? await wrapHandle(config.worker) : await spawnWorker();
+  // The worker's own options stay here; everything else is createAdapter's, validated in the worker.
+  const { model, graphModel, backend, transfer, worker: handle, strategy, ...options } = config as WorkerAdapterConfig<N> &
+    Record<string, unknown>;
+  const graph = graphModel ?? (options as { graphNodes?: GraphModelNodes }).graphNodes !== undefined;
+  const payload = await toPayload(model, graph);
+  const { worker, endpoint } = handle !== undefined ? await wrapHandle(handle) : await spawnWorker();
   const remote = Comlink.wrap<WorkerService>(endpoint);
-  const adapter = new RemoteAdapter(config.strategy, remote, worker, config.transferInputs ?? true);
+  const adapter = new RemoteAdapter(strategy, remote, worker, transfer ?? false);
   try {
     const init = {
       model: payload,
-      strategy: config.strategy,
-      options: { ...(config.options ?? {}) } as Record<string, unknown>,
-      backend: config.backend ?? { backend: 'wasm' as const },
+      strategy,
+      options: options as Record<string, unknown>,
+      backend: backend ?? { backend: 'wasm' as const },
     };
     const ready = await adapter.call(() =>
       remote.init(

@@ -8,6 +8,7 @@ export {
   type WorkerAdapterConfig,
   type WorkerHandle,
   type WorkerModelSource,
+  type WorkerOptions,
 } from './createWorkerAdapter.js';
 export type { ModelArtifactsPayload, ModelPayload, ModelUrlPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 export { createWorkerService } from './service.js';

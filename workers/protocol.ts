@@ -34,7 +34,7 @@ export type ModelPayload = ModelArtifactsPayload | ModelUrlPayload;
 export interface WorkerInit {
   model: ModelPayload;
   strategy: string;
-  /** Strategy options plus `seed` and, for a GraphModel, `graphNodes`. */
+  /** The adapter's options as `createAdapter` takes them, without `strategy` (strategy options, `seed`, `graphNodes`...). */
   options: Record<string, unknown>;
   backend: BackendOptions;
 }

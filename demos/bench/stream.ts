@@ -173,7 +173,7 @@ async function main(): Promise<void> {
         adapter = await createWorkerAdapter({
           model: shipped ? path.join(o.model, 'model.json') : buildSourceModel({ seed: o.seed }),
           strategy,
-          options: options as never,
+          ...options,
           backend: { backend: o.backend },
         });
       }

@@ -305,7 +305,7 @@ async function makeAdapter(strategy: StrategyName, settings: Settings): Promise<
   return createWorkerAdapter({
     model: new URL('/model/model.json', location.href).href,
     strategy,
-    options: { seed: 1 } as never,
+    seed: 1,
     // The worker fetches the .wasm files itself: it needs absolute URLs.
     backend: { backend: 'wasm', wasmPaths: new URL('/wasm/', location.href).href, ...(settings.threads !== undefined ? { threads: settings.threads } : {}) },
     worker,

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdapter, initBackend, InvalidInputError, UnknownStrategyError, DisposedError, type Adapter } from '../../src/index.js';
+import { createAdapter, initBackend, InvalidInputError, InvalidOptionError, UnknownStrategyError, DisposedError, type Adapter } from '../../src/index.js';
 import type { MetricsRecord } from '../../src/metrics/stepMetrics.js';
 import { adapt } from '../../src/stream/adapt.js';
 import type { FrameInput, StreamRecord } from '../../src/stream/types.js';
@@ -60,7 +60,7 @@ describe('createWorkerAdapter (worker_threads)', () => {
   for (const strategy of STRATEGIES) {
     it(`'${strategy}': the same stream gives identical predictions in-thread and in the worker`, async () => {
       const options = strategy === 'tent' ? { seed: 7, lr: 5e-3 } : { seed: 7 };
-      const worker = await createWorkerAdapter({ model: makeModel(), strategy, options: options as never });
+      const worker = await createWorkerAdapter({ model: makeModel(), strategy, ...options } as never);
       open.push(worker);
       expect(worker.backend.backend).toBe('wasm');
       expect(worker.inputShape).toEqual([...SHAPE]);
@@ -102,7 +102,7 @@ describe('createWorkerAdapter (worker_threads)', () => {
   it('a snapshot taken in the worker restores in-thread to identical outputs', async () => {
     const strategy = STRATEGIES.includes('tent' as never) ? ('tent' as const) : ('bn-adapt' as const);
     const options = strategy === 'tent' ? { seed: 3, lr: 1e-2 } : { seed: 3 };
-    const worker = await createWorkerAdapter({ model: makeModel(), strategy, options: options as never });
+    const worker = await createWorkerAdapter({ model: makeModel(), strategy, ...options } as never);
     open.push(worker);
     const batch = (seed: number) => tf.randomUniform([6, ...SHAPE], 0, 1, 'float32', seed) as tf.Tensor4D;
     for (let i = 0; i < 4; i++) {
@@ -152,11 +152,14 @@ describe('createWorkerAdapter (worker_threads)', () => {
     const wrongStrategy = await createWorkerAdapter({ model: makeModel(), strategy: 'nope' as 'source' }).catch((e: unknown) => e);
     expect(wrongStrategy).toBeInstanceOf(UnknownStrategyError);
     expect((wrongStrategy as Error).message).toMatch(/Unknown strategy 'nope'. Valid strategies: 'source'/);
+    const wrongOption = await createWorkerAdapter({ model: makeModel(), strategy: 'tent', learningRate: 1 } as never).catch((e: unknown) => e);
+    expect(wrongOption).toBeInstanceOf(InvalidOptionError);
+    expect((wrongOption as Error).message).toMatch(/Unknown option 'learningRate' for strategy 'tent'/);
     local.dispose();
     await worker.terminate();
   });
 
-  it('transfers input batches, loads a model.json from disk, and terminate ends the worker', async () => {
+  it('copies input batches by default and transfers them on request, loads a model.json from disk, and terminate ends the worker', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-worker-'));
     const model = makeModel();
     await model.save(
@@ -177,8 +180,16 @@ describe('createWorkerAdapter (worker_threads)', () => {
     const expected = await local.step({ data, shape: [3, ...SHAPE] });
     const sent = data.slice();
     const out = await worker.step({ data: sent, shape: [3, ...SHAPE] });
-    expect(sent.byteLength).toBe(0); // transferred, not copied
+    // Copied by default: the caller's array is untouched.
+    expect(Array.from(sent)).toEqual(Array.from(data));
     expect(Array.from(out.probs)).toEqual(Array.from(expected.probs));
+    const transferring = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'source', transfer: true });
+    open.push(transferring);
+    const handed = data.slice();
+    const out2 = await transferring.step({ data: handed, shape: [3, ...SHAPE] });
+    expect(handed.byteLength).toBe(0); // transferred: detached on this side
+    expect(Array.from(out2.probs)).toEqual(Array.from(expected.probs));
+    await transferring.terminate();
     // The worker's tensors stay constant over many steps.
     const m0 = await worker.workerMemory();
     for (let i = 0; i < 50; i++) await worker.step({ data: data.slice(), shape: [3, ...SHAPE] });

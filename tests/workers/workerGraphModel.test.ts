@@ -35,8 +35,8 @@ describe.skipIf(!hasLame)('createWorkerAdapter with a tf.GraphModel', () => {
     const { modelJson, weights } = graphArtifacts(5);
     fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJson));
     fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(weights));
-    const sent = await createWorkerAdapter({ model: await loadGraph(5), strategy: 'lame', options: { graphNodes, seed: 2 } as never });
-    const fromDisk = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'lame', options: { graphNodes, seed: 2 } as never });
+    const sent = await createWorkerAdapter({ model: await loadGraph(5), strategy: 'lame', graphNodes, seed: 2 });
+    const fromDisk = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'lame', graphNodes, seed: 2 });
     open.push(sent, fromDisk);
     const local = await createAdapter(await loadGraph(5), { strategy: 'lame', graphNodes, seed: 2 } as never);
     expect(sent.inputShape).toEqual([H, H, 1]);
