@@ -19,9 +19,8 @@ export interface AdapterBaseOptions {
 /** `createAdapter` options: the strategy name, its own options, and the common ones. */
 export type AdapterOptions<N extends StrategyName> = { strategy: N } & AdapterBaseOptions & StrategyOptions<N>;
 
-/** One step's predictions, as plain arrays (they cross worker boundaries). */
-export interface StepOutput {
-  stepId: number;
+/** A batch's predictions, as plain arrays (they cross worker boundaries). */
+export interface BatchPredictions {
   batchSize: number;
   numClasses: number;
   /** Row-major probabilities, batchSize x numClasses. */
@@ -30,9 +29,22 @@ export interface StepOutput {
   labels: Int32Array;
   /** Max probability of each frame. */
   confidence: Float32Array;
+}
+
+/** One step's predictions. */
+export interface StepOutput extends BatchPredictions {
+  stepId: number;
   stats: StepStats;
   /** Wall time of the step, ms. */
   stepMs: number;
+}
+
+/** What `predict` returns: the predictions of the current state (no step was taken). */
+export interface PredictOutput extends BatchPredictions {
+  /** The number of steps taken so far (the `stepId` the next step will get). */
+  steps: number;
+  /** Wall time of the prediction, ms. */
+  predictMs: number;
 }
 
 /**
@@ -51,6 +63,15 @@ export interface Adapter {
   readonly metrics$: Observable<MetricsRecord>;
   /** Adapts on `batch` and returns its predictions. `labels` only feed the accuracy metric. */
   step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput>;
+  /**
+   * Predictions of the current adapted state on `batch`, with no update: the state, the step
+   * count and `metrics$` are untouched, so a later `step` gives exactly what it would have given.
+   * What "the current state predicts" is each strategy's paper's prediction (e.g. CoTTA's and
+   * ViDA's teacher, LAME's corrected output, the BN strategies' batch statistics); for every
+   * built-in strategy it equals what `step(batch)` would return now. A user strategy without
+   * `predict` gets the snapshot / step / restore fallback (see `Strategy.predict`).
+   */
+  predict(batch: BatchInput): Promise<PredictOutput>;
   /** Back to the source model and a fresh strategy state. */
   reset(): Promise<void>;
   /** The whole adaptation state as bytes (persist it; `restore` it here or in a worker). */
@@ -79,6 +100,24 @@ function checkNeeds(def: StrategyDefinition, target: AdaptTarget): void {
       `Strategy '${def.name}' adapts BatchNormalization layers, and model '${target.model instanceof tf.LayersModel ? target.model.name : 'graph'}' has none. ` +
         "Use a strategy that does not need BN (e.g. 'lame' or 'source'), or a model with BatchNormalization layers.",
     );
+  }
+}
+
+/**
+ * The strategy's `predict`, or for a strategy without one: snapshot, step, restore (the step's
+ * predictions, and the state exactly as before).
+ */
+function predictWith(impl: Strategy, x: tf.Tensor4D): tf.Tensor2D {
+  if (typeof impl.predict === 'function') return impl.predict(x);
+  const saved = impl.snapshot();
+  try {
+    return impl.step(x).probs;
+  } finally {
+    try {
+      impl.restore(saved);
+    } finally {
+      disposeTensors(saved.tensors);
+    }
   }
 }
 
@@ -160,6 +199,32 @@ class LocalAdapter implements Adapter {
         confidence: s.confidence,
         stats,
         stepMs,
+      };
+    });
+  }
+
+  predict(batch: BatchInput): Promise<PredictOutput> {
+    return this.serial(async () => {
+      const x = toBatchTensor(batch, this.inputShape);
+      const start = performance.now();
+      let probsData: Float32Array;
+      try {
+        const probs = predictWith(this.impl, x);
+        probsData = (await probs.data()) as Float32Array;
+        probs.dispose();
+      } finally {
+        x.dispose();
+      }
+      const predictMs = performance.now() - start;
+      const s = summarizeProbs(probsData, this.numClasses);
+      return {
+        batchSize: s.labels.length,
+        numClasses: this.numClasses,
+        probs: probsData,
+        labels: s.labels,
+        confidence: s.confidence,
+        steps: this.stepId,
+        predictMs,
       };
     });
   }

@@ -8,6 +8,8 @@ export {
   type Adapter,
   type AdapterBaseOptions,
   type AdapterOptions,
+  type BatchPredictions,
+  type PredictOutput,
   type StepOutput,
 } from './adapter.js';
 export type { BatchInput, RawBatch } from './input.js';

@@ -54,6 +54,9 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
   /** One step's computation; `x` is a validated float32 batch. */
   protected abstract forward(x: tf.Tensor4D): StepResult;
 
+  /** Predictions of the current state without any state change (see `Strategy.predict`). */
+  protected abstract infer(x: tf.Tensor4D): tf.Tensor2D;
+
   /** Every variable that makes up the strategy's state. Defaults to the model's weights. */
   protected stateVariables(): Map<string, tf.Variable> {
     return this.target.kind === 'layers' ? modelVariables(this.target.model) : new Map();
@@ -73,6 +76,11 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
   step(x: tf.Tensor4D): StepResult {
     this.ensureSource();
     return this.forward(x);
+  }
+
+  predict(x: tf.Tensor4D): tf.Tensor2D {
+    this.ensureSource();
+    return this.infer(x);
   }
 
   reset(): void {

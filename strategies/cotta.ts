@@ -21,6 +21,9 @@
  * 6. Returns softmax(target), the same tensor the official code returns (`outputs_ema`):
  *    the augmentation-averaged teacher output when augmentation was used, else the
  *    teacher's output on the clean batch; both computed before this step's update.
+ * `predict` computes steps 1, 2 and 6 only (the teacher's prediction, as the paper predicts),
+ * with the augmentation generator put back afterwards: it returns exactly what `step` would,
+ * and changes nothing.
  * Student, teacher and anchor normalise every BN layer with the current batch's statistics
  * (`configure_model` disables running statistics); BN moving statistics are never touched.
  *
@@ -153,13 +156,34 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
     return mean;
   }
 
-  protected forward(x: tf.Tensor4D): StepResult {
-    const c = this.config;
+  /** Step 1: the anchor's mean confidence on the batch. */
+  private anchorConfidence(x: tf.Tensor4D): number {
     const anchorConfidence = tf.tidy(() =>
       tf.mean(tf.max(tf.softmax(this.anchor.executor.logits(x, { hooks: this.anchor.batchStatisticsHooks() })), 1)),
     );
     const confidence = anchorConfidence.dataSync()[0]!;
     anchorConfidence.dispose();
+    return confidence;
+  }
+
+  /** The teacher's prediction, as `step` returns it; the augmentation draws are not consumed. */
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
+    const augmented = this.anchorConfidence(x) < this.config.threshold;
+    const rngState = this.augmenter.state;
+    let target: tf.Tensor2D;
+    try {
+      target = this.teacherTarget(x, augmented);
+    } finally {
+      this.augmenter.state = rngState;
+    }
+    const probs = tf.softmax(target) as tf.Tensor2D;
+    target.dispose();
+    return probs;
+  }
+
+  protected forward(x: tf.Tensor4D): StepResult {
+    const c = this.config;
+    const confidence = this.anchorConfidence(x);
     const augmented = confidence < c.threshold;
     const target = this.teacherTarget(x, augmented);
     let loss: number;

@@ -42,6 +42,19 @@ export class ForwardNormStrategy<C extends Required<NormStatsOptions>> extends B
     return { probs, stats: { bnDrift, bnVarDrift } };
   }
 
+  /**
+   * The step's prediction without committing anything: the same statistics (the batch's, or in
+   * `'ema'` mode the moving ones with this batch included), but the moving statistics stay as
+   * they were.
+   */
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
+    try {
+      return tf.tidy(() => tf.softmax(this.layers.executor.logits(x, { hooks: this.norm.hooks })) as tf.Tensor2D);
+    } finally {
+      this.norm.abort();
+    }
+  }
+
   protected override onDispose(): void {
     this.norm.dispose();
   }

@@ -428,6 +428,15 @@ class LameStrategy extends BaseStrategy<LameConfig> {
   }
 
   protected forward(x: tf.Tensor4D): StepResult {
+    return this.correct(x);
+  }
+
+  /** LAME has no state: a prediction is the step's correction of this batch. */
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
+    return this.correct(x).probs;
+  }
+
+  private correct(x: tf.Tensor4D): StepResult {
     const { probs, feats } = tf.tidy(() => {
       const target = this.target;
       if (target.kind === 'graph') {

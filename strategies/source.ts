@@ -14,14 +14,18 @@ class SourceStrategy extends BaseStrategy<SourceOptions> {
   readonly needs = sourceStrategy.needs;
 
   protected forward(x: tf.Tensor4D): StepResult {
+    return { probs: this.infer(x), stats: {} };
+  }
+
+  /** The model's own prediction (there is no state). */
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
     const target = this.target;
-    const probs = tf.tidy(() => {
-      if (target.kind === 'graph') return tf.softmax(target.run(x).logits);
+    return tf.tidy(() => {
+      if (target.kind === 'graph') return tf.softmax(target.run(x).logits) as tf.Tensor2D;
       // A softmax model's own output is exactly `model.predict`.
       if (target.info.outputKind === 'softmax') return target.executor.predict(x) as tf.Tensor2D;
-      return tf.softmax(target.executor.logits(x));
+      return tf.softmax(target.executor.logits(x)) as tf.Tensor2D;
     });
-    return { probs, stats: {} };
   }
 }
 

@@ -44,6 +44,15 @@ export interface Strategy<C extends object = object> {
   readonly needs: StrategyNeeds;
   /** One online step on a validated float32 batch [n, h, w, c]. */
   step(x: tf.Tensor4D): StepResult;
+  /**
+   * Predictions of the current adapted state on a validated batch, with no update: the state
+   * after `predict` is exactly the state before (a later `step` gives what it would have given).
+   * Returns class probabilities [n, classes] the caller disposes. Each built-in strategy
+   * predicts as its paper does (see its file). Optional for user strategies: without it,
+   * `adapter.predict` runs `snapshot`, `step`, `restore` (the step's predictions, at the cost
+   * of a step and a state copy).
+   */
+  predict?(x: tf.Tensor4D): tf.Tensor2D;
   /** Back to the state at attach time (weights bit-identical). */
   reset(): void;
   /** Copies of the whole state; dispose its tensors when done (or pass it to `restore`). */

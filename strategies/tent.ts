@@ -12,7 +12,9 @@
  * not episodic).
  *
  * As in the reference, the returned prediction is the one of the forward pass that computed the
- * loss, i.e. before this batch's update.
+ * loss, i.e. before this batch's update. `predict` is that forward pass alone (current gamma/beta,
+ * the batch's statistics), with no gradient, no optimiser step and no moving-statistics update, so
+ * it returns exactly what `step` would.
  *
  * Deviations / additions:
  * - `optimizer: 'sgd'` is plain SGD (no momentum); the reference's ImageNet config uses SGD with
@@ -123,6 +125,15 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
     }
     const { bnDrift, bnVarDrift, extra } = this.norm.finish([loss]);
     return { probs: out.probs!, stats: { loss: extra[0]!, bnDrift, bnVarDrift } };
+  }
+
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
+    try {
+      return tf.tidy(() => tf.softmax(this.layers.executor.logits(x, { hooks: this.norm.hooks })) as tf.Tensor2D);
+    } finally {
+      // Nothing is committed: the moving statistics ('ema' mode) stay as they were.
+      this.norm.abort();
+    }
   }
 
   protected override onDispose(): void {

@@ -25,6 +25,10 @@
  *    back to the warmed-up state (the source backbone plus the loaded adapters) with
  *    probability `restoreProb`.
  *
+ * `predict` computes steps 1, 2 (on the teacher only) and 3's teacher logits: the prediction
+ * `step` would return, after which the scales and the augmentation generator are put back, so
+ * nothing changes (it costs the N + 1 teacher passes, not the student's backward pass).
+ *
  * Deviations (see docs/vida.md):
  * - Adapters sit beside conv (and optionally dense) layers, see `vidaAdapters.ts`; the official
  *   code injects into ViT attention linears only.
@@ -217,6 +221,21 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
       return u.dataSync()[0]!;
     } finally {
       tf.dispose(outs);
+    }
+  }
+
+  /** The teacher's prediction with this batch's HKA scales, as `step` returns it; no state changes. */
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
+    const c = this.config;
+    const rngState = this.augmenter.state;
+    const saved = { ...this.teacherAdapters.scales };
+    try {
+      const u = this.uncertainty(x);
+      this.teacherAdapters.scales = { ...hkaScales(u, c.uncertaintyThreshold, c.hka) };
+      return tf.tidy(() => tf.softmax(this.teacher.executor.logits(x, { hooks: this.teacherHooks })) as tf.Tensor2D);
+    } finally {
+      this.teacherAdapters.scales = saved;
+      this.augmenter.state = rngState;
     }
   }
 

@@ -5,7 +5,7 @@
 import * as tf from '../src/tf.js';
 import * as Comlink from 'comlink';
 import { Subject, type Observable } from 'rxjs';
-import type { Adapter, AdapterOptions, StepOutput } from '../src/adapter.js';
+import type { Adapter, AdapterOptions, PredictOutput, StepOutput } from '../src/adapter.js';
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
 import type { GraphModelNodes } from '../src/model/target.js';
 import * as errors from '../src/errors.js';
@@ -232,6 +232,23 @@ class RemoteAdapter implements WorkerAdapter {
   step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput> {
     return this.call(async () => {
       this.checkAlive();
+      const { data, shape } = this.wire(batch);
+      const labelArray = labels === undefined ? undefined : Array.from(labels);
+      return this.remote.step(data, shape, labelArray);
+    });
+  }
+
+  predict(batch: BatchInput): Promise<PredictOutput> {
+    return this.call(async () => {
+      this.checkAlive();
+      const { data, shape } = this.wire(batch);
+      return this.remote.predict(data, shape);
+    });
+  }
+
+  /** A batch as its pixels and shape, marked for transfer when it is ours or `transfer` is set. */
+  private wire(batch: BatchInput): { data: Float32Array | Int32Array | Uint8Array; shape: number[] } {
+    {
       let data: Float32Array | Int32Array | Uint8Array;
       let shape: number[];
       let transfer = false;
@@ -260,10 +277,8 @@ class RemoteAdapter implements WorkerAdapter {
           data.byteOffset === 0 &&
           data.byteLength === data.buffer.byteLength;
       }
-      const labelArray = labels === undefined ? undefined : Array.from(labels);
-      const args = transfer ? Comlink.transfer(data, [data.buffer as ArrayBuffer]) : data;
-      return this.remote.step(args, shape, labelArray);
-    });
+      return { data: transfer ? Comlink.transfer(data, [data.buffer as ArrayBuffer]) : data, shape };
+    }
   }
 
   reset(): Promise<void> {

@@ -3,7 +3,7 @@
  * the worker exposes through Comlink. Everything here is structured-cloneable.
  */
 import type * as tf from '../src/tf.js';
-import type { StepOutput } from '../src/adapter.js';
+import type { PredictOutput, StepOutput } from '../src/adapter.js';
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 
@@ -50,6 +50,7 @@ export interface WorkerReady {
 export interface WorkerService {
   init(init: WorkerInit, onMetrics: (record: MetricsRecord) => void): Promise<WorkerReady>;
   step(data: Float32Array | Int32Array | Uint8Array, shape: number[], labels?: number[]): Promise<StepOutput>;
+  predict(data: Float32Array | Int32Array | Uint8Array, shape: number[]): Promise<PredictOutput>;
   reset(): Promise<void>;
   snapshot(): Promise<Uint8Array>;
   restore(bytes: Uint8Array): Promise<void>;

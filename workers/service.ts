@@ -6,7 +6,7 @@
 import * as tf from '../src/tf.js';
 import * as Comlink from 'comlink';
 import type { Subscription } from 'rxjs';
-import { createAdapter, type Adapter, type StepOutput } from '../src/adapter.js';
+import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from '../src/adapter.js';
 import { initBackend } from '../src/backend/initBackend.js';
 import { DisposedError, InvalidInputError } from '../src/errors.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
@@ -93,6 +93,12 @@ export function createWorkerService(): WorkerService {
     async step(data, shape, labels): Promise<StepOutput> {
       const out = await need().step({ data: data as Float32Array, shape }, labels);
       // probs may be a view of backend memory: send a copy of our own.
+      const probs = out.probs.slice();
+      return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
+    },
+
+    async predict(data, shape): Promise<PredictOutput> {
+      const out = await need().predict({ data: data as Float32Array, shape });
       const probs = out.probs.slice();
       return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
     },

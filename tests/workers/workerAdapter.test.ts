@@ -99,7 +99,7 @@ describe('createWorkerAdapter (worker_threads)', () => {
     });
   }
 
-  it('a snapshot taken in the worker restores in-thread to identical outputs', async () => {
+  it('a snapshot taken in the worker restores in-thread to identical outputs; predict agrees and updates nothing', async () => {
     const strategy = STRATEGIES.includes('tent' as never) ? ('tent' as const) : ('bn-adapt' as const);
     const options = strategy === 'tent' ? { seed: 3, lr: 1e-2 } : { seed: 3 };
     const worker = await createWorkerAdapter({ model: makeModel(), strategy, ...options } as never);
@@ -114,9 +114,15 @@ describe('createWorkerAdapter (worker_threads)', () => {
     const local = await createAdapter(makeModel(), { strategy, ...options } as never);
     await local.restore(bytes);
     const x = batch(99);
+    // predict in the worker: the current state's predictions, no update (the steps below still agree).
+    const wp = await worker.predict(x);
+    const lp = await local.predict(x);
+    expect(Array.from(wp.probs)).toEqual(Array.from(lp.probs));
+    expect(wp.steps).toBe(4);
     const w = await worker.step(x);
     const l = await local.step(x);
     expect(Array.from(l.probs)).toEqual(Array.from(w.probs));
+    expect(Array.from(wp.probs)).toEqual(Array.from(w.probs));
     expect(l.stepId).toBe(w.stepId);
     // And the state really moved away from the source (for tent): a fresh adapter differs.
     if (strategy === 'tent') {
