@@ -1,6 +1,7 @@
 import * as tf from './tf.js';
 import { Subject, type Observable } from 'rxjs';
-import { DisposedError, InvalidInputError, UnsupportedModelError } from './errors.js';
+import { DisposedError, InvalidInputError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
+import { checkStateMeta, COUNTER } from './model/stateSpec.js';
 import { toBatchTensor, type BatchInput } from './input.js';
 import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent } from './metrics/stepMetrics.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
@@ -246,16 +247,33 @@ class LocalAdapter implements Adapter {
 
   restore(bytes: Uint8Array): Promise<void> {
     return this.serial(async () => {
-      const decoded = decodeState(bytes);
-      if (decoded.meta.strategy !== this.strategy) {
-        throw new InvalidInputError(
-          `The snapshot is of strategy '${String(decoded.meta.strategy)}'; this adapter runs '${this.strategy}'.`,
-        );
-      }
+      // Bytes from outside are hostile: everything is checked (decodeState, the strategy's state
+      // spec and meta schema) before a tensor is made; on failure nothing changes.
+      const spec = this.impl.stateSpec();
+      const owner = `restore (${this.strategy})`;
+      let stepId = 0;
+      let meta: Record<string, unknown> = {};
+      const decoded = decodeState(bytes, {
+        owner,
+        expected: spec.tensors,
+        checkMeta: (m) => {
+          const keys = Object.keys(m);
+          if (keys.length !== 3 || !['strategy', 'stepId', 'meta'].every((k) => Object.hasOwn(m, k))) {
+            throw new InvalidSnapshotError(`${owner}: the snapshot's meta must have exactly strategy, stepId and meta; it has ${keys.slice(0, 10).join(', ') || '(none)'}.`);
+          }
+          if (m.strategy !== this.strategy) {
+            throw new InvalidSnapshotError(
+              `${owner}: the snapshot is of strategy ${JSON.stringify(m.strategy)?.slice(0, 60)}; this adapter runs '${this.strategy}'. Restore it into an adapter of that strategy.`,
+            );
+          }
+          stepId = checkStateMeta(owner, { stepId: COUNTER }, { stepId: m.stepId }).stepId as number;
+          meta = checkStateMeta(owner, spec.meta, m.meta, 'meta.meta');
+        },
+      });
       const tensors = stateTensors(decoded);
       try {
-        this.impl.restore({ tensors, meta: (decoded.meta.meta ?? {}) as Record<string, unknown> });
-        this.stepId = Number(decoded.meta.stepId ?? 0);
+        this.impl.restore({ tensors, meta });
+        this.stepId = stepId;
       } finally {
         disposeTensors(tensors);
       }

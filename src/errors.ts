@@ -50,9 +50,28 @@ export type EdgeTtaErrorName =
   | 'InvalidOptionError'
   | 'BackendError'
   | 'DisposedError'
-  | 'BackpressureError';
+  | 'BackpressureError'
+  | 'InvalidSnapshotError'
+  | 'ModelInUseError';
 
 /** A stream's bounded frame buffer overflowed under the `'buffer'` backpressure policy. */
 export class BackpressureError extends EdgeTtaError {
   override name = 'BackpressureError' as const;
+}
+
+/**
+ * Snapshot bytes were rejected by `restore` (or `decodeState`): not an edge-tta state, corrupt,
+ * truncated, out of bounds, of another strategy or model, or with values out of range. Nothing
+ * was changed: the adapter keeps its state. See docs/snapshots.md for the rules.
+ */
+export class InvalidSnapshotError extends EdgeTtaError {
+  override name = 'InvalidSnapshotError' as const;
+}
+
+/**
+ * The model already has an adapter: one adapter per model at a time (its dispose puts the source
+ * weights back, so a second one would take the first's adapted weights as its source).
+ */
+export class ModelInUseError extends EdgeTtaError {
+  override name = 'ModelInUseError' as const;
 }

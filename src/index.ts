@@ -46,6 +46,8 @@ export {
   EdgeTtaError,
   InvalidInputError,
   InvalidOptionError,
+  InvalidSnapshotError,
+  ModelInUseError,
   UnknownStrategyError,
   UnsupportedModelError,
   type EdgeTtaErrorName,

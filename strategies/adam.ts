@@ -57,6 +57,11 @@ export class Adam {
     });
   }
 
+  /** The second-moment variables (non-negative by construction; a snapshot must keep them so). */
+  secondMoments(): readonly tf.Variable[] {
+    return this.v;
+  }
+
   /** The moment variables, named `${prefix}m/${i}` and `${prefix}v/${i}`, for a strategy's state. */
   stateVariables(prefix = 'adam/'): Map<string, tf.Variable> {
     const out = new Map<string, tf.Variable>();

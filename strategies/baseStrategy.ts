@@ -1,5 +1,6 @@
 import * as tf from '../src/tf.js';
-import { DisposedError, UnsupportedModelError } from '../src/errors.js';
+import { DisposedError, InvalidSnapshotError, UnsupportedModelError } from '../src/errors.js';
+import { checkStateMeta, checkTensorValues, type StateMetaSchema, type StateSpec, type TensorSpec } from '../src/model/stateSpec.js';
 import type { AdaptTarget, LayersTarget } from '../src/model/target.js';
 import { assignVariables, copyVariables, disposeTensors, type NamedTensors } from '../src/model/weights.js';
 import type { StepResult, Strategy, StrategyContext, StrategyNeeds, StrategyState } from './strategy.js';
@@ -26,7 +27,10 @@ export function modelVariables(model: tf.LayersModel): Map<string, tf.Variable> 
  *
  * A subclass implements `forward` and, if it holds state beyond the model's weights
  * (teacher copies, adapters, optimiser moments), extends `stateVariables` and `stateMeta`.
- * It must create all its variables in its constructor, before the first step.
+ * It must create all its variables in its constructor, before the first step. It declares
+ * `stateMetaSchema`, the schema of what `stateMeta` returns (the state contract of
+ * `strategies/strategy.ts`): `restore` checks every state against it and against
+ * `stateVariables` before writing anything, so `restoreMeta` only sees valid meta.
  */
 export abstract class BaseStrategy<C extends object> implements Strategy<C> {
   abstract readonly name: string;
@@ -67,7 +71,22 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
     return {};
   }
 
-  /** Loads what `stateMeta` returned. */
+  /**
+   * The schema of what `stateMeta` returns: exactly its fields, each with its type and range
+   * (`{}` when `stateMeta` returns nothing). Snapshots whose meta does not match are rejected.
+   */
+  protected abstract readonly stateMetaSchema: StateMetaSchema;
+
+  /**
+   * State variables whose values must be >= 0 (a negative variance or second moment would turn
+   * the next step into NaN). Defaults to the model's BN moving variances; add optimiser second
+   * moments and estimated variances.
+   */
+  protected nonNegativeState(): Iterable<tf.Variable> {
+    return this.target.kind === 'layers' ? this.target.info.batchNorms.map((bn) => bn.movingVariance) : [];
+  }
+
+  /** Loads what `stateMeta` returned (already checked against `stateMetaSchema`). */
   protected restoreMeta(_meta: Record<string, unknown>): void {}
 
   /** Frees tensors the subclass owns (its variables are disposed here too). */
@@ -94,10 +113,50 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
     return { tensors: copyVariables(this.stateVariables()), meta: structuredClone(this.stateMeta()) };
   }
 
+  stateSpec(): StateSpec {
+    const nonNegative = new Set(this.nonNegativeState());
+    const tensors = new Map<string, TensorSpec>();
+    for (const [name, v] of this.stateVariables()) {
+      tensors.set(name, { shape: [...v.shape], dtype: v.dtype as TensorSpec['dtype'], ...(nonNegative.has(v) ? { nonNegative: true } : {}) });
+    }
+    return { tensors, meta: this.stateMetaSchema };
+  }
+
   restore(state: StrategyState): void {
+    if (this.disposed) throw new DisposedError(`Strategy '${this.name}' was used after dispose().`);
+    // Everything is checked before the source copy is taken or anything is written.
+    this.checkState(state);
     this.ensureSource();
     assignVariables(this.stateVariables(), state.tensors);
     this.restoreMeta(state.meta);
+  }
+
+  /** Throws InvalidSnapshotError unless `state` matches `stateSpec()` exactly, with finite values. */
+  private checkState(state: StrategyState): void {
+    const spec = this.stateSpec();
+    const owner = `Strategy '${this.name}'`;
+    if (state === null || typeof state !== 'object' || state.tensors === null || typeof state.tensors !== 'object') {
+      throw new InvalidSnapshotError(`${owner}: restore expects { tensors, meta } as snapshot() returns it.`);
+    }
+    const names = Object.keys(state.tensors);
+    for (const name of names) {
+      if (!spec.tensors.has(name)) {
+        throw new InvalidSnapshotError(`${owner}: the state holds a tensor '${name.slice(0, 80)}' that this strategy's state does not have; it was taken from a different strategy, options or model.`);
+      }
+    }
+    for (const [name, want] of spec.tensors) {
+      const t = Object.hasOwn(state.tensors, name) ? state.tensors[name] : undefined;
+      if (!(t instanceof tf.Tensor) || t.isDisposed) {
+        throw new InvalidSnapshotError(`${owner}: the state has no tensor '${name}'; it was taken from a different strategy, options or model.`);
+      }
+      if (t.dtype !== want.dtype || !tf.util.arraysEqual(t.shape, want.shape as number[])) {
+        throw new InvalidSnapshotError(
+          `${owner}: state tensor '${name}' is [${t.shape}] ${t.dtype}; this strategy's is [${want.shape.join(',')}] ${want.dtype}. Restore a snapshot of the same strategy, options and model.`,
+        );
+      }
+      checkTensorValues(owner, name, t.dataSync() as Float32Array | Int32Array, want.nonNegative === true);
+    }
+    checkStateMeta(owner, spec.meta, state.meta);
   }
 
   dispose(): void {

@@ -41,6 +41,7 @@
 import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
 import { InvalidOptionError } from '../src/errors.js';
+import { COUNTER, RNG_STATE } from '../src/model/stateSpec.js';
 import { createRng, type SeededRng } from '../src/fused/index.js';
 import { batchStatisticsHook } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
@@ -89,6 +90,7 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
   private readonly augmenter: CottaAugmenter;
   private readonly restoreRng: SeededRng;
   private stepCount = 0;
+  protected readonly stateMetaSchema = { step: COUNTER, adamT: COUNTER, augmenter: RNG_STATE, restoreRng: RNG_STATE };
   private readonly copyBytes: number;
 
   constructor(target: AdaptTarget, config: Required<CottaOptions>, context: StrategyContext) {
@@ -117,6 +119,10 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
     this.paramNames.forEach((name, i) => vars.set(`cotta/teacher/${name}`, this.teacherParams[i]!));
     for (const [name, v] of this.adam.stateVariables('cotta/adam/')) vars.set(name, v);
     return vars;
+  }
+
+  protected override nonNegativeState(): tf.Variable[] {
+    return [...super.nonNegativeState(), ...this.adam.secondMoments()];
   }
 
   protected override stateMeta(): Record<string, unknown> {

@@ -13,6 +13,7 @@ export class ForwardNormStrategy<C extends Required<NormStatsOptions>> extends B
   readonly name: string;
   readonly needs: StrategyDefinition['needs'];
   private readonly norm: BnStatistics;
+  protected readonly stateMetaSchema = {};
 
   constructor(def: Pick<StrategyDefinition, 'name' | 'needs'>, target: AdaptTarget, config: C, context: StrategyContext, alpha: number) {
     super(target, config, context);
@@ -28,6 +29,10 @@ export class ForwardNormStrategy<C extends Required<NormStatsOptions>> extends B
 
   protected override stateVariables(): Map<string, tf.Variable> {
     return new Map([...super.stateVariables(), ...this.norm.variables]);
+  }
+
+  protected override nonNegativeState(): tf.Variable[] {
+    return [...super.nonNegativeState(), ...this.norm.varianceVariables()];
   }
 
   protected forward(x: tf.Tensor4D): StepResult {

@@ -396,6 +396,7 @@ type LameConfig = Required<LameOptions>;
 class LameStrategy extends BaseStrategy<LameConfig> {
   readonly name = 'lame';
   readonly needs = lameStrategy.needs;
+  protected readonly stateMetaSchema = {};
   private readonly featureHooks: Map<string, LayerHook> | undefined;
   private captured: tf.Tensor | null = null;
 

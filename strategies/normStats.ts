@@ -255,6 +255,11 @@ export class BnStatistics {
     this.pending = [];
   }
 
+  /** The moving variances (mode `'ema'`), which a restored state must keep non-negative. */
+  varianceVariables(): tf.Variable[] {
+    return [...this.ema.values()].map((s) => s.variance);
+  }
+
   dispose(): void {
     this.abort();
     tf.dispose([...this.variables.values()]);

@@ -1,6 +1,9 @@
 import type * as tf from '../src/tf.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import type { NamedTensors } from '../src/model/weights.js';
+import type { StateSpec } from '../src/model/stateSpec.js';
+
+export type { MetaFieldSchema, StateMetaSchema, StateSpec, TensorSpec } from '../src/model/stateSpec.js';
 
 /** What a strategy requires of the model; checked by `createAdapter` before the strategy is built. */
 export interface StrategyNeeds {
@@ -38,6 +41,20 @@ export interface StrategyContext {
  * An online test-time adaptation strategy, attached to one model.
  * `step` adapts on a batch and returns its predictions; `reset` returns to the source
  * state exactly; `snapshot`/`restore` save and load the whole state.
+ *
+ * **The state contract** (snapshots come back from storage or the network: untrusted bytes).
+ * A strategy declares what its state is with {@link Strategy.stateSpec}: every tensor
+ * `snapshot()` returns (name, shape, dtype, and `nonNegative` for values that must be >= 0, e.g.
+ * variances and Adam's second moments) and a schema of every field of its `meta` (integers with
+ * their range, e.g. `COUNTER` for step counts and `RNG_STATE` for 32-bit generator states, finite
+ * numbers, nested objects; exactly these fields). The adapter checks snapshot bytes against it
+ * before allocating anything, and `restore` must reject (with `InvalidSnapshotError`, changing
+ * nothing) any state that does not match it. A strategy built on `BaseStrategy` gets both by
+ * declaring `stateMetaSchema` (a schema of what its `stateMeta()` returns; `{}` if nothing) and, if
+ * it holds variances or second moments beyond the model's BN moving variances, overriding
+ * `nonNegativeState()`; `restoreMeta` then only ever sees meta that passed the schema. The fuzz
+ * test (tests/core/snapshotFuzz.test.ts) runs mutated snapshots of every registered strategy
+ * against this contract. See docs/snapshots.md.
  */
 export interface Strategy<C extends object = object> {
   readonly name: string;
@@ -57,8 +74,14 @@ export interface Strategy<C extends object = object> {
   reset(): void;
   /** Copies of the whole state; dispose its tensors when done (or pass it to `restore`). */
   snapshot(): StrategyState;
-  /** Loads a state taken by `snapshot` (of the same strategy on the same model). */
+  /**
+   * Loads a state taken by `snapshot` (of the same strategy on the same model). A state that does
+   * not match {@link stateSpec} (or holds non-finite values) throws `InvalidSnapshotError` before
+   * anything is written or allocated.
+   */
   restore(state: StrategyState): void;
+  /** What a state must match to be restored: its tensors and the schema of its `meta` (see above). */
+  stateSpec(): StateSpec;
   /** Frees the strategy's tensors and puts the model's source weights back. */
   dispose(): void;
   /** The resolved options, as plain JSON. */

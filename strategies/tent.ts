@@ -28,6 +28,7 @@
  */
 import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
+import { COUNTER } from '../src/model/stateSpec.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import {
@@ -69,6 +70,7 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
   private readonly norm: BnStatistics;
   private readonly params: tf.Variable[];
   private readonly adam: Adam | null;
+  protected readonly stateMetaSchema = { adamStep: COUNTER };
 
   constructor(target: AdaptTarget, config: Required<TentOptions>, context: StrategyContext) {
     super(target, config, context);
@@ -89,6 +91,10 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
 
   protected override stateVariables(): Map<string, tf.Variable> {
     return new Map([...super.stateVariables(), ...this.norm.variables, ...(this.adam?.stateVariables('tent/adam/') ?? [])]);
+  }
+
+  protected override nonNegativeState(): tf.Variable[] {
+    return [...super.nonNegativeState(), ...this.norm.varianceVariables(), ...(this.adam?.secondMoments() ?? [])];
   }
 
   protected override stateMeta(): Record<string, unknown> {

@@ -52,6 +52,7 @@
 import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
 import { InvalidOptionError } from '../src/errors.js';
+import { COUNTER, RNG_STATE } from '../src/model/stateSpec.js';
 import { createRng, type SeededRng } from '../src/fused/index.js';
 import { batchStatisticsHook } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
@@ -142,6 +143,14 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
   private readonly augmenter: CottaAugmenter;
   private readonly restoreRng: SeededRng;
   private stepCount = 0;
+  protected readonly stateMetaSchema = {
+    step: COUNTER,
+    scales: { type: 'object', fields: { low: { type: 'number' }, high: { type: 'number' } } },
+    adamBackbone: COUNTER,
+    adamAdapters: COUNTER,
+    augmenter: RNG_STATE,
+    restoreRng: RNG_STATE,
+  } as const;
 
   constructor(target: AdaptTarget, config: Required<VidaOptions>, context: StrategyContext) {
     super(target, config, context);
@@ -152,7 +161,15 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
       highRank: config.highRank,
       seed: hashSeed(context.seed, 1),
     });
-    if (config.adapterWeights !== null) this.adapters.load(config.adapterWeights);
+    if (config.adapterWeights !== null) {
+      try {
+        this.adapters.load(config.adapterWeights);
+      } catch (e) {
+        // Rejected weights: the adapters just injected must not outlive the failed constructor.
+        this.adapters.dispose();
+        throw e;
+      }
+    }
     this.teacherAdapters = this.adapters.clone();
     this.teacher = ModelCopy.of(model);
     this.studentHooks = new Map<string, LayerHook>([
@@ -182,6 +199,15 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
     for (const [name, v] of this.adamBackbone?.stateVariables('vida/adam-backbone/') ?? []) vars.set(name, v);
     for (const [name, v] of this.adamAdapters.stateVariables('vida/adam-adapters/')) vars.set(name, v);
     return vars;
+  }
+
+  protected override nonNegativeState(): tf.Variable[] {
+    return [
+      ...super.nonNegativeState(),
+      ...this.teacher.info.batchNorms.map((bn) => bn.movingVariance),
+      ...(this.adamBackbone?.secondMoments() ?? []),
+      ...this.adamAdapters.secondMoments(),
+    ];
   }
 
   protected override stateMeta(): Record<string, unknown> {

@@ -26,7 +26,8 @@
  */
 import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
-import { InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
+import { InvalidInputError, InvalidOptionError, InvalidSnapshotError, UnsupportedModelError } from '../src/errors.js';
+import type { TensorSpec } from '../src/model/stateSpec.js';
 import { batchStatisticsHook } from '../src/model/batchNorm.js';
 import type { LayerHook, ModelExecutor } from '../src/model/executor.js';
 import type { ModelInfo } from '../src/model/introspect.js';
@@ -224,23 +225,32 @@ export class VidaAdapters {
   }
 
   /**
-   * Loads weights written by {@link encode} (e.g. the shipped warm-up). The file must hold the
-   * same layers and ranks; otherwise a typed error says which differs.
+   * Loads weights written by {@link encode} (e.g. the shipped warm-up). The bytes are checked as
+   * a snapshot is (`decodeState` with this object's variables as the expected tensors): the file
+   * must hold the same layers and ranks, else an {@link InvalidSnapshotError} says which differs
+   * and nothing is changed.
    */
   load(bytes: Uint8Array): Record<string, unknown> {
-    const decoded = decodeState(bytes);
-    if (decoded.meta.kind !== 'vida-adapters') {
-      throw new InvalidInputError('These bytes are not ViDA adapter weights (written by VidaAdapters.encode).');
-    }
-    const specs = decoded.meta.specs as VidaAdapterSpec[];
-    const mine = JSON.stringify(this.specs);
-    if (JSON.stringify(specs) !== mine) {
-      throw new InvalidInputError(
-        `The ViDA adapter weights were trained for layers/ranks ${JSON.stringify(specs.map((s) => [s.layer, s.lowRank, s.highRank]))}; ` +
-          `this model's adapters are ${JSON.stringify(this.specs.map((s) => [s.layer, s.lowRank, s.highRank]))}. ` +
-          "Use the same 'layers', 'lowRank' and 'highRank' options as the warm-up.",
-      );
-    }
+    const expected = new Map<string, TensorSpec>();
+    for (const [name, v] of this.variables()) expected.set(name, { shape: [...v.shape], dtype: 'float32' });
+    const decoded = decodeState(bytes, {
+      owner: 'VidaAdapters.load',
+      expected,
+      checkMeta: (meta) => {
+        if (meta.kind !== 'vida-adapters') {
+          throw new InvalidSnapshotError('VidaAdapters.load: these bytes are not ViDA adapter weights (written by VidaAdapters.encode).');
+        }
+        const specs = meta.specs as VidaAdapterSpec[];
+        if (JSON.stringify(specs) !== JSON.stringify(this.specs)) {
+          const layout = (xs: unknown) => JSON.stringify(Array.isArray(xs) ? xs.map((s: VidaAdapterSpec) => [s?.layer, s?.lowRank, s?.highRank]) : xs)?.slice(0, 300);
+          throw new InvalidSnapshotError(
+            `The ViDA adapter weights were trained for layers/ranks ${layout(specs)}; ` +
+              `this model's adapters are ${layout(this.specs)}. ` +
+              "Use the same 'layers', 'lowRank' and 'highRank' options as the warm-up.",
+          );
+        }
+      },
+    });
     const tensors = stateTensors(decoded);
     try {
       for (const [name, v] of this.variables()) v.assign(tensors[name]!);

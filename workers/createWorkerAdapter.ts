@@ -82,6 +82,8 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   BackendError: errors.BackendError,
   DisposedError: errors.DisposedError,
   BackpressureError: errors.BackpressureError,
+  InvalidSnapshotError: errors.InvalidSnapshotError,
+  ModelInUseError: errors.ModelInUseError,
 };
 
 /**

@@ -1,5 +1,6 @@
 import * as tf from '../tf.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, InvalidSnapshotError } from '../errors.js';
+import { checkTensorValues, isPlainObject, type TensorSpec } from './stateSpec.js';
 
 /** Named tensors that make up a piece of state; each is owned by the holder and must be disposed. */
 export type NamedTensors = Record<string, tf.Tensor>;
@@ -48,11 +49,20 @@ export function disposeTensors(tensors: NamedTensors): void {
 
 const MAGIC = 0x41545445; // "ETTA" little-endian
 const VERSION = 1;
+/** Prefix: magic, version, header length (u32 each). */
+const PREFIX_BYTES = 12;
+/** Largest JSON header `decodeState` parses (a ViDA state of a large model has a few thousand entries). */
+export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+/** Largest tensor rank a state may hold. */
+const MAX_RANK = 8;
+/** Longest tensor name. */
+const MAX_NAME_LENGTH = 1024;
+const ENTRY_KEYS = ['name', 'shape', 'dtype', 'offset', 'length'];
 
 interface Entry {
   name: string;
   shape: number[];
-  dtype: tf.DataType;
+  dtype: 'float32' | 'int32';
   offset: number;
   length: number;
 }
@@ -63,9 +73,23 @@ export interface EncodedState {
   meta: Record<string, unknown>;
 }
 
+/** What {@link decodeState} checks besides the format. */
+export interface DecodeStateOptions {
+  /**
+   * The tensors the state must hold, exactly (names, shapes, dtypes, value ranges), e.g. a
+   * strategy's `stateSpec().tensors`. Checked before any data is copied.
+   */
+  expected?: ReadonlyMap<string, TensorSpec>;
+  /** Checks the header's `meta` (throw {@link InvalidSnapshotError}); runs before the entries are read. */
+  checkMeta?: (meta: Record<string, unknown>) => void;
+  /** Who is decoding, for error messages. Defaults to `'decodeState'`. */
+  owner?: string;
+}
+
 /**
  * Serialises named tensors plus JSON metadata to bytes:
  * magic u32 | version u32 | header length u32 | JSON header | pad to 4 | raw little-endian data.
+ * The format and the rules {@link decodeState} enforces are in docs/snapshots.md.
  */
 export function encodeState(tensors: NamedTensors, meta: Record<string, unknown> = {}): Uint8Array {
   const entries: Entry[] = [];
@@ -78,14 +102,14 @@ export function encodeState(tensors: NamedTensors, meta: Record<string, unknown>
     offset += t.size * 4;
   }
   const header = new TextEncoder().encode(JSON.stringify({ entries, meta }));
-  const headerEnd = 12 + header.length;
+  const headerEnd = PREFIX_BYTES + header.length;
   const dataStart = (headerEnd + 3) & ~3;
   const bytes = new Uint8Array(dataStart + offset);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, MAGIC, true);
   view.setUint32(4, VERSION, true);
   view.setUint32(8, header.length, true);
-  bytes.set(header, 12);
+  bytes.set(header, PREFIX_BYTES);
   for (const e of entries) {
     const data = tensors[e.name]!.dataSync();
     bytes.set(new Uint8Array(data.buffer, data.byteOffset, e.length * 4), dataStart + e.offset);
@@ -93,33 +117,117 @@ export function encodeState(tensors: NamedTensors, meta: Record<string, unknown>
   return bytes;
 }
 
-/** Reads bytes written by {@link encodeState}. */
-export function decodeState(bytes: Uint8Array): EncodedState {
-  if (bytes.byteLength < 12) throw new InvalidInputError(`decodeState: ${bytes.byteLength} bytes is too short to be an edge-tta state.`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(0, true) !== MAGIC) throw new InvalidInputError('decodeState: these bytes are not an edge-tta state (bad magic number).');
-  const version = view.getUint32(4, true);
-  if (version !== VERSION) throw new InvalidInputError(`decodeState: state format version ${version}; this build reads version ${VERSION}.`);
-  const headerLength = view.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as {
-    entries: Entry[];
-    meta: Record<string, unknown>;
+/**
+ * Reads bytes written by {@link encodeState}, treating them as hostile: every byte read lies
+ * inside the `bytes` view; the header is size-capped UTF-8 JSON of the expected form; every
+ * entry has a unique name, a shape of non-negative integers whose product is its length, a
+ * float32/int32 dtype and an in-bounds, 4-aligned region that overlaps no other entry (so the
+ * copies made total at most the input's size); float values are finite; with
+ * `options.expected`, the entries are exactly the expected tensors. Any violation throws
+ * {@link InvalidSnapshotError} before anything is returned (nothing is allocated but plain
+ * arrays, which are dropped). Rules: docs/snapshots.md.
+ */
+export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {}): EncodedState {
+  const owner = options.owner ?? 'decodeState';
+  const fail = (why: string): never => {
+    throw new InvalidSnapshotError(`${owner}: ${why}`);
   };
-  const dataStart = (12 + headerLength + 3) & ~3;
-  const tensors: EncodedState['tensors'] = {};
-  for (const e of header.entries) {
-    const start = bytes.byteOffset + dataStart + e.offset;
-    // Copy into an aligned buffer of its own.
-    const raw = bytes.buffer.slice(start, start + e.length * 4);
-    const data = e.dtype === 'int32' ? new Int32Array(raw) : new Float32Array(raw);
-    tensors[e.name] = { data, shape: e.shape, dtype: e.dtype as 'float32' | 'int32' };
+  if (!(bytes instanceof Uint8Array)) fail(`expected the snapshot as a Uint8Array; got ${bytes === null ? 'null' : typeof bytes}.`);
+  if (bytes.byteLength < PREFIX_BYTES) fail(`${bytes.byteLength} bytes is too short to be an edge-tta state.`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== MAGIC) fail('these bytes are not an edge-tta state (bad magic number).');
+  const version = view.getUint32(4, true);
+  if (version !== VERSION) fail(`state format version ${version}; this build reads version ${VERSION}.`);
+  const headerLength = view.getUint32(8, true);
+  if (headerLength > MAX_HEADER_BYTES) fail(`the header claims ${headerLength} bytes; at most ${MAX_HEADER_BYTES} are read.`);
+  if (PREFIX_BYTES + headerLength > bytes.byteLength) {
+    fail(`the header claims ${headerLength} bytes but only ${bytes.byteLength - PREFIX_BYTES} follow the prefix (truncated?).`);
   }
-  return { tensors, meta: header.meta };
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength)));
+  } catch (e) {
+    fail(`the header is not valid UTF-8 JSON (${(e as Error).message.slice(0, 80)}).`);
+  }
+  if (!isPlainObject(header) || Object.keys(header).length !== 2 || !Array.isArray(header.entries) || !isPlainObject(header.meta)) {
+    fail('the header must be a JSON object with exactly `entries` (an array) and `meta` (an object).');
+  }
+  const { entries: rawEntries, meta } = header as { entries: unknown[]; meta: Record<string, unknown> };
+  options.checkMeta?.(meta);
+
+  const dataStart = (PREFIX_BYTES + headerLength + 3) & ~3;
+  if (dataStart > bytes.byteLength) fail(`the data section starts at byte ${dataStart}, past the end (${bytes.byteLength} bytes).`);
+  const dataBytes = bytes.byteLength - dataStart;
+  const expected = options.expected;
+  if (expected !== undefined && rawEntries.length !== expected.size) {
+    fail(`the state holds ${rawEntries.length} tensors; this adapter's state has ${expected.size}. Restore a snapshot of the same strategy, options and model.`);
+  }
+
+  const entries: Entry[] = [];
+  const names = new Set<string>();
+  for (let i = 0; i < rawEntries.length; i++) {
+    const e = rawEntries[i];
+    const at = `entry ${i}`;
+    if (!isPlainObject(e) || Object.keys(e).length !== ENTRY_KEYS.length || !ENTRY_KEYS.every((k) => Object.hasOwn(e, k))) {
+      fail(`${at} must be an object with exactly ${ENTRY_KEYS.join(', ')}.`);
+    }
+    const { name, shape, dtype, offset, length } = e as Record<string, unknown>;
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) fail(`${at}: the name must be a string of 1 to ${MAX_NAME_LENGTH} characters.`);
+    const n = name as string;
+    if (names.has(n)) fail(`${at}: the tensor '${n.slice(0, 80)}' appears twice.`);
+    names.add(n);
+    if (dtype !== 'float32' && dtype !== 'int32') fail(`${at} ('${n.slice(0, 80)}'): dtype ${JSON.stringify(dtype)?.slice(0, 40)}; only 'float32' and 'int32' are stored.`);
+    if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      fail(`${at} ('${n.slice(0, 80)}'): the shape must be an array of at most ${MAX_RANK} non-negative integers.`);
+    }
+    let size = 1;
+    for (const d of shape as number[]) size = Math.min(size * d, Number.MAX_SAFE_INTEGER);
+    if (!Number.isSafeInteger(length) || length !== size) fail(`${at} ('${n.slice(0, 80)}'): length ${String(length).slice(0, 40)} is not the product of its shape [${String(shape)}].`);
+    if (!Number.isSafeInteger(offset) || (offset as number) < 0 || (offset as number) % 4 !== 0) {
+      fail(`${at} ('${n.slice(0, 80)}'): offset ${String(offset).slice(0, 40)} must be a non-negative multiple of 4.`);
+    }
+    if ((offset as number) + size * 4 > dataBytes) {
+      fail(`${at} ('${n.slice(0, 80)}'): bytes ${String(offset)}..${(offset as number) + size * 4} lie outside the ${dataBytes}-byte data section.`);
+    }
+    if (expected !== undefined) {
+      const spec = expected.get(n);
+      if (spec === undefined) fail(`the state holds a tensor '${n.slice(0, 80)}' that this adapter's state does not have. Restore a snapshot of the same strategy, options and model.`);
+      if (spec!.dtype !== dtype || !arraysEqual(spec!.shape, shape as number[])) {
+        fail(`tensor '${n.slice(0, 80)}' is [${String(shape)}] ${String(dtype)}; this adapter's is [${spec!.shape.join(',')}] ${spec!.dtype}.`);
+      }
+    }
+    entries.push({ name: n, shape: shape as number[], dtype: dtype as Entry['dtype'], offset: offset as number, length: size });
+  }
+  // No two regions overlap, so the copies below total at most the input's size.
+  const regions = entries.filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset);
+  for (let i = 1; i < regions.length; i++) {
+    const prev = regions[i - 1]!;
+    if (regions[i]!.offset < prev.offset + prev.length * 4) fail(`tensors '${prev.name.slice(0, 80)}' and '${regions[i]!.name.slice(0, 80)}' overlap.`);
+  }
+  const tensors: EncodedState['tensors'] = Object.create(null) as EncodedState['tensors'];
+  for (const e of entries) {
+    // A copy of this region of the view (never of the underlying buffer), aligned, of its own.
+    const start = dataStart + e.offset;
+    const raw = bytes.slice(start, start + e.length * 4).buffer;
+    const data = e.dtype === 'int32' ? new Int32Array(raw) : new Float32Array(raw);
+    checkTensorValues(owner, e.name, data, expected?.get(e.name)?.nonNegative === true);
+    tensors[e.name] = { data, shape: e.shape, dtype: e.dtype };
+  }
+  return { tensors, meta };
 }
 
-/** Turns a decoded state back into tensors (owned by the caller). */
+function arraysEqual(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Turns a decoded state back into tensors (owned by the caller). All or nothing: on failure none survives. */
 export function stateTensors(state: EncodedState): NamedTensors {
-  const out: NamedTensors = {};
-  for (const [name, t] of Object.entries(state.tensors)) out[name] = tf.tensor(t.data, t.shape, t.dtype);
+  const out: NamedTensors = Object.create(null) as NamedTensors;
+  try {
+    for (const [name, t] of Object.entries(state.tensors)) out[name] = tf.tensor(t.data, t.shape, t.dtype);
+  } catch (e) {
+    disposeTensors(out);
+    throw e;
+  }
   return out;
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, InvalidOptionError, ModelExecutor, initBackend } from '../../src/index.js';
+import { InvalidInputError, InvalidOptionError, InvalidSnapshotError, ModelExecutor, initBackend } from '../../src/index.js';
 import { injectVidaAdapters, warmUpVidaAdapters } from '../../strategies/vidaAdapters.js';
 import { maxRelError, plainCnn, randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
@@ -148,7 +148,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(b.load(bytes).note).toBe('x');
       for (const [name, v] of a.variables()) expect(Array.from(b.variables().get(name)!.dataSync())).toEqual(Array.from(v.dataSync()));
       const c = injectVidaAdapters(exec.info, { seed: 2, highRank: 5 });
-      expect(() => c.load(bytes)).toThrow(InvalidInputError);
+      expect(() => c.load(bytes)).toThrow(InvalidSnapshotError);
       expect(() => injectVidaAdapters(exec.info, { layers: ['gap'] })).toThrow(InvalidOptionError);
       expect(() => injectVidaAdapters(exec.info, { layers: ['logits'] })).toThrow(/softmax|Valid layers/);
       expect(() => injectVidaAdapters(exec.info, { highRank: 0 })).toThrow(InvalidOptionError);
