@@ -13,13 +13,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createAdapter, initBackend, listStrategies, type BackendInfo } from '../../src/index.js';
-import { type DomainName, type TestStream, streamFromSpec } from '../../src/data/streams.js';
+import { type DomainName, type StreamSegment, type TestStream, streamFromSpec } from '../../src/data/streams.js';
 import type { Severity } from '../../src/corruptions/index.js';
 import { loadSourceModel, DEFAULT_MODEL_DIR } from './loadModel.js';
 
 export interface BenchOptions {
   strategies: string[];
-  /** Stream spec: continual | clean | single:<name> | class-sorted | dirichlet[:c]. */
+  /** Stream spec (see STREAM_SPECS in src/data/streams.ts): continual, gradual, mixed, long, clean, mixed+dirichlet:0.1, ... */
   stream: string;
   perDomain?: number;
   batch: number;
@@ -35,8 +35,12 @@ export interface StrategyResult {
   strategy: string;
   status: 'ok' | 'not implemented' | 'error';
   error?: string;
-  /** Error % per domain, in stream order. */
+  /** Error % per domain, scored by each frame's own domain (so mixed streams too), in stream order. */
   domainError?: Record<string, number>;
+  /** Error % per repetition of the sequence (only for streams with more than one round, e.g. `long`). */
+  roundError?: number[];
+  /** Error % per corruption severity (only for streams with more than one severity, e.g. `gradual`). */
+  severityError?: Record<string, number>;
   /** Mean of the per-domain errors (%). */
   meanError?: number;
   images?: number;
@@ -71,16 +75,21 @@ export interface BenchResult {
   batch: number;
   domains: DomainName[];
   domainSizes: number[];
+  /** Times the sequence is repeated (10 for `long`). */
+  rounds: number;
+  /** Segments (domain or 'mixed', severity, round, frames) in play order. */
+  segments: StreamSegment[];
   model: string;
   results: StrategyResult[];
 }
 
 export interface ProgressEvent {
   strategy: string;
+  /** The current batch's domain ('mixed' when its frames come from several). */
   domain: string;
   done: number;
   total: number;
-  /** Running error % on the current domain. */
+  /** Running error % on the current domain (over the whole stream so far for a mixed batch). */
   domainError: number;
   imagesPerSec: number;
 }
@@ -139,6 +148,8 @@ export async function runBenchmark(
     batch: opts.batch,
     domains: [...stream.domains],
     domainSizes: [...stream.domainSizes],
+    rounds: stream.rounds,
+    segments: stream.segments.map((x) => ({ ...x })),
     model: path.relative(process.cwd(), opts.modelDir ?? DEFAULT_MODEL_DIR) || '.',
     results,
   };
@@ -165,10 +176,14 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
     const extra = shippedStrategyOptions(name, opts.modelDir ?? DEFAULT_MODEL_DIR);
     adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...extra, ...(opts.strategyOptions?.[name] ?? {}) } as never);
     const config = await adapter.getConfig();
-    const wrong = new Map<string, number>();
-    const seen = new Map<string, number>();
+    // Frames are scored by their own domain (a mixed batch spans several), round and severity.
+    const domainTally = new Tally<string>();
+    const roundTally = new Tally<number>();
+    const severityTally = new Tally<number>();
+    const severities = new Set(stream.segments.map((s) => s.severity));
     let stepMs = 0;
     let images = 0;
+    let allWrong = 0;
     let peakTf = 0;
     let peakRss = 0;
     const statSums = new Map<string, Map<string, { sum: number; n: number }>>();
@@ -177,10 +192,13 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
       const out = await adapter.step({ data: batch.x, shape: batch.shape });
       stepMs += performance.now() - ts;
       const n = batch.shape[0];
-      let w = 0;
-      for (let i = 0; i < n; i++) if (out.labels[i] !== batch.labels[i]) w++;
-      wrong.set(batch.domain, (wrong.get(batch.domain) ?? 0) + w);
-      seen.set(batch.domain, (seen.get(batch.domain) ?? 0) + n);
+      for (let i = 0; i < n; i++) {
+        const wrong = out.labels[i] !== batch.labels[i];
+        domainTally.add(batch.frameDomains[i]!, wrong);
+        roundTally.add(batch.round, wrong);
+        if (batch.frameDomains[i] !== 'clean') severityTally.add(batch.severities[i]!, wrong);
+        if (wrong) allWrong++;
+      }
       images += n;
       const sums = statSums.get(batch.domain) ?? new Map<string, { sum: number; n: number }>();
       statSums.set(batch.domain, sums);
@@ -198,12 +216,12 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
         domain: batch.domain,
         done: images,
         total: stream.total,
-        domainError: (100 * wrong.get(batch.domain)!) / seen.get(batch.domain)!,
+        domainError: batch.domain === 'mixed' ? (100 * allWrong) / images : domainTally.error(batch.domain),
         imagesPerSec: images / (stepMs / 1000),
       });
     }
     const domainError: Record<string, number> = {};
-    for (const d of stream.domains) domainError[d] = (100 * (wrong.get(d) ?? 0)) / (seen.get(d) ?? 1);
+    for (const d of stream.domains) domainError[d] = domainTally.error(d);
     const errs = Object.values(domainError);
     const domainStats: Record<string, Record<string, number>> = {};
     for (const [d, sums] of statSums) domainStats[d] = Object.fromEntries([...sums].map(([k, a]) => [k, a.sum / a.n]));
@@ -212,6 +230,8 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
       status: 'ok',
       domainError,
       meanError: errs.reduce((a, b) => a + b, 0) / errs.length,
+      ...(stream.rounds > 1 ? { roundError: Array.from({ length: stream.rounds }, (_, r) => roundTally.error(r)) } : {}),
+      ...(severities.size > 1 ? { severityError: Object.fromEntries([...severities].sort().map((v) => [String(v), severityTally.error(v)])) } : {}),
       images,
       imagesPerSec: images / (stepMs / 1000),
       peakTfBytes: peakTf,
@@ -226,6 +246,21 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
   } finally {
     adapter?.dispose();
     model.dispose();
+  }
+}
+
+/** Wrong / seen counts per key; error() in %. */
+class Tally<K> {
+  private readonly counts = new Map<K, { wrong: number; seen: number }>();
+  add(key: K, wrong: boolean): void {
+    const c = this.counts.get(key) ?? { wrong: 0, seen: 0 };
+    c.seen++;
+    if (wrong) c.wrong++;
+    this.counts.set(key, c);
+  }
+  error(key: K): number {
+    const c = this.counts.get(key);
+    return c && c.seen > 0 ? (100 * c.wrong) / c.seen : NaN;
   }
 }
 
@@ -257,11 +292,17 @@ export function formatTable(res: BenchResult): string {
     `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.slice(0, head.length).join(' | ')} |${r.length > head.length ? ` ${r[head.length]}` : ''}`),
   ];
+  const extra: string[] = [];
+  for (const r of res.results) {
+    if (r.status !== 'ok') continue;
+    if (r.roundError) extra.push(`${r.strategy}: error % by round ${r.roundError.map((e) => e.toFixed(1)).join(' / ')}`);
+    if (r.severityError) extra.push(`${r.strategy}: error % by severity ${Object.entries(r.severityError).map(([s, e]) => `${s}: ${e.toFixed(1)}`).join(', ')}`);
+  }
   const meta =
     `stream ${res.stream} (severity ${res.severity}, ${res.perDomain === 'all' ? 'all' : res.perDomain} per domain, ${res.domainSizes.reduce((a, b) => a + b, 0)} images), ` +
     `batch ${res.batch}, seed ${res.seed}, backend ${res.backend} (SIMD ${res.simd}, threads ${res.threads}), commit ${res.gitCommit.slice(0, 10)}${res.gitDirty ? '+dirty' : ''}. ` +
     'Cells: error % (lower is better); img/s: images per second of adapter.step; peak MB: max(tf.memory().numBytes, process RSS).';
-  return `${lines.join('\n')}\n\n${meta}`;
+  return `${lines.join('\n')}\n${extra.length ? `\n${extra.join('\n')}\n` : ''}\n${meta}`;
 }
 
 /** Writes the result JSON to `bench-results/<date>-<stream>.json` (and `extra` if given); returns the paths. */

@@ -32,3 +32,38 @@ describe('benchmark smoke run', () => {
     expect(table).toMatch(/no-such-method .*not implemented/);
   });
 });
+
+describe('benchmark on hard streams', () => {
+  const base = { strategies: ['source'], perDomain: 12, batch: 16, backend: 'wasm' as const, seed: 1, severity: 5 as const };
+
+  it('mixed: per-domain errors are scored by each frame\'s domain and equal the continual ones for the stateless source model', async () => {
+    const cont = await runBenchmark({ ...base, stream: 'continual' });
+    const mixed = await runBenchmark({ ...base, stream: 'mixed', batch: 7 });
+    expect(mixed.stream).toBe('mixed');
+    expect(mixed.domains).toEqual([...CONTINUAL_DOMAINS]);
+    expect(mixed.segments).toEqual([{ domain: 'mixed', severity: 5, round: 0, size: 180 }]);
+    const [a, b] = [cont.results[0]!, mixed.results[0]!];
+    expect(b.status).toBe('ok');
+    expect(Object.keys(b.domainError!)).toEqual([...CONTINUAL_DOMAINS]);
+    // Same images with the same pixels; source predicts each image on its own (BN moving statistics).
+    for (const d of CONTINUAL_DOMAINS) expect(b.domainError![d]).toBeCloseTo(a.domainError![d]!, 6);
+    expect(b.meanError).toBeCloseTo(a.meanError!, 6);
+    expect(b.domainStats!['mixed']).toBeDefined();
+  });
+
+  it('long: one error per round, equal rounds for the stateless source model; gradual: error per severity', async () => {
+    const long = await runBenchmark({ ...base, perDomain: 4, stream: 'long:3' });
+    const r = long.results[0]!;
+    expect(long.rounds).toBe(3);
+    expect(r.roundError).toHaveLength(3);
+    expect(r.roundError![1]).toBeCloseTo(r.roundError![0]!, 6);
+    expect(r.roundError![2]).toBeCloseTo(r.roundError![0]!, 6);
+    expect(r.images).toBe(3 * 15 * 4);
+    const grad = await runBenchmark({ ...base, perDomain: 2, batch: 1, stream: 'gradual' });
+    const g = grad.results[0]!;
+    expect(g.images).toBe(2 * (5 + 9 * 14));
+    expect(Object.keys(g.severityError!)).toEqual(['1', '2', '3', '4', '5']);
+    expect(formatTable(grad)).toMatch(/source: error % by severity 1: [\d.]+, 2: /);
+    expect(formatTable(long)).toMatch(/source: error % by round [\d.]+ \/ [\d.]+ \/ [\d.]+/);
+  });
+});
