@@ -1,0 +1,84 @@
+/**
+ * The command line of `npm run bench` (demos/bench/bench.ts), parsed with `node:util`
+ * `parseArgs` through demos/cli.ts. Kept apart from bench.ts so tests can parse without
+ * running a benchmark.
+ */
+import type { Severity } from '../../src/corruptions/index.js';
+import { STREAM_SPECS } from '../../src/data/streams.js';
+import { HELP, UsageError, finite, oneOf, parseCli, positiveInt } from '../cli.js';
+import type { BenchOptions } from './runner.js';
+
+export const BENCH_USAGE = `Usage: npm run bench -- [options]
+
+The Fashion-MNIST-C benchmark: each strategy over the same test stream; prints the table
+(error % per domain) on stdout, progress on stderr, and writes the JSON to bench-results/.
+
+Options (defaults in brackets):
+  --strategies a,b     comma-separated strategy names [source]; names the SDK does not have are listed as "not implemented"
+  --stream spec        ${STREAM_SPECS} [continual]
+  --per-domain N       images per domain, a seeded random subset [all 10,001]
+  --batch N            batch size, 1 or more [64]
+  --backend b          wasm | cpu [wasm]
+  --seed N             seed of shuffles, corruption noise and strategies [1]
+  --severity 1-5       corruption severity (gradual sets its own) [5]
+  --model dir          folder with model.json [demos/bench/model]
+  --opt s.key=value    per-strategy option, repeatable: --opt alpha-bn.alpha=0.3 (value parsed as JSON when it can be)
+  --json file          also write the result JSON here
+  -h, --help           this text
+
+Example:
+  npm run bench -- --strategies source,bn-adapt,tent --stream mixed+dirichlet:0.1 --per-domain 500 --batch 64`;
+
+const OPTIONS = {
+  strategies: { type: 'string' },
+  stream: { type: 'string' },
+  'per-domain': { type: 'string' },
+  batch: { type: 'string' },
+  backend: { type: 'string' },
+  seed: { type: 'string' },
+  severity: { type: 'string' },
+  model: { type: 'string' },
+  opt: { type: 'string', multiple: true },
+  json: { type: 'string' },
+  help: HELP,
+} as const;
+
+/** Parses `--opt strategy.key=value` flags into per-strategy option objects. */
+export function parseStrategyOptions(opts: readonly string[]): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const o of opts) {
+    const m = /^([\w-]+)\.(\w+)=(.*)$/s.exec(o);
+    if (!m) throw new UsageError(`--opt takes strategy.key=value, e.g. --opt alpha-bn.alpha=0.3; got '${o}'.`);
+    const [, s, k, v] = m;
+    let parsed: unknown = v;
+    try {
+      parsed = JSON.parse(v!);
+    } catch {
+      // a bare string
+    }
+    (out[s!] ??= {})[k!] = parsed;
+  }
+  return out;
+}
+
+/** The bench's options from `argv` (without `node` and the script), or `'help'` when `--help` was given. */
+export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string }) | 'help' {
+  const v = parseCli(OPTIONS, argv);
+  if (v.help) return 'help';
+  const strategies = (v.strategies ?? 'source').split(',').map((s) => s.trim()).filter(Boolean);
+  if (strategies.length === 0) throw new UsageError(`--strategies needs at least one name, e.g. --strategies source,bn-adapt.`);
+  return {
+    strategies,
+    stream: v.stream ?? 'continual',
+    perDomain: v['per-domain'] === undefined ? undefined : positiveInt('--per-domain', v['per-domain']),
+    batch: positiveInt('--batch', v.batch, 64),
+    backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
+    seed: finite('--seed', v.seed, 1),
+    severity: Number(oneOf('--severity', v.severity, ['1', '2', '3', '4', '5'] as const, '5')) as Severity,
+    modelDir: v.model,
+    strategyOptions: parseStrategyOptions(v.opt ?? []),
+    json: v.json,
+  };
+}
+
+

@@ -1,0 +1,47 @@
+// The bench command line (node:util parseArgs): every existing flag, both --flag value and
+// --flag=value forms, repeatable --opt, and typed usage errors naming the flag.
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../../demos/bench/benchArgs.js';
+import { UsageError } from '../../demos/cli.js';
+
+describe('bench command line', () => {
+  it('defaults', () => {
+    expect(parseBenchArgs([])).toEqual({
+      strategies: ['source'], stream: 'continual', perDomain: undefined, batch: 64, backend: 'wasm', seed: 1, severity: 5,
+      modelDir: undefined, strategyOptions: {}, json: undefined,
+    });
+  });
+
+  it('every flag, both forms, repeatable --opt with JSON values', () => {
+    const o = parseBenchArgs([
+      '--strategies', 'source, tent,cotta', '--stream=mixed+dirichlet:0.1', '--per-domain', '500', '--batch=1', '--backend', 'cpu',
+      '--seed', '7', '--severity', '3', '--model', 'm', '--json', 'out.json',
+      '--opt', 'tent.lr=0.01', '--opt=cotta.threshold=0.92', '--opt', 'alpha-bn.stats=ema', '--opt', 'vida.adaptersOnly=true',
+    ]);
+    expect(o).toEqual({
+      strategies: ['source', 'tent', 'cotta'], stream: 'mixed+dirichlet:0.1', perDomain: 500, batch: 1, backend: 'cpu', seed: 7, severity: 3,
+      modelDir: 'm', json: 'out.json',
+      strategyOptions: { tent: { lr: 0.01 }, cotta: { threshold: 0.92 }, 'alpha-bn': { stats: 'ema' }, vida: { adaptersOnly: true } },
+    });
+    expect(parseBenchArgs(['--help', '--batch', 'x'])).toBe('help');
+    expect(parseBenchArgs(['-h'])).toBe('help');
+  });
+
+  it('bad values are usage errors that name the flag', () => {
+    const bad: [string[], RegExp][] = [
+      [['--batch', '0'], /--batch must be a number > 0; got '0'/],
+      [['--batch', '1.5'], /--batch must be a whole number/],
+      [['--per-domain', 'many'], /--per-domain must be a number > 0/],
+      [['--backend', 'webgl'], /--backend must be one of wasm, cpu; got 'webgl'/],
+      [['--severity', '6'], /--severity must be one of 1, 2, 3, 4, 5/],
+      [['--opt', 'lr=1'], /--opt takes strategy.key=value/],
+      [['--bogus'], /Unknown option '--bogus'/],
+      [['--batch'], /--batch/],
+      [['extra'], /positional/i],
+    ];
+    for (const [argv, msg] of bad) {
+      expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(UsageError);
+      expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(msg);
+    }
+  });
+});
