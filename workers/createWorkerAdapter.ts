@@ -9,10 +9,14 @@ import type { Adapter, AdapterOptions, PredictOutput, StepOutput } from '../src/
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
 import type { GraphModelNodes } from '../src/model/target.js';
 import * as errors from '../src/errors.js';
+import { foreignModelMessage } from '../src/foreignTfjs.js';
 import type { BatchInput } from '../src/input.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
+import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
 import type { ModelArtifactsPayload, ModelPayload, WorkerService } from './protocol.js';
+
+export type { WorkerHandle } from './platform.js';
 
 /** Where the worker gets the model from. */
 export type WorkerModelSource =
@@ -26,9 +30,6 @@ export type WorkerModelSource =
       modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string };
       weights: ArrayBuffer | ArrayBuffer[];
     };
-
-/** A minimal worker handle: a Web Worker or a worker_threads Worker. */
-export type WorkerHandle = { terminate(): unknown };
 
 /** The options `createWorkerAdapter` takes besides the adapter's own (they configure the worker). */
 export interface WorkerOptions {
@@ -102,10 +103,6 @@ function reviveError(err: unknown): unknown {
 }
 
 
-function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions?.node === 'string' && typeof window === 'undefined';
-}
-
 function toArtifacts(
   modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string },
   weights: ArrayBuffer | ArrayBuffer[],
@@ -119,7 +116,7 @@ function toArtifacts(
   };
 }
 
-async function toPayload(model: WorkerModelSource, graph: boolean): Promise<ModelPayload> {
+async function toPayload(model: WorkerModelSource, graph: boolean, platform: WorkerPlatform): Promise<ModelPayload> {
   if (model instanceof tf.LayersModel || model instanceof tf.GraphModel) {
     let artifacts: tf.io.ModelArtifacts | undefined;
     await model.save(
@@ -137,14 +134,10 @@ async function toPayload(model: WorkerModelSource, graph: boolean): Promise<Mode
       weightData: tf.io.concatenateArrayBuffers(a.weightData ?? []),
     };
   }
-  if (typeof model === 'string') {
-    if (isNode() && !/^(https?|file):/.test(model)) {
-      const path = await import('node:path');
-      return { kind: 'url', url: path.resolve(model), graph };
-    }
-    return { kind: 'url', url: model, graph };
-  }
+  if (typeof model === 'string') return { kind: 'url', url: platform.modelUrl(model), graph };
   if (typeof model === 'object' && model !== null && 'modelJson' in model && 'weights' in model) return toArtifacts(model.modelJson, model.weights);
+  const foreign = foreignModelMessage(model, 'createWorkerAdapter');
+  if (foreign !== null) throw new errors.UnsupportedModelError(foreign);
   throw new errors.InvalidInputError(
     'createWorkerAdapter: `model` must be a tf.LayersModel or tf.GraphModel, a model.json URL (or a file path in Node), or { modelJson, weights }.',
   );
@@ -162,23 +155,6 @@ function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void): void 
     w.on('error', (e) => onDeath(e instanceof Error ? e : new Error(String(e))));
     w.on('exit', (code) => onDeath(new Error(`The adapter's worker exited (code ${String(code)}).`)));
   }
-}
-
-/** A worker on edge-tta's own entry, and the Comlink endpoint to talk to it. */
-async function spawnWorker(): Promise<{ worker: WorkerHandle; endpoint: Comlink.Endpoint }> {
-  if (isNode()) {
-    const { Worker } = await import('node:worker_threads');
-    const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
-    // From dist the compiled entry runs as is; from the TypeScript sources (vitest, tsx) a
-    // small .mjs entry registers tsx's loader in the worker thread and imports the .ts entry
-    // (`execArgv: ['--import', 'tsx']` does not reach a worker's entry module on Node 20).
-    const fromSources = import.meta.url.endsWith('.ts');
-    const entry = new URL(fromSources ? './node.worker.dev.mjs' : './node.worker.js', import.meta.url);
-    const worker = new Worker(entry);
-    return { worker, endpoint: nodeEndpoint(worker as never) };
-  }
-  const worker = new Worker(new URL('./browser.worker.js', import.meta.url), { type: 'module' });
-  return { worker, endpoint: worker };
 }
 
 class RemoteAdapter implements WorkerAdapter {
@@ -363,13 +339,21 @@ class RemoteAdapter implements WorkerAdapter {
  * const bytes = await adapter.snapshot(); // persist; later: await adapter.restore(bytes)
  * await adapter.terminate();
  */
-export async function createWorkerAdapter<N extends StrategyName>(config: WorkerAdapterConfig<N>): Promise<WorkerAdapter> {
+export function createWorkerAdapter<N extends StrategyName>(config: WorkerAdapterConfig<N>): Promise<WorkerAdapter> {
+  return createWorkerAdapterOn(webPlatform, config);
+}
+
+/** {@link createWorkerAdapter} on a given runtime (`workers/node.ts` passes worker_threads). */
+export async function createWorkerAdapterOn<N extends StrategyName>(
+  platform: WorkerPlatform,
+  config: WorkerAdapterConfig<N>,
+): Promise<WorkerAdapter> {
   // The worker's own options stay here; everything else is createAdapter's, validated in the worker.
   const { model, graphModel, backend, transfer, worker: handle, strategy, ...options } = config as WorkerAdapterConfig<N> &
     Record<string, unknown>;
   const graph = graphModel ?? (options as { graphNodes?: GraphModelNodes }).graphNodes !== undefined;
-  const payload = await toPayload(model, graph);
-  const { worker, endpoint } = handle !== undefined ? await wrapHandle(handle) : await spawnWorker();
+  const payload = await toPayload(model, graph, platform);
+  const { worker, endpoint } = handle !== undefined ? { worker: handle, endpoint: await platform.endpointOf(handle) } : await platform.spawn();
   const remote = Comlink.wrap<WorkerService>(endpoint);
   const adapter = new RemoteAdapter(strategy, remote, worker, transfer ?? false);
   try {
@@ -393,11 +377,4 @@ export async function createWorkerAdapter<N extends StrategyName>(config: Worker
     await adapter.terminate();
     throw err;
   }
-}
-
-/** A Web Worker is a Comlink endpoint as it is; a worker_threads Worker needs Comlink's Node adapter. */
-async function wrapHandle(worker: WorkerHandle): Promise<{ worker: WorkerHandle; endpoint: Comlink.Endpoint }> {
-  if ('addEventListener' in worker) return { worker, endpoint: worker as unknown as Comlink.Endpoint };
-  const { default: nodeEndpoint } = await import('comlink/dist/esm/node-adapter.mjs');
-  return { worker, endpoint: nodeEndpoint(worker as never) };
 }

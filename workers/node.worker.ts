@@ -5,7 +5,8 @@
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { parentPort } from 'node:worker_threads';
+import { fileHandler } from './nodeModelFiles.js';
 import { createWorkerService } from './service.js';
 
 if (parentPort === null) throw new Error('node.worker must run in a worker_threads Worker.');
-Comlink.expose(createWorkerService(), nodeEndpoint(parentPort));
+Comlink.expose(createWorkerService({ fileHandler }), nodeEndpoint(parentPort));

@@ -12,40 +12,16 @@ import { DisposedError, InvalidInputError } from '../src/errors.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 import type { ModelPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
-function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+/** What the worker's runtime adds to the service. */
+export interface WorkerServiceOptions {
+  /**
+   * Loads a model given as a string that is not an http(s) URL (a file path or file:// URL).
+   * The Node worker entry passes a reader on node:fs; browsers load URLs only.
+   */
+  fileHandler?: (url: string) => tf.io.IOHandler;
 }
 
-/** A Node file path or file:// URL of a model.json, read with fs (tfjs has no file loader without tfjs-node). */
-function fileHandler(url: string): tf.io.IOHandler {
-  return {
-    load: async () => {
-      const fs = await import('node:fs/promises');
-      const path = await import('node:path');
-      const { fileURLToPath } = await import('node:url');
-      const file = url.startsWith('file:') ? fileURLToPath(url) : url;
-      const json = JSON.parse(await fs.readFile(file, 'utf8')) as tf.io.ModelJSON;
-      const dir = path.dirname(file);
-      const buffers: ArrayBuffer[] = [];
-      for (const group of json.weightsManifest) {
-        for (const p of group.paths) {
-          const b = await fs.readFile(path.join(dir, p));
-          buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
-        }
-      }
-      return {
-        modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-        weightData: tf.io.concatenateArrayBuffers(buffers),
-        format: json.format,
-        generatedBy: json.generatedBy,
-        convertedBy: json.convertedBy,
-      };
-    },
-  };
-}
-
-async function loadModel(payload: ModelPayload): Promise<tf.LayersModel | tf.GraphModel> {
+async function loadModel(payload: ModelPayload, options: WorkerServiceOptions): Promise<tf.LayersModel | tf.GraphModel> {
   if (payload.kind === 'artifacts') {
     const handler = tf.io.fromMemory({
       modelTopology: payload.modelTopology,
@@ -56,12 +32,12 @@ async function loadModel(payload: ModelPayload): Promise<tf.LayersModel | tf.Gra
     return payload.format === 'graph-model' ? tf.loadGraphModel(handler) : tf.loadLayersModel(handler);
   }
   const { url, graph } = payload;
-  const source = isNode() && !/^https?:\/\//.test(url) ? fileHandler(url) : url;
+  const source = options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : url;
   return graph ? tf.loadGraphModel(source) : tf.loadLayersModel(source);
 }
 
 /** The service object a worker entry exposes with `Comlink.expose`. */
-export function createWorkerService(): WorkerService {
+export function createWorkerService(options: WorkerServiceOptions = {}): WorkerService {
   let model: tf.LayersModel | tf.GraphModel | null = null;
   let adapter: Adapter | null = null;
   let subscription: Subscription | null = null;
@@ -76,7 +52,7 @@ export function createWorkerService(): WorkerService {
     async init(init: WorkerInit, metricsCallback: (record: MetricsRecord) => void): Promise<WorkerReady> {
       if (adapter !== null) throw new InvalidInputError('This worker already runs an adapter; create a new worker adapter instead.');
       const backend = await initBackend(init.backend);
-      model = await loadModel(init.model);
+      model = await loadModel(init.model, options);
       try {
         adapter = await createAdapter(model, { strategy: init.strategy, ...init.options } as never);
       } catch (err) {

@@ -31,7 +31,7 @@ import { adapt } from '../../src/stream/adapt.js';
 import type { FrameInput, StreamRecord } from '../../src/stream/types.js';
 import { Rng } from '../../src/random.js';
 import { listStrategies } from '../../strategies/registry.js';
-import { createWorkerAdapter } from '../../workers/index.js';
+import { createWorkerAdapter } from '../../workers/node.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
 import { buildSourceModel } from './model.js';
 

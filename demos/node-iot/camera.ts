@@ -9,7 +9,7 @@
  */
 import { interval, map, take, scan, filter, lastValueFrom, tap, type Subscription } from 'rxjs';
 import { adapt, createAdapter, initBackend, listStrategies, summarizeMetrics, type MetricsRecord, type StrategyName } from '../../src/index.js';
-import { createWorkerAdapter } from '../../workers/index.js';
+import { createWorkerAdapter } from '../../workers/node.js';
 import { continualStream } from '../../src/data/streams.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from '../bench/loadModel.js';
 

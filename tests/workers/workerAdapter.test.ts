@@ -15,7 +15,7 @@ import type { MetricsRecord } from '../../src/metrics/stepMetrics.js';
 import { adapt } from '../../src/stream/adapt.js';
 import type { FrameInput, StreamRecord } from '../../src/stream/types.js';
 import { listStrategies } from '../../strategies/registry.js';
-import { createWorkerAdapter, type WorkerAdapter } from '../../workers/index.js';
+import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE = [12, 12, 1] as const;

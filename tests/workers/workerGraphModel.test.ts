@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend } from '../../src/index.js';
 import { H, OUT, loadMlpGraphModel, mlpGraphArtifacts, randomMlpWeights } from '../helpers/graphModel.js';
 import { listStrategies } from '../../strategies/registry.js';
-import { createWorkerAdapter, type WorkerAdapter } from '../../workers/index.js';
+import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 
 const graphArtifacts = (seed: number) => mlpGraphArtifacts(randomMlpWeights(seed));
 const loadGraph = (seed: number) => loadMlpGraphModel(randomMlpWeights(seed));
