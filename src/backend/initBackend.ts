@@ -10,11 +10,14 @@ export interface BackendOptions {
   /**
    * Where the tfjs-backend-wasm `.wasm` files are served from, as a folder URL ending in `/`
    * or a map of file names to URLs. Not needed in Node (the files are found next to the
-   * package). In browsers and Web Workers use absolute URLs. Must be set before the first
-   * `initBackend` call, because tfjs reads it only when the wasm backend first starts.
+   * package). In browsers and Web Workers use absolute URLs. Used only when this call starts
+   * the wasm backend (tfjs reads it once, when the backend first starts).
    */
   wasmPaths?: string | Record<string, string>;
-  /** Threads for XNNPACK when the page is cross-origin isolated. Defaults to tfjs's choice. */
+  /**
+   * Threads for XNNPACK when the page is cross-origin isolated. Defaults to tfjs's choice.
+   * Used only when this call starts the wasm backend.
+   */
   threads?: number;
 }
 
@@ -29,13 +32,24 @@ export interface BackendInfo {
   edgeKernels: boolean;
 }
 
-let wasmPathsSet = false;
-
 /**
- * Selects and readies a tfjs backend for adaptation.
+ * Readies a tfjs backend for adaptation, respecting what the app already set up.
+ *
+ * - A backend the app already made active is used as it is: nothing is re-initialised and no
+ *   tfjs setting changes (`wasmPaths` and `threads` then have no effect: tfjs reads them only
+ *   when the wasm backend first starts).
+ * - Otherwise it makes `backend` the active tfjs backend (tfjs has one active backend per
+ *   thread, so this is what the app asks for by calling it), setting `wasmPaths` / `threads`
+ *   first when given.
+ * - edge-tta's WASM kernels are registered for the `'wasm'` backend only; other backends'
+ *   kernels are never touched.
+ * - It may be called any number of times; later calls return the same figures.
+ *
+ * The `'cpu'` backend must be registered by the app (`import '@tensorflow/tfjs-backend-cpu'`,
+ * or the `@tensorflow/tfjs` umbrella); edge-tta does not import it.
  *
  * @example
- * const info = await initBackend({ backend: 'wasm' });
+ * const info = await initBackend({ backend: 'wasm', wasmPaths: '/tfjs-wasm/' });
  * console.log(info); // { backend: 'wasm', simd: true, threads: 1, edgeKernels: true }
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
@@ -43,22 +57,37 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   if (backend !== 'wasm' && backend !== 'cpu') {
     throw new InvalidOptionError(`initBackend: unknown backend '${String(backend)}'. Valid backends: 'wasm', 'cpu'.`);
   }
-  if (backend === 'wasm') {
-    if (options.wasmPaths !== undefined && !wasmPathsSet) {
-      setWasmPaths(options.wasmPaths as never);
-      wasmPathsSet = true;
-    }
-    if (options.threads !== undefined) setThreadsCount(options.threads);
-  }
-  // setBackend resolves false (instead of throwing) when the wasm binary fails to load.
-  const ok = await tf.setBackend(backend);
-  if (!ok) {
+  if (tf.findBackendFactory(backend) === null) {
     throw new BackendError(
-      `initBackend: the '${backend}' backend failed to initialise. In a browser or Web Worker, ` +
-        'pass `wasmPaths` with the absolute URL of the folder serving the tfjs-backend-wasm .wasm files.',
+      `initBackend: no '${backend}' backend is registered with this copy of tfjs-core. ` +
+        (backend === 'cpu'
+          ? "Import '@tensorflow/tfjs-backend-cpu' in your app first."
+          : "Import '@tensorflow/tfjs-backend-wasm' (a peer dependency of edge-tta) and make sure one copy of @tensorflow/tfjs-core is installed (`npm ls @tensorflow/tfjs-core`)."),
     );
   }
-  await tf.ready();
+  // tf.getBackend() and engine().registry only read state; tf.ready() and tf.findBackend()
+  // would start a backend (the highest-priority one, or wasm before its paths are set).
+  if (tf.getBackend() === backend) {
+    await tf.ready(); // the app's own set-up may still be pending
+  } else {
+    // tfjs reads wasmPaths and the thread count only when the wasm backend first starts.
+    if (backend === 'wasm' && !('wasm' in tf.engine().registry)) {
+      try {
+        if (options.wasmPaths !== undefined) setWasmPaths(options.wasmPaths as never);
+      } catch (e) {
+        throw new BackendError(`initBackend: tfjs-backend-wasm refused wasmPaths: ${(e as Error).message}`);
+      }
+      if (options.threads !== undefined) setThreadsCount(options.threads);
+    }
+    // setBackend resolves false (instead of throwing) when the wasm binary fails to load.
+    const ok = await tf.setBackend(backend);
+    if (!ok) {
+      throw new BackendError(
+        `initBackend: the '${backend}' backend failed to initialise. In a browser or Web Worker, ` +
+          'pass `wasmPaths` with the absolute URL of the folder serving the tfjs-backend-wasm .wasm files.',
+      );
+    }
+  }
   const edgeKernels = backend === 'wasm' ? await registerKernels() : false;
   return {
     backend,
