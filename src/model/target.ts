@@ -1,5 +1,6 @@
 import * as tf from '../tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../errors.js';
+import { foreignModelMessage } from '../foreignTfjs.js';
 import { ModelExecutor } from './executor.js';
 import type { ModelInfo } from './introspect.js';
 
@@ -55,7 +56,7 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
     };
   }
   if (!isGraphModel(model)) {
-    throw new UnsupportedModelError('createAdapter: expected a tf.LayersModel or a tf.GraphModel.');
+    throw new UnsupportedModelError(foreignModelMessage(model, 'createAdapter') ?? 'createAdapter: expected a tf.LayersModel or a tf.GraphModel.');
   }
   if (nodes === undefined) {
     throw new InvalidOptionError(
