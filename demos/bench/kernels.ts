@@ -17,12 +17,30 @@ import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
 import { edgeExports, type WasmBackendLike } from '../../src/backend/kernels/edgeModule.js';
 import { createRng, emaUpdate, lameSolve, softmaxEntropy, stochasticRestore } from '../../src/fused/index.js';
 import { emaOracle, lameOracle, restoreOracle, softmaxEntropyOracle } from '../../src/fused/oracle.js';
+import { HELP, parseCli, runCli } from '../cli.js';
 
-const QUICK = process.argv.includes('--quick');
+const USAGE = `Usage: npm run bench:kernels -- [--quick] [--wasm-only] [--only text]
+
+Speed of edge-tta's WASM SIMD kernels against the tfjs CPU backend and a plain JS loop.
+
+Options:
+  --quick        fewer repeats
+  --wasm-only    skip the (slow) CPU-backend and JS-loop references, for kernel tuning
+  --only text    only cases whose kernel or shape contains the text
+  -h, --help     this text`;
+let cli: { quick?: boolean; 'wasm-only'?: boolean; only?: string; help?: boolean } = {};
+await runCli(USAGE, () => {
+  cli = parseCli({ quick: { type: 'boolean' }, 'wasm-only': { type: 'boolean' }, only: { type: 'string' }, help: HELP }, process.argv.slice(2));
+});
+if (cli.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const QUICK = cli.quick ?? false;
 /** --wasm-only: skip the (slow) CPU-backend and JS-loop references, for kernel tuning. */
-const WASM_ONLY = process.argv.includes('--wasm-only');
-/** --only=<text>: only cases whose kernel or shape contains the text. */
-const ONLY = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const WASM_ONLY = cli['wasm-only'] ?? false;
+/** --only <text>: only cases whose kernel or shape contains the text. */
+const ONLY = cli.only;
 /**
  * The CPU backend's gradient kernels are plain JS over TensorBuffer.get (a few
  * MFLOP/s): on the batch-64 ResNet shapes they are timed at this batch and

@@ -13,6 +13,7 @@
  */
 import { listStrategies } from '../../src/index.js';
 import { formatTable, progressBar, runBenchmark, writeJson } from './runner.js';
+import { HELP, parseCli, positiveInt, runCli } from '../cli.js';
 
 /**
  * Adapting strategies, lowest mean error first, as measured on the continual benchmark at
@@ -22,16 +23,26 @@ import { formatTable, progressBar, runBenchmark, writeJson } from './runner.js';
  */
 const PREFERENCE = ['vida', 'bn-adapt', 'cotta', 'tent', 'alpha-bn', 'lame'];
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const USAGE = `Usage: npm start -- [--strategy name] [--per-domain 500]
+
+The continual Fashion-MNIST-C benchmark through source and the best available strategies.
+
+Options (defaults in brackets):
+  --strategy name    compare source with this strategy only [the best two registered]
+  --per-domain N     images per domain [500]
+  -h, --help         this text
+For every option and strategy, use npm run bench.`;
 
 async function main(): Promise<void> {
+  const args = parseCli({ strategy: { type: 'string' }, 'per-domain': { type: 'string' }, help: HELP }, process.argv.slice(2));
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
   const available = listStrategies() as string[];
-  const picked = arg('strategy');
+  const picked = args.strategy;
   const chosen = picked ? [picked] : PREFERENCE.filter((s) => available.includes(s)).slice(0, 2);
-  const perDomain = Number(arg('per-domain') ?? 500);
+  const perDomain = positiveInt('--per-domain', args['per-domain'], 500);
   const strategies = ['source', ...chosen];
   console.log(
     `edge-tta: continual Fashion-MNIST-C (15 corruptions, severity 5, ${perDomain} images per domain, batch 64, wasm)\n` +
@@ -55,4 +66,4 @@ async function main(): Promise<void> {
   console.error(`results: ${writeJson(res).join(', ')}`);
 }
 
-await main();
+await runCli(USAGE, main);

@@ -34,6 +34,7 @@ import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
 import { buildSourceModel } from './model.js';
+import { HELP, finite, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli } from '../cli.js';
 
 interface Options {
   strategies: string[];
@@ -48,44 +49,43 @@ interface Options {
   json?: string;
 }
 
-const USAGE =
-  'Usage: npm run bench:stream -- [--strategies source,bn-adapt,tent] [--frames 1024] [--batch 16] [--fps 100] [--max-wait 50] [--backend wasm|cpu] [--model dir] [--seed 1] [--repeats 1] [--json out.json]';
+const USAGE = `Usage: npm run bench:stream -- [options]
 
-function parse(argv: string[]): Options {
-  const o: Options = {
-    strategies: ['source', 'bn-adapt', 'tent'],
-    frames: 1024,
-    batch: 16,
-    fps: 100,
-    maxWait: 50,
-    backend: 'wasm',
-    model: DEFAULT_MODEL_DIR,
-    seed: 1,
-    repeats: 1,
+The adapt operator on an in-thread adapter vs a worker adapter (burst and paced runs).
+
+Options (defaults in brackets):
+  --strategies a,b   strategy names [source,bn-adapt,tent]
+  --frames N         frames per run [1024]
+  --batch N          batch size [16]
+  --fps X            camera rate of the paced run [100]
+  --max-wait MS      max wait of a partial batch [50]
+  --backend b        wasm | cpu [wasm]
+  --model dir        folder with model.json [demos/bench/model]
+  --seed N           seed [1]
+  --repeats N        burst runs, the median is reported [1]
+  --json file        also write the result JSON here
+  -h, --help         this text`;
+
+/** The stream benchmark's options from `argv`, or 'help'. */
+export function parseStreamBenchArgs(argv: string[]): Options | 'help' {
+  const str = { type: 'string' } as const;
+  const v = parseCli(
+    { strategies: str, frames: str, batch: str, fps: str, 'max-wait': str, backend: str, model: str, seed: str, repeats: str, json: str, help: HELP },
+    argv,
+  );
+  if (v.help) return 'help';
+  return {
+    strategies: (v.strategies ?? 'source,bn-adapt,tent').split(',').filter(Boolean),
+    frames: positiveInt('--frames', v.frames, 1024),
+    batch: positiveInt('--batch', v.batch, 16),
+    fps: positive('--fps', v.fps, 100),
+    maxWait: nonNegativeInt('--max-wait', v['max-wait'], 50),
+    backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
+    model: v.model ?? DEFAULT_MODEL_DIR,
+    seed: finite('--seed', v.seed, 1),
+    repeats: positiveInt('--repeats', v.repeats, 1),
+    json: v.json,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value. ${USAGE}`);
-      return x;
-    };
-    if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else if (a === '--strategies') o.strategies = v().split(',').filter(Boolean);
-    else if (a === '--frames') o.frames = Number(v());
-    else if (a === '--batch') o.batch = Number(v());
-    else if (a === '--fps') o.fps = Number(v());
-    else if (a === '--max-wait') o.maxWait = Number(v());
-    else if (a === '--backend') o.backend = v() as 'wasm' | 'cpu';
-    else if (a === '--model') o.model = v();
-    else if (a === '--seed') o.seed = Number(v());
-    else if (a === '--repeats') o.repeats = Number(v());
-    else if (a === '--json') o.json = v();
-    else throw new Error(`Unknown option ${a}. ${USAGE}`);
-  }
-  return o;
 }
 
 function quantile(values: number[], q: number): number {
@@ -134,7 +134,12 @@ async function measure(adapter: Adapter, source: Observable<FrameInput>, labels:
 }
 
 async function main(): Promise<void> {
-  const o = parse(process.argv.slice(2));
+  const parsed = parseStreamBenchArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const o: Options = parsed;
   const known = listStrategies() as string[];
   const strategies = o.strategies.filter((s) => {
     if (!known.includes(s)) console.error(`skipping '${s}': not in the registry (${known.join(', ')})`);
@@ -243,7 +248,7 @@ async function main(): Promise<void> {
   void tf;
 }
 
-main().catch((err: unknown) => {
+runCli(USAGE, main).catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });

@@ -23,6 +23,7 @@ import { Rng } from '../../src/random.js';
 import { buildSourceModel, countMacs } from './model.js';
 import { loadSourceModel } from './loadModel.js';
 import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
+import { HELP, finite, nonNegativeInt, parseCli, positive, positiveInt, runCli } from '../cli.js';
 
 interface Args {
   epochs: number;
@@ -37,16 +38,42 @@ interface Args {
   resume: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { epochs: 4, batch: 128, lr: 0.003, seed: 1, out: 'demos/bench/model', limit: 0, init: '', resume: 0 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    const v = argv[i + 1];
-    if (!(k in a)) throw new Error(`train:source: unknown option --${k}. Valid: ${Object.keys(a).map((s) => `--${s}`).join(', ')}.`);
-    (a as unknown as Record<string, number | string>)[k] = k === 'out' || k === 'init' ? v : Number(v);
-    i++;
-  }
-  return a;
+const USAGE = `Usage: npm run train:source -- [options]
+
+Trains the benchmark's source model on the Fashion-MNIST train split (wasm backend) and writes
+model.json, weights.bin and MODEL_CARD.md after every epoch.
+
+Options (defaults in brackets):
+  --epochs N     epochs to train [4]
+  --batch N      batch size [128]
+  --lr X         peak learning rate of the first epoch [0.003]
+  --seed N       seed of initialisers, batch order and augmentation [1]
+  --out dir      output folder [demos/bench/model]
+  --limit N      train on the first N images only, 0 = all [0]
+  --init dir     continue from the model in this folder instead of a fresh initialisation
+  --resume N     epochs the --init model already had (the schedule resumes there) [0]
+  -h, --help     this text`;
+
+/** The training options from `argv`, or 'help'. */
+export function parseTrainArgs(argv: string[]): Args | 'help' {
+  const v = parseCli(
+    {
+      epochs: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' },
+      limit: { type: 'string' }, init: { type: 'string' }, resume: { type: 'string' }, help: HELP,
+    },
+    argv,
+  );
+  if (v.help) return 'help';
+  return {
+    epochs: positiveInt('--epochs', v.epochs, 4),
+    batch: positiveInt('--batch', v.batch, 128),
+    lr: positive('--lr', v.lr, 0.003),
+    seed: finite('--seed', v.seed, 1),
+    out: v.out ?? 'demos/bench/model',
+    limit: nonNegativeInt('--limit', v.limit, 0),
+    init: v.init ?? '',
+    resume: nonNegativeInt('--resume', v.resume, 0),
+  };
 }
 
 /** Registers edge-tta's wasm kernels (conv weight gradients, fast stride-1 backprop-input and broadcast Tile). */
@@ -104,7 +131,12 @@ export async function saveModelFiles(model: tf.LayersModel, dir: string): Promis
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const parsed = parseTrainArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const args: Args = parsed;
   const ok = await tf.setBackend('wasm');
   if (!ok) throw new Error('train:source: the tfjs wasm backend failed to initialise.');
   await tf.ready();
@@ -216,4 +248,4 @@ Accuracy under the Fashion-MNIST-C corruptions (severity 5) and with test-time a
   }
 }
 
-await main();
+await runCli(USAGE, main);

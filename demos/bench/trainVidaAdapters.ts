@@ -21,6 +21,7 @@ import { ModelExecutor, type LayerHook } from '../../src/model/executor.js';
 import { Rng } from '../../src/random.js';
 import { injectVidaAdapters, warmUpVidaAdapters, type VidaAdapters } from '../../strategies/vidaAdapters.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
+import { HELP, UsageError, finite, parseCli, positive, positiveInt, runCli } from '../cli.js';
 
 interface Args {
   model: string;
@@ -33,18 +34,42 @@ interface Args {
   'high-rank': number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { model: DEFAULT_MODEL_DIR, steps: 400, batch: 64, lr: 1e-3, 'augment-prob': 0.5, seed: 1, eval: 2000, 'high-rank': 128 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!.replace(/^--/, '');
-    const v = argv[i + 1];
-    if (!(k in a) || v === undefined) {
-      throw new Error(`train:vida-adapters: bad option ${argv[i]}. Valid: ${Object.keys(a).map((s) => `--${s} <value>`).join(', ')}.`);
-    }
-    (a as unknown as Record<string, number | string>)[k] = k === 'model' ? v : Number(v);
-    i++;
-  }
-  return a;
+const USAGE = `Usage: npm run train:vida-adapters -- [options]
+
+Warms up the ViDA adapters of a model on the Fashion-MNIST train split (backbone frozen) and
+writes <model>/vida-adapters.bin and <model>/VIDA_ADAPTERS.md.
+
+Options (defaults in brackets):
+  --model dir         folder with model.json [demos/bench/model]
+  --steps N           training steps [400]
+  --batch N           batch size [64]
+  --lr X              Adam learning rate [0.001]
+  --augment-prob X    share of batches replaced by a CoTTA-augmented view, 0-1 [0.5]
+  --seed N            seed [1]
+  --eval N            clean test images for the before/after accuracy [2000]
+  --high-rank N       rank of the high-rank adapters [128]
+  -h, --help          this text`;
+
+/** The warm-up options from `argv`, or 'help'. */
+export function parseVidaArgs(argv: string[]): Args | 'help' {
+  const str = { type: 'string' } as const;
+  const v = parseCli(
+    { model: str, steps: str, batch: str, lr: str, 'augment-prob': str, seed: str, eval: str, 'high-rank': str, help: HELP },
+    argv,
+  );
+  if (v.help) return 'help';
+  const augment = finite('--augment-prob', v['augment-prob'], 0.5);
+  if (augment < 0 || augment > 1) throw new UsageError(`--augment-prob must be between 0 and 1; got '${v['augment-prob']}'.`);
+  return {
+    model: v.model ?? DEFAULT_MODEL_DIR,
+    steps: positiveInt('--steps', v.steps, 400),
+    batch: positiveInt('--batch', v.batch, 64),
+    lr: positive('--lr', v.lr, 1e-3),
+    'augment-prob': augment,
+    seed: finite('--seed', v.seed, 1),
+    eval: positiveInt('--eval', v.eval, 2000),
+    'high-rank': positiveInt('--high-rank', v['high-rank'], 128),
+  };
 }
 
 /**
@@ -67,7 +92,12 @@ function accuracy(exec: ModelExecutor, n: number, hooks?: Map<string, LayerHook>
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const parsed = parseVidaArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const args: Args = parsed;
   const info = await initBackend({ backend: 'wasm' });
   console.log(`backend wasm (simd ${info.simd}, edge kernels ${info.edgeKernels})`);
 
@@ -157,4 +187,4 @@ Clean test accuracy (${Math.min(args.eval, 10001)} test images at a fixed stride
   model.dispose();
 }
 
-await main();
+await runCli(USAGE, main);

@@ -6,7 +6,7 @@
  * `src/data/fashionMnist.ts` (nothing is downloaded). Every response carries COOP/COEP headers,
  * so the page is cross-origin isolated and tfjs-wasm may use its threaded build.
  *
- *   npm run demo:browser -- [--port 8080] [--host 127.0.0.1] [--samples 640]
+ *   npm run demo:browser -- [--port 8080] [--host 127.0.0.1] [--samples 640] [--minify] (--help lists them)
  *
  * Routes: `/` (index.html), `/dist/*` (bundles), `/model/*`, `/wasm/*`, `/samples.bin`.
  * `samples.bin` layout: ASCII magic `ETTASMP1` (8 bytes), uint32 LE count n, n label bytes,
@@ -21,6 +21,7 @@ import * as esbuild from 'esbuild';
 import { IMAGE_SIZE, loadFashionMnist } from '../../src/data/fashionMnist.js';
 import { Rng } from '../../src/random.js';
 import { DEFAULT_MODEL_DIR } from '../bench/loadModel.js';
+import { HELP, nonNegativeInt, parseCli, positiveInt, runCli } from '../cli.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -169,34 +170,43 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   };
 }
 
-function parseArgs(argv: string[]): DemoServerOptions {
+const USAGE = `Usage: npm run demo:browser -- [options]
+
+Bundles and serves the browser camera demo from localhost.
+
+Options (defaults in brackets):
+  --port N       TCP port, 0 picks a free one [8080]
+  --host H       interface to listen on [127.0.0.1]
+  --samples N    test images in samples.bin [640]
+  --minify       minify the bundles
+  -h, --help     this text`;
+
+/** The server options from `argv`, or 'help'. */
+export function parseServeArgs(argv: string[]): DemoServerOptions | 'help' {
+  const v = parseCli(
+    { port: { type: 'string' }, host: { type: 'string' }, samples: { type: 'string' }, minify: { type: 'boolean' }, help: HELP },
+    argv,
+  );
+  if (v.help) return 'help';
   const o: DemoServerOptions = {};
-  for (let i = 0; i < argv.length; i++) {
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${argv[i - 1]} needs a value. See the header of demos/browser-camera/serve.ts.`);
-      return v;
-    };
-    const int = (name: string, v: string, min: number): number => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}; got '${v}'.`);
-      return n;
-    };
-    switch (argv[i]) {
-      case '--port': o.port = int('--port', value(), 0); break;
-      case '--host': o.host = value(); break;
-      case '--samples': o.samples = int('--samples', value(), 1); break;
-      case '--minify': o.minify = true; break;
-      default: throw new Error(`Unknown argument '${argv[i]}'. Valid: --port N, --host H, --samples N, --minify.`);
-    }
-  }
+  if (v.port !== undefined) o.port = nonNegativeInt('--port', v.port);
+  if (v.host !== undefined) o.host = v.host;
+  if (v.samples !== undefined) o.samples = positiveInt('--samples', v.samples);
+  if (v.minify) o.minify = true;
   return o;
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const server = await startDemoServer(parseArgs(process.argv.slice(2)));
-  console.log(`edge-tta browser camera demo: ${server.url}`);
-  console.log(`  sample stream, preset: ${server.url}?mode=sample&strategy=bn-adapt&corruption=gaussian_noise&severity=5&autostart=1`);
-  console.log('  (Ctrl+C to stop)');
-  process.on('SIGINT', () => void server.close().then(() => process.exit(0)));
+  await runCli(USAGE, async () => {
+    const options = parseServeArgs(process.argv.slice(2));
+    if (options === 'help') {
+      console.log(USAGE);
+      return;
+    }
+    const server = await startDemoServer(options);
+    console.log(`edge-tta browser camera demo: ${server.url}`);
+    console.log(`  sample stream, preset: ${server.url}?mode=sample&strategy=bn-adapt&corruption=gaussian_noise&severity=5&autostart=1`);
+    console.log('  (Ctrl+C to stop)');
+    process.on('SIGINT', () => void server.close().then(() => process.exit(0)));
+  });
 }
