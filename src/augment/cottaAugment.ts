@@ -7,6 +7,10 @@
  *   -> edge pad h/2 -> random affine (rotation, translation, scale; bilinear)
  *   -> Gaussian blur (k = 5) -> centre crop -> horizontal flip -> Gaussian noise -> clip
  *
+ * ROID's variant ({@link ROID_AUGMENT}, mariodoebler/test-time-adaptation
+ * `get_tta_transforms(padding_mode="reflect", cotta_augs=False)`) pads by reflection and has no
+ * blur and no noise (options `padding`, `blur`, `noiseStd`).
+ *
  * As in the official code (torchvision transforms applied to a batch tensor), one set of
  * random parameters is drawn per call and shared by the whole batch; only the noise is
  * drawn per pixel. Every draw comes from a seeded generator whose state can be saved.
@@ -27,7 +31,7 @@ import * as tf from '../tf.js';
 import { InvalidInputError, InvalidOptionError } from '../errors.js';
 import { createRng, type SeededRng } from '../random.js';
 import { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustSaturation } from './colorJitter.js';
-import { applyWarp, gaussianBlurValid, planAffineWarp, type AffineParams } from './geometric.js';
+import { applyWarp, gaussianBlurValid, planAffineWarp, type AffineParams, type PaddingMode } from './geometric.js';
 
 /** Options of CoTTA's augmentation. Every range is [min, max]; defaults are the official (non-"soft") CIFAR values. */
 export interface CottaAugmentOptions {
@@ -49,6 +53,10 @@ export interface CottaAugmentOptions {
   scale?: [number, number];
   /** Gaussian blur sigma range (kernel size 5). Defaults to [0.001, 0.5]. */
   blurSigma?: [number, number];
+  /** Apply the Gaussian blur. Defaults to true (CoTTA); `get_tta_transforms(cotta_augs=False)` has none. */
+  blur?: boolean;
+  /** `Pad` mode before the affine: `'edge'` (CoTTA, the default) or `'reflect'` (ROID's `padding_mode="reflect"`). */
+  padding?: PaddingMode;
   /** Horizontal flip with probability 0.5. Turn off for data whose meaning a flip changes (digits, text). Defaults to true. */
   horizontalFlip?: boolean;
   /** Standard deviation of the additive per-pixel Gaussian noise. Defaults to 0.005. */
@@ -66,8 +74,22 @@ export const COTTA_AUGMENT_DEFAULTS: Readonly<Required<CottaAugmentOptions>> = O
   translate: 1 / 16,
   scale: [0.9, 1.1],
   blurSigma: [0.001, 0.5],
+  blur: true,
+  padding: 'edge',
   horizontalFlip: true,
   noiseStd: 0.005,
+});
+
+/**
+ * ROID's augmentation: mariodoebler/test-time-adaptation `get_tta_transforms(padding_mode="reflect",
+ * cotta_augs=False)`: clip -> colour jitter -> reflect pad -> random affine -> centre crop -> flip -> clip,
+ * i.e. CoTTA's pipeline without the Gaussian blur and the Gaussian noise, with reflect padding.
+ */
+export const ROID_AUGMENT: Readonly<Required<CottaAugmentOptions>> = Object.freeze<Required<CottaAugmentOptions>>({
+  ...COTTA_AUGMENT_DEFAULTS,
+  blur: false,
+  padding: 'reflect',
+  noiseStd: 0,
 });
 
 /** The official "soft" variant (`get_tta_transforms(soft=True)`), for reference. */
@@ -132,6 +154,12 @@ export function resolveAugmentOptions(options: CottaAugmentOptions = {}): Requir
   scalar('rotation', o.rotation, 0, 180);
   scalar('translate', o.translate, 0, 1);
   scalar('noiseStd', o.noiseStd, 0, Infinity);
+  if (typeof o.blur !== 'boolean') {
+    throw new InvalidOptionError(`CoTTA augmentation option 'blur' is ${String(o.blur)}; expected true or false.`);
+  }
+  if (o.padding !== 'edge' && o.padding !== 'reflect') {
+    throw new InvalidOptionError(`CoTTA augmentation option 'padding' is ${JSON.stringify(o.padding)}; valid values: 'edge', 'reflect'.`);
+  }
   if (typeof o.horizontalFlip !== 'boolean') {
     throw new InvalidOptionError(`CoTTA augmentation option 'horizontalFlip' is ${String(o.horizontalFlip)}; expected true or false.`);
   }
@@ -173,7 +201,7 @@ export function drawAugment(rng: SeededRng, h: number, w: number, options: Requi
 }
 
 /** Applies one draw to a batch [n, h, w, c] (c = 1 or 3) in [0, 1]. Call inside `tf.tidy`. */
-export function applyAugment(x: tf.Tensor4D, draw: AugmentDraw, options: Required<CottaAugmentOptions>): tf.Tensor4D {
+export function applyAugment(x: tf.Tensor4D, draw: AugmentDraw, options: Readonly<Required<CottaAugmentOptions>>): tf.Tensor4D {
   const [, h, w] = x.shape;
   let y = tf.clipByValue(x, 0, 1) as tf.Tensor4D;
   for (const k of draw.order) {
@@ -184,9 +212,13 @@ export function applyAugment(x: tf.Tensor4D, draw: AugmentDraw, options: Require
     else if (name === 'hue') y = adjustHue(y, draw.hue);
     else y = adjustGamma(y, draw.gamma);
   }
-  // pad + affine + crop (plus the blur's border), then the blur shrinks it to h x w.
-  y = applyWarp(y, planAffineWarp(h, w, draw.affine, BLUR_RADIUS));
-  y = gaussianBlurValid(y, BLUR_SIZE, draw.blurSigma);
+  if (options.blur) {
+    // pad + affine + crop (plus the blur's border), then the blur shrinks it to h x w.
+    y = applyWarp(y, planAffineWarp(h, w, draw.affine, BLUR_RADIUS, options.padding));
+    y = gaussianBlurValid(y, BLUR_SIZE, draw.blurSigma);
+  } else {
+    y = applyWarp(y, planAffineWarp(h, w, draw.affine, 0, options.padding));
+  }
   if (draw.flip) y = tf.reverse(y, 2);
   if (options.noiseStd > 0) y = tf.add(y, tf.randomNormal(y.shape, 0, options.noiseStd, 'float32', draw.noiseSeed));
   return tf.clipByValue(y, 0, 1) as tf.Tensor4D;

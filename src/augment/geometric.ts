@@ -1,14 +1,15 @@
 /**
- * CoTTA's geometric augmentation as one linear resampling: edge padding, a random affine
- * (rotation, translation, scale; bilinear) about the padded image's centre, then a centre
- * crop, for one parameter draw shared by the whole batch.
+ * CoTTA's geometric augmentation as one linear resampling: edge (or reflect) padding, a random
+ * affine (rotation, translation, scale; bilinear) about the padded image's centre, then a
+ * centre crop, for one parameter draw shared by the whole batch.
  *
- * Follows torchvision's tensor path (`Pad(padding_mode='edge')`, `RandomAffine`,
+ * Follows torchvision's tensor path (`Pad(padding_mode='edge' | 'reflect')`, `RandomAffine`,
  * `CenterCrop`): output pixel centres are mapped through the inverse affine matrix of
  * `_get_inverse_affine_matrix` and sampled like `grid_sample(align_corners=False,
- * padding_mode='zeros')`. Because the padding replicates edges, a sample inside the padded
- * image reads the original image at a clamped index, so the padded image is never built:
- * the warp is four gathers with precomputed indices and weights.
+ * padding_mode='zeros')`. Because the padding only copies pixels of the image (replicated edges,
+ * or the mirror image without repeating the edge), a sample inside the padded image reads the
+ * original image at a clamped or reflected index, so the padded image is never built: the warp
+ * is four gathers with precomputed indices and weights.
  */
 import * as tf from '../tf.js';
 
@@ -23,6 +24,21 @@ export interface AffineParams {
   scale: number;
 }
 
+/** torchvision's `Pad` modes the warp supports: replicate the edge pixel, or mirror without repeating it. */
+export type PaddingMode = 'edge' | 'reflect';
+
+/** The original-image index that padded index `t` (in [-pad, n + pad)) copies: `t - pad` clamped or reflected into [0, n). */
+function sourceIndex(s: number, n: number, mode: PaddingMode): number {
+  let r = s;
+  if (mode === 'reflect' && n > 1) {
+    // torch 'reflect' (pad < n): -1 -> 1, n -> n - 2.
+    if (r < 0) r = -r;
+    else if (r > n - 1) r = 2 * (n - 1) - r;
+  }
+  // Clamping is the edge mode, and keeps the (zero-weight) taps outside the padded image valid indices.
+  return Math.min(n - 1, Math.max(0, r));
+}
+
 /** Precomputed bilinear taps: output pixel `o` = sum over k of `weights[k][o] * x[index[k][o]]`. */
 export interface WarpPlan {
   /** Output height and width (the crop plus `border` on each side). */
@@ -33,11 +49,12 @@ export interface WarpPlan {
 }
 
 /**
- * The taps of pad (floor(h/2), floor(w/2), edge) -> affine -> centre crop h x w, extended by
+ * The taps of pad (floor(h/2), floor(w/2), `padding`) -> affine -> centre crop h x w, extended by
  * `border` pixels on each side of the crop (read from the warped padded image, so a
  * following 'valid' blur of radius `border` sees exactly what it would before the crop).
+ * `'reflect'` needs h, w >= 2 (torch requires the padding to be smaller than the size).
  */
-export function planAffineWarp(h: number, w: number, p: AffineParams, border = 0): WarpPlan {
+export function planAffineWarp(h: number, w: number, p: AffineParams, border = 0, padding: PaddingMode = 'edge'): WarpPlan {
   const padY = Math.floor(h / 2);
   const padX = Math.floor(w / 2);
   const hp = h + 2 * padY;
@@ -73,9 +90,9 @@ export function planAffineWarp(h: number, w: number, p: AffineParams, border = 0
       ];
       taps.forEach(([ty, tx, wt], k) => {
         const inside = ty >= 0 && ty < hp && tx >= 0 && tx < wp;
-        // Edge padding: padded (ty, tx) reads the original image at the clamped index.
-        const sy = Math.min(h - 1, Math.max(0, ty - padY));
-        const sx = Math.min(w - 1, Math.max(0, tx - padX));
+        // Padded (ty, tx) reads the original image at the clamped (edge) or mirrored (reflect) index.
+        const sy = sourceIndex(ty - padY, h, padding);
+        const sx = sourceIndex(tx - padX, w, padding);
         index[k][o] = sy * w + sx;
         weights[k][o] = inside ? wt : 0; // grid_sample 'zeros' padding outside the padded image
       });

@@ -3,6 +3,7 @@ export {
   applyAugment,
   COTTA_AUGMENT_DEFAULTS,
   COTTA_SOFT_AUGMENT,
+  ROID_AUGMENT,
   CottaAugmenter,
   drawAugment,
   resolveAugmentOptions,
@@ -10,4 +11,4 @@ export {
   type CottaAugmentOptions,
 } from './cottaAugment.js';
 export { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustSaturation, toGrayscale } from './colorJitter.js';
-export { applyWarp, gaussianBlurValid, gaussianKernel1d, planAffineWarp, type AffineParams, type WarpPlan } from './geometric.js';
+export { applyWarp, gaussianBlurValid, gaussianKernel1d, planAffineWarp, type AffineParams, type PaddingMode, type WarpPlan } from './geometric.js';

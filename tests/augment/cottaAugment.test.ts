@@ -18,6 +18,7 @@ import {
   gaussianKernel1d,
   planAffineWarp,
   resolveAugmentOptions,
+  ROID_AUGMENT,
   type AffineParams,
   type CottaAugmentOptions,
 } from '../../src/augment/index.js';
@@ -32,16 +33,18 @@ function images(n: number, h: number, w: number, c: number, seed = 3): tf.Tensor
   return tf.tensor4d(Float32Array.from({ length: n * h * w * c }, () => rng.next()), [n, h, w, c]);
 }
 
-/** Oracle: torchvision's tensor path written out literally on an explicit edge-padded image (one channel, one image). */
-function oracleWarp(img: number[][], p: AffineParams): number[][] {
+/** torch.nn.functional.pad's 'reflect' index for a 1-D size n (pad < n): mirror without repeating the edge. */
+const reflectIndex = (i: number, n: number) => (i < 0 ? -i : i > n - 1 ? 2 * (n - 1) - i : i);
+
+/** Oracle: torchvision's tensor path written out literally on an explicit edge- or reflect-padded image (one channel, one image). */
+function oracleWarp(img: number[][], p: AffineParams, padding: 'edge' | 'reflect' = 'edge'): number[][] {
   const h = img.length;
   const w = img[0]!.length;
   const pad = Math.floor(h / 2);
   const hp = h + 2 * pad;
   const wp = w + 2 * pad;
-  const padded = Array.from({ length: hp }, (_, y) =>
-    Array.from({ length: wp }, (_, x) => img[Math.min(h - 1, Math.max(0, y - pad))]![Math.min(w - 1, Math.max(0, x - pad))]!),
-  );
+  const src = (i: number, n: number) => (padding === 'edge' ? Math.min(n - 1, Math.max(0, i)) : reflectIndex(i, n));
+  const padded = Array.from({ length: hp }, (_, y) => Array.from({ length: wp }, (_, x) => img[src(y - pad, h)]![src(x - pad, w)]!));
   // _get_inverse_affine_matrix(center=0, angle, translate, scale, shear=0)
   const rot = (p.angle * Math.PI) / 180;
   const m = [Math.cos(rot), Math.sin(rot), 0, -Math.sin(rot), Math.cos(rot), 0].map((v) => v / p.scale);
@@ -143,6 +146,44 @@ describe('CoTTA augmentation', () => {
       }
       x.dispose();
     }
+  });
+
+  it('reflect padding (ROID): a shift reads the mirror image without its edge; random draws match the oracle', () => {
+    const x = tf.tensor4d(Array.from({ length: 16 }, (_, i) => i), [1, 4, 4, 1]);
+    // tx = +2: output column c reads input column c - 2, reflected: -2 -> 2, -1 -> 1.
+    const shifted = applyWarp(x, planAffineWarp(4, 4, { angle: 0, tx: 2, ty: 0, scale: 1 }, 0, 'reflect'));
+    const cols = [2, 1, 0, 1];
+    for (let y = 0; y < 4; y++) for (let c = 0; c < 4; c++) expect(shifted.dataSync()[y * 4 + c]).toBeCloseTo(y * 4 + cols[c]!, 6);
+    const rng = createRng(12);
+    for (const [h, w] of [[7, 7], [10, 10]] as const) {
+      const img4 = images(1, h, w, 1, 6);
+      const img = Array.from({ length: h }, (_, y) => Array.from(img4.dataSync().slice(y * w, (y + 1) * w)));
+      for (let trial = 0; trial < 6; trial++) {
+        // Translations up to the full padding, so the reflected border is read.
+        const p: AffineParams = { angle: -15 + 30 * rng.next(), tx: Math.round(-3 + 6 * rng.next()), ty: Math.round(-3 + 6 * rng.next()), scale: 0.9 + 0.2 * rng.next() };
+        const got = applyWarp(img4, planAffineWarp(h, w, p, 0, 'reflect')).dataSync();
+        oracleWarp(img, p, 'reflect').flat().forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
+      }
+      img4.dispose();
+    }
+    tf.dispose([x, shifted]);
+  });
+
+  it("ROID_AUGMENT (cotta_augs=False) is jitter -> reflect pad + affine -> crop -> flip, with no blur and no noise", () => {
+    expect(ROID_AUGMENT).toMatchObject({ blur: false, padding: 'reflect', noiseStd: 0, rotation: 15, translate: 1 / 16, brightness: [0.6, 1.4] });
+    const x = images(2, 8, 8, 1, 4);
+    const draw = drawAugment(createRng(3), 8, 8, ROID_AUGMENT);
+    const got = applyAugment(x, draw, ROID_AUGMENT);
+    // Expected: the same jitter and warp applied by hand (the identity options keep only the warp and flip).
+    const jitterOnly = resolveAugmentOptions({ ...identity, brightness: ROID_AUGMENT.brightness, contrast: ROID_AUGMENT.contrast, gamma: ROID_AUGMENT.gamma });
+    const jittered = applyAugment(x, { ...draw, affine: { angle: 0, tx: 0, ty: 0, scale: 1 }, flip: false }, { ...jitterOnly, blur: false });
+    let want = applyWarp(jittered, planAffineWarp(8, 8, draw.affine, 0, 'reflect'));
+    if (draw.flip) want = tf.reverse(want, 2);
+    const w = want.dataSync();
+    got.dataSync().forEach((v, i) => expect(v).toBeCloseTo(Math.min(1, Math.max(0, w[i]!)), 5));
+    expect(() => resolveAugmentOptions({ padding: 'zeros' as never })).toThrow(/'padding' is "zeros".*'edge', 'reflect'/);
+    expect(() => resolveAugmentOptions({ blur: 1 as never })).toThrow(/'blur' is 1/);
+    tf.dispose([x, got, jittered, want]);
   });
 
   it('is the identity at zero strength, and stays in [0, 1] with the right shape at full strength', () => {
