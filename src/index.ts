@@ -64,6 +64,7 @@ export type { BnAdaptOptions } from '../strategies/bnAdapt.js';
 export type { CottaOptions } from '../strategies/cotta.js';
 export { cottaThreshold, type CottaThreshold, type CottaThresholdOptions } from './confidenceThreshold.js';
 export type { BnStatsMode, NormStatsOptions } from '../strategies/normStats.js';
+export type { RoidOptions } from '../strategies/roid.js';
 export type { TentOptimizer, TentOptions } from '../strategies/tent.js';
 export type { VidaHka, VidaOptions } from '../strategies/vida.js';
 export {

@@ -4,6 +4,7 @@ import { alphaBnStrategy } from './alphaBn.js';
 import { bnAdaptStrategy } from './bnAdapt.js';
 import { cottaStrategy } from './cotta.js';
 import { lameStrategy } from './lame.js';
+import { roidStrategy } from './roid.js';
 import { sourceStrategy } from './source.js';
 import { tentStrategy } from './tent.js';
 import { vidaStrategy } from './vida.js';
@@ -13,7 +14,7 @@ import type { StrategyDefinition } from './strategy.js';
  * Every strategy the SDK ships, in the order CLIs list them. Add a strategy by adding its
  * definition here: its name joins `StrategyName` and its options type `StrategyOptions`.
  */
-const DEFINITIONS = [sourceStrategy, bnAdaptStrategy, alphaBnStrategy, tentStrategy, lameStrategy, cottaStrategy, vidaStrategy] as const;
+const DEFINITIONS = [sourceStrategy, bnAdaptStrategy, alphaBnStrategy, tentStrategy, lameStrategy, cottaStrategy, vidaStrategy, roidStrategy] as const;
 
 type Definitions = (typeof DEFINITIONS)[number];
 
