@@ -19,7 +19,7 @@ import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE = [12, 12, 1] as const;
-const STRATEGIES = (['bn-adapt', 'tent'] as const).filter((s) => (listStrategies() as string[]).includes(s));
+const STRATEGIES = (['bn-adapt', 'tent', 'roid'] as const).filter((s) => (listStrategies() as string[]).includes(s));
 
 /** A seeded model: the same weights every call. */
 function makeModel(): tf.LayersModel {
