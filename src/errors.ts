@@ -52,7 +52,10 @@ export type EdgeTtaErrorName =
   | 'DisposedError'
   | 'BackpressureError'
   | 'InvalidSnapshotError'
-  | 'ModelInUseError';
+  | 'ModelInUseError'
+  | 'WorkerCrashedError'
+  | 'WorkerTimeoutError'
+  | 'WorkerTerminatedError';
 
 /** A stream's bounded frame buffer overflowed under the `'buffer'` backpressure policy. */
 export class BackpressureError extends EdgeTtaError {
@@ -74,4 +77,36 @@ export class InvalidSnapshotError extends EdgeTtaError {
  */
 export class ModelInUseError extends EdgeTtaError {
   override name = 'ModelInUseError' as const;
+}
+
+/**
+ * Base class of the worker adapter's faults: the worker died, hung or was terminated while a
+ * call was pending. Created on the calling side (never thrown inside a worker).
+ */
+export class WorkerFaultError extends EdgeTtaError {
+  /**
+   * True when auto-resume (`resume` option) replaces the worker: this call is lost, later calls
+   * run on a new worker restored from the latest snapshot. False when the adapter is finished.
+   */
+  readonly resuming: boolean;
+
+  constructor(message: string, options: { resuming?: boolean } = {}) {
+    super(message);
+    this.resuming = options.resuming ?? false;
+  }
+}
+
+/** The adapter's worker died (crash, `process.exit`, uncaught error) while a call was pending. */
+export class WorkerCrashedError extends WorkerFaultError {
+  override name = 'WorkerCrashedError' as const;
+}
+
+/** A worker call did not settle within its timeout (`timeoutMs`): the worker is deemed hung and is stopped. */
+export class WorkerTimeoutError extends WorkerFaultError {
+  override name = 'WorkerTimeoutError' as const;
+}
+
+/** The call was pending when `terminate()` (or `dispose()`) stopped the worker. */
+export class WorkerTerminatedError extends WorkerFaultError {
+  override name = 'WorkerTerminatedError' as const;
 }

@@ -21,6 +21,7 @@ export type {
   MetricsRecord,
   StepMetrics,
   StreamEvent,
+  WorkerRestartMetrics,
 } from './metrics/stepMetrics.js';
 export { summarizeMetrics, type MetricsSummary, type SummarizeOptions } from './metrics/summarize.js';
 export { adapt } from './stream/adapt.js';
@@ -50,6 +51,10 @@ export {
   ModelInUseError,
   UnknownStrategyError,
   UnsupportedModelError,
+  WorkerCrashedError,
+  WorkerFaultError,
+  WorkerTerminatedError,
+  WorkerTimeoutError,
   type EdgeTtaErrorName,
 } from './errors.js';
 export { ModelExecutor, type ExecutorOutput, type HookContext, type LayerHook, type LayerHooks, type RunOptions } from './model/executor.js';

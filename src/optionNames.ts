@@ -9,4 +9,4 @@
 export const ADAPTER_OPTION_NAMES: readonly string[] = Object.freeze(['strategy', 'seed', 'graphNodes', 'preprocess']);
 
 /** Options only `createWorkerAdapter` takes (they configure the worker, not the adapter in it). */
-export const WORKER_OPTION_NAMES: readonly string[] = Object.freeze(['model', 'graphModel', 'backend', 'worker', 'transfer', 'strategyModules']);
+export const WORKER_OPTION_NAMES: readonly string[] = Object.freeze(['model', 'graphModel', 'backend', 'worker', 'transfer', 'strategyModules', 'timeoutMs', 'startTimeoutMs', 'resume']);

@@ -14,7 +14,7 @@ import type { BatchInput } from '../src/input.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
 import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
-import type { ModelArtifactsPayload, ModelPayload, WorkerService } from './protocol.js';
+import type { InjectedFault, ModelArtifactsPayload, ModelPayload, WorkerInit, WorkerService } from './protocol.js';
 
 export type { WorkerHandle } from './platform.js';
 
@@ -53,9 +53,32 @@ export interface WorkerOptions {
   transfer?: boolean;
   /**
    * A worker you created yourself running edge-tta's worker entry (`browser.worker.js` or
-   * `node.worker.js`), e.g. for a bundler. Defaults to a new worker on the entry next to this module.
+   * `node.worker.js`), e.g. for a bundler, or a function that creates one (needed with
+   * `resume`, which starts new workers). Defaults to a new worker on the entry next to this module.
    */
-  worker?: WorkerHandle;
+  worker?: WorkerHandle | (() => WorkerHandle);
+  /**
+   * Longest time one call (`step`, `snapshot`, `restore`, `reset`, ...) may take, ms, counted
+   * from when it is sent to the worker (calls run one at a time; waiting behind earlier calls
+   * does not count). A call that does not settle in time rejects with `WorkerTimeoutError` and
+   * the worker is deemed hung: it is stopped (and replaced under `resume`). Defaults to
+   * 60,000: generous for the slow strategies (a CoTTA or ViDA step of 64 frames takes about
+   * 2-3 s on a desktop core). `Infinity`: no timeout. `step` takes a per-call override.
+   */
+  timeoutMs?: number;
+  /**
+   * Longest start of a worker (spawn, backend, model load; on a restart also the restore), ms.
+   * Defaults to 120,000. A start that takes longer fails with `WorkerTimeoutError`.
+   */
+  startTimeoutMs?: number;
+  /**
+   * Auto-resume: snapshot the adapter's state every `snapshotEvery` steps (the bytes are kept
+   * on the calling side) and replace a worker that dies or hangs by a new one restored from
+   * the latest snapshot. The lost calls reject with `WorkerCrashedError` / `WorkerTimeoutError`
+   * (`resuming: true`); `adapt()` turns their frames into error records and goes on. Each
+   * restart publishes a `'worker-restart'` record on `metrics$`. Off by default.
+   */
+  resume?: WorkerResumeOptions;
 }
 
 /**
@@ -65,13 +88,41 @@ export interface WorkerOptions {
  */
 export type WorkerAdapterConfig<N extends StrategyName> = AdapterOptions<N> & WorkerOptions;
 
+/** Auto-resume options of {@link createWorkerAdapter}. */
+export interface WorkerResumeOptions {
+  /** Snapshot every this many steps (a positive integer). Steps after the latest snapshot are lost on a restart. */
+  snapshotEvery: number;
+  /** Most restarts over the adapter's life; the next fault finishes the adapter. Defaults to Infinity. */
+  maxRestarts?: number;
+}
+
+/** Per-call options of a worker adapter's `step`. */
+export interface WorkerCallOptions {
+  /** This call's timeout, ms (overrides the adapter's `timeoutMs`). */
+  timeoutMs?: number;
+}
+
+/** Default `timeoutMs` of {@link createWorkerAdapter}: one minute per call. */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+/** Default `startTimeoutMs` of {@link createWorkerAdapter}: two minutes per worker start. */
+export const DEFAULT_START_TIMEOUT_MS = 120_000;
+
 /** An {@link Adapter} running in a worker. */
 export interface WorkerAdapter extends Adapter {
   /** What the worker's `initBackend` got. */
   readonly backend: BackendInfo;
   /** `tf.memory()` inside the worker. */
   workerMemory(): Promise<MemoryFigures>;
-  /** Frees the worker's tensors and terminates it. `dispose()` does the same without waiting. */
+  /** As `Adapter.step`, with a per-call timeout. */
+  step(batch: BatchInput, labels?: ArrayLike<number>, options?: WorkerCallOptions): Promise<StepOutput>;
+  /** As `Adapter.predict`, with a per-call timeout. */
+  predict(batch: BatchInput, options?: WorkerCallOptions): Promise<PredictOutput>;
+  /**
+   * Stops the worker at once, even one spinning in an endless loop (no message is sent to it
+   * first; its heap and wasm memory go with it), rejects every pending call with
+   * `WorkerTerminatedError` and completes `metrics$`. Always resolves. Later calls reject
+   * with `DisposedError`. `dispose()` does the same without waiting.
+   */
   terminate(): Promise<void>;
 }
 
@@ -85,6 +136,9 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   BackpressureError: errors.BackpressureError,
   InvalidSnapshotError: errors.InvalidSnapshotError,
   ModelInUseError: errors.ModelInUseError,
+  WorkerCrashedError: errors.WorkerCrashedError,
+  WorkerTimeoutError: errors.WorkerTimeoutError,
+  WorkerTerminatedError: errors.WorkerTerminatedError,
 };
 
 /**
@@ -101,7 +155,6 @@ function reviveError(err: unknown): unknown {
   if (typeof e.stack === 'string') revived.stack = `${e.name}: ${String(e.message)}\n    [in the worker]\n${e.stack.split('\n').slice(1).join('\n')}`;
   return revived;
 }
-
 
 function toArtifacts(
   modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string },
@@ -157,159 +210,244 @@ function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void): void 
   }
 }
 
+/** A worker and the Comlink proxy to it; knows when the worker died. */
+class Connection {
+  /** Why the worker died (first cause), or null while it lives. */
+  death: Error | null = null;
+  private readonly deathListeners = new Set<(err: Error) => void>();
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    readonly worker: WorkerHandle,
+    readonly remote: Comlink.Remote<WorkerService>,
+  ) {
+    watchWorker(worker, (err) => this.die(err));
+  }
+
+  /** True once the worker died or was stopped: its late events and answers are ignored. */
+  get dead(): boolean {
+    return this.death !== null;
+  }
+
+  /** Calls `listener` once when the worker dies; returns the unsubscribe function. */
+  onDeath(listener: (err: Error) => void): () => void {
+    this.deathListeners.add(listener);
+    return () => this.deathListeners.delete(listener);
+  }
+
+  /**
+   * Stops the worker thread at once, without a message to it first: `terminate()` stops
+   * JavaScript even in a synchronous endless loop, a message would wait behind it forever.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.die(new Error('stopped'));
+      try {
+        await this.worker.terminate();
+      } catch {
+        // Already gone.
+      }
+    })();
+    return this.stopping;
+  }
+
+  private die(err: Error): void {
+    if (this.death !== null) return;
+    this.death = err;
+    for (const listener of [...this.deathListeners]) listener(err);
+    this.deathListeners.clear();
+  }
+}
+
+/** A batch ready to go to the worker. */
+interface WireBatch {
+  shape: number[];
+  /** The pixels, marked for transfer when the buffer is ours. */
+  send(): Float32Array | Int32Array | Uint8Array;
+}
+
+function owned(data: Float32Array | Int32Array | Uint8Array, shape: number[]): WireBatch {
+  return { shape, send: () => Comlink.transfer(data, [data.buffer as ArrayBuffer]) };
+}
+
+/** How a call to the worker ended. */
+type Outcome<T> =
+  | { kind: 'ok'; value: T }
+  /** The worker answered with an error (its edge-tta class revived). */
+  | { kind: 'error'; error: unknown }
+  | { kind: 'timeout' }
+  | { kind: 'crashed'; error: Error }
+  /** The call was failed from outside (a fault of another call, terminate). */
+  | { kind: 'aborted' };
+
+/** A call waiting for, or running in, the worker. */
+interface PendingCall {
+  settled: boolean;
+  /** Rejects the call's promise (once). */
+  fail(err: Error): void;
+  /** Ends the call's wait for the worker, set while it runs. */
+  abort: (() => void) | null;
+}
+
+/** What `RemoteAdapter` needs to start (and restart) its worker. */
+interface WorkerSettings {
+  spawn: () => Promise<{ worker: WorkerHandle; endpoint: Comlink.Endpoint }>;
+  init: WorkerInit;
+  timeoutMs: number;
+  startTimeoutMs: number;
+  resume: Required<WorkerResumeOptions> | null;
+  transfer: boolean;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 class RemoteAdapter implements WorkerAdapter {
   readonly metrics$: Observable<MetricsRecord>;
   private readonly metrics = new Subject<MetricsRecord>();
   private readonly counters = new StreamCounters();
   private lastMemory: MemoryFigures = { numTensors: 0, numBytes: 0 };
-  private disposed = false;
+  /** The live worker; null while a replacement starts. */
+  private conn: Connection | null = null;
+  /** A worker being started (first start or restart), so terminate() can stop it too. */
+  private starting: Connection | null = null;
+  /** Calls run one at a time in call order, so a call's timeout counts only its own time. */
+  private queue: Promise<void> = Promise.resolve();
+  private readonly pending = new Set<PendingCall>();
+  /** Set when no call can run any more: the fault without resume that ended the adapter, or terminate. */
+  private finished: Error | null = null;
   private terminating: Promise<void> | null = null;
-  private death: Error | null = null;
-  private readonly deathWatchers = new Set<(err: Error) => void>();
+  /** Auto-resume: the latest snapshot (kept here, on the calling side) and its step. */
+  private latestSnapshot: Uint8Array | null = null;
+  /** Steps in `latestSnapshot`; `'next-step'` after a `restore(bytes)`: learnt from the next step's id. */
+  private latestSnapshotStep: number | 'next-step' | null = null;
+  private stepsSinceSnapshot = 0;
+  private restarts = 0;
   inputShape: readonly number[] = [];
   numClasses = 0;
   backend!: BackendInfo;
 
   constructor(
     readonly strategy: StrategyName,
-    private readonly remote: Comlink.Remote<WorkerService>,
-    private readonly worker: WorkerHandle,
-    private readonly transfer: boolean,
+    private readonly settings: WorkerSettings,
   ) {
     this.metrics$ = this.metrics.asObservable();
-    watchWorker(worker, (err) => {
-      if (this.death !== null || this.terminating !== null) return;
-      this.death = err;
-      for (const reject of this.deathWatchers) reject(err);
-      void this.terminate();
-    });
   }
 
-  /** Runs a remote call: worker errors get their edge-tta class back; a dead worker rejects the call. */
-  call<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.death !== null) return Promise.reject(this.death);
-    let watcher!: (err: Error) => void;
-    const died = new Promise<never>((_, reject) => (watcher = reject));
-    this.deathWatchers.add(watcher);
-    return Promise.race([fn(), died])
-      .catch((err: unknown) => {
-        throw reviveError(err);
-      })
-      .finally(() => this.deathWatchers.delete(watcher));
+  /** Starts the first worker. */
+  async start(): Promise<void> {
+    this.conn = await this.connect();
   }
 
-  /** Step records from the worker, with this side's stream totals. */
-  onWorkerMetrics(record: MetricsRecord): void {
-    if (this.disposed) return;
-    if (record.kind === 'step') {
-      this.lastMemory = record.memory;
-      this.metrics.next({ ...record, framesDropped: this.counters.framesDropped, frameErrors: this.counters.frameErrors });
-    } else this.metrics.next(record);
-  }
-
-  step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput> {
-    return this.call(async () => {
-      this.checkAlive();
-      const { data, shape } = this.wire(batch);
-      const labelArray = labels === undefined ? undefined : Array.from(labels);
-      return this.remote.step(data, shape, labelArray);
-    });
-  }
-
-  predict(batch: BatchInput): Promise<PredictOutput> {
-    return this.call(async () => {
-      this.checkAlive();
-      const { data, shape } = this.wire(batch);
-      return this.remote.predict(data, shape);
-    });
-  }
-
-  /** A batch as its pixels and shape, marked for transfer when it is ours or `transfer` is set. */
-  private wire(batch: BatchInput): { data: Float32Array | Int32Array | Uint8Array; shape: number[] } {
-    {
-      let data: Float32Array | Int32Array | Uint8Array;
-      let shape: number[];
-      let transfer = false;
-      if (batch instanceof tf.Tensor) {
-        if (batch.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
-        if (batch.dtype !== 'float32') {
-          throw new errors.InvalidInputError(
-            `The batch has dtype ${batch.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
-          );
-        }
-        // A copy of our own (dataSync may return the backend's storage), then transferred.
-        data = new Float32Array(batch.dataSync() as Float32Array);
-        shape = batch.shape;
-        transfer = true;
-      } else {
-        if (batch === null || typeof batch !== 'object' || !('data' in batch) || !Array.isArray(batch.shape)) {
-          throw new errors.InvalidInputError(`The batch must be a tf.Tensor or { data: Float32Array, shape }; got ${String(batch)}.`);
-        }
-        data = batch.data;
-        shape = [...batch.shape];
-        // Only a buffer the view spans exactly can be handed over (not a window into a larger one).
-        transfer =
-          this.transfer &&
-          ArrayBuffer.isView(data) &&
-          data.buffer instanceof ArrayBuffer &&
-          data.byteOffset === 0 &&
-          data.byteLength === data.buffer.byteLength;
-      }
-      return { data: transfer ? Comlink.transfer(data, [data.buffer as ArrayBuffer]) : data, shape };
+  step(batch: BatchInput, labels?: ArrayLike<number>, options: WorkerCallOptions = {}): Promise<StepOutput> {
+    let sent: WireBatch;
+    let timeoutMs: number;
+    try {
+      timeoutMs = checkTimeout(options.timeoutMs ?? this.settings.timeoutMs, 'step: options.timeoutMs');
+      sent = this.wire(batch);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    const labelArray = labels === undefined ? undefined : Array.from(labels);
+    return this.enqueue(
+      (remote) => remote.step(sent.send(), sent.shape, labelArray),
+      timeoutMs,
+      (out, conn) => this.afterStep(out, conn),
+    );
+  }
+
+  predict(batch: BatchInput, options: WorkerCallOptions = {}): Promise<PredictOutput> {
+    let sent: WireBatch;
+    let timeoutMs: number;
+    try {
+      timeoutMs = checkTimeout(options.timeoutMs ?? this.settings.timeoutMs, 'predict: options.timeoutMs');
+      sent = this.wire(batch);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue((remote) => remote.predict(sent.send(), sent.shape), timeoutMs);
+  }
+
+  /**
+   * A batch as its pixels and shape, in a buffer of our own taken now (the call may wait
+   * behind earlier ones): the caller's, detached at once without a copy under `transfer`
+   * (only for a view spanning its whole buffer), else a copy (the caller may reuse its array).
+   * `send()` hands our buffer over to the worker. Anything else goes as is, for the worker to reject.
+   */
+  private wire(batch: BatchInput): WireBatch {
+    if (batch instanceof tf.Tensor) {
+      if (batch.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
+      if (batch.dtype !== 'float32') {
+        throw new errors.InvalidInputError(
+          `The batch has dtype ${batch.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
+        );
+      }
+      // A copy of our own (dataSync may return the backend's storage).
+      return owned(new Float32Array(batch.dataSync() as Float32Array), batch.shape);
+    }
+    if (batch === null || typeof batch !== 'object' || !('data' in batch) || !Array.isArray(batch.shape)) {
+      throw new errors.InvalidInputError(`The batch must be a tf.Tensor or { data: Float32Array, shape }; got ${String(batch)}.`);
+    }
+    const view: unknown = batch.data;
+    const shape = [...batch.shape];
+    if (view instanceof Float32Array || view instanceof Int32Array || view instanceof Uint8Array) {
+      const whole = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+      return owned(this.settings.transfer && whole ? structuredClone(view, { transfer: [view.buffer as ArrayBuffer] }) : view.slice(), shape);
+    }
+    return { shape, send: () => view as Float32Array };
   }
 
   reset(): Promise<void> {
-    return this.call(async () => {
-      this.checkAlive();
-      await this.remote.reset();
-    });
+    return this.enqueue(
+      (remote) => remote.reset(),
+      this.settings.timeoutMs,
+      async () => {
+        // A new worker starts from the source model, as reset left this one.
+        this.latestSnapshot = null;
+        this.latestSnapshotStep = null;
+        this.stepsSinceSnapshot = 0;
+      },
+    );
   }
 
   snapshot(): Promise<Uint8Array> {
-    return this.call(async () => {
-      this.checkAlive();
-      return this.remote.snapshot();
-    });
+    return this.enqueue((remote) => remote.snapshot(), this.settings.timeoutMs);
   }
 
   restore(bytes: Uint8Array): Promise<void> {
-    return this.call(async () => {
-      this.checkAlive();
-      await this.remote.restore(bytes);
-    });
+    // Our own copy: the bytes are the state a new worker would resume from.
+    const copy = this.settings.resume !== null && bytes instanceof Uint8Array ? bytes.slice() : null;
+    return this.enqueue(
+      (remote) => remote.restore(bytes),
+      this.settings.timeoutMs,
+      async () => {
+        if (copy === null) return;
+        this.latestSnapshot = copy;
+        this.latestSnapshotStep = 'next-step';
+        this.stepsSinceSnapshot = 0;
+      },
+    );
   }
 
   getConfig(): Promise<Record<string, unknown>> {
-    return this.call(async () => {
-      this.checkAlive();
-      return this.remote.getConfig();
-    });
+    return this.enqueue((remote) => remote.getConfig(), this.settings.timeoutMs);
   }
 
   workerMemory(): Promise<MemoryFigures> {
-    return this.call(async () => {
-      this.checkAlive();
-      return this.remote.memory();
-    });
+    return this.enqueue((remote) => remote.memory(), this.settings.timeoutMs);
   }
 
   report(event: StreamEvent): void {
-    if (this.disposed) return;
+    if (this.finished !== null) return;
     this.metrics.next(this.counters.record(event, this.lastMemory));
   }
 
   terminate(): Promise<void> {
     this.terminating ??= (async () => {
-      this.disposed = true;
-      try {
-        if (this.death === null) await this.remote.dispose();
-      } catch {
-        // The worker may already be gone; terminating it is what frees its memory.
-      }
-      this.remote[Comlink.releaseProxy]();
-      await this.worker.terminate();
-      this.metrics.complete();
+      const workers = [this.conn, this.starting];
+      this.finish(new errors.WorkerTerminatedError("The call was pending when terminate() stopped the adapter's worker."));
+      await Promise.all(workers.map((c) => c?.stop()));
     })();
     return this.terminating;
   }
@@ -318,9 +456,253 @@ class RemoteAdapter implements WorkerAdapter {
     void this.terminate();
   }
 
-  private checkAlive(): void {
-    if (this.disposed) throw new errors.DisposedError('The worker adapter was used after dispose() / terminate().');
+  /** @internal Arms a fault in the current worker (tests only; see `WorkerService.__injectFault`). */
+  injectFault(kind: InjectedFault, afterSteps: number): Promise<void> {
+    return this.enqueue((remote) => remote.__injectFault(kind, afterSteps), this.settings.timeoutMs);
   }
+
+  /** Starts a worker and initialises its adapter, within `startTimeoutMs`. */
+  private async connect(): Promise<Connection> {
+    const { worker, endpoint } = await this.settings.spawn();
+    const conn = new Connection(worker, Comlink.wrap<WorkerService>(endpoint));
+    this.starting = conn;
+    try {
+      if (this.finished !== null) throw this.finished;
+      conn.onDeath((err) => this.onFault(conn, 'crashed', err.message));
+      const init = this.settings.init;
+      // The model bytes go over once; with auto-resume they are copied, kept for a new worker.
+      const message =
+        init.model.kind === 'artifacts' && this.settings.resume === null ? Comlink.transfer(init, [init.model.weightData]) : init;
+      const onMetrics = Comlink.proxy((r: MetricsRecord) => this.onWorkerMetrics(conn, r));
+      const outcome = await this.race(conn, () => conn.remote.init(message, onMetrics), this.settings.startTimeoutMs);
+      if (outcome.kind === 'ok') {
+        this.inputShape = outcome.value.inputShape;
+        this.numClasses = outcome.value.numClasses;
+        this.backend = outcome.value.backend;
+        return conn;
+      }
+      if (outcome.kind === 'error') throw outcome.error;
+      if (outcome.kind === 'timeout') {
+        throw new errors.WorkerTimeoutError(
+          `The adapter's worker did not start within ${this.settings.startTimeoutMs} ms (startTimeoutMs); it was stopped.`,
+        );
+      }
+      if (outcome.kind === 'crashed') throw new errors.WorkerCrashedError(`The adapter's worker died while starting: ${outcome.error.message}`);
+      throw this.finished ?? new errors.WorkerTerminatedError("terminate() stopped the adapter's worker while it started.");
+    } catch (err) {
+      await conn.stop();
+      throw err;
+    } finally {
+      if (this.starting === conn) this.starting = null;
+    }
+  }
+
+  /** Runs one remote call against `conn`: its answer, the worker's death, the timeout or an abort, whichever comes first. */
+  private race<T>(conn: Connection, fn: () => Promise<T>, timeoutMs: number, call?: PendingCall): Promise<Outcome<T>> {
+    return new Promise<Outcome<T>>((resolve) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let offDeath = (): void => undefined;
+      const finish = (outcome: Outcome<T>): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        offDeath();
+        if (call !== undefined) call.abort = null;
+        resolve(outcome);
+      };
+      if (conn.death !== null) return finish({ kind: 'crashed', error: conn.death });
+      offDeath = conn.onDeath((error) => finish({ kind: 'crashed', error }));
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
+      if (call !== undefined) call.abort = () => finish({ kind: 'aborted' });
+      fn().then(
+        (value) => finish({ kind: 'ok', value }),
+        (error: unknown) => finish({ kind: 'error', error: reviveError(error) }),
+      );
+    });
+  }
+
+  /**
+   * Queues a remote call. `after` runs once the call resolved, before the next call
+   * (auto-resume snapshots, so they see exactly the state after the step).
+   */
+  private enqueue<T>(
+    fn: (remote: Comlink.Remote<WorkerService>) => Promise<T>,
+    timeoutMs: number,
+    after?: (value: T, conn: Connection) => Promise<void>,
+  ): Promise<T> {
+    if (this.terminating !== null) return Promise.reject(new errors.DisposedError('The worker adapter was used after dispose() / terminate().'));
+    if (this.finished !== null) return Promise.reject(this.finished);
+    return new Promise<T>((resolve, reject) => {
+      const call: PendingCall = {
+        settled: false,
+        abort: null,
+        fail: (err) => {
+          if (call.settled) return;
+          call.settled = true;
+          this.pending.delete(call);
+          call.abort?.();
+          reject(err);
+        },
+      };
+      this.pending.add(call);
+      this.schedule(async () => {
+        if (call.settled) return;
+        const conn = this.conn;
+        if (conn === null) return call.fail(this.finished ?? new errors.WorkerCrashedError("The adapter's worker is gone."));
+        const outcome = await this.race(conn, () => fn(conn.remote), timeoutMs, call);
+        if (call.settled) return;
+        if (outcome.kind === 'timeout') {
+          this.onFault(conn, 'timeout', `a call did not settle within ${timeoutMs} ms (timeoutMs)`);
+        } else if (outcome.kind === 'crashed') {
+          this.onFault(conn, 'crashed', outcome.error.message);
+        } else if (outcome.kind === 'ok' || outcome.kind === 'error') {
+          call.settled = true;
+          this.pending.delete(call);
+          if (outcome.kind === 'error') reject(outcome.error);
+          else {
+            resolve(outcome.value);
+            await after?.(outcome.value, conn);
+          }
+        }
+        // Whatever happened, the call must not stay pending.
+        call.fail(this.finished ?? new errors.WorkerCrashedError("The adapter's worker is gone."));
+      });
+    });
+  }
+
+  private schedule(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch(() => undefined);
+  }
+
+  /** Auto-resume: a snapshot every `snapshotEvery` steps, kept here. */
+  private async afterStep(out: StepOutput, conn: Connection): Promise<void> {
+    const resume = this.settings.resume;
+    if (resume === null) return;
+    if (this.latestSnapshotStep === 'next-step') this.latestSnapshotStep = out.stepId;
+    if (++this.stepsSinceSnapshot < resume.snapshotEvery) return;
+    const outcome = await this.race(conn, () => conn.remote.snapshot(), this.settings.timeoutMs);
+    if (outcome.kind === 'ok') {
+      this.latestSnapshot = outcome.value;
+      this.latestSnapshotStep = out.stepId + 1;
+      this.stepsSinceSnapshot = 0;
+    } else if (outcome.kind === 'timeout') this.onFault(conn, 'timeout', `a snapshot did not settle within ${this.settings.timeoutMs} ms (timeoutMs)`);
+    else if (outcome.kind === 'crashed') this.onFault(conn, 'crashed', outcome.error.message);
+    // An error answer keeps the previous snapshot; the next step tries again.
+  }
+
+  /**
+   * The current worker died or hung: stop it, fail every pending call, and either start a
+   * replacement restored from the latest snapshot (auto-resume) or finish the adapter.
+   */
+  private onFault(conn: Connection, reason: 'crashed' | 'timeout', detail: string): void {
+    if (conn !== this.conn || this.finished !== null) return;
+    this.conn = null;
+    void conn.stop();
+    const resume = this.settings.resume;
+    const resuming = resume !== null && this.restarts < resume.maxRestarts;
+    const what = reason === 'timeout' ? `The adapter's worker hung: ${detail}; it was stopped` : `The adapter's worker died (${detail})`;
+    const next = resuming
+      ? 'the call is lost; a new worker resumes from the latest snapshot'
+      : resume !== null
+        ? `resume.maxRestarts (${resume.maxRestarts}) is reached, the adapter is finished: create a new one`
+        : 'the adapter is finished: create a new one, or pass resume: { snapshotEvery } to replace the worker automatically';
+    const Fault = reason === 'timeout' ? errors.WorkerTimeoutError : errors.WorkerCrashedError;
+    const err = new Fault(`${what}; ${next}.`, { resuming });
+    if (!resuming) return this.finish(err);
+    for (const call of [...this.pending]) call.fail(err);
+    const faultTime = performance.now();
+    this.schedule(() => this.restart(reason, err.message, faultTime));
+  }
+
+  /** Auto-resume: a new worker, restored from the latest snapshot. */
+  private async restart(reason: 'crashed' | 'timeout', message: string, faultTime: number): Promise<void> {
+    if (this.finished !== null) return;
+    let conn: Connection | null = null;
+    try {
+      conn = await this.connect();
+      const c = conn;
+      const snapshot = this.latestSnapshot;
+      if (snapshot !== null) {
+        const restored = await this.race(c, () => c.remote.restore(snapshot), this.settings.startTimeoutMs);
+        if (restored.kind !== 'ok') throw restored.kind === 'error' || restored.kind === 'crashed' ? restored.error : new Error(`restore: ${restored.kind}`);
+      }
+      const memory = await this.race(c, () => c.remote.memory(), this.settings.startTimeoutMs);
+      if (memory.kind !== 'ok') throw new Error(`the new worker did not answer (${memory.kind})`);
+      if (this.finished !== null) throw this.finished;
+      this.conn = c;
+      this.restarts++;
+      this.stepsSinceSnapshot = 0;
+      this.lastMemory = memory.value;
+      const step = this.latestSnapshotStep;
+      this.metrics.next({
+        kind: 'worker-restart',
+        reason,
+        message,
+        snapshotStep: snapshot === null ? null : typeof step === 'number' ? step : null,
+        restarts: this.restarts,
+        restartMs: performance.now() - faultTime,
+        time: performance.now(),
+        memory: memory.value,
+      });
+    } catch (err) {
+      await conn?.stop();
+      if (this.finished === null) {
+        this.finish(
+          new errors.WorkerCrashedError(
+            `The adapter's worker failed (${reason}) and a new one could not be started: ${messageOf(err)} The adapter is finished: create a new one.`,
+          ),
+        );
+      }
+    }
+  }
+
+  /** No call can run any more: fail the pending ones, stop the workers, complete `metrics$`. */
+  private finish(err: Error): void {
+    if (this.finished !== null) return;
+    this.finished = err;
+    for (const call of [...this.pending]) call.fail(err);
+    for (const c of [this.conn, this.starting]) void c?.stop();
+    this.conn = null;
+    this.metrics.complete();
+  }
+
+  /** Step records from the worker, with this side's stream totals. */
+  private onWorkerMetrics(conn: Connection, record: MetricsRecord): void {
+    if (this.finished !== null || conn.dead) return;
+    if (record.kind === 'step') {
+      this.lastMemory = record.memory;
+      this.metrics.next({ ...record, framesDropped: this.counters.framesDropped, frameErrors: this.counters.frameErrors });
+    } else this.metrics.next(record);
+  }
+}
+
+/** A timeout option: a positive number of ms, or Infinity (no timeout). */
+function checkTimeout(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new errors.InvalidOptionError(`${what} must be a positive number of milliseconds, or Infinity for no timeout; got ${String(value)}.`);
+  }
+  return value;
+}
+
+function checkResume(resume: WorkerResumeOptions | undefined, worker: WorkerOptions['worker']): Required<WorkerResumeOptions> | null {
+  if (resume === undefined) return null;
+  if (resume === null || typeof resume !== 'object') {
+    throw new errors.InvalidOptionError(`createWorkerAdapter: resume must be an object such as { snapshotEvery: 10 }; got ${String(resume)}.`);
+  }
+  const { snapshotEvery, maxRestarts = Infinity } = resume;
+  if (!Number.isInteger(snapshotEvery) || snapshotEvery < 1) {
+    throw new errors.InvalidOptionError(`createWorkerAdapter: resume.snapshotEvery must be a positive integer (steps); got ${String(snapshotEvery)}.`);
+  }
+  if (!(maxRestarts === Infinity || (Number.isInteger(maxRestarts) && maxRestarts >= 0))) {
+    throw new errors.InvalidOptionError(`createWorkerAdapter: resume.maxRestarts must be an integer >= 0 or Infinity; got ${String(maxRestarts)}.`);
+  }
+  if (worker !== undefined && typeof worker !== 'function') {
+    throw new errors.InvalidOptionError(
+      'createWorkerAdapter: resume needs to create new workers; pass `worker` as a function that creates one (e.g. `() => new Worker(url)`), not a worker.',
+    );
+  }
+  return { snapshotEvery, maxRestarts };
 }
 
 /**
@@ -333,8 +715,13 @@ class RemoteAdapter implements WorkerAdapter {
  * `transfer: true`), and errors thrown in the worker arrive as the same edge-tta error classes,
  * name and message.
  *
+ * Calls run one at a time; each must settle within `timeoutMs`. A worker that dies or hangs
+ * fails its pending calls with `WorkerCrashedError` / `WorkerTimeoutError`; with
+ * `resume: { snapshotEvery }` it is replaced by a new worker restored from the latest
+ * snapshot, and a stream through `adapt()` goes on. `terminate()` always resolves.
+ *
  * @example
- * const adapter = await createWorkerAdapter({ model, strategy: 'tent', seed: 1, lr: 1e-3 });
+ * const adapter = await createWorkerAdapter({ model, strategy: 'tent', seed: 1, lr: 1e-3, resume: { snapshotEvery: 20 } });
  * frames$.pipe(adapt(adapter, { batchSize: 16 })).subscribe(show);
  * const bytes = await adapter.snapshot(); // persist; later: await adapter.restore(bytes)
  * await adapter.terminate();
@@ -349,32 +736,52 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
   config: WorkerAdapterConfig<N>,
 ): Promise<WorkerAdapter> {
   // The worker's own options stay here; everything else is createAdapter's, validated in the worker.
-  const { model, graphModel, backend, transfer, worker: handle, strategy, ...options } = config as WorkerAdapterConfig<N> &
-    Record<string, unknown>;
+  const { model, graphModel, backend, transfer, worker: given, timeoutMs: timeout, startTimeoutMs: startTimeout, resume: resumeOption, strategy, ...options } =
+    config as WorkerAdapterConfig<N> & Record<string, unknown>;
+  const timeoutMs = checkTimeout(timeout ?? DEFAULT_TIMEOUT_MS, 'createWorkerAdapter: timeoutMs');
+  const startTimeoutMs = checkTimeout(startTimeout ?? DEFAULT_START_TIMEOUT_MS, 'createWorkerAdapter: startTimeoutMs');
+  const resume = checkResume(resumeOption, given);
   const graph = graphModel ?? (options as { graphNodes?: GraphModelNodes }).graphNodes !== undefined;
   const payload = await toPayload(model, graph, platform);
-  const { worker, endpoint } = handle !== undefined ? { worker: handle, endpoint: await platform.endpointOf(handle) } : await platform.spawn();
-  const remote = Comlink.wrap<WorkerService>(endpoint);
-  const adapter = new RemoteAdapter(strategy, remote, worker, transfer ?? false);
-  try {
-    const init = {
+  let handed = false;
+  const spawn =
+    given === undefined
+      ? () => platform.spawn()
+      : async () => {
+          if (handed && typeof given !== 'function') {
+            throw new errors.InvalidOptionError('createWorkerAdapter: the worker you passed was already used; pass a function that creates one.');
+          }
+          handed = true;
+          const worker = typeof given === 'function' ? given() : given;
+          return { worker, endpoint: await platform.endpointOf(worker) };
+        };
+  const adapter = new RemoteAdapter(strategy, {
+    spawn,
+    init: {
       model: payload,
       strategy,
       options: options as Record<string, unknown>,
       backend: backend ?? { backend: 'wasm' as const },
-    };
-    const ready = await adapter.call(() =>
-      remote.init(
-        payload.kind === 'artifacts' ? Comlink.transfer(init, [payload.weightData]) : init,
-        Comlink.proxy((r: MetricsRecord) => adapter.onWorkerMetrics(r)),
-      ),
-    );
-    adapter.inputShape = ready.inputShape;
-    adapter.numClasses = ready.numClasses;
-    adapter.backend = ready.backend;
+    },
+    timeoutMs,
+    startTimeoutMs,
+    resume,
+    transfer: transfer ?? false,
+  });
+  try {
+    await adapter.start();
     return adapter;
   } catch (err) {
     await adapter.terminate();
     throw err;
   }
+}
+
+/**
+ * @internal For tests of fault handling only: the `afterSteps + 1`-th step from now makes the
+ * adapter's current worker exit, throw an uncaught error, spin forever or never answer.
+ */
+export function injectWorkerFault(adapter: WorkerAdapter, kind: InjectedFault, afterSteps: number): Promise<void> {
+  if (!(adapter instanceof RemoteAdapter)) throw new errors.InvalidInputError('injectWorkerFault: not a worker adapter.');
+  return adapter.injectFault(kind, afterSteps);
 }

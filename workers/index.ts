@@ -4,7 +4,11 @@
  */
 export {
   createWorkerAdapter,
+  DEFAULT_START_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
   type WorkerAdapter,
+  type WorkerCallOptions,
+  type WorkerResumeOptions,
   type WorkerAdapterConfig,
   type WorkerHandle,
   type WorkerModelSource,

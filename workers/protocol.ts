@@ -58,4 +58,16 @@ export interface WorkerService {
   /** `tf.memory()` in the worker (to check that terminate frees everything). */
   memory(): Promise<{ numTensors: number; numBytes: number }>;
   dispose(): Promise<void>;
+  /**
+   * @internal For the tests of the worker adapter's fault handling only, not part of the API:
+   * the `afterSteps + 1`-th step call from now makes this worker fail instead of stepping.
+   */
+  __injectFault(kind: InjectedFault, afterSteps: number): Promise<void>;
 }
+
+/**
+ * @internal How {@link WorkerService.__injectFault} makes a worker fail: exit (`process.exit`
+ * in Node, `close()` in a Web Worker), throw an uncaught error, spin in a synchronous endless
+ * loop, or leave the step's promise pending forever.
+ */
+export type InjectedFault = 'exit' | 'throw' | 'spin' | 'never';

@@ -10,7 +10,7 @@ import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from
 import { initBackend } from '../src/backend/initBackend.js';
 import { DisposedError, InvalidInputError } from '../src/errors.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
-import type { ModelPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
+import type { InjectedFault, ModelPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
 /** What the worker's runtime adds to the service. */
 export interface WorkerServiceOptions {
@@ -36,12 +36,28 @@ async function loadModel(payload: ModelPayload, options: WorkerServiceOptions): 
   return graph ? tf.loadGraphModel(source) : tf.loadLayersModel(source);
 }
 
+/** Makes this worker fail the way a test asked for (see `WorkerService.__injectFault`). */
+function fail(kind: InjectedFault): Promise<never> {
+  if (kind === 'exit') {
+    if (typeof process !== 'undefined' && typeof process.exit === 'function') process.exit(3);
+    (globalThis as unknown as { close(): void }).close();
+  } else if (kind === 'throw') {
+    setTimeout(() => {
+      throw new Error('Injected uncaught error in the worker.');
+    });
+  } else if (kind === 'spin') {
+    for (;;);
+  }
+  return new Promise<never>(() => undefined);
+}
+
 /** The service object a worker entry exposes with `Comlink.expose`. */
 export function createWorkerService(options: WorkerServiceOptions = {}): WorkerService {
   let model: tf.LayersModel | tf.GraphModel | null = null;
   let adapter: Adapter | null = null;
   let subscription: Subscription | null = null;
   let onMetrics: ((r: MetricsRecord) => void) | null = null;
+  let injected: { kind: InjectedFault; remaining: number } | null = null;
 
   const need = (): Adapter => {
     if (adapter === null) throw new DisposedError('The worker adapter is not initialised or was disposed.');
@@ -67,6 +83,7 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
     },
 
     async step(data, shape, labels): Promise<StepOutput> {
+      if (injected !== null && injected.remaining-- === 0) return fail(injected.kind);
       const out = await need().step({ data: data as Float32Array, shape }, labels);
       // probs may be a view of backend memory: send a copy of our own.
       const probs = out.probs.slice();
@@ -111,6 +128,10 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
       const cb = onMetrics as unknown as Partial<Comlink.ProxyMethods> | null;
       onMetrics = null;
       cb?.[Comlink.releaseProxy]?.();
+    },
+
+    async __injectFault(kind, afterSteps) {
+      injected = { kind, remaining: afterSteps };
     },
   };
 }

@@ -68,8 +68,33 @@ export interface FramesDroppedMetrics {
   memory: MemoryFigures;
 }
 
+/**
+ * One record of a worker adapter's `metrics$` when auto-resume replaced its worker: the old
+ * worker died or hung, the new one continues from the latest snapshot.
+ */
+export interface WorkerRestartMetrics {
+  kind: 'worker-restart';
+  /** Why the old worker was replaced: it died (`'crashed'`) or a call timed out (`'timeout'`). */
+  reason: 'crashed' | 'timeout';
+  /** The fault's message. */
+  message: string;
+  /**
+   * Steps contained in the snapshot the new worker was restored from (its next step id), or
+   * null when no snapshot was taken yet (the new worker starts from the source model).
+   */
+  snapshotStep: number | null;
+  /** Restarts of this adapter so far, this one included. */
+  restarts: number;
+  /** From the fault to the new worker being ready, ms. */
+  restartMs: number;
+  /** `performance.now()` on the calling thread when the new worker was ready, ms. */
+  time: number;
+  /** `tf.memory()` in the new worker after the restore. */
+  memory: MemoryFigures;
+}
+
 /** Everything `adapter.metrics$` emits, discriminated by `kind`. */
-export type MetricsRecord = StepMetrics | FrameErrorMetrics | FramesDroppedMetrics;
+export type MetricsRecord = StepMetrics | FrameErrorMetrics | FramesDroppedMetrics | WorkerRestartMetrics;
 
 /** What a stream reports to its adapter (`adapter.report`); the adapter adds totals, time and memory. */
 export type StreamEvent =

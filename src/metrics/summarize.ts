@@ -87,8 +87,8 @@ export function summarizeMetrics(records: readonly MetricsRecord[], options: Sum
   let frameErrors = 0;
   for (const r of records) {
     // Totals only grow: the largest seen is the latest.
-    if (r.kind !== 'frame-error') framesDropped = Math.max(framesDropped, r.framesDropped);
-    if (r.kind !== 'frames-dropped') frameErrors = Math.max(frameErrors, r.frameErrors);
+    if (r.kind === 'step' || r.kind === 'frames-dropped') framesDropped = Math.max(framesDropped, r.framesDropped);
+    if (r.kind === 'step' || r.kind === 'frame-error') frameErrors = Math.max(frameErrors, r.frameErrors);
   }
   const last = records[records.length - 1];
   return {

@@ -1,7 +1,7 @@
 import * as tf from '../tf.js';
 import { asyncScheduler, Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StepOutput } from '../adapter.js';
-import { BackpressureError, InvalidOptionError } from '../errors.js';
+import { BackpressureError, InvalidOptionError, WorkerFaultError } from '../errors.js';
 import type { BatchInput } from '../input.js';
 import { prepareFrame, type PreparedFrame } from './frames.js';
 import type {
@@ -179,8 +179,9 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
           if (closed) return;
           inFlight = false;
           // The adapter rejected the batch's input (frames are validated one by one first,
-          // so this is e.g. a label count): the frames get error records, the stream goes on.
-          if (errorFields(err).name === 'InvalidInputError') {
+          // so this is e.g. a label count), or a worker adapter lost the batch to a worker
+          // fault and resumes on a new worker: the frames get error records, the stream goes on.
+          if (errorFields(err).name === 'InvalidInputError' || (err instanceof WorkerFaultError && err.resuming)) {
             for (const item of items) reject(item.seq, item.frameId, err);
             schedule();
           } else fail(err);
