@@ -65,6 +65,7 @@ import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 import { hashSeed } from '../src/random.js';
+import { COUNTER, RNG_STATE, type StateMetaSchema } from '../src/model/stateSpec.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import { BnStatistics, checkRange, requireBatchNorms } from './normStats.js';
@@ -218,6 +219,8 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
   private classProbsEma: Float64Array;
   /** The sample weights of the latest step (0 for dropped samples), or null before the first step. */
   lastWeights: Float64Array | null = null;
+  /** The class-probability average is kept in float64, as meta fields '0'..'C-1' (each in [0, 1]). */
+  protected readonly stateMetaSchema: StateMetaSchema;
 
   constructor(target: AdaptTarget, config: Required<RoidOptions>, context: StrategyContext) {
     super(target, config, context);
@@ -236,6 +239,12 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
     this.adam = new Adam(this.params, { lr: config.lr, beta1: config.beta1 });
     this.augmenter = new CottaAugmenter({ ...ROID_AUGMENT, horizontalFlip: config.horizontalFlip }, hashSeed(context.seed, 1));
     this.classProbsEma = this.uniform();
+    const probField = { type: 'number', min: 0, max: 1 } as const;
+    this.stateMetaSchema = {
+      adamStep: COUNTER,
+      augmenter: RNG_STATE,
+      classProbsEma: { type: 'object', fields: Object.fromEntries(Array.from(this.classProbsEma, (_, k) => [String(k), probField])) },
+    };
   }
 
   private uniform(): Float64Array {
@@ -247,16 +256,36 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
     return new Map([...super.stateVariables(), ...this.adam.stateVariables('roid/adam/')]);
   }
 
+  protected override nonNegativeState(): tf.Variable[] {
+    return [...super.nonNegativeState(), ...this.adam.secondMoments()];
+  }
+
   protected override stateMeta(): Record<string, unknown> {
-    return { adamStep: this.adam.t, augmenter: this.augmenter.state, classProbsEma: Array.from(this.classProbsEma) };
+    return {
+      adamStep: this.adam.t,
+      augmenter: this.augmenter.state,
+      classProbsEma: Object.fromEntries(Array.from(this.classProbsEma, (v, k) => [String(k), v])),
+    };
   }
 
   protected override restoreMeta(meta: Record<string, unknown>): void {
-    this.adam.t = Number(meta.adamStep ?? 0);
-    this.augmenter.state = Number(meta.augmenter ?? 0);
-    const ema = meta.classProbsEma;
-    this.classProbsEma = Array.isArray(ema) && ema.length === this.classProbsEma.length ? Float64Array.from(ema, Number) : this.uniform();
+    this.adam.t = meta.adamStep as number;
+    this.augmenter.state = meta.augmenter as number;
+    const ema = meta.classProbsEma as Record<string, number>;
+    this.classProbsEma = Float64Array.from(this.classProbsEma, (_, k) => ema[String(k)]!);
     this.lastWeights = null;
+  }
+
+  /** The step's output without adapting: the current parameters, batch statistics, prior correction if on. */
+  protected infer(x: tf.Tensor4D): tf.Tensor2D {
+    try {
+      return tf.tidy(() => {
+        const logits = this.layers.executor.logits(x, { hooks: this.norm.hooks });
+        return tf.softmax(this.config.priorCorrection ? priorCorrection(logits) : logits) as tf.Tensor2D;
+      });
+    } finally {
+      this.norm.abort();
+    }
   }
 
   protected forward(x: tf.Tensor4D): StepResult {

@@ -32,6 +32,7 @@ const CASES: Array<[string, Record<string, unknown>]> = [
   ['cotta', { threshold: 2, augmentations: 3, restoreProb: 0.1 }],
   ['cotta', { threshold: 0 }],
   ['vida', { augmentations: 3, lr: 1e-3, adapterLr: 1e-3 }],
+  ['roid', { lr: 1e-2 }],
 ];
 
 describe('adapter.predict', () => {

@@ -270,6 +270,7 @@ describe('roid', () => {
     });
     const snap = s.snapshot();
     expect(Object.keys(snap.meta).sort()).toEqual(['adamStep', 'augmenter', 'classProbsEma']);
+    expect(Object.keys(snap.meta.classProbsEma as object)).toEqual(['0', '1', '2', '3']);
     const a1 = run(1);
     const a2 = run(2);
     const after = bnAffine(model);
