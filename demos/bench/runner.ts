@@ -160,7 +160,7 @@ export async function runBenchmark(
  * data (`vida-adapters.bin`), CoTTA's confidence threshold by the authors' rule (`cotta.json`,
  * written by demos/bench/cottaThreshold.ts --write 1). `--opt` values override them.
  */
-function shippedStrategyOptions(name: string, modelDir: string): Record<string, unknown> {
+export function shippedStrategyOptions(name: string, modelDir: string): Record<string, unknown> {
   const adapterFile = path.join(modelDir, 'vida-adapters.bin');
   if (name === 'vida' && fs.existsSync(adapterFile)) return { adapterWeights: new Uint8Array(fs.readFileSync(adapterFile)) };
   const cottaFile = path.join(modelDir, 'cotta.json');
