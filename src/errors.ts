@@ -55,7 +55,8 @@ export type EdgeTtaErrorName =
   | 'ModelInUseError'
   | 'WorkerCrashedError'
   | 'WorkerTimeoutError'
-  | 'WorkerTerminatedError';
+  | 'WorkerTerminatedError'
+  | 'ConformanceError';
 
 /** A stream's bounded frame buffer overflowed under the `'buffer'` backpressure policy. */
 export class BackpressureError extends EdgeTtaError {
@@ -109,4 +110,9 @@ export class WorkerTimeoutError extends WorkerFaultError {
 /** The call was pending when `terminate()` (or `dispose()`) stopped the worker. */
 export class WorkerTerminatedError extends WorkerFaultError {
   override name = 'WorkerTerminatedError' as const;
+}
+
+/** A strategy broke its contract in the conformance suite (`edge-tta/testing`); the message names the check and the values. */
+export class ConformanceError extends EdgeTtaError {
+  override name = 'ConformanceError' as const;
 }

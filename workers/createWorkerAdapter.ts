@@ -139,6 +139,7 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   WorkerCrashedError: errors.WorkerCrashedError,
   WorkerTimeoutError: errors.WorkerTimeoutError,
   WorkerTerminatedError: errors.WorkerTerminatedError,
+  ConformanceError: errors.ConformanceError,
 };
 
 /**

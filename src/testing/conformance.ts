@@ -1,0 +1,596 @@
+/**
+ * The strategy conformance suite: what every strategy, built-in or registered by a user, must
+ * guarantee through the `Adapter` interface, checked on tiny models. It is framework-free:
+ * {@link strategyConformanceChecks} returns the checks as async functions that throw
+ * {@link ConformanceError}; {@link runStrategyConformance} registers them with the
+ * `describe`/`it` of any test framework (vitest, jest, mocha, node:test).
+ *
+ * The contract checked, on every model the strategy's `needs` allow (and the typed refusal on
+ * the others):
+ * - `reset()` restores the whole state bit-identically, and the next step equals a fresh adapter's;
+ * - `snapshot()`/`restore()` round-trip, and a restored adapter continues step for step exactly;
+ * - `dispose()` puts the source weights back, and a disposed adapter throws `DisposedError`;
+ * - `tf.memory()` stays flat over create/step/dispose cycles and over a long run of steps;
+ * - bad input (shape, dtype, NaN, empty, labels, snapshot bytes, options) gives the typed error
+ *   and leaves the state unchanged;
+ * - runs with the same seed are bit-identical;
+ * - `getConfig()` is JSON and round-trips through `createAdapter`;
+ * - optionally: a worker adapter gives the in-thread adapter's outputs, and the prediction
+ *   comes from the model the strategy says (e.g. a mean teacher, or the pre-update model).
+ */
+import * as tf from '../tf.js';
+import { createAdapter, type Adapter, type StepOutput } from '../adapter.js';
+import { ConformanceError, DisposedError, InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../errors.js';
+import type { RawBatch } from '../input.js';
+import { inspectModel } from '../model/introspect.js';
+import { decodeState, encodeState } from '../model/weights.js';
+import { mulberry32 } from '../random.js';
+import { getStrategy } from '../../strategies/registry.js';
+import type { StrategyDefinition } from '../../strategies/strategy.js';
+import { ensure, ensureBitEqual, ensureSameBytes, ensureSameState, ensureWeightsEqual, jsonEqual, maxAbsDiff, weightBits } from './compare.js';
+import { CONFORMANCE_MODELS, type ConformanceModel } from './models.js';
+
+/** Where a set of weights comes from: the adapted model itself, or a copy kept in the strategy state. */
+export type WeightSource =
+  /** The model the adapter wraps (the student, for mean-teacher methods). */
+  | 'model'
+  /** A model copy in the state, its tensors named `<statePrefix><weight name>` (e.g. CoTTA's teacher: `'cotta/teacher/'`). */
+  | { statePrefix: string };
+
+/** One candidate model output: a weight source, read before or after the step's update. */
+export interface PredictionCandidate {
+  weights: WeightSource;
+  /** `'before-step'`: the state the step started from; `'after-step'`: the state it left. */
+  state: 'before-step' | 'after-step';
+}
+
+/**
+ * Which model's output a strategy's step returns. The suite computes every candidate itself
+ * (plain `tf.LayersModel` forward passes on a copy of the model holding the candidate's weights,
+ * read from snapshots), checks the step returned the declared one, and that the declared one
+ * differs measurably from each of `distinctFrom` at that step (so the check can fail).
+ * Weights are read from the snapshot under their names in the model (`stem_conv/kernel`), behind
+ * the candidate's prefix; weights absent from the snapshot are taken as the source values.
+ */
+export interface PredictionFact extends PredictionCandidate {
+  /** How BatchNormalization layers normalise in that forward pass: the batch's statistics or the moving ones. */
+  batchNorm: 'batch' | 'moving';
+  /** Candidates the declared one must differ from at the checked step (empty for strategies that do not update). */
+  distinctFrom: readonly PredictionCandidate[];
+  /** Strategy options for this check only (e.g. a larger learning rate so the candidates differ). */
+  options?: Record<string, unknown>;
+  /** The (1-based) step checked; at least 2 for mean teachers, whose teacher equals the student at step 1. Defaults to 3. */
+  step?: number;
+}
+
+/** Makes a worker adapter; the suite passes the model and the flat `createAdapter` options (`strategy` included). */
+export type WorkerAdapterFactory = (model: tf.LayersModel, options: Record<string, unknown>) => Promise<Adapter>;
+
+/** Options of {@link strategyConformanceChecks}. */
+export interface ConformanceOptions {
+  /** Strategy options every check uses (keep them cheap: few augmentations, small ranks). Defaults to none. */
+  options?: Record<string, unknown>;
+  /** Which model predicts (see {@link PredictionFact}); `null` or absent skips that check. */
+  prediction?: PredictionFact | null;
+  /** The models to run on. Defaults to {@link CONFORMANCE_MODELS} (a BN ResNet and a CNN without BN). */
+  models?: readonly ConformanceModel[];
+  /** Frames per batch. Defaults to 4. */
+  batchSize?: number;
+  /** Steps of the long memory check, on the first model the strategy runs on (20 on the others). Defaults to 200. */
+  longRunSteps?: number;
+  /** Run only these checks. Defaults to all. */
+  only?: readonly ConformanceCheckId[];
+  /** Leave out these checks. */
+  skip?: readonly ConformanceCheckId[];
+  /** Seed of the adapters and of the batches. Defaults to 1. */
+  seed?: number;
+  /** Tolerance of the prediction check (max abs difference of probabilities). Defaults to 1e-4. */
+  tolerance?: number;
+  /**
+   * If given, a worker adapter made by it must give the in-thread adapter's outputs (checked on
+   * the first model the strategy runs on). The strategy must be known inside the worker (true
+   * of the built-in ones).
+   */
+  createWorkerAdapter?: WorkerAdapterFactory;
+}
+
+/** The checks of the suite, by id (for {@link ConformanceOptions.only} and `skip`). */
+export type ConformanceCheckId =
+  | 'registered'
+  | 'unknown-option'
+  | 'unsupported-model'
+  | 'reset'
+  | 'snapshot-restore'
+  | 'dispose'
+  | 'memory-cycles'
+  | 'memory-long-run'
+  | 'bad-input'
+  | 'determinism'
+  | 'config-round-trip'
+  | 'predict'
+  | 'worker'
+  | 'prediction';
+
+/** One check: run it, it throws a {@link ConformanceError} (or the strategy's own error) on failure. */
+export interface ConformanceCheck {
+  id: ConformanceCheckId;
+  /** The model it runs on, or `'any'`. */
+  model: string;
+  /** What it checks, as a sentence. */
+  title: string;
+  run(): Promise<void>;
+}
+
+/** The subset of a test framework's API that {@link runStrategyConformance} uses. */
+export interface TestFramework {
+  describe(name: string, fn: () => void): void;
+  it(name: string, fn: () => Promise<void>, timeout?: number): void;
+}
+
+/** `count` seeded batches of `n` frames in [0, 1], as raw pixels (no tensors to leak). */
+export function conformanceBatches(inputShape: readonly number[], n: number, count: number, seed: number): RawBatch[] {
+  const rand = mulberry32(seed);
+  const size = n * inputShape.reduce((a, b) => a * b, 1);
+  return Array.from({ length: count }, () => ({ data: Float32Array.from({ length: size }, () => rand()), shape: [n, ...inputShape] }));
+}
+
+/** Runs `fn` and returns what it threw (fails if it did not throw). */
+async function thrown(fn: () => Promise<unknown> | unknown, what: string): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  throw new ConformanceError(`${what}: expected an error, nothing was thrown.`);
+}
+
+/** Checks that `err` is an instance of `cls` with its name (the name survives worker boundaries). */
+function ensureTyped(err: unknown, cls: new (message: string) => Error, what: string): void {
+  ensure(
+    err instanceof cls && (err as Error).name === cls.name,
+    `${what}: expected ${cls.name}, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}.`,
+  );
+  ensure((err as Error).message.length > 0, `${what}: the ${cls.name} has no message.`);
+}
+
+function memoryNow(): { numTensors: number; numBytes: number } {
+  const m = tf.memory();
+  return { numTensors: m.numTensors, numBytes: m.numBytes };
+}
+
+function ensureFlat(before: { numTensors: number; numBytes: number }, what: string): void {
+  const after = memoryNow();
+  ensure(
+    after.numTensors === before.numTensors && after.numBytes === before.numBytes,
+    `${what}: tf.memory() went from ${before.numTensors} tensors / ${before.numBytes} bytes to ${after.numTensors} / ${after.numBytes}.`,
+  );
+}
+
+async function disposeAdapter(adapter: Adapter): Promise<void> {
+  const terminate = (adapter as { terminate?: () => Promise<void> }).terminate;
+  if (typeof terminate === 'function') await terminate.call(adapter);
+  else adapter.dispose();
+}
+
+/** Steps through `batches`, returning every output. */
+async function run(adapter: Adapter, batches: readonly RawBatch[]): Promise<StepOutput[]> {
+  const out: StepOutput[] = [];
+  for (const b of batches) out.push(await adapter.step({ data: b.data.slice(), shape: [...b.shape] }));
+  return out;
+}
+
+function ensureSameOutputs(actual: readonly StepOutput[], expected: readonly StepOutput[], what: string): void {
+  ensure(actual.length === expected.length, `${what}: ${actual.length} outputs, expected ${expected.length}.`);
+  actual.forEach((o, i) => {
+    ensureBitEqual(o.probs, expected[i]!.probs, `${what}, step ${i + 1}: probabilities`);
+    ensure(jsonEqual(o.stats, expected[i]!.stats), `${what}, step ${i + 1}: stats ${JSON.stringify(o.stats)}, expected ${JSON.stringify(expected[i]!.stats)}.`);
+  });
+}
+
+/** Class probabilities of a fresh copy of `spec`'s model holding the candidate's weights from a decoded snapshot. */
+function candidateProbs(
+  spec: ConformanceModel,
+  state: ReturnType<typeof decodeState>,
+  weights: WeightSource,
+  batchNorm: 'batch' | 'moving',
+  batch: RawBatch,
+): Float32Array {
+  const model = spec.build();
+  try {
+    const prefix = weights === 'model' ? '' : weights.statePrefix;
+    ensure(
+      Object.keys(state.tensors).some((k) => k.startsWith(prefix) && model.weights.some((w) => k === prefix + (w.originalName ?? w.name))),
+      `prediction check: the snapshot holds no weight of the model under '${prefix}'; it holds [${Object.keys(state.tensors).join(', ')}].`,
+    );
+    for (const w of model.weights) {
+      const name = w.originalName ?? w.name;
+      // A copy may hold only the weights it trains: the others are the model's, and weights
+      // outside the state are by contract unchanged, i.e. the source values the copy was built with.
+      const t = state.tensors[prefix + name] ?? state.tensors[name];
+      if (t === undefined) continue;
+      const value = tf.tensor(t.data, t.shape, t.dtype);
+      w.write(value);
+      value.dispose();
+    }
+    const softmaxOutput = inspectModel(model).outputKind === 'softmax';
+    return tf.tidy(() => {
+      const x = tf.tensor4d(batch.data, batch.shape as [number, number, number, number]);
+      // training: true makes tfjs's BatchNormalization normalise with the batch's statistics.
+      const y = (batchNorm === 'batch' ? model.apply(x, { training: true }) : model.predict(x)) as tf.Tensor;
+      return (softmaxOutput ? y : tf.softmax(y)).dataSync() as Float32Array;
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+function describeCandidate(c: PredictionCandidate): string {
+  const who = c.weights === 'model' ? 'the model' : `the copy '${c.weights.statePrefix}'`;
+  return `${who} ${c.state === 'before-step' ? 'before' : 'after'} the step`;
+}
+
+/**
+ * The conformance checks of a registered strategy. Run each check's `run()` (after
+ * `initBackend`); a failure throws {@link ConformanceError} naming the broken guarantee.
+ *
+ * @example
+ * await initBackend({ backend: 'wasm' });
+ * for (const check of strategyConformanceChecks(getStrategy('tent'), { options: { lr: 1e-2 } })) await check.run();
+ */
+export function strategyConformanceChecks(definition: StrategyDefinition, options: ConformanceOptions = {}): ConformanceCheck[] {
+  const opts = options.options ?? {};
+  const models = options.models ?? CONFORMANCE_MODELS;
+  const n = options.batchSize ?? 4;
+  const seed = options.seed ?? 1;
+  const longRun = options.longRunSteps ?? 200;
+  const tolerance = options.tolerance ?? 1e-4;
+  const name = definition.name;
+  const adapterOptions = (extra: Record<string, unknown> = {}) => ({ strategy: name, seed, ...opts, ...extra });
+  const make = (model: tf.LayersModel, extra: Record<string, unknown> = {}) => createAdapter(model, adapterOptions(extra) as never);
+  const checks: ConformanceCheck[] = [];
+  const wanted = (id: ConformanceCheckId) => (options.only === undefined || options.only.includes(id)) && !(options.skip ?? []).includes(id);
+  const add = (id: ConformanceCheckId, model: string, title: string, fn: () => Promise<void>) => {
+    if (wanted(id)) checks.push({ id, model, title, run: fn });
+  };
+  // The first model the strategy runs on gets the long memory run and the worker check.
+  const firstModel = models.find((m) => m.batchNorm || !definition.needs.batchNorm);
+
+  add('registered', 'any', `'${name}' is the registered definition`, async () => {
+    let registered: StrategyDefinition | undefined;
+    try {
+      registered = getStrategy(name);
+    } catch {
+      registered = undefined;
+    }
+    ensure(registered === definition, `Strategy '${name}' is not registered (or another definition holds its name): register it before running the suite.`);
+  });
+
+  add('unknown-option', 'any', 'an unknown option gives InvalidOptionError naming it', async () => {
+    const spec = models[0]!;
+    const model = spec.build();
+    try {
+      const err = await thrown(() => make(model, { notAnOptionOfAnyStrategy: 1 }), 'unknown option');
+      ensureTyped(err, InvalidOptionError, 'unknown option');
+      ensure((err as Error).message.includes('notAnOptionOfAnyStrategy'), `unknown option: the message does not name the option: ${(err as Error).message}`);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  for (const spec of models) {
+    const batches = (count: number, s = seed) => conformanceBatches(spec.inputShape, n, count, s);
+    if (definition.needs.batchNorm && !spec.batchNorm) {
+      add('unsupported-model', spec.name, 'createAdapter refuses the model with UnsupportedModelError (the strategy needs BN)', async () => {
+        const model = spec.build();
+        try {
+          ensureTyped(await thrown(() => make(model), 'model without BN'), UnsupportedModelError, 'model without BN');
+        } finally {
+          model.dispose();
+        }
+      });
+      continue;
+    }
+
+    add('reset', spec.name, 'reset() restores the state bit-identically and the next step equals a fresh adapter\'s', async () => {
+      const m1 = spec.build();
+      const m2 = spec.build();
+      const source = weightBits(m1);
+      const a = await make(m1);
+      const fresh = await make(m2);
+      try {
+        const initial = await fresh.snapshot();
+        const [b1, b2, b3, probeBatch] = batches(4);
+        await run(a, [b1!, b2!, b3!]);
+        await a.reset();
+        ensureWeightsEqual(m1, source, 'after reset()');
+        ensureSameState(await a.snapshot(), initial, 'state after reset() vs a fresh adapter');
+        ensureSameOutputs(await run(a, [probeBatch!]), await run(fresh, [probeBatch!]), 'first step after reset() vs a fresh adapter');
+      } finally {
+        a.dispose();
+        fresh.dispose();
+        m1.dispose();
+        m2.dispose();
+      }
+    });
+
+    add('snapshot-restore', spec.name, 'snapshot()/restore() round-trips and a restored adapter continues step for step', async () => {
+      const m1 = spec.build();
+      const m2 = spec.build();
+      const a = await make(m1);
+      const b = await make(m2);
+      try {
+        const bs = batches(6);
+        await run(a, bs.slice(0, 3));
+        const snap = await a.snapshot();
+        const continued = await run(a, bs.slice(3));
+        await b.restore(snap);
+        ensureSameBytes(await b.snapshot(), snap, 'snapshot of an adapter restored from it');
+        ensureSameOutputs(await run(b, bs.slice(3)), continued, 'a second adapter restored from the snapshot');
+        await a.restore(snap);
+        ensureSameOutputs(await run(a, bs.slice(3)), continued, 'the same adapter restored from its snapshot');
+      } finally {
+        a.dispose();
+        b.dispose();
+        m1.dispose();
+        m2.dispose();
+      }
+    });
+
+    add('dispose', spec.name, 'dispose() puts the source weights back; a disposed adapter throws DisposedError', async () => {
+      const model = spec.build();
+      const source = weightBits(model);
+      const a = await make(model);
+      try {
+        await run(a, batches(2));
+        a.dispose();
+        ensureWeightsEqual(model, source, 'after dispose()');
+        ensureTyped(await thrown(() => a.step(batches(1)[0]!), 'step after dispose()'), DisposedError, 'step after dispose()');
+        ensureTyped(await thrown(() => a.snapshot(), 'snapshot after dispose()'), DisposedError, 'snapshot after dispose()');
+      } finally {
+        a.dispose();
+        model.dispose();
+      }
+    });
+
+    add('memory-cycles', spec.name, 'tf.memory() is flat over create/step/dispose cycles', async () => {
+      const model = spec.build();
+      try {
+        const bs = batches(2);
+        const cycle = async () => {
+          const a = await make(model);
+          await run(a, bs);
+          const snap = await a.snapshot();
+          await a.restore(snap);
+          await a.reset();
+          a.dispose();
+        };
+        await cycle(); // warm-up: backends create some tensors once per process
+        const before = memoryNow();
+        for (let i = 0; i < 3; i++) await cycle();
+        ensureFlat(before, '3 create/step/snapshot/restore/reset/dispose cycles');
+      } finally {
+        model.dispose();
+      }
+    });
+
+    const steps = spec === firstModel ? longRun : Math.min(20, longRun);
+    add('memory-long-run', spec.name, `tf.memory() is flat over ${steps} steps`, async () => {
+      const model = spec.build();
+      const a = await make(model);
+      try {
+        const bs = batches(8);
+        await run(a, [bs[0]!]);
+        const before = memoryNow();
+        for (let i = 1; i < steps; i++) {
+          const out = await a.step({ data: bs[i % bs.length]!.data.slice(), shape: [...bs[0]!.shape] });
+          ensure(out.probs.every(Number.isFinite), `step ${i + 1} of ${steps}: non-finite probabilities.`);
+        }
+        ensureFlat(before, `steps 2..${steps}`);
+      } finally {
+        a.dispose();
+        model.dispose();
+      }
+    });
+
+    add('bad-input', spec.name, 'bad input gives InvalidInputError and leaves the state unchanged', async () => {
+      const model = spec.build();
+      const a = await make(model);
+      try {
+        const [good] = batches(1);
+        await run(a, [good!]);
+        const state = await a.snapshot();
+        const before = memoryNow();
+        const [h, w, c] = spec.inputShape;
+        const bad: Array<[string, () => Promise<unknown>]> = [
+          ['a batch of the wrong size', () => a.step({ data: new Float32Array(n * (h + 1) * w * c), shape: [n, h + 1, w, c] })],
+          ['a batch of the wrong rank', () => a.step({ data: new Float32Array(n * h * w), shape: [n, h, w] })],
+          ['an empty batch', () => a.step({ data: new Float32Array(0), shape: [0, h, w, c] })],
+          ['data shorter than the shape', () => a.step({ data: new Float32Array(5), shape: [n, h, w, c] })],
+          ['a NaN pixel', () => a.step({ data: good!.data.map((v, i) => (i === 7 ? NaN : v)), shape: [...good!.shape] })],
+          ['an infinite pixel', () => a.step({ data: good!.data.map((v, i) => (i === 3 ? Infinity : v)), shape: [...good!.shape] })],
+          ['Uint8 pixels', () => a.step({ data: new Uint8Array(good!.data.length) as unknown as Float32Array, shape: [...good!.shape] })],
+          [
+            'an int32 tensor',
+            () => {
+              const t = tf.zeros([n, h, w, c], 'int32');
+              return a.step(t).finally(() => t.dispose());
+            },
+          ],
+          ['labels of the wrong length', () => a.step({ data: good!.data.slice(), shape: [...good!.shape] }, [0])],
+          ['bytes that are not a snapshot', () => a.restore(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]))],
+          ['a truncated snapshot', () => a.restore(state.subarray(0, 10))],
+          ["another strategy's snapshot", () => a.restore(encodeState({}, { strategy: `not-${name}`, stepId: 0, meta: {} }))],
+          [
+            'a snapshot with a tensor of the wrong shape',
+            () => {
+              const decoded = decodeState(state);
+              const first = Object.keys(decoded.tensors)[0];
+              ensure(first !== undefined, 'the strategy state holds no tensor');
+              const tensors: Record<string, tf.Tensor> = {};
+              for (const [k, t] of Object.entries(decoded.tensors)) tensors[k] = k === first ? tf.zeros([t.data.length + 1]) : tf.tensor(t.data, t.shape, t.dtype);
+              const bytes = encodeState(tensors, decoded.meta);
+              tf.dispose(Object.values(tensors));
+              return a.restore(bytes);
+            },
+          ],
+        ];
+        for (const [what, fn] of bad) {
+          ensureTyped(await thrown(fn, what), InvalidInputError, what);
+          ensureSameBytes(await a.snapshot(), state, `state after ${what}`);
+        }
+        ensureFlat(before, 'the rejected inputs');
+      } finally {
+        a.dispose();
+        model.dispose();
+      }
+    });
+
+    add('determinism', spec.name, 'runs with the same seed are bit-identical', async () => {
+      const m1 = spec.build();
+      const m2 = spec.build();
+      const a = await make(m1);
+      const b = await make(m2);
+      try {
+        const bs = batches(3);
+        ensureSameOutputs(await run(b, bs), await run(a, bs), 'a second adapter with the same seed');
+        ensureSameBytes(await b.snapshot(), await a.snapshot(), 'snapshots of two runs with the same seed');
+      } finally {
+        a.dispose();
+        b.dispose();
+        m1.dispose();
+        m2.dispose();
+      }
+    });
+
+    add('config-round-trip', spec.name, 'getConfig() is JSON and round-trips through createAdapter', async () => {
+      const m1 = spec.build();
+      const m2 = spec.build();
+      const a = await make(m1);
+      let b: Adapter | null = null;
+      try {
+        const config = await a.getConfig();
+        ensure(config.strategy === name, `getConfig().strategy is ${JSON.stringify(config.strategy)}, expected '${name}'.`);
+        const json = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+        ensure(jsonEqual(json, config), `getConfig() is not plain JSON: ${JSON.stringify(config)}.`);
+        for (const key of Object.keys(definition.defaults)) ensure(key in config, `getConfig() lacks option '${key}'.`);
+        b = await createAdapter(m2, { ...json, seed } as never);
+        ensure(jsonEqual(await b.getConfig(), config), `createAdapter(getConfig()).getConfig() is ${JSON.stringify(await b.getConfig())}, expected ${JSON.stringify(config)}.`);
+        const bs = batches(2);
+        ensureSameOutputs(await run(b, bs), await run(a, bs), 'an adapter created from getConfig()');
+      } finally {
+        a.dispose();
+        b?.dispose();
+        m1.dispose();
+        m2.dispose();
+      }
+    });
+
+    add('predict', spec.name, 'predict(), where the adapter has it, leaves the state unchanged', async () => {
+      const m1 = spec.build();
+      const m2 = spec.build();
+      const a = await make(m1);
+      const b = await make(m2);
+      try {
+        const predict = (a as { predict?: (batch: RawBatch) => Promise<unknown> }).predict;
+        if (typeof predict !== 'function') return;
+        const bs = batches(3);
+        await run(a, [bs[0]!]);
+        await run(b, [bs[0]!]);
+        const state = await a.snapshot();
+        await predict.call(a, { data: bs[1]!.data.slice(), shape: [...bs[1]!.shape] });
+        ensureSameBytes(await a.snapshot(), state, 'state after predict()');
+        ensureSameOutputs(await run(a, bs.slice(1)), await run(b, bs.slice(1)), 'steps after predict() vs an adapter that did not predict');
+      } finally {
+        a.dispose();
+        b.dispose();
+        m1.dispose();
+        m2.dispose();
+      }
+    });
+
+    // One worker per strategy (a worker takes seconds to start): on the first model it runs on.
+    const workerFactory = options.createWorkerAdapter;
+    if (workerFactory !== undefined && spec === firstModel) {
+      add('worker', spec.name, 'a worker adapter gives the in-thread adapter\'s outputs and state', async () => {
+        const m1 = spec.build();
+        const m2 = spec.build();
+        const local = await make(m1);
+        let remote: Adapter | null = null;
+        try {
+          remote = await workerFactory(m2, adapterOptions());
+          const bs = batches(3);
+          ensureSameOutputs(await run(remote, bs), await run(local, bs), 'worker vs in-thread adapter');
+          ensureSameBytes(await remote.snapshot(), await local.snapshot(), 'worker vs in-thread snapshot');
+        } finally {
+          local.dispose();
+          if (remote !== null) await disposeAdapter(remote);
+          m1.dispose();
+          m2.dispose();
+        }
+      });
+    }
+
+    const fact = options.prediction;
+    if (fact !== undefined && fact !== null) {
+      const at = fact.step ?? 3;
+      add('prediction', spec.name, `step ${at} returns the prediction of ${describeCandidate(fact)}`, async () => {
+        const model = spec.build();
+        const a = await make(model, fact.options ?? {});
+        try {
+          const bs = batches(at);
+          await run(a, bs.slice(0, at - 1));
+          const before = decodeState(await a.snapshot());
+          const [returned] = await run(a, [bs[at - 1]!]);
+          const after = decodeState(await a.snapshot());
+          const probs = (c: PredictionCandidate) =>
+            candidateProbs(spec, c.state === 'before-step' ? before : after, c.weights, fact.batchNorm, bs[at - 1]!);
+          const expected = probs(fact);
+          const error = maxAbsDiff(returned!.probs, expected);
+          ensure(
+            error <= tolerance,
+            `step ${at}: the returned probabilities are not those of ${describeCandidate(fact)} (max abs difference ${error.toExponential(2)} > ${tolerance}).` +
+              fact.distinctFrom
+                .map((c) => ` Distance to ${describeCandidate(c)}: ${maxAbsDiff(returned!.probs, probs(c)).toExponential(2)}.`)
+                .join(''),
+          );
+          for (const rival of fact.distinctFrom) {
+            const gap = maxAbsDiff(probs(rival), expected);
+            ensure(
+              gap > 10 * tolerance,
+              `step ${at}: ${describeCandidate(fact)} and ${describeCandidate(rival)} predict within ${gap.toExponential(2)} of each other, ` +
+                'so this step cannot tell them apart: raise the learning rate or the step in the prediction fact.',
+            );
+          }
+        } finally {
+          a.dispose();
+          model.dispose();
+        }
+      });
+    }
+  }
+  return checks;
+}
+
+/**
+ * Registers the conformance checks of `definition` with a test framework: one `describe` per
+ * strategy, one `it` per check. Initialise the backend first (e.g. in a `beforeAll`).
+ *
+ * @example
+ * import { describe, it, beforeAll } from 'vitest';
+ * import { initBackend, registerStrategy } from 'edge-tta';
+ * import { runStrategyConformance } from 'edge-tta/testing';
+ * registerStrategy(myStrategy);
+ * beforeAll(() => initBackend({ backend: 'wasm' }));
+ * runStrategyConformance(myStrategy, { describe, it, options: { lr: 1e-2 } });
+ */
+export function runStrategyConformance(
+  definition: StrategyDefinition,
+  options: ConformanceOptions & TestFramework & { timeoutMs?: number },
+): void {
+  const { describe, it, timeoutMs, ...rest } = options;
+  describe(`strategy '${definition.name}' conformance`, () => {
+    for (const check of strategyConformanceChecks(definition, rest)) {
+      it(check.model === 'any' ? check.title : `${check.model}: ${check.title}`, () => check.run(), timeoutMs ?? 120_000);
+    }
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * The conformance suite's worker check for every registered strategy: a worker adapter
+ * (worker_threads, Comlink) gives the in-thread adapter's outputs and snapshot, bit for bit.
+ */
+import '@tensorflow/tfjs';
+import { beforeAll, describe, it } from 'vitest';
+import { initBackend } from '../../src/index.js';
+import { runStrategyConformance } from '../../src/testing/index.js';
+import { getStrategy, listStrategies } from '../../strategies/registry.js';
+import { createWorkerAdapter } from '../../workers/index.js';
+import { CONFORMANCE_TABLE } from './table.js';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+for (const name of listStrategies()) {
+  runStrategyConformance(getStrategy(name), {
+    describe,
+    it,
+    options: CONFORMANCE_TABLE[name]?.options ?? {},
+    only: ['worker'],
+    createWorkerAdapter: (model, { strategy, ...options }) => createWorkerAdapter({ model, strategy: strategy as never, options }),
+  });
+}
