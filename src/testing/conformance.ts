@@ -15,12 +15,13 @@
  *   and leaves the state unchanged;
  * - runs with the same seed are bit-identical;
  * - `getConfig()` is JSON and round-trips through `createAdapter`;
+ * - `predict()` leaves the state unchanged and gives what `step()` then returns;
  * - optionally: a worker adapter gives the in-thread adapter's outputs, and the prediction
  *   comes from the model the strategy says (e.g. a mean teacher, or the pre-update model).
  */
 import * as tf from '../tf.js';
 import { createAdapter, type Adapter, type StepOutput } from '../adapter.js';
-import { ConformanceError, DisposedError, InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../errors.js';
+import { ConformanceError, DisposedError, InvalidInputError, InvalidOptionError, InvalidSnapshotError, UnsupportedModelError } from '../errors.js';
 import type { RawBatch } from '../input.js';
 import { inspectModel } from '../model/introspect.js';
 import { decodeState, encodeState } from '../model/weights.js';
@@ -78,6 +79,11 @@ export interface ConformanceOptions {
   batchSize?: number;
   /** Steps of the long memory check, on the first model the strategy runs on (20 on the others). Defaults to 200. */
   longRunSteps?: number;
+  /**
+   * `predict(batch)` must equal what `step(batch)` then returns (true of every built-in strategy:
+   * each predicts with the model its step returns). Defaults to true.
+   */
+  predictMatchesStep?: boolean;
   /** Run only these checks. Defaults to all. */
   only?: readonly ConformanceCheckId[];
   /** Leave out these checks. */
@@ -392,7 +398,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       }
     });
 
-    add('bad-input', spec.name, 'bad input gives InvalidInputError and leaves the state unchanged', async () => {
+    add('bad-input', spec.name, 'bad input gives InvalidInputError, bad snapshot bytes InvalidSnapshotError, and the state is unchanged', async () => {
       const model = spec.build();
       const a = await make(model);
       try {
@@ -401,25 +407,27 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         const state = await a.snapshot();
         const before = memoryNow();
         const [h, w, c] = spec.inputShape;
-        const bad: Array<[string, () => Promise<unknown>]> = [
-          ['a batch of the wrong size', () => a.step({ data: new Float32Array(n * (h + 1) * w * c), shape: [n, h + 1, w, c] })],
-          ['a batch of the wrong rank', () => a.step({ data: new Float32Array(n * h * w), shape: [n, h, w] })],
-          ['an empty batch', () => a.step({ data: new Float32Array(0), shape: [0, h, w, c] })],
-          ['data shorter than the shape', () => a.step({ data: new Float32Array(5), shape: [n, h, w, c] })],
-          ['a NaN pixel', () => a.step({ data: good!.data.map((v, i) => (i === 7 ? NaN : v)), shape: [...good!.shape] })],
-          ['an infinite pixel', () => a.step({ data: good!.data.map((v, i) => (i === 3 ? Infinity : v)), shape: [...good!.shape] })],
-          ['Uint8 pixels', () => a.step({ data: new Uint8Array(good!.data.length) as unknown as Float32Array, shape: [...good!.shape] })],
+        const bad: Array<[string, () => Promise<unknown>, new (message: string) => Error]> = [
+          ['a batch of the wrong size', () => a.step({ data: new Float32Array(n * (h + 1) * w * c), shape: [n, h + 1, w, c] }), InvalidInputError],
+          ['a batch of the wrong rank', () => a.step({ data: new Float32Array(n * h * w), shape: [n, h, w] }), InvalidInputError],
+          ['an empty batch', () => a.step({ data: new Float32Array(0), shape: [0, h, w, c] }), InvalidInputError],
+          ['data shorter than the shape', () => a.step({ data: new Float32Array(5), shape: [n, h, w, c] }), InvalidInputError],
+          ['a NaN pixel', () => a.step({ data: good!.data.map((v, i) => (i === 7 ? NaN : v)), shape: [...good!.shape] }), InvalidInputError],
+          ['an infinite pixel', () => a.step({ data: good!.data.map((v, i) => (i === 3 ? Infinity : v)), shape: [...good!.shape] }), InvalidInputError],
+          ['Uint8 pixels', () => a.step({ data: new Uint8Array(good!.data.length) as unknown as Float32Array, shape: [...good!.shape] }), InvalidInputError],
           [
             'an int32 tensor',
             () => {
               const t = tf.zeros([n, h, w, c], 'int32');
               return a.step(t).finally(() => t.dispose());
             },
+            InvalidInputError,
           ],
-          ['labels of the wrong length', () => a.step({ data: good!.data.slice(), shape: [...good!.shape] }, [0])],
-          ['bytes that are not a snapshot', () => a.restore(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]))],
-          ['a truncated snapshot', () => a.restore(state.subarray(0, 10))],
-          ["another strategy's snapshot", () => a.restore(encodeState({}, { strategy: `not-${name}`, stepId: 0, meta: {} }))],
+          ['predict() on a NaN batch', () => a.predict({ data: good!.data.map((v, i) => (i === 7 ? NaN : v)), shape: [...good!.shape] }), InvalidInputError],
+          ['labels of the wrong length', () => a.step({ data: good!.data.slice(), shape: [...good!.shape] }, [0]), InvalidInputError],
+          ['bytes that are not a snapshot', () => a.restore(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])), InvalidSnapshotError],
+          ['a truncated snapshot', () => a.restore(state.subarray(0, 10)), InvalidSnapshotError],
+          ["another strategy's snapshot", () => a.restore(encodeState({}, { strategy: `not-${name}`, stepId: 0, meta: {} })), InvalidSnapshotError],
           [
             'a snapshot with a tensor of the wrong shape',
             () => {
@@ -432,10 +440,11 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
               tf.dispose(Object.values(tensors));
               return a.restore(bytes);
             },
+            InvalidSnapshotError,
           ],
         ];
-        for (const [what, fn] of bad) {
-          ensureTyped(await thrown(fn, what), InvalidInputError, what);
+        for (const [what, fn, cls] of bad) {
+          ensureTyped(await thrown(fn, what), cls, what);
           ensureSameBytes(await a.snapshot(), state, `state after ${what}`);
         }
         ensureFlat(before, 'the rejected inputs');
@@ -485,21 +494,21 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       }
     });
 
-    add('predict', spec.name, 'predict(), where the adapter has it, leaves the state unchanged', async () => {
+    add('predict', spec.name, 'predict() leaves the state unchanged and gives what step() then returns', async () => {
       const m1 = spec.build();
       const m2 = spec.build();
       const a = await make(m1);
       const b = await make(m2);
       try {
-        const predict = (a as { predict?: (batch: RawBatch) => Promise<unknown> }).predict;
-        if (typeof predict !== 'function') return;
         const bs = batches(3);
         await run(a, [bs[0]!]);
         await run(b, [bs[0]!]);
         const state = await a.snapshot();
-        await predict.call(a, { data: bs[1]!.data.slice(), shape: [...bs[1]!.shape] });
+        const predicted = await a.predict({ data: bs[1]!.data.slice(), shape: [...bs[1]!.shape] });
         ensureSameBytes(await a.snapshot(), state, 'state after predict()');
-        ensureSameOutputs(await run(a, bs.slice(1)), await run(b, bs.slice(1)), 'steps after predict() vs an adapter that did not predict');
+        const after = await run(a, bs.slice(1));
+        ensureSameOutputs(after, await run(b, bs.slice(1)), 'steps after predict() vs an adapter that did not predict');
+        if (options.predictMatchesStep ?? true) ensureBitEqual(predicted.probs, after[0]!.probs, 'predict() vs the next step() on the same batch');
       } finally {
         a.dispose();
         b.dispose();

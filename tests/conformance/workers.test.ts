@@ -7,7 +7,7 @@ import { beforeAll, describe, it } from 'vitest';
 import { initBackend } from '../../src/index.js';
 import { runStrategyConformance } from '../../src/testing/index.js';
 import { getStrategy, listStrategies } from '../../strategies/registry.js';
-import { createWorkerAdapter } from '../../workers/index.js';
+import { createWorkerAdapter } from '../../workers/node.js';
 import { CONFORMANCE_TABLE } from './table.js';
 
 beforeAll(async () => {
@@ -20,6 +20,6 @@ for (const name of listStrategies()) {
     it,
     options: CONFORMANCE_TABLE[name]?.options ?? {},
     only: ['worker'],
-    createWorkerAdapter: (model, { strategy, ...options }) => createWorkerAdapter({ model, strategy: strategy as never, options }),
+    createWorkerAdapter: (model, options) => createWorkerAdapter({ model, ...options } as never),
   });
 }

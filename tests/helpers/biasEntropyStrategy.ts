@@ -5,8 +5,9 @@
  * statistics. Used to run a user strategy through `edge-tta/testing`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../../src/index.js';
+import { InvalidOptionError, InvalidSnapshotError, UnsupportedModelError } from '../../src/index.js';
 import type { StepResult, Strategy, StrategyDefinition, StrategyState } from '../../src/index.js';
+import type { StateSpec } from '../../strategies/strategy.js';
 
 export interface BiasEntropyOptions {
   /** SGD learning rate. */
@@ -65,10 +66,17 @@ class BiasEntropy implements Strategy<Required<BiasEntropyOptions>> {
     return { tensors: { [this.key]: tf.keep(tf.add(this.bias, 0)) }, meta: { steps: this.steps } };
   }
 
+  stateSpec(): StateSpec {
+    return {
+      tensors: new Map([[this.key, { shape: this.bias.shape, dtype: 'float32' }]]),
+      meta: { steps: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER } },
+    };
+  }
+
   restore(state: StrategyState): void {
     const t = state.tensors[this.key];
     if (t === undefined || t.dtype !== 'float32' || !tf.util.arraysEqual(t.shape, this.bias.shape)) {
-      throw new InvalidInputError(`Strategy 'bias-entropy': the state needs '${this.key}' of shape [${this.bias.shape}].`);
+      throw new InvalidSnapshotError(`Strategy 'bias-entropy': the state needs '${this.key}' of shape [${this.bias.shape}].`);
     }
     this.bias.assign(t);
     this.steps = Number(state.meta.steps ?? 0);
