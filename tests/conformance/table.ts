@@ -65,4 +65,11 @@ export const CONFORMANCE_TABLE: Record<string, ConformanceRow> = {
       options: { adapterLr: 0, lr: 0.01, emaMomentum: 0.5 },
     },
   },
+  // mariodoebler/test-time-adaptation roid.py forward_and_adapt: `outputs = self.model(imgs_test)`
+  // before the loss and the step, returned after prior correction. With priorCorrection off the
+  // output is that forward pass's softmax: the model before the step, BN on batch statistics.
+  roid: {
+    options: {},
+    prediction: { ...MODEL_BEFORE, batchNorm: 'batch', distinctFrom: [MODEL_AFTER], options: { priorCorrection: false, lr: 0.05 } },
+  },
 };
