@@ -3,6 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import { DisposedError, InvalidInputError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
 import { checkStateMeta, COUNTER } from './model/stateSpec.js';
 import { toBatchTensor, type BatchInput } from './input.js';
+import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from './preprocess.js';
 import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent } from './metrics/stepMetrics.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
 import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
@@ -15,6 +16,16 @@ export interface AdapterBaseOptions {
   seed?: number;
   /** For a `tf.GraphModel`: the nodes giving class scores and penultimate features. */
   graphNodes?: GraphModelNodes;
+  /**
+   * How frames become the model's input (resize, channel order, scale and offset), applied by
+   * `step`, `predict` and `adapt` alike. Defaults to none: frames must have the model's size and
+   * range already.
+   *
+   * @example
+   * // A MobileNet-style model on [-1, 1], fed 640x480 camera frames:
+   * { preprocess: { resize: 'bilinear', scale: 2, offset: -1 } }
+   */
+  preprocess?: PreprocessOptions;
 }
 
 /** `createAdapter` options: the strategy name, its own options, and the common ones. */
@@ -57,6 +68,8 @@ export interface Adapter {
   /** Input shape without the batch dimension. */
   readonly inputShape: readonly number[];
   readonly numClasses: number;
+  /** The `preprocess` option, resolved against the model (every field filled). */
+  readonly preprocess: Readonly<ResolvedPreprocess>;
   /**
    * One `'step'` record per step, plus the `'frame-error'` and `'frames-dropped'` records
    * that streams feeding this adapter report. Completes on `dispose()`.
@@ -138,6 +151,7 @@ class LocalAdapter implements Adapter {
     readonly strategy: StrategyName,
     private readonly impl: Strategy,
     target: AdaptTarget,
+    readonly preprocess: Readonly<ResolvedPreprocess>,
   ) {
     this.metrics$ = this.metrics.asObservable();
     this.inputShape = target.inputShape;
@@ -146,7 +160,7 @@ class LocalAdapter implements Adapter {
 
   step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput> {
     return this.serial(async () => {
-      const x = toBatchTensor(batch, this.inputShape);
+      const x = toBatchTensor(batch, this.inputShape, this.preprocess);
       if (labels !== undefined && labels.length !== x.shape[0]) {
         x.dispose();
         throw new InvalidInputError(`Got ${labels.length} labels for a batch of ${x.shape[0]} frames.`);
@@ -206,7 +220,7 @@ class LocalAdapter implements Adapter {
 
   predict(batch: BatchInput): Promise<PredictOutput> {
     return this.serial(async () => {
-      const x = toBatchTensor(batch, this.inputShape);
+      const x = toBatchTensor(batch, this.inputShape, this.preprocess);
       const start = performance.now();
       let probsData: Float32Array;
       try {
@@ -322,11 +336,12 @@ export async function createAdapter<N extends StrategyName>(
   model: tf.LayersModel | tf.GraphModel,
   options: AdapterOptions<N>,
 ): Promise<Adapter> {
-  const { strategy, seed, graphNodes, ...strategyOptions } = options as AdapterOptions<N> & Record<string, unknown>;
+  const { strategy, seed, graphNodes, preprocess, ...strategyOptions } = options as AdapterOptions<N> & Record<string, unknown>;
   const def = getStrategy(strategy);
   const config = resolveOptions(def, strategyOptions);
   const target = createTarget(model, graphNodes);
+  const pre = resolvePreprocess(preprocess, target.inputShape);
   checkNeeds(def, target);
   const impl = def.create(target, config as never, { seed: seed ?? 0 });
-  return new LocalAdapter(strategy, impl, target);
+  return new LocalAdapter(strategy, impl, target, pre);
 }

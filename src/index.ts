@@ -12,7 +12,17 @@ export {
   type PredictOutput,
   type StepOutput,
 } from './adapter.js';
-export type { BatchInput, RawBatch } from './input.js';
+export {
+  isImageSource,
+  readPixels,
+  type BatchInput,
+  type BitmapLike,
+  type CanvasLike,
+  type ImageSource,
+  type RawBatch,
+  type VideoLike,
+} from './input.js';
+export type { PreprocessOptions, ResolvedPreprocess } from './preprocess.js';
 export type {
   FrameErrorMetrics,
   FrameId,

@@ -8,13 +8,14 @@ import { Subject, type Observable } from 'rxjs';
 import type { Adapter, AdapterOptions, PredictOutput, StepOutput } from '../src/adapter.js';
 import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
 import type { GraphModelNodes } from '../src/model/target.js';
+import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../src/preprocess.js';
 import * as errors from '../src/errors.js';
 import { foreignModelMessage } from '../src/foreignTfjs.js';
-import type { BatchInput } from '../src/input.js';
+import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
 import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
-import type { InjectedFault, ModelArtifactsPayload, ModelPayload, WorkerInit, WorkerService } from './protocol.js';
+import type { InjectedFault, ModelArtifactsPayload, ModelPayload, WireBatch, WireFrame, WorkerInit, WorkerService } from './protocol.js';
 
 export type { WorkerHandle } from './platform.js';
 
@@ -261,14 +262,9 @@ class Connection {
 }
 
 /** A batch ready to go to the worker. */
-interface WireBatch {
-  shape: number[];
-  /** The pixels, marked for transfer when the buffer is ours. */
-  send(): Float32Array | Int32Array | Uint8Array;
-}
-
-function owned(data: Float32Array | Int32Array | Uint8Array, shape: number[]): WireBatch {
-  return { shape, send: () => Comlink.transfer(data, [data.buffer as ArrayBuffer]) };
+interface OutgoingBatch {
+  /** The batch, its buffers (all ours) marked for transfer. */
+  send(): WireBatch;
 }
 
 /** How a call to the worker ended. */
@@ -298,6 +294,8 @@ interface WorkerSettings {
   startTimeoutMs: number;
   resume: Required<WorkerResumeOptions> | null;
   transfer: boolean;
+  /** The adapter's `preprocess` option, as given (the worker applies it). */
+  preprocess: PreprocessOptions | undefined;
 }
 
 function messageOf(err: unknown): string {
@@ -327,6 +325,7 @@ class RemoteAdapter implements WorkerAdapter {
   private restarts = 0;
   inputShape: readonly number[] = [];
   numClasses = 0;
+  preprocess!: Readonly<ResolvedPreprocess>;
   backend!: BackendInfo;
 
   constructor(
@@ -342,7 +341,7 @@ class RemoteAdapter implements WorkerAdapter {
   }
 
   step(batch: BatchInput, labels?: ArrayLike<number>, options: WorkerCallOptions = {}): Promise<StepOutput> {
-    let sent: WireBatch;
+    let sent: OutgoingBatch;
     let timeoutMs: number;
     try {
       timeoutMs = checkTimeout(options.timeoutMs ?? this.settings.timeoutMs, 'step: options.timeoutMs');
@@ -352,14 +351,14 @@ class RemoteAdapter implements WorkerAdapter {
     }
     const labelArray = labels === undefined ? undefined : Array.from(labels);
     return this.enqueue(
-      (remote) => remote.step(sent.send(), sent.shape, labelArray),
+      (remote) => remote.step(sent.send(), labelArray),
       timeoutMs,
       (out, conn) => this.afterStep(out, conn),
     );
   }
 
   predict(batch: BatchInput, options: WorkerCallOptions = {}): Promise<PredictOutput> {
-    let sent: WireBatch;
+    let sent: OutgoingBatch;
     let timeoutMs: number;
     try {
       timeoutMs = checkTimeout(options.timeoutMs ?? this.settings.timeoutMs, 'predict: options.timeoutMs');
@@ -367,36 +366,62 @@ class RemoteAdapter implements WorkerAdapter {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.enqueue((remote) => remote.predict(sent.send(), sent.shape), timeoutMs);
+    return this.enqueue((remote) => remote.predict(sent.send()), timeoutMs);
   }
 
   /**
-   * A batch as its pixels and shape, in a buffer of our own taken now (the call may wait
-   * behind earlier ones): the caller's, detached at once without a copy under `transfer`
-   * (only for a view spanning its whole buffer), else a copy (the caller may reuse its array).
-   * `send()` hands our buffer over to the worker. Anything else goes as is, for the worker to reject.
+   * A batch as the worker receives it: float pixels with their shape, or frames one by one
+   * (image sources read to RGBA bytes here, without tfjs). The pixels are taken now, into
+   * buffers of our own (the call may wait behind earlier ones): the caller's buffer detached at
+   * once without a copy under `transfer` (only for a view spanning its whole buffer), else a
+   * copy (the caller may reuse its array). `send()` hands our buffers over to the worker.
+   * Anything that is not pixels at all goes as is, for the worker to reject with the in-thread
+   * adapter's message.
    */
-  private wire(batch: BatchInput): WireBatch {
-    if (batch instanceof tf.Tensor) {
-      if (batch.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
-      if (batch.dtype !== 'float32') {
+  private wire(batch: BatchInput): OutgoingBatch {
+    const ours: ArrayBuffer[] = [];
+    const own = <T extends Float32Array | Int32Array | Uint8Array | Uint8ClampedArray>(view: T, isOurs: boolean): T => {
+      let data = view;
+      if (!isOurs) {
+        const whole = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+        data = (this.settings.transfer && whole ? structuredClone(view, { transfer: [view.buffer as ArrayBuffer] }) : view.slice()) as T;
+      }
+      if (!ours.includes(data.buffer as ArrayBuffer)) ours.push(data.buffer as ArrayBuffer);
+      return data;
+    };
+    const float = (x: tf.Tensor | RawBatch): { data: Float32Array; shape: number[] } => {
+      if (x instanceof tf.Tensor) {
+        if (x.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
+        if (x.dtype !== 'float32') {
+          throw new errors.InvalidInputError(
+            `The batch has dtype ${x.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
+          );
+        }
+        // A copy of our own (dataSync may return the backend's storage).
+        return { data: own(new Float32Array(x.dataSync() as Float32Array), true), shape: [...x.shape] };
+      }
+      if (x === null || typeof x !== 'object' || !('data' in x) || !Array.isArray(x.shape)) {
         throw new errors.InvalidInputError(
-          `The batch has dtype ${batch.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
+          `The batch must be a tf.Tensor, { data: Float32Array, shape }, an image (ImageData, ImageBitmap, canvas, video) or an array of frames; got ${String(x)}.`,
         );
       }
-      // A copy of our own (dataSync may return the backend's storage).
-      return owned(new Float32Array(batch.dataSync() as Float32Array), batch.shape);
-    }
-    if (batch === null || typeof batch !== 'object' || !('data' in batch) || !Array.isArray(batch.shape)) {
-      throw new errors.InvalidInputError(`The batch must be a tf.Tensor or { data: Float32Array, shape }; got ${String(batch)}.`);
-    }
-    const view: unknown = batch.data;
-    const shape = [...batch.shape];
-    if (view instanceof Float32Array || view instanceof Int32Array || view instanceof Uint8Array) {
-      const whole = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
-      return owned(this.settings.transfer && whole ? structuredClone(view, { transfer: [view.buffer as ArrayBuffer] }) : view.slice(), shape);
-    }
-    return { shape, send: () => view as Float32Array };
+      const view: unknown = x.data;
+      const shape = [...x.shape];
+      if (view instanceof Float32Array || view instanceof Int32Array || view instanceof Uint8Array) return { data: own(view, false) as Float32Array, shape };
+      return { data: view as Float32Array, shape };
+    };
+    const frame = (f: Frame): WireFrame => {
+      if (isImageSource(f)) {
+        const image = readPixels(f);
+        return { kind: 'rgba', data: own(image.data, image !== f), width: image.width, height: image.height };
+      }
+      return { kind: 'float', ...float(f as tf.Tensor | RawBatch) };
+    };
+    let wire: WireBatch;
+    if (Array.isArray(batch)) wire = { kind: 'frames', frames: (batch as readonly Frame[]).map(frame) };
+    else if (isImageSource(batch)) wire = { kind: 'frames', frames: [frame(batch)] };
+    else wire = { kind: 'batch', ...float(batch as tf.Tensor | RawBatch) };
+    return { send: () => Comlink.transfer(wire, ours) };
   }
 
   reset(): Promise<void> {
@@ -479,6 +504,8 @@ class RemoteAdapter implements WorkerAdapter {
       if (outcome.kind === 'ok') {
         this.inputShape = outcome.value.inputShape;
         this.numClasses = outcome.value.numClasses;
+        // Resolved here too (the worker applies it): `adapt` reads whether frames may be resized.
+        this.preprocess = resolvePreprocess(this.settings.preprocess, outcome.value.inputShape);
         this.backend = outcome.value.backend;
         return conn;
       }
@@ -768,6 +795,7 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
     startTimeoutMs,
     resume,
     transfer: transfer ?? false,
+    preprocess: (options as { preprocess?: PreprocessOptions }).preprocess,
   });
   try {
     await adapter.start();

@@ -14,5 +14,14 @@ export {
   type WorkerModelSource,
   type WorkerOptions,
 } from './createWorkerAdapter.js';
-export type { ModelArtifactsPayload, ModelPayload, ModelUrlPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
+export type {
+  ModelArtifactsPayload,
+  ModelPayload,
+  ModelUrlPayload,
+  WireBatch,
+  WireFrame,
+  WorkerInit,
+  WorkerReady,
+  WorkerService,
+} from './protocol.js';
 export { createWorkerService } from './service.js';

@@ -39,6 +39,14 @@ export interface WorkerInit {
   backend: BackendOptions;
 }
 
+/** One frame on its way to the worker: float pixels with their shape, or an image read to RGBA bytes. */
+export type WireFrame =
+  | { kind: 'float'; data: Float32Array; shape: number[] }
+  | { kind: 'rgba'; data: Uint8ClampedArray; width: number; height: number };
+
+/** A batch on its way to the worker: float pixels [n, h, w, c], or frames converted one by one there. */
+export type WireBatch = { kind: 'batch'; data: Float32Array; shape: number[] } | { kind: 'frames'; frames: WireFrame[] };
+
 /** What `init` answers. */
 export interface WorkerReady {
   inputShape: number[];
@@ -49,8 +57,8 @@ export interface WorkerReady {
 /** The API a worker exposes (every method is async across the boundary). */
 export interface WorkerService {
   init(init: WorkerInit, onMetrics: (record: MetricsRecord) => void): Promise<WorkerReady>;
-  step(data: Float32Array | Int32Array | Uint8Array, shape: number[], labels?: number[]): Promise<StepOutput>;
-  predict(data: Float32Array | Int32Array | Uint8Array, shape: number[]): Promise<PredictOutput>;
+  step(batch: WireBatch, labels?: number[]): Promise<StepOutput>;
+  predict(batch: WireBatch): Promise<PredictOutput>;
   reset(): Promise<void>;
   snapshot(): Promise<Uint8Array>;
   restore(bytes: Uint8Array): Promise<void>;

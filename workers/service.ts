@@ -10,7 +10,8 @@ import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from
 import { initBackend } from '../src/backend/initBackend.js';
 import { DisposedError, InvalidInputError } from '../src/errors.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
-import type { InjectedFault, ModelPayload, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
+import type { BatchInput } from '../src/input.js';
+import type { InjectedFault, ModelPayload, WireBatch, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
 /** What the worker's runtime adds to the service. */
 export interface WorkerServiceOptions {
@@ -51,6 +52,15 @@ function fail(kind: InjectedFault): Promise<never> {
   return new Promise<never>(() => undefined);
 }
 
+/** A batch from the main thread as the adapter takes it (the adapter validates it). */
+function fromWire(batch: WireBatch): BatchInput {
+  if (batch?.kind === 'frames' && Array.isArray(batch.frames)) {
+    return batch.frames.map((f) => (f.kind === 'rgba' ? { data: f.data, width: f.width, height: f.height } : { data: f.data, shape: f.shape }));
+  }
+  const b = batch as { data: Float32Array; shape: number[] };
+  return { data: b.data, shape: b.shape };
+}
+
 /** The service object a worker entry exposes with `Comlink.expose`. */
 export function createWorkerService(options: WorkerServiceOptions = {}): WorkerService {
   let model: tf.LayersModel | tf.GraphModel | null = null;
@@ -82,16 +92,16 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
       return { inputShape: [...adapter.inputShape], numClasses: adapter.numClasses, backend };
     },
 
-    async step(data, shape, labels): Promise<StepOutput> {
+    async step(batch, labels): Promise<StepOutput> {
       if (injected !== null && injected.remaining-- === 0) return fail(injected.kind);
-      const out = await need().step({ data: data as Float32Array, shape }, labels);
+      const out = await need().step(fromWire(batch), labels);
       // probs may be a view of backend memory: send a copy of our own.
       const probs = out.probs.slice();
       return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
     },
 
-    async predict(data, shape): Promise<PredictOutput> {
-      const out = await need().predict({ data: data as Float32Array, shape });
+    async predict(batch): Promise<PredictOutput> {
+      const out = await need().predict(fromWire(batch));
       const probs = out.probs.slice();
       return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
     },

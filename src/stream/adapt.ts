@@ -52,13 +52,27 @@ function disposeItem(item: Item): void {
   item.frame.tensor?.dispose();
 }
 
-/** One batch for the adapter: stacked tensors when every frame is a tensor, else packed float32 pixels. */
+/**
+ * One batch for the adapter: stacked tensors when every frame is a tensor of one shape, packed
+ * float32 pixels when every frame has the model's shape, else (frames the adapter resizes) the
+ * frames as a list, each converted on its own by the adapter.
+ */
 function buildBatch(items: readonly Item[], inputShape: readonly number[]): BatchInput {
-  if (items.every((i) => i.frame.tensor !== undefined)) return tf.stack(items.map((i) => i.frame.tensor!)) as tf.Tensor4D;
-  const size = inputShape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(items.length * size);
-  items.forEach((item, k) => data.set(item.frame.data ?? (item.frame.tensor!.dataSync() as Float32Array), k * size));
-  return { data, shape: [items.length, ...inputShape] };
+  const shapeOf = (f: PreparedFrame): readonly number[] | null => f.tensor?.shape ?? f.shape ?? null;
+  const first = shapeOf(items[0]!.frame);
+  const sameShape = first !== null && items.every((i) => tf.util.arraysEqual([...(shapeOf(i.frame) ?? [])], [...first]));
+  if (sameShape && items.every((i) => i.frame.tensor !== undefined)) return tf.stack(items.map((i) => i.frame.tensor!)) as tf.Tensor4D;
+  if (sameShape && tf.util.arraysEqual([...first], [...inputShape])) {
+    const size = inputShape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(items.length * size);
+    items.forEach((item, k) => data.set(item.frame.data ?? (item.frame.tensor!.dataSync() as Float32Array), k * size));
+    return { data, shape: [items.length, ...inputShape] };
+  }
+  return items.map(({ frame: f }): Frame => {
+    if (f.image !== undefined) return f.image;
+    if (f.data !== undefined) return { data: f.data, shape: f.shape };
+    return { data: (f.tensor.dataSync() as Float32Array).slice(), shape: f.tensor.shape };
+  });
 }
 
 function errorFields(err: unknown): { name: string; message: string } {
@@ -228,7 +242,7 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         const trueLabel = labeled ? input.trueLabel : undefined;
         let prepared: PreparedFrame;
         try {
-          prepared = prepareFrame(frame, adapter.inputShape);
+          prepared = prepareFrame(frame, adapter.inputShape, (adapter.preprocess?.resize ?? 'none') !== 'none');
         } catch (err) {
           reject(at, frameId, err);
           return;

@@ -1,30 +1,14 @@
 /** Types of the streaming pipeline (`adapt` and the frame conversions). */
 import type * as tf from '../tf.js';
 import type { Adapter, StepOutput } from '../adapter.js';
-import type { BatchInput } from '../input.js';
+import type { BatchInput, Frame } from '../input.js';
+import type { ResolvedPreprocess } from '../preprocess.js';
 import type { FrameId } from '../metrics/stepMetrics.js';
 import type { SchedulerLike } from 'rxjs';
 
 export type { FrameId };
 
-/** Pixels with their shape: `[h, w, c]` or `[1, h, w, c]`, float32 (other dtypes are rejected as bad frames). */
-export interface RawFrame {
-  data: Float32Array;
-  shape: readonly number[];
-}
-
-/** The pixels of a browser `ImageData` (RGBA, 8 bits): a real `ImageData` or any object of this shape. */
-export interface ImageDataLike {
-  data: Uint8ClampedArray;
-  width: number;
-  height: number;
-}
-
-/**
- * One frame: a float32 tensor `[h, w, c]` (or `[1, h, w, c]`), raw pixels, or in browsers an
- * `ImageData` / `ImageBitmap` (converted to the model's channels and scaled to [0, 1]).
- */
-export type Frame = tf.Tensor | RawFrame | ImageDataLike | ImageBitmap;
+export type { Frame, ImageDataLike, RawFrame } from '../input.js';
 
 /** A frame with its id and, in evaluation streams, its true class (feeds the accuracy metrics). */
 export interface LabeledFrame {
@@ -82,6 +66,8 @@ export interface StreamAdapter {
   readonly numClasses: number;
   step(batch: BatchInput, labels?: ArrayLike<number>): PromiseLike<StepOutput>;
   report?: Adapter['report'];
+  /** The adapter's preprocessing; with `resize` set, frames of any size are accepted. */
+  readonly preprocess?: Pick<ResolvedPreprocess, 'resize'>;
 }
 
 /** Options of `adapt`. */

@@ -172,7 +172,7 @@ describe('adapt (marbles)', () => {
       // records are held back until a's prediction so the output stays in frame order.
       expectObservable(pipe(src)).toBe('------------(asbnuc|)', {
         a: pred('a', 0, 0, 12),
-        s: { kind: 'error', frameId: 1, name: 'InvalidInputError', message: 'The frame has shape [3, 3, 1]; the model expects [2, 2, 1] (or [1, 2, 2, 1]). Resize the frame first.' },
+        s: { kind: 'error', frameId: 1, name: 'InvalidInputError', message: 'The frame has shape [3, 3, 1]; the model expects [2, 2, 1] (or [1, 2, 2, 1]). Resize the frame first, or set preprocess: { resize: \'bilinear\' }.' },
         b: pred('b', 2, 0, 8),
         n: { kind: 'error', frameId: 3, name: 'InvalidInputError', message: 'The frame contains a non-finite value (NaN) at index 0; every pixel must be a finite number.' },
         u: { kind: 'error', frameId: 4, name: 'InvalidInputError', message: 'The frame data is a Uint8Array; expected a Float32Array (scale 8-bit pixels to [0, 1] first).' },

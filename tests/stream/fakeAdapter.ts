@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { SchedulerLike } from 'rxjs';
 import type { StepOutput } from '../../src/adapter.js';
-import type { BatchInput } from '../../src/input.js';
+import type { BatchInput, RawBatch } from '../../src/input.js';
 import type { StreamEvent } from '../../src/metrics/stepMetrics.js';
 import type { StreamAdapter } from '../../src/stream/types.js';
 
@@ -31,7 +31,7 @@ export class FakeAdapter implements StreamAdapter {
   ) {}
 
   step(batch: BatchInput, labels?: ArrayLike<number>): PromiseLike<StepOutput> {
-    const data = batch instanceof tf.Tensor ? (batch.dataSync() as Float32Array).slice() : batch.data.slice();
+    const data = batch instanceof tf.Tensor ? (batch.dataSync() as Float32Array).slice() : (batch as RawBatch).data.slice();
     const n = data.length / 4;
     this.calls.push({ time: this.scheduler.now(), batchSize: n, labels: labels && Array.from(labels) });
     const stepId = this.stepId++;

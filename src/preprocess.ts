@@ -1,0 +1,106 @@
+/**
+ * The `preprocess` option: what turns a frame as the camera gives it into the model's input.
+ * Applied once, in the adapter, by `step`, `predict`, `adapt` (through `step`) and the worker
+ * adapter (inside the worker), after the frame is read as float32 RGB(A) or grey in [0, 1]
+ * (image sources) or taken as given (tensors, `{ data, shape }`):
+ *     1. resize to the model's height and width (if `resize` is set and the sizes differ);
+ *     2. channel order (`'bgr'` reverses the 3 channels);
+ *     3. y = x * scale + offset, per channel or for all.
+ */
+import * as tf from './tf.js';
+import { InvalidOptionError } from './errors.js';
+
+/** How frames become the model's input. Every field is optional; the default changes nothing. */
+export interface PreprocessOptions {
+  /**
+   * Resize frames whose height or width differ from the model's input: `'bilinear'` (half-pixel
+   * centres, as PIL, OpenCV and PyTorch's `align_corners=False`) or `'nearest'`. Defaults to
+   * `'none'`: such frames are rejected with an `InvalidInputError`.
+   */
+  resize?: 'none' | 'bilinear' | 'nearest';
+  /** The channel order the model expects; inputs are taken as RGB. `'bgr'` needs a 3-channel model. Defaults to `'rgb'`. */
+  channelOrder?: 'rgb' | 'bgr';
+  /**
+   * Multiplies every value (after resize and channel order), one number or one per channel.
+   * Image sources arrive in [0, 1], so a model trained on [-1, 1] takes `scale: 2, offset: -1`,
+   * one trained on 0..255 takes `scale: 255`. Defaults to 1.
+   */
+  scale?: number | readonly number[];
+  /** Added after `scale`, one number or one per channel. Defaults to 0. */
+  offset?: number | readonly number[];
+}
+
+/** {@link PreprocessOptions} checked against a model, with every field filled. */
+export interface ResolvedPreprocess {
+  resize: 'none' | 'bilinear' | 'nearest';
+  channelOrder: 'rgb' | 'bgr';
+  /** One value per channel. */
+  scale: number[];
+  offset: number[];
+}
+
+const RESIZE = ['none', 'bilinear', 'nearest'] as const;
+const ORDERS = ['rgb', 'bgr'] as const;
+
+function perChannel(name: string, value: number | readonly number[] | undefined, fallback: number, channels: number): number[] {
+  if (value === undefined) return new Array<number>(channels).fill(fallback);
+  const values = typeof value === 'number' ? new Array<number>(channels).fill(value) : Array.isArray(value) ? [...(value as number[])] : null;
+  if (values === null || values.length !== channels || values.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
+    throw new InvalidOptionError(
+      `preprocess.${name} is ${JSON.stringify(value)}; it must be a finite number or an array of ${channels} finite numbers (one per channel of the model's input).`,
+    );
+  }
+  return values;
+}
+
+/** Checks `preprocess` against the model's input shape [h, w, c]; throws {@link InvalidOptionError} naming the bad field. */
+export function resolvePreprocess(options: PreprocessOptions | undefined, inputShape: readonly number[]): ResolvedPreprocess {
+  const o = options ?? {};
+  if (typeof o !== 'object' || o === null) throw new InvalidOptionError(`preprocess must be an object such as { resize: 'bilinear', scale: 2, offset: -1 }; got ${String(o)}.`);
+  const valid = ['resize', 'channelOrder', 'scale', 'offset'];
+  for (const key of Object.keys(o)) {
+    if (!valid.includes(key)) throw new InvalidOptionError(`preprocess has no field '${key}'. Its fields: ${valid.join(', ')}.`);
+  }
+  const resize = o.resize ?? 'none';
+  if (!(RESIZE as readonly string[]).includes(resize)) {
+    throw new InvalidOptionError(`preprocess.resize is ${JSON.stringify(resize)}; valid values: ${RESIZE.map((r) => `'${r}'`).join(', ')}.`);
+  }
+  const channelOrder = o.channelOrder ?? 'rgb';
+  if (!(ORDERS as readonly string[]).includes(channelOrder)) {
+    throw new InvalidOptionError(`preprocess.channelOrder is ${JSON.stringify(channelOrder)}; valid values: 'rgb', 'bgr'.`);
+  }
+  const channels = inputShape[inputShape.length - 1]!;
+  if (channelOrder === 'bgr' && channels !== 3) {
+    throw new InvalidOptionError(`preprocess.channelOrder 'bgr' needs a 3-channel model; this model takes ${channels} channels.`);
+  }
+  return { resize, channelOrder, scale: perChannel('scale', o.scale, 1, channels), offset: perChannel('offset', o.offset, 0, channels) };
+}
+
+/** The identity preprocessing for a model with `channels` channels. */
+export function noPreprocess(channels: number): ResolvedPreprocess {
+  return { resize: 'none', channelOrder: 'rgb', scale: new Array<number>(channels).fill(1), offset: new Array<number>(channels).fill(0) };
+}
+
+/**
+ * Steps 1 to 3 on a float32 batch [n, h, w, c] whose channels already match the model's. Returns
+ * a new tensor [n, ...inputShape]; `x` is not disposed. The caller has checked that the size
+ * matches or `resize` is set.
+ */
+export function applyPreprocess(x: tf.Tensor4D, inputShape: readonly number[], p: ResolvedPreprocess): tf.Tensor4D {
+  return tf.tidy(() => {
+    let y: tf.Tensor4D = x;
+    const [h, w] = inputShape as [number, number, number];
+    if (x.shape[1] !== h || x.shape[2] !== w) {
+      y = p.resize === 'nearest' ? tf.image.resizeNearestNeighbor(y, [h, w], false, true) : tf.image.resizeBilinear(y, [h, w], false, true);
+    }
+    if (p.channelOrder === 'bgr') y = tf.reverse(y, -1);
+    const identity = p.scale.every((s) => s === 1) && p.offset.every((o) => o === 0);
+    if (!identity) {
+      const same = (a: number[]) => a.every((v) => v === a[0]);
+      const scale = same(p.scale) ? tf.scalar(p.scale[0]!) : tf.tensor1d(p.scale);
+      const offset = same(p.offset) ? tf.scalar(p.offset[0]!) : tf.tensor1d(p.offset);
+      y = tf.add(tf.mul(y, scale), offset);
+    }
+    return y === x ? tf.clone(x) : y;
+  });
+}

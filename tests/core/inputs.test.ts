@@ -1,0 +1,206 @@
+/**
+ * What `step`, `predict` and `adapt` accept (`src/input.ts`) and the `preprocess` option
+ * (`src/preprocess.ts`): values checked against hand-computed numbers (scale/offset, channel
+ * order, grey, bilinear and nearest resize with half-pixel centres), camera sources through
+ * structural fakes (Node has no DOM: a canvas, a video element, an ImageBitmap), and the same
+ * predictions through every path.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { adapt, createAdapter, initBackend, InvalidInputError, InvalidOptionError, type ImageDataLike } from '../../src/index.js';
+import { toBatchTensor } from '../../src/input.js';
+import { resolvePreprocess } from '../../src/preprocess.js';
+import { smallResNet } from '../helpers/models.js';
+
+/** An RGBA image whose pixel p is `pixels[p]` = [r, g, b, a]. */
+function image(width: number, height: number, pixels: number[][]): ImageDataLike {
+  return { width, height, data: Uint8ClampedArray.from(pixels.flat()) };
+}
+
+function values(input: Parameters<typeof toBatchTensor>[0], shape: number[], preprocess?: object): number[] {
+  const x = toBatchTensor(input, shape, resolvePreprocess(preprocess as never, shape));
+  const out = Array.from(x.dataSync());
+  expect(x.shape).toEqual([x.shape[0], ...shape]);
+  x.dispose();
+  return out;
+}
+
+/** A canvas as `getContext('2d').getImageData` sees it (HTMLCanvasElement and OffscreenCanvas alike). */
+function fakeCanvas(img: ImageDataLike) {
+  return {
+    width: img.width,
+    height: img.height,
+    getContext: (id: string) => (id === '2d' ? { getImageData: (x: number, y: number, w: number, h: number) => ({ ...img, width: w, height: h }) } : null),
+  };
+}
+
+/** An OffscreenCanvas stand-in: drawImage(source) records the source; getImageData returns its pixels. */
+class FakeOffscreenCanvas {
+  static drawn: unknown[] = [];
+  private source: { pixels?: ImageDataLike } | null = null;
+  constructor(
+    public width: number,
+    public height: number,
+  ) {}
+  getContext() {
+    return {
+      drawImage: (src: { pixels?: ImageDataLike }, _x: number, _y: number, w: number, h: number) => {
+        FakeOffscreenCanvas.drawn.push({ src, w, h });
+        this.source = src;
+      },
+      getImageData: (_x: number, _y: number, w: number, h: number) => {
+        expect([w, h]).toEqual([this.width, this.height]);
+        return this.source!.pixels!;
+      },
+    };
+  }
+}
+
+describe('inputs and preprocess', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+  afterEach(() => {
+    delete (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas;
+  });
+
+  const px = [
+    [255, 0, 51, 255],
+    [0, 102, 255, 0],
+  ];
+
+  it('ImageData: RGB in [0, 1], then scale and offset ([-1, 1]), per channel, and BGR order (hand-computed)', () => {
+    const img = image(2, 1, px);
+    expect(values(img, [1, 2, 3])).toEqual([1, 0, 0.2, 0, 0.4, 1].map(Math.fround));
+    // [-1, 1]: 2x - 1.
+    const pm1 = values(img, [1, 2, 3], { scale: 2, offset: -1 });
+    [1, -1, -0.6, -1, -0.2, 1].forEach((v, i) => expect(pm1[i]).toBeCloseTo(v, 6));
+    // Per channel: x * [1, 2, 4] + [0, -1, 0.5].
+    const pc = values(img, [1, 2, 3], { scale: [1, 2, 4], offset: [0, -1, 0.5] });
+    [1, -1, 1.3, 0, -0.2, 4.5].forEach((v, i) => expect(pc[i]).toBeCloseTo(v, 6));
+    // BGR: channels reversed before scaling.
+    expect(values(img, [1, 2, 3], { channelOrder: 'bgr' })).toEqual([0.2, 0, 1, 1, 0.4, 0].map(Math.fround));
+    // Grey: luma 0.2989 R + 0.587 G + 0.114 B, then 255 * x (a model on 0..255).
+    const grey = values(img, [1, 2, 1], { scale: 255 });
+    expect(grey[0]).toBeCloseTo(0.2989 * 255 + 0.114 * 51, 3);
+    expect(grey[1]).toBeCloseTo(0.587 * 102 + 0.114 * 255, 3);
+    // RGBA models keep alpha.
+    expect(values(img, [1, 2, 4]).slice(4)).toEqual([0, 0.4, 1, 0].map(Math.fround));
+  });
+
+  it('resize: bilinear with half-pixel centres averages 2x2 blocks down and interpolates up; nearest picks (hand-computed)', () => {
+    const x16 = { data: Float32Array.from({ length: 16 }, (_, i) => i), shape: [4, 4, 1] };
+    expect(values(x16, [2, 2, 1], { resize: 'bilinear' })).toEqual([2.5, 4.5, 10.5, 12.5]);
+    // floor((i + 0.5) * 2) = 1, 3: pixels (1, 1), (1, 3), (3, 1), (3, 3).
+    expect(values(x16, [2, 2, 1], { resize: 'nearest' })).toEqual([5, 7, 13, 15]);
+    // Up: source coordinate (i + 0.5) / 2 - 0.5, clamped: weights [1, 0], [.75, .25], [.25, .75], [0, 1].
+    const x4 = { data: Float32Array.from([0, 4, 8, 12]), shape: [1, 2, 2, 1] };
+    expect(values(x4, [4, 4, 1], { resize: 'bilinear' })).toEqual([0, 1, 3, 4, 2, 3, 5, 6, 6, 7, 9, 10, 8, 9, 11, 12]);
+    // Resize, then scale and offset.
+    expect(values(x16, [2, 2, 1], { resize: 'bilinear', scale: 2, offset: -1 })).toEqual([4, 8, 20, 24]);
+    // Without resize, another size is rejected with the fix in the message.
+    expect(() => values(x16, [2, 2, 1])).toThrow(/set preprocess: \{ resize: 'bilinear' \}/);
+    expect(() => values({ data: new Float32Array(16 * 3), shape: [4, 4, 3] }, [2, 2, 1], { resize: 'bilinear' })).toThrow(/takes 1 channels/);
+  });
+
+  it('an array of frames of different sizes: each converted and resized on its own, then stacked', () => {
+    const img = image(2, 2, [
+      [0, 0, 0, 255],
+      [255, 255, 255, 255],
+      [0, 0, 0, 255],
+      [255, 255, 255, 255],
+    ]);
+    const raw = { data: Float32Array.from({ length: 16 }, (_, i) => i / 15), shape: [4, 4, 1] };
+    const out = values([img, raw], [2, 2, 1], { resize: 'bilinear' });
+    // The 2x2 image stays (same size): grey 0 and 1 (0.2989 + 0.587 + 0.114 = 0.9999).
+    [0, 0.9999, 0, 0.9999].forEach((v, i) => expect(out[i]).toBeCloseTo(v, 5));
+    [2.5, 4.5, 10.5, 12.5].forEach((v, i) => expect(out[4 + i]).toBeCloseTo(v / 15, 6));
+    expect(() => values([], [2, 2, 1])).toThrow(InvalidInputError);
+  });
+
+  it('preprocess is validated against the model: unknown field, bad values, bgr on a grey model', async () => {
+    const bad = [
+      [{ size: 3 }, /preprocess has no field 'size'/],
+      [{ resize: 'cubic' }, /preprocess.resize is "cubic"; valid values: 'none', 'bilinear', 'nearest'/],
+      [{ scale: [1, 2] }, /preprocess.scale is \[1,2\]; it must be a finite number or an array of 1 finite numbers/],
+      [{ offset: NaN }, /preprocess.offset/],
+      [{ channelOrder: 'bgr' }, /'bgr' needs a 3-channel model; this model takes 1 channels/],
+    ] as const;
+    for (const [preprocess, message] of bad) {
+      const err = await createAdapter(smallResNet(), { strategy: 'source', preprocess: preprocess as never }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect((err as Error).message).toMatch(message);
+    }
+  });
+
+  // Before any test installs a fake OffscreenCanvas (the scratch canvas is made once and kept).
+  it('without OffscreenCanvas or a document, a video frame is rejected with what to send instead', async () => {
+    const adapter = await createAdapter(smallResNet([6, 6, 3], 4), { strategy: 'source' });
+    const err = await adapter.step({ videoWidth: 6, videoHeight: 6 } as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidInputError);
+    expect((err as Error).message).toMatch(/needs OffscreenCanvas or a DOM document.*send ImageData/);
+    adapter.dispose();
+  });
+
+  it('camera sources (structural fakes): canvas, video, ImageBitmap give the ImageData path; step and predict agree', async () => {
+    const model = smallResNet([6, 6, 3], 4);
+    const adapter = await createAdapter(model, { strategy: 'bn-adapt', preprocess: { resize: 'bilinear', scale: 2, offset: -1 } });
+    const pixels: number[][] = Array.from({ length: 8 * 8 }, (_, p) => [(p * 37) % 256, (p * 91) % 256, (p * 13) % 256, 255]);
+    const img = image(8, 8, pixels);
+    // The reference: the same pixels as a float tensor, preprocessed by hand (tfjs resize + 2x - 1).
+    const reference = tf.tidy(() => {
+      const rgb = tf.tensor4d(pixels.map((p) => p.slice(0, 3)).flat(), [1, 8, 8, 3]).div(255);
+      return tf.image.resizeBilinear(rgb as tf.Tensor4D, [6, 6], false, true).mul(2).sub(1) as tf.Tensor4D;
+    });
+    const expected = await (async () => {
+      const m2 = smallResNet([6, 6, 3], 4);
+      m2.setWeights(model.getWeights());
+      const a = await createAdapter(m2, { strategy: 'bn-adapt' });
+      const out = await a.predict(reference);
+      a.dispose();
+      return Array.from(out.probs);
+    })();
+    const fromImage = await adapter.predict(img);
+    // Same values up to float rounding (bytes / 255 on the CPU vs div on the backend).
+    expect(Math.max(...Array.from(fromImage.probs).map((v, i) => Math.abs(v - expected[i]!)))).toBeLessThan(1e-5);
+    expect(Array.from((await adapter.predict(fakeCanvas(img) as never)).probs)).toEqual(Array.from(fromImage.probs));
+    // A video element and an ImageBitmap are drawn on a scratch OffscreenCanvas at their own size.
+    (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas = FakeOffscreenCanvas;
+    const video = { videoWidth: 8, videoHeight: 8, readyState: 4, pixels: img };
+    const bitmap = { width: 8, height: 8, close: () => undefined, pixels: img };
+    expect(Array.from((await adapter.predict(video as never)).probs)).toEqual(Array.from(fromImage.probs));
+    expect(Array.from((await adapter.step(bitmap as never)).probs)).toEqual(Array.from(fromImage.probs));
+    expect(FakeOffscreenCanvas.drawn).toEqual([
+      { src: video, w: 8, h: 8 },
+      { src: bitmap, w: 8, h: 8 },
+    ]);
+    // A video without a frame yet, a webgl canvas: named errors.
+    await expect(adapter.step({ videoWidth: 0, videoHeight: 0 } as never)).rejects.toThrow(/video has no frame yet/);
+    await expect(adapter.step({ width: 8, height: 8, getContext: () => null } as never)).rejects.toThrow(/no 2d context/);
+    tf.dispose(reference);
+    adapter.dispose();
+  });
+
+  it('adapt: camera frames of another size are resized by the adapter; predictions equal step on the same frames', async () => {
+    const model = smallResNet([6, 6, 3], 4);
+    const copy = smallResNet([6, 6, 3], 4);
+    copy.setWeights(model.getWeights());
+    const preprocess = { resize: 'bilinear', scale: 2, offset: -1 } as const;
+    const streamed = await createAdapter(model, { strategy: 'bn-adapt', preprocess });
+    const stepped = await createAdapter(copy, { strategy: 'bn-adapt', preprocess });
+    const frames = Array.from({ length: 8 }, (_, f) =>
+      image(10, 7, Array.from({ length: 70 }, (_, p) => [(p * 7 + f * 31) % 256, (p * 3 + f) % 256, (p * 11 + 5 * f) % 256, 255])),
+    );
+    await streamed.predict(frames[0]!); // the strategy's lazily kept source state, before counting
+    const before = tf.memory().numTensors;
+    const records = await lastValueFrom(from(frames).pipe(adapt(streamed, { batchSize: 4, maxWaitMs: Infinity }), toArray()));
+    expect(tf.memory().numTensors).toBe(before);
+    const a = await stepped.step(frames.slice(0, 4));
+    const b = await stepped.step(frames.slice(4));
+    const probs = records.map((r) => (r.kind === 'prediction' ? Array.from(r.probs) : r.kind));
+    expect(probs).toEqual([...Array.from({ length: 4 }, (_, k) => Array.from(a.probs.slice(4 * k, 4 * k + 4))), ...Array.from({ length: 4 }, (_, k) => Array.from(b.probs.slice(4 * k, 4 * k + 4)))]);
+    streamed.dispose();
+    stepped.dispose();
+  });
+});
