@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, getStrategy, initBackend, InvalidOptionError, listStrategies } from '../../src/index.js';
 import { ADAPTER_OPTION_NAMES, WORKER_OPTION_NAMES } from '../../src/optionNames.js';
-import type { WorkerAdapterConfig } from '../../workers/index.js';
+import type { WorkerAdapterConfig } from '../../workers/node.js';
 import { smallResNet } from '../helpers/models.js';
 
 describe('adapter options', () => {

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, type ImageDataLike } from '../../src/index.js';
-import { createWorkerAdapter, type WorkerAdapter } from '../../workers/index.js';
+import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { smallResNet } from '../helpers/models.js';
 
 function makeModel(): tf.LayersModel {
