@@ -63,13 +63,15 @@ export interface WorkerOptions {
    * from when it is sent to the worker (calls run one at a time; waiting behind earlier calls
    * does not count). A call that does not settle in time rejects with `WorkerTimeoutError` and
    * the worker is deemed hung: it is stopped (and replaced under `resume`). Defaults to
-   * 60,000: generous for the slow strategies (a CoTTA or ViDA step of 64 frames takes about
-   * 2-3 s on a desktop core). `Infinity`: no timeout. `step` takes a per-call override.
+   * 300,000 (5 min): never a false alarm for the slow strategies (a CoTTA or ViDA step of 64
+   * frames takes 2-3 s on a free desktop core, but a first Tent step of 64 exceeded 60 s on an
+   * oversubscribed machine); set a tighter bound for your device and batch size. `Infinity`:
+   * no timeout. `step` and `predict` take a per-call override.
    */
   timeoutMs?: number;
   /**
    * Longest start of a worker (spawn, backend, model load; on a restart also the restore), ms.
-   * Defaults to 120,000. A start that takes longer fails with `WorkerTimeoutError`.
+   * Defaults to 300,000 (5 min). A start that takes longer fails with `WorkerTimeoutError`.
    */
   startTimeoutMs?: number;
   /**
@@ -103,10 +105,10 @@ export interface WorkerCallOptions {
   timeoutMs?: number;
 }
 
-/** Default `timeoutMs` of {@link createWorkerAdapter}: one minute per call. */
-export const DEFAULT_TIMEOUT_MS = 60_000;
-/** Default `startTimeoutMs` of {@link createWorkerAdapter}: two minutes per worker start. */
-export const DEFAULT_START_TIMEOUT_MS = 120_000;
+/** Default `timeoutMs` of {@link createWorkerAdapter}: five minutes per call. */
+export const DEFAULT_TIMEOUT_MS = 300_000;
+/** Default `startTimeoutMs` of {@link createWorkerAdapter}: five minutes per worker start. */
+export const DEFAULT_START_TIMEOUT_MS = 300_000;
 
 /** An {@link Adapter} running in a worker. */
 export interface WorkerAdapter extends Adapter {

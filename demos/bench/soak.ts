@@ -40,6 +40,7 @@ interface Options {
   backend: 'wasm' | 'cpu';
   model: string;
   seed: number;
+  timeoutMs: number;
   json?: string;
 }
 
@@ -58,6 +59,7 @@ Options (defaults in brackets):
   --backend b        wasm | cpu [wasm]
   --model dir        folder with model.json [demos/bench/model]
   --seed N           seed of the frame order and the strategies [1]
+  --timeout-ms N     the worker adapter's per-call timeoutMs [the SDK default, 300000]
   --json file        also write the result JSON here
   -h, --help         this text`;
 
@@ -65,7 +67,7 @@ Options (defaults in brackets):
 export function parseSoakArgs(argv: string[]): Options | 'help' {
   const str = { type: 'string' } as const;
   const v = parseCli(
-    { strategies: str, frames: str, batch: str, window: str, 'sample-every': str, warmup: str, backend: str, model: str, seed: str, json: str, help: HELP },
+    { strategies: str, frames: str, batch: str, window: str, 'sample-every': str, warmup: str, 'timeout-ms': str, backend: str, model: str, seed: str, json: str, help: HELP },
     argv,
   );
   if (v.help) return 'help';
@@ -83,6 +85,7 @@ export function parseSoakArgs(argv: string[]): Options | 'help' {
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
     model: v.model ?? DEFAULT_MODEL_DIR,
     seed: finite('--seed', v.seed, 1),
+    timeoutMs: positiveInt('--timeout-ms', v['timeout-ms'], 300_000),
     json: v.json,
   };
 }
@@ -147,6 +150,7 @@ async function soak(strategy: StrategyName, o: Options, frame: (i: number) => Fr
     seed: o.seed,
     ...shippedStrategyOptions(strategy, o.model),
     backend: { backend: o.backend },
+    timeoutMs: o.timeoutMs,
   } as never);
   let memory = { numTensors: 0, numBytes: 0 };
   adapter.metrics$.subscribe((r: MetricsRecord) => {
