@@ -47,8 +47,11 @@
  *   all (the official code would fail on the undefined weights and mask).
  * - The masked samples carry weight 0 and stay in the SLR sum (same value and gradient as
  *   dropping them); the consistency pass runs on the kept samples only, as officially.
- * - BN layers always use batch statistics (`configure_model` sets `track_running_stats = False`);
- *   there is no `stats: 'ema'` small-batch mode: the weighting needs a batch to normalise over.
+ * - BN layers use the batch's statistics by default (`configure_model` sets `track_running_stats =
+ *   False`). Addition: `stats: 'ema'` (the SDK's moving statistics of `strategies/normStats.ts`, for
+ *   class-correlated streams and small batches, where one batch's statistics are biased); the
+ *   augmented pass then keeps its own moving statistics (of the augmented kept samples), both
+ *   starting from the source statistics and both part of the state.
  * - Weight ensembling runs when `weightEnsembling` is true and `momentumSrc` < 1 (officially only
  *   `MOMENTUM_SRC < 1` decides); it updates exactly the trained BN parameters, as
  *   `ema_update_model` updates the parameters that require grad.
@@ -68,7 +71,14 @@ import { hashSeed } from '../src/random.js';
 import { COUNTER, RNG_STATE, type StateMetaSchema } from '../src/model/stateSpec.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
-import { BnStatistics, checkRange, requireBatchNorms } from './normStats.js';
+import {
+  BnStatistics,
+  checkRange,
+  NORM_STATS_DEFAULTS,
+  requireBatchNorms,
+  validateNormStats,
+  type NormStatsOptions,
+} from './normStats.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
 import { emaFrom } from './teacher.js';
 
@@ -79,7 +89,7 @@ import { emaFrom } from './teacher.js';
  * await createAdapter(model, { strategy: 'roid' });                       // the official CIFAR-10-C setting
  * await createAdapter(model, { strategy: 'roid', priorCorrection: false }); // outputs without prior correction
  */
-export interface RoidOptions {
+export interface RoidOptions extends NormStatsOptions {
   /** Certainty x diversity sample weights, less diverse half dropped (`ROID.USE_WEIGHTING`). Defaults to true. */
   weighting?: boolean;
   /** Symmetric cross-entropy consistency with an augmented view of the kept samples (`ROID.USE_CONSISTENCY`). Defaults to true. */
@@ -225,7 +235,7 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
   constructor(target: AdaptTarget, config: Required<RoidOptions>, context: StrategyContext) {
     super(target, config, context);
     const bns = requireBatchNorms('roid', this.layers);
-    const bnOptions = { mode: 'batch', momentum: 1, alpha: 1, differentiable: true } as const;
+    const bnOptions = { mode: config.stats, momentum: config.statsMomentum, alpha: 1, differentiable: true } as const;
     this.norm = new BnStatistics(bns, bnOptions);
     this.augNorm = new BnStatistics(bns, bnOptions);
     this.params = bns.flatMap((bn) => [bn.gamma, bn.beta].filter((v): v is tf.Variable => v !== null));
@@ -253,11 +263,17 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
   }
 
   protected override stateVariables(): Map<string, tf.Variable> {
-    return new Map([...super.stateVariables(), ...this.adam.stateVariables('roid/adam/')]);
+    const augStats = [...this.augNorm.variables].map(([name, v]) => [`roid/aug/${name}`, v] as const);
+    return new Map([...super.stateVariables(), ...this.norm.variables, ...augStats, ...this.adam.stateVariables('roid/adam/')]);
   }
 
   protected override nonNegativeState(): tf.Variable[] {
-    return [...super.nonNegativeState(), ...this.adam.secondMoments()];
+    return [
+      ...super.nonNegativeState(),
+      ...this.norm.varianceVariables(),
+      ...this.augNorm.varianceVariables(),
+      ...this.adam.secondMoments(),
+    ];
   }
 
   protected override stateMeta(): Record<string, unknown> {
@@ -377,8 +393,10 @@ export const roidStrategy: StrategyDefinition<'roid', RoidOptions> = {
     lr: 1e-3,
     beta1: 0.9,
     horizontalFlip: true,
+    ...NORM_STATS_DEFAULTS,
   },
   validate: (config) => {
+    validateNormStats('roid', config);
     for (const k of ['weighting', 'consistency', 'priorCorrection', 'weightEnsembling', 'horizontalFlip'] as const) bool(k, config[k]);
     checkRange('roid', 'momentumSrc', config.momentumSrc, 0, 1, 'it must be a number in [0, 1] (e.g. 0.99; 1 turns weight ensembling off)');
     checkRange('roid', 'momentumProbs', config.momentumProbs, 0, 1, 'it must be a number in [0, 1] (e.g. 0.9)');
