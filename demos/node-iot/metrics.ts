@@ -1,0 +1,101 @@
+/**
+ * The IoT service's Prometheus metrics (prom-client), fed by `adapter.metrics$` records and
+ * the service itself. Names follow Prometheus conventions (`_total` counters, base units:
+ * seconds, bytes). Every record kind on `metrics$` is counted in `edge_tta_metrics_records_total{kind}`,
+ * so kinds added later (guard, shift, budget...) show up without a change here; `guard`
+ * records also count in `edge_tta_guard_events_total`. Node's process metrics (heap, RSS, CPU,
+ * event-loop lag, GC) come from prom-client's default collectors.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MetricsRecord } from '../../src/metrics/stepMetrics.js';
+import { CLASS_NAMES } from '../../src/data/fashionMnist.js';
+
+/** Step-time buckets (seconds): 1 ms to 5 s, enough for bn-adapt at batch 1 up to CoTTA at batch 64. */
+const STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** A label value from an untrusted record field: short, printable, or 'unknown'. */
+const labelValue = (v: unknown): string => (typeof v === 'string' && /^[\w.:-]{1,48}$/.test(v) ? v : 'unknown');
+
+/** The service's registry and the metrics it exposes. */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  private readonly c: ReturnType<ServiceMetrics['make']>;
+
+  constructor(labels: { strategy: string; mode: 'worker' | 'in-thread' }) {
+    collectDefaultMetrics({ register: this.registry });
+    this.c = this.make();
+    this.c.info.set({ strategy: labels.strategy, mode: labels.mode }, 1);
+  }
+
+  private make() {
+    const registers = [this.registry];
+    return {
+      info: new Gauge({ name: 'edge_tta_service_info', help: 'Constant 1; labels say which strategy runs and where (worker or in-thread).', labelNames: ['strategy', 'mode'], registers }),
+      steps: new Counter({ name: 'edge_tta_steps_total', help: 'Adaptation steps run by this process.', registers }),
+      adapterSteps: new Gauge({ name: 'edge_tta_adapter_steps', help: "The adapter's step count: steps since source, including those restored from the snapshot.", registers }),
+      restoredSteps: new Gauge({ name: 'edge_tta_restored_steps', help: 'Step count restored from the snapshot at start (0 when starting from source).', registers }),
+      frames: new Counter({ name: 'edge_tta_frames_total', help: 'Frames predicted by adaptation steps.', registers }),
+      cameraFrames: new Counter({ name: 'edge_tta_camera_frames_total', help: 'Frames the camera delivered.', labelNames: ['domain'], registers }),
+      drops: new Counter({ name: 'edge_tta_frames_dropped_total', help: 'Frames dropped by backpressure (adaptation slower than the camera).', registers }),
+      frameErrors: new Counter({ name: 'edge_tta_frame_errors_total', help: 'Bad frames rejected by the stream.', registers }),
+      stepTime: new Histogram({ name: 'edge_tta_step_duration_seconds', help: 'Wall time of an adaptation step.', buckets: STEP_BUCKETS, registers }),
+      batch: new Gauge({ name: 'edge_tta_batch_size', help: 'Frames in the last step.', registers }),
+      entropy: new Gauge({ name: 'edge_tta_entropy_nats', help: 'Mean softmax entropy of the last step (nats).', registers }),
+      confidence: new Gauge({ name: 'edge_tta_confidence', help: 'Mean max-probability of the last step.', registers }),
+      accuracy: new Gauge({ name: 'edge_tta_running_accuracy', help: 'Accuracy over every labelled frame seen (the simulated camera knows the labels).', registers }),
+      predictions: new Counter({ name: 'edge_tta_predictions_total', help: 'Predicted frames per class (a collapse shows as one class taking over).', labelNames: ['class'], registers }),
+      tensors: new Gauge({ name: 'edge_tta_tensors', help: "Live tensors in the adapter's thread after the last step.", registers }),
+      tensorBytes: new Gauge({ name: 'edge_tta_tensor_bytes', help: "Bytes of live tensors in the adapter's thread after the last step.", registers }),
+      records: new Counter({ name: 'edge_tta_metrics_records_total', help: 'Records on adapter.metrics$, by kind (step, frames-dropped, frame-error, guard, ...).', labelNames: ['kind'], registers }),
+      guard: new Counter({ name: 'edge_tta_guard_events_total', help: 'Guard records on adapter.metrics$ (adaptation judged to go wrong), by action.', labelNames: ['action'], registers }),
+      snapshots: new Counter({ name: 'edge_tta_snapshots_total', help: 'Snapshots of the adapted state written to disk.', labelNames: ['result'], registers }),
+      snapshotSteps: new Gauge({ name: 'edge_tta_snapshot_steps', help: 'Step count of the last snapshot written.', registers }),
+      snapshotSeconds: new Histogram({ name: 'edge_tta_snapshot_duration_seconds', help: 'Time to take and write a snapshot.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1], registers }),
+      requests: new Counter({ name: 'edge_tta_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['route', 'status'], registers }),
+    };
+  }
+
+  /** Updates the metrics from one `metrics$` record. */
+  observe(record: MetricsRecord): void {
+    const kind: string = record.kind;
+    this.c.records.inc({ kind: labelValue(kind) });
+    if (record.kind === 'step') {
+      this.c.steps.inc();
+      this.c.adapterSteps.set(record.stepId + 1);
+      this.c.frames.inc(record.batchSize);
+      this.c.batch.set(record.batchSize);
+      this.c.stepTime.observe(record.stepMs / 1000);
+      if (Number.isFinite(record.meanEntropy)) this.c.entropy.set(record.meanEntropy);
+      if (Number.isFinite(record.meanConfidence)) this.c.confidence.set(record.meanConfidence);
+      if (record.runningAccuracy !== undefined) this.c.accuracy.set(record.runningAccuracy);
+      record.classHistogram.forEach((n, k) => n > 0 && this.c.predictions.inc({ class: CLASS_NAMES[k] ?? String(k) }, n));
+      this.c.tensors.set(record.memory.numTensors);
+      this.c.tensorBytes.set(record.memory.numBytes);
+    } else if (record.kind === 'frames-dropped') {
+      this.c.drops.inc(record.frameIds.length);
+    } else if (record.kind === 'frame-error') {
+      this.c.frameErrors.inc();
+    } else if (kind === 'guard') {
+      this.c.guard.inc({ action: labelValue((record as unknown as { action?: unknown }).action) });
+    }
+  }
+
+  cameraFrame(domain: string): void {
+    this.c.cameraFrames.inc({ domain: labelValue(domain) });
+  }
+
+  restored(steps: number): void {
+    this.c.restoredSteps.set(steps);
+    this.c.adapterSteps.set(steps);
+  }
+
+  snapshot(result: 'ok' | 'error', steps?: number, seconds?: number): void {
+    this.c.snapshots.inc({ result });
+    if (steps !== undefined) this.c.snapshotSteps.set(steps);
+    if (seconds !== undefined) this.c.snapshotSeconds.observe(seconds);
+  }
+
+  request(route: string, status: number): void {
+    this.c.requests.inc({ route, status: String(status) });
+  }
+}
