@@ -168,7 +168,7 @@ describe('browser camera demo in headless Chromium', () => {
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     await page.close();
-  }, 60_000);
+  }, 180_000);
 
   it('camera mode: frames from getUserMedia (Chromium\'s fake camera), centre-cropped to 28x28 grey and inverted, are predicted', async () => {
     const frames = 64;
@@ -198,5 +198,5 @@ describe('browser camera demo in headless Chromium', () => {
     });
     expect(meanInput).toBeGreaterThan(128);
     await page.close();
-  }, 40_000);
+  }, 120_000);
 });
