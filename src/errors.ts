@@ -56,7 +56,13 @@ export type EdgeTtaErrorName =
   | 'WorkerCrashedError'
   | 'WorkerTimeoutError'
   | 'WorkerTerminatedError'
-  | 'ConformanceError';
+  | 'ConformanceError'
+  | 'InvalidStrategyError';
+
+/** `registerStrategy` was given a malformed definition, or a name that is already registered. */
+export class InvalidStrategyError extends EdgeTtaError {
+  override name = 'InvalidStrategyError' as const;
+}
 
 /** A stream's bounded frame buffer overflowed under the `'buffer'` backpressure policy. */
 export class BackpressureError extends EdgeTtaError {

@@ -60,6 +60,7 @@ export {
   InvalidSnapshotError,
   ModelInUseError,
   UnknownStrategyError,
+  InvalidStrategyError,
   UnsupportedModelError,
   WorkerCrashedError,
   WorkerFaultError,
@@ -73,7 +74,16 @@ export { batchMoments, batchStatisticsHook, normalizeWith, type ChannelMoments }
 export type { GraphModelNodes } from './model/target.js';
 export { decodeState, encodeState, type EncodedState } from './model/weights.js';
 export type { LameAffinity, LameOptions } from '../strategies/lame.js';
-export { getStrategy, listStrategies, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
+export {
+  getStrategy,
+  listStrategies,
+  registerStrategy,
+  type BuiltinStrategyName,
+  type CustomStrategies,
+  type StrategyName,
+  type StrategyOptions,
+} from '../strategies/registry.js';
+export type { AdaptTarget, GraphTarget, LayersTarget } from './model/target.js';
 export type { AlphaBnOptions } from '../strategies/alphaBn.js';
 export type { BnAdaptOptions } from '../strategies/bnAdapt.js';
 export type { CottaOptions } from '../strategies/cotta.js';
@@ -94,6 +104,9 @@ export {
   type VidaWarmUpOptions,
 } from '../strategies/vidaAdapters.js';
 export type {
+  MetaFieldSchema,
+  StateMetaSchema,
+  StateSpec,
   StepResult,
   StepStats,
   Strategy,
@@ -101,6 +114,7 @@ export type {
   StrategyDefinition,
   StrategyNeeds,
   StrategyState,
+  TensorSpec,
 } from '../strategies/strategy.js';
 // The corruption suite (browser-safe): test your own model under the 15 ImageNet-C / CIFAR-10-C shifts.
 export {

@@ -47,6 +47,14 @@ export interface WorkerOptions {
    */
   backend?: BackendOptions;
   /**
+   * Strategies of your own for the worker to register before it builds the adapter: URLs of ES
+   * modules (in Node also file paths) whose default export is a `StrategyDefinition` or an array
+   * of them. The worker imports them itself (it has its own registry), so a module must be
+   * loadable from the worker: an absolute URL in browsers, e.g.
+   * `new URL('./myStrategy.js', import.meta.url).href`. See docs/custom-strategy.md.
+   */
+  strategyModules?: string[];
+  /**
    * Transfer the buffer of `{ data, shape }` batches to the worker instead of copying it: it is
    * detached (length 0) after `step` / `predict`, so the caller must not reuse it. Defaults to
    * false (copied; the caller's array is untouched).
@@ -82,6 +90,15 @@ export interface WorkerOptions {
    * restart publishes a `'worker-restart'` record on `metrics$`. Off by default.
    */
   resume?: WorkerResumeOptions;
+}
+
+function checkStrategyModules(modules: unknown): string[] {
+  if (!Array.isArray(modules) || !modules.every((m) => typeof m === 'string' && m.length > 0)) {
+    throw new errors.InvalidOptionError(
+      `createWorkerAdapter: strategyModules must be an array of module URLs (in Node also file paths); got ${JSON.stringify(modules)?.slice(0, 80)}.`,
+    );
+  }
+  return modules as string[];
 }
 
 /**
@@ -143,6 +160,7 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   WorkerTimeoutError: errors.WorkerTimeoutError,
   WorkerTerminatedError: errors.WorkerTerminatedError,
   ConformanceError: errors.ConformanceError,
+  InvalidStrategyError: errors.InvalidStrategyError,
 };
 
 /**
@@ -766,7 +784,7 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
   config: WorkerAdapterConfig<N>,
 ): Promise<WorkerAdapter> {
   // The worker's own options stay here; everything else is createAdapter's, validated in the worker.
-  const { model, graphModel, backend, transfer, worker: given, timeoutMs: timeout, startTimeoutMs: startTimeout, resume: resumeOption, strategy, ...options } =
+  const { model, graphModel, backend, transfer, worker: given, timeoutMs: timeout, startTimeoutMs: startTimeout, resume: resumeOption, strategyModules, strategy, ...options } =
     config as WorkerAdapterConfig<N> & Record<string, unknown>;
   const timeoutMs = checkTimeout(timeout ?? DEFAULT_TIMEOUT_MS, 'createWorkerAdapter: timeoutMs');
   const startTimeoutMs = checkTimeout(startTimeout ?? DEFAULT_START_TIMEOUT_MS, 'createWorkerAdapter: startTimeoutMs');
@@ -792,6 +810,7 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
       strategy,
       options: options as Record<string, unknown>,
       backend: backend ?? { backend: 'wasm' as const },
+      ...(strategyModules !== undefined ? { strategyModules: checkStrategyModules(strategyModules).map((m) => platform.modelUrl(m)) } : {}),
     },
     timeoutMs,
     startTimeoutMs,

@@ -37,6 +37,8 @@ export interface WorkerInit {
   /** The adapter's options as `createAdapter` takes them, without `strategy` (strategy options, `seed`, `graphNodes`...). */
   options: Record<string, unknown>;
   backend: BackendOptions;
+  /** URLs of ES modules whose default export is a strategy definition (or an array of them) to register first. */
+  strategyModules?: string[];
 }
 
 /** One frame on its way to the worker: float pixels with their shape, or an image read to RGBA bytes. */

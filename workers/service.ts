@@ -8,7 +8,9 @@ import * as Comlink from 'comlink';
 import type { Subscription } from 'rxjs';
 import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from '../src/adapter.js';
 import { initBackend } from '../src/backend/initBackend.js';
-import { DisposedError, InvalidInputError } from '../src/errors.js';
+import { DisposedError, InvalidInputError, InvalidStrategyError } from '../src/errors.js';
+import { registerStrategy } from '../strategies/registry.js';
+import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 import type { BatchInput } from '../src/input.js';
 import type { InjectedFault, ModelPayload, WireBatch, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
@@ -52,6 +54,25 @@ function fail(kind: InjectedFault): Promise<never> {
   return new Promise<never>(() => undefined);
 }
 
+/** Imports a user strategy module and registers its default export (a definition or an array of them). */
+async function registerModule(spec: string): Promise<void> {
+  // A POSIX file path (Node) as a file URL; URLs as they are.
+  const url = spec.startsWith('/') ? `file://${encodeURI(spec)}` : spec;
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(/* @vite-ignore */ url)) as { default?: unknown };
+  } catch (err) {
+    throw new InvalidStrategyError(
+      `The worker could not import strategy module '${spec}': ${err instanceof Error ? err.message : String(err)}. Pass a URL (or in Node a file path) the worker can load.`,
+    );
+  }
+  const defs = ([] as unknown[]).concat(mod.default ?? []);
+  if (defs.length === 0) {
+    throw new InvalidStrategyError(`Strategy module '${spec}' has no default export; \`export default\` its StrategyDefinition (or an array of them).`);
+  }
+  for (const def of defs) registerStrategy(def as StrategyDefinition);
+}
+
 /** A batch from the main thread as the adapter takes it (the adapter validates it). */
 function fromWire(batch: WireBatch): BatchInput {
   if (batch?.kind === 'frames' && Array.isArray(batch.frames)) {
@@ -78,6 +99,7 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
     async init(init: WorkerInit, metricsCallback: (record: MetricsRecord) => void): Promise<WorkerReady> {
       if (adapter !== null) throw new InvalidInputError('This worker already runs an adapter; create a new worker adapter instead.');
       const backend = await initBackend(init.backend);
+      for (const spec of init.strategyModules ?? []) await registerModule(spec);
       model = await loadModel(init.model, options);
       try {
         adapter = await createAdapter(model, { strategy: init.strategy, ...init.options } as never);
