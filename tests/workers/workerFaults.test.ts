@@ -185,6 +185,7 @@ describe('worker faults', () => {
       // Step ids go on from the snapshot's.
       expect(after[0]!.stepId).toBe(snapshotStep);
       await adapter.terminate();
-    });
+      // Two worker starts: about 30 s on a free machine, several times that when oversubscribed.
+    }, 300_000);
   }
 });
