@@ -24,4 +24,4 @@ export type {
   WorkerReady,
   WorkerService,
 } from './protocol.js';
-export { createWorkerService } from './service.js';
+export { createWorkerService, type WorkerServiceOptions } from './service.js';
