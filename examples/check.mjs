@@ -27,6 +27,8 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = mkdtempSync(join(tmpdir(), 'edge-tta-consumer-'));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const t0 = performance.now();
+// Set KEEP_CONSUMER_WORK=1 to keep the temp folder for a look after a failure.
+process.on('exit', () => process.env.KEEP_CONSUMER_WORK || rmSync(WORK, { recursive: true, force: true }));
 const results = { date: new Date().toISOString(), checks: {}, sizes: {}, seconds: {} };
 
 /** Runs a command; resolves with its output, rejects with the output shown when it fails. */
@@ -70,6 +72,17 @@ function newestMtime(dir) {
   }
   return newest;
 }
+
+// ---------------------------------------------------------------- 0. README quickstart = the examples' code
+await step('README quickstart is the examples\' code', async () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const file of ['node-service/src/service.ts', 'vite-camera/src/main.ts']) {
+    const code = readFileSync(join(ROOT, 'examples', file), 'utf8');
+    const region = /\/\/ --- quickstart \(README\) ---\n([\s\S]*?)\/\/ --- end quickstart ---/.exec(code);
+    check(`examples/${file} has a quickstart region`, region !== null);
+    check(`README quickstart holds examples/${file}'s region verbatim`, readme.includes('```ts\n' + region[1] + '```'));
+  }
+});
 
 // ---------------------------------------------------------------- 1. the tarball
 const tarball = await step('pack', async () => {
@@ -257,5 +270,4 @@ results.seconds.total = Number(((performance.now() - t0) / 1000).toFixed(1));
 mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
 const report = join(ROOT, 'bench-results', 'consumer-check.json');
 writeFileSync(report, `${JSON.stringify(results, null, 2)}\n`);
-rmSync(WORK, { recursive: true, force: true });
 console.log(`consumer check: all ok in ${results.seconds.total} s; results in ${relative(ROOT, report)}`);

@@ -7,26 +7,14 @@
  * The tfjs-backend-wasm binaries are served as the app's own assets: Vite's `?url` imports
  * give their (hashed) URLs, passed to the worker as `wasmPaths`.
  */
-import { corruptBatch } from 'edge-tta';
+// --- quickstart (README) ---
 import { createWorkerAdapter } from 'edge-tta/workers';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { decodeSamples } from './samples.js';
 
-const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
-const BATCH = 16;
-const ROUNDS = 2; // passes over the sample frames
-const $ = (id: string) => document.getElementById(id)!;
-/** The worker fetches these itself, so they must be absolute URLs. */
+// The worker fetches the model and the .wasm files itself: it needs absolute URLs.
 const absolute = (url: string) => new URL(url, location.href).href;
-
-interface Frame {
-  pixels: Float32Array; // 28 x 28 x 1 in [0, 1]
-  label?: number;
-}
-
-// --- quickstart (README) ---
 const adapter = await createWorkerAdapter({
   model: absolute(`${import.meta.env.BASE_URL}model/model.json`),
   strategy: 'bn-adapt',
@@ -40,7 +28,20 @@ const adapter = await createWorkerAdapter({
     },
   },
 });
+// Then, for each batch of frames: `const { labels } = await adapter.step({ data, shape: [n, 28, 28, 1] });`
 // --- end quickstart ---
+import { corruptBatch } from 'edge-tta';
+import { decodeSamples } from './samples.js';
+
+const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const BATCH = 16;
+const ROUNDS = 2; // passes over the sample frames
+const $ = (id: string) => document.getElementById(id)!;
+
+interface Frame {
+  pixels: Float32Array; // 28 x 28 x 1 in [0, 1]
+  label?: number;
+}
 
 $('status').textContent = `Adapter ready in a Web Worker (backend ${adapter.backend.backend}, SIMD ${adapter.backend.simd}).`;
 let adapted = 0;
