@@ -71,9 +71,8 @@ export {
 export { ModelExecutor, type ExecutorOutput, type HookContext, type LayerHook, type LayerHooks, type RunOptions } from './model/executor.js';
 export { inspectModel, type BatchNormInfo, type ModelInfo } from './model/introspect.js';
 export { batchMoments, batchStatisticsHook, normalizeWith, type ChannelMoments } from './model/batchNorm.js';
-export type { AdaptTarget, GraphModelNodes, GraphTarget, LayersTarget } from './model/target.js';
+export type { GraphModelNodes } from './model/target.js';
 export { decodeState, encodeState, type DecodeStateOptions, type EncodedState, type NamedTensors } from './model/weights.js';
-export type { MetaFieldSchema, StateMetaSchema, StateSpec, TensorSpec } from './model/stateSpec.js';
 export type { LameAffinity, LameOptions } from '../strategies/lame.js';
 export {
   getStrategy,
