@@ -60,7 +60,11 @@
  * - Adam's moments and step count, the class-probability average and the augmentation generator
  *   are strategy state, so `snapshot`/`restore`/`reset` are exact (officially `reset` reloads the
  *   model and optimiser and re-initialises the average, the same thing).
+ * - The kept rows of the logits are picked with a one-hot matmul (exact): the gradient of
+ *   `gather` (`UnsortedSegmentSum`) has no wasm kernel in tfjs 4.22.
  * - Weight decay (0 in the CIFAR configs) and SGD (the ImageNet configs) are not implemented.
+ *
+ * `predict` is step 1 and step 7 alone (the current parameters, nothing updated).
  */
 import * as tf from '../src/tf.js';
 import { CottaAugmenter, ROID_AUGMENT } from '../src/augment/index.js';
