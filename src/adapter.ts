@@ -2,6 +2,8 @@ import * as tf from './tf.js';
 import { Subject, type Observable } from 'rxjs';
 import { DisposedError, InvalidInputError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
 import { checkStateMeta, COUNTER } from './model/stateSpec.js';
+import { checkLabels, checkModelNotDisposed, checkOptionsObject, checkSeed } from './adapterArgs.js';
+import { leaseModel } from './modelLease.js';
 import { toBatchTensor, type BatchInput } from './input.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from './preprocess.js';
 import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent } from './metrics/stepMetrics.js';
@@ -12,7 +14,10 @@ import type { StepStats, Strategy, StrategyDefinition } from '../strategies/stra
 
 /** Options every adapter takes, whatever its strategy. */
 export interface AdapterBaseOptions {
-  /** Seed of every random choice (augmentations, stochastic restore...). Defaults to 0. */
+  /**
+   * Seed of every random choice (augmentations, stochastic restore...): an integer in
+   * [0, 2^32 - 1] (anything else throws `InvalidOptionError`). Defaults to 0.
+   */
   seed?: number;
   /** For a `tf.GraphModel`: the nodes giving class scores and penultimate features. */
   graphNodes?: GraphModelNodes;
@@ -152,6 +157,8 @@ class LocalAdapter implements Adapter {
     private readonly impl: Strategy,
     target: AdaptTarget,
     readonly preprocess: Readonly<ResolvedPreprocess>,
+    /** Ends this adapter's lease on the model (one adapter per model, src/modelLease.ts). */
+    private readonly releaseModel: () => void = () => undefined,
   ) {
     this.metrics$ = this.metrics.asObservable();
     this.inputShape = target.inputShape;
@@ -161,9 +168,13 @@ class LocalAdapter implements Adapter {
   step(batch: BatchInput, labels?: ArrayLike<number>): Promise<StepOutput> {
     return this.serial(async () => {
       const x = toBatchTensor(batch, this.inputShape, this.preprocess);
-      if (labels !== undefined && labels.length !== x.shape[0]) {
-        x.dispose();
-        throw new InvalidInputError(`Got ${labels.length} labels for a batch of ${x.shape[0]} frames.`);
+      if (labels !== undefined) {
+        try {
+          checkLabels(labels, x.shape[0], this.numClasses);
+        } catch (e) {
+          x.dispose();
+          throw e;
+        }
       }
       const start = performance.now();
       let probsData: Float32Array;
@@ -308,6 +319,7 @@ class LocalAdapter implements Adapter {
     if (this.disposed) return;
     this.disposed = true;
     this.impl.dispose();
+    this.releaseModel();
     this.metrics.complete();
   }
 
@@ -336,12 +348,22 @@ export async function createAdapter<N extends StrategyName>(
   model: tf.LayersModel | tf.GraphModel,
   options: AdapterOptions<N>,
 ): Promise<Adapter> {
+  checkOptionsObject('createAdapter', options);
   const { strategy, seed, graphNodes, preprocess, ...strategyOptions } = options as AdapterOptions<N> & Record<string, unknown>;
+  checkSeed(seed);
   const def = getStrategy(strategy);
   const config = resolveOptions(def, strategyOptions);
+  checkModelNotDisposed(model);
   const target = createTarget(model, graphNodes);
   const pre = resolvePreprocess(preprocess, target.inputShape);
   checkNeeds(def, target);
-  const impl = def.create(target, config as never, { seed: seed ?? 0 });
-  return new LocalAdapter(strategy, impl, target, pre);
+  const release = leaseModel(model, strategy);
+  let impl: Strategy;
+  try {
+    impl = def.create(target, config as never, { seed: seed ?? 0 });
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return new LocalAdapter(strategy, impl, target, pre, release);
 }

@@ -40,6 +40,7 @@ import { batchMoments, normalizeWith, type ChannelMoments } from '../src/model/b
 import type { LayerHook } from '../src/model/executor.js';
 import type { BatchNormInfo } from '../src/model/introspect.js';
 import type { LayersTarget } from '../src/model/target.js';
+import { deepCopy } from '../src/model/weights.js';
 
 /** How BN statistics are estimated at test time. */
 export type BnStatsMode = 'batch' | 'ema';
@@ -162,8 +163,10 @@ export class BnStatistics {
     const mode = this.mode;
     if (mode === 'ema') {
       for (const bn of bns) {
-        const mean = tf.variable(tf.clone(bn.movingMean), false);
-        const variance = tf.variable(tf.clone(bn.movingVariance), false);
+        // deepCopy: own memory (a clone shares the source's buffer); the copy handle is freed here
+        // and the variable keeps the data (leaking it was 2 tensors per BN layer per adapter).
+        const mean = tf.tidy(() => tf.variable(deepCopy(bn.movingMean), false));
+        const variance = tf.tidy(() => tf.variable(deepCopy(bn.movingVariance), false));
         this.ema.set(bn.name, { mean, variance });
         this.variables.set(`normStats/${bn.name}/mean`, mean);
         this.variables.set(`normStats/${bn.name}/variance`, variance);

@@ -45,6 +45,9 @@ function isGraphModel(model: unknown): model is tf.GraphModel {
 /** Wraps a model for adaptation; `nodes` is required for a GraphModel. */
 export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: GraphModelNodes): AdaptTarget {
   if (model instanceof tf.LayersModel) {
+    if (nodes !== undefined) {
+      throw new InvalidOptionError('createAdapter: `graphNodes` applies to a tf.GraphModel; a tf.LayersModel finds its logits and features itself. Remove the option.');
+    }
     const executor = new ModelExecutor(model);
     return {
       kind: 'layers',
@@ -63,6 +66,7 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
       "createAdapter: a tf.GraphModel needs `graphNodes: { outputNode, featuresNode }` naming its class-score and penultimate-feature nodes.",
     );
   }
+  checkGraphNodes(nodes);
   const full: Required<GraphModelNodes> = { outputKind: 'logits', ...nodes };
   const shape = model.inputs[0]?.shape;
   if (model.inputs.length !== 1 || shape === undefined || shape.slice(1).some((d) => d === -1 || d === null)) {
@@ -74,6 +78,41 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
     const features = tf.reshape(feats!, [feats!.shape[0]!, -1]) as tf.Tensor2D;
     return { logits, features };
   };
-  const numClasses = tf.tidy(() => run(tf.zeros([1, ...shape.slice(1)])).logits.shape[1]!);
+  let probe: number[];
+  try {
+    probe = tf.tidy(() => run(tf.zeros([1, ...shape.slice(1)])).logits.shape);
+  } catch (e) {
+    throw new InvalidOptionError(
+      `createAdapter: running the GraphModel to graphNodes ${JSON.stringify({ outputNode: full.outputNode, featuresNode: full.featuresNode })} failed ` +
+        `(${(e as Error).message.slice(0, 200)}). Name nodes of the graph; its outputs are ${JSON.stringify(model.outputNodes).slice(0, 300)}.`,
+    );
+  }
+  if (probe.length !== 2) {
+    throw new InvalidOptionError(`createAdapter: graphNodes.outputNode '${full.outputNode}' gives shape [${probe}]; it must give class scores [batch, classes].`);
+  }
+  const numClasses = probe[1]!;
   return { kind: 'graph', model, nodes: full, inputShape: shape.slice(1), numClasses, run };
+}
+
+const GRAPH_NODE_KEYS = ['outputNode', 'outputKind', 'featuresNode'];
+
+/** Throws {@link InvalidOptionError} unless `nodes` has exactly the documented keys and types. */
+function checkGraphNodes(nodes: unknown): asserts nodes is GraphModelNodes {
+  if (typeof nodes !== 'object' || nodes === null || Array.isArray(nodes)) {
+    throw new InvalidOptionError(`createAdapter: graphNodes must be an object { outputNode, featuresNode, outputKind? }; got ${nodes === null ? 'null' : typeof nodes}.`);
+  }
+  const n = nodes as Record<string, unknown>;
+  for (const key of Object.keys(n)) {
+    if (!GRAPH_NODE_KEYS.includes(key)) {
+      throw new InvalidOptionError(`createAdapter: graphNodes has no key '${key.slice(0, 60)}'; its keys: ${GRAPH_NODE_KEYS.join(', ')}.`);
+    }
+  }
+  for (const key of ['outputNode', 'featuresNode']) {
+    if (typeof n[key] !== 'string' || (n[key] as string).length === 0) {
+      throw new InvalidOptionError(`createAdapter: graphNodes.${key} is ${JSON.stringify(n[key]) ?? 'undefined'}; it must name a node of the graph (a non-empty string).`);
+    }
+  }
+  if (n.outputKind !== undefined && n.outputKind !== 'logits' && n.outputKind !== 'softmax') {
+    throw new InvalidOptionError(`createAdapter: graphNodes.outputKind is ${JSON.stringify(n.outputKind)}; valid values: 'logits', 'softmax'.`);
+  }
 }

@@ -1,0 +1,255 @@
+/**
+ * Untrusted snapshots (issue 14, reproductions 1-5): each attack as it was reproduced on the
+ * built package now ends in an InvalidSnapshotError, with the adapter's state (its snapshot
+ * bytes), its predictions and tf.memory() unchanged.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, decodeState, encodeState, initBackend, InvalidSnapshotError, type Adapter } from '../../src/index.js';
+import { createTarget } from '../../src/model/target.js';
+import { getStrategy, resolveOptions } from '../../strategies/registry.js';
+import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+import { cloneHeader, joinSnapshot, setFloat, splitSnapshot } from '../helpers/snapshotBytes.js';
+
+/** Options that keep the heavy strategies fast on the tiny net. */
+const FAST: Record<string, Record<string, unknown>> = {
+  cotta: { augmentations: 2, threshold: 2 },
+  vida: { augmentations: 2, highRank: 4 },
+};
+
+interface Fixture {
+  adapter: Adapter;
+  x: tf.Tensor4D;
+  snap: Uint8Array;
+}
+
+async function fixture(strategy: string, options: Record<string, unknown> = {}): Promise<Fixture> {
+  const model = smallResNet([8, 8, 1], 3);
+  randomizeBatchNorms(model);
+  const adapter = await createAdapter(model, { strategy, seed: 3, ...(FAST[strategy] ?? {}), ...options } as never);
+  const x = randomBatch([4, 8, 8, 1], 11) as tf.Tensor4D;
+  await adapter.step(x); // a state with moved weights, moments and counters
+  return { adapter, x, snap: await adapter.snapshot() };
+}
+
+/** Restores `bad`, expects InvalidSnapshotError, and checks that nothing changed. */
+async function expectRejected(f: Fixture, bad: Uint8Array, message?: RegExp): Promise<InvalidSnapshotError> {
+  const before = await f.adapter.predict(f.x);
+  const mem = tf.memory();
+  const err = await f.adapter.restore(bad).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidSnapshotError);
+  expect((err as Error).name).toBe('InvalidSnapshotError');
+  if (message !== undefined) expect((err as Error).message).toMatch(message);
+  expect(tf.memory().numTensors).toBe(mem.numTensors);
+  expect(tf.memory().numBytes).toBe(mem.numBytes);
+  expect(await f.adapter.snapshot()).toEqual(f.snap);
+  expect((await f.adapter.predict(f.x)).probs).toEqual(before.probs);
+  return err as InvalidSnapshotError;
+}
+
+describe('untrusted snapshots', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('a valid snapshot still round-trips exactly (state bytes and predictions)', async () => {
+    for (const strategy of ['tent', 'cotta', 'vida', 'bn-adapt']) {
+      const f = await fixture(strategy, strategy === 'bn-adapt' ? { stats: 'ema' } : {});
+      const p = await f.adapter.predict(f.x);
+      await f.adapter.step(f.x);
+      await f.adapter.restore(f.snap);
+      expect(await f.adapter.snapshot()).toEqual(f.snap);
+      expect((await f.adapter.predict(f.x)).probs).toEqual(p.probs);
+      f.adapter.dispose();
+    }
+  });
+
+  it('1. offsets past the view or negative are rejected; bytes outside the view are never read', async () => {
+    const f = await fixture('tent');
+    const parts = splitSnapshot(f.snap);
+    for (const offset of [parts.data.length, parts.data.length - 4, -4, -1_000_000]) {
+      const h = cloneHeader(parts);
+      const bias = h.entries.find((e) => e.name === 'logits/bias')!;
+      bias.offset = offset;
+      const edited = joinSnapshot(h, parts.data);
+      // The view sits inside a larger buffer whose bytes after (and before) it are 7s.
+      const big = new Uint8Array(edited.length + 256).fill(7);
+      big.set(edited, 128);
+      await expectRejected(f, big.subarray(128, 128 + edited.length), /outside|non-negative/);
+    }
+    // decodeState copies from the view: a snapshot inside a larger buffer decodes to itself.
+    const big = new Uint8Array(f.snap.length + 64).fill(7);
+    big.set(f.snap, 32);
+    const a = decodeState(f.snap);
+    const b = decodeState(big.subarray(32, 32 + f.snap.length));
+    for (const name of Object.keys(a.tensors)) expect(b.tensors[name]!.data).toEqual(a.tensors[name]!.data);
+    f.adapter.dispose();
+  });
+
+  it('2. entries that alias one region (memory amplification) are rejected before any copy', async () => {
+    const f = await fixture('tent');
+    const parts = splitSnapshot(f.snap);
+    const biggest = [...parts.header.entries].sort((p, q) => (q.length as number) - (p.length as number))[0]!;
+    for (const extra of [1, 100, 1100]) {
+      const h = cloneHeader(parts);
+      for (let i = 0; i < extra; i++) h.entries.push({ ...biggest, name: `alias/${i}` });
+      const rss = process.memoryUsage().rss;
+      await expectRejected(f, joinSnapshot(h, parts.data), /tensors|does not have/);
+      expect(process.memoryUsage().rss - rss).toBeLessThan(64 * 1024 * 1024);
+    }
+    // Without an expected state, the overlap rule alone catches it.
+    const h = cloneHeader(parts);
+    h.entries.push({ ...biggest, name: 'alias' });
+    expect(() => decodeState(joinSnapshot(h, parts.data))).toThrow(/overlap/);
+    // An entry whose region is the same as another's under its own name (a shifted duplicate).
+    const h2 = cloneHeader(parts);
+    h2.entries[1]!.offset = h2.entries[0]!.offset;
+    expect(() => decodeState(joinSnapshot(h2, parts.data))).toThrow(InvalidSnapshotError);
+    f.adapter.dispose();
+  });
+
+  it('3. a restore that fails part-way allocates nothing (tent, cotta, vida; 5 tries each)', async () => {
+    for (const strategy of ['tent', 'cotta', 'vida']) {
+      const f = await fixture(strategy);
+      const mem = tf.memory();
+      for (let i = 0; i < 5; i++) await expectRejected(f, f.snap.subarray(0, f.snap.length - 4), /outside/);
+      expect(tf.memory().numTensors).toBe(mem.numTensors);
+      f.adapter.dispose();
+    }
+  });
+
+  it('4. malformed bytes of every kind give InvalidSnapshotError, never SyntaxError/TypeError/RangeError', async () => {
+    const f = await fixture('bn-adapt');
+    const parts = splitSnapshot(f.snap);
+    const text = (s: string) => new TextEncoder().encode(s);
+    const cases: Array<[string, Uint8Array]> = [
+      ['empty', new Uint8Array(0)],
+      ['too short', f.snap.subarray(0, 11)],
+      ['bad magic', Uint8Array.from(f.snap, (b, i) => (i === 0 ? b ^ 1 : b))],
+      ['bad version', joinSnapshot(parts.header, parts.data).map((b, i) => (i === 4 ? 9 : b))],
+      ['header length past the end', (() => { const b = f.snap.slice(); new DataView(b.buffer).setUint32(8, 0xffffffff, true); return b; })()],
+      ['header not JSON', joinSnapshot(null, parts.data, text('{"entries": [oops'))],
+      ['header not UTF-8', joinSnapshot(null, parts.data, new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]))],
+      ['header an array', joinSnapshot([], parts.data)],
+      ['header null', joinSnapshot(null, parts.data)],
+      ['entries not an array', joinSnapshot({ entries: 5, meta: parts.header.meta }, parts.data)],
+      ['entry null', joinSnapshot({ entries: [null], meta: parts.header.meta }, parts.data)],
+      ['meta a string', joinSnapshot({ entries: parts.header.entries, meta: 'x' }, parts.data)],
+      ['deeply nested header', joinSnapshot(null, parts.data, text('['.repeat(100_000) + ']'.repeat(100_000)))],
+      ['shape with a string', (() => { const h = cloneHeader(parts); h.entries[0]!.shape = ['3']; return joinSnapshot(h, parts.data); })()],
+      ['huge shape', (() => { const h = cloneHeader(parts); h.entries[0]!.shape = [2 ** 40, 2 ** 40]; h.entries[0]!.length = 2 ** 53; return joinSnapshot(h, parts.data); })()],
+      ['dtype bool', (() => { const h = cloneHeader(parts); h.entries[0]!.dtype = 'bool'; return joinSnapshot(h, parts.data); })()],
+      ['name __proto__', (() => { const h = cloneHeader(parts); h.entries[0]!.name = '__proto__'; return joinSnapshot(h, parts.data); })()],
+      ['duplicate name', (() => { const h = cloneHeader(parts); h.entries[1]!.name = h.entries[0]!.name; return joinSnapshot(h, parts.data); })()],
+      ['other strategy', (() => { const h = cloneHeader(parts); h.meta.strategy = 'tent'; return joinSnapshot(h, parts.data); })()],
+      ['not a Uint8Array', 'bytes' as unknown as Uint8Array],
+    ];
+    for (const [what, bytes] of cases) {
+      const err = await expectRejected(f, bytes).catch((e: unknown) => {
+        throw new Error(`case '${what}': ${(e as Error).message}`);
+      });
+      expect(err.message.length).toBeGreaterThan(20);
+    }
+    f.adapter.dispose();
+  });
+
+  it('5. crafted meta and non-finite or negative values are rejected; later steps stay finite', async () => {
+    const edits: Array<[string, (h: ReturnType<typeof cloneHeader>) => void, RegExp]> = [
+      ['tent', (h) => ((h.meta.meta as Record<string, unknown>).adamStep = 'x'), /adamStep is "x"/],
+      ['tent', (h) => ((h.meta.meta as Record<string, unknown>).adamStep = -1), /adamStep is -1/],
+      ['tent', (h) => ((h.meta.meta as Record<string, unknown>).adamStep = 1.5), /integer/],
+      ['tent', (h) => ((h.meta.meta as Record<string, unknown>).extra = 1), /unknown field 'extra'/],
+      ['tent', (h) => delete (h.meta.meta as Record<string, unknown>).adamStep, /adamStep is missing/],
+      ['cotta', (h) => ((h.meta.meta as Record<string, unknown>).adamT = 'x'), /adamT/],
+      ['cotta', (h) => ((h.meta.meta as Record<string, unknown>).restoreRng = 2 ** 32), /restoreRng/],
+      ['vida', (h) => ((h.meta.meta as Record<string, unknown>).scales = 'x'), /scales/],
+      ['vida', (h) => (((h.meta.meta as Record<string, unknown>).scales as Record<string, unknown>).low = null), /scales.low/],
+      ['vida', (h) => (h.meta.stepId = 'x'), /stepId/],
+      ['vida', (h) => (h.meta.stepId = -3), /stepId/],
+    ];
+    const fixtures = new Map<string, Fixture>();
+    for (const s of ['tent', 'cotta', 'vida']) fixtures.set(s, await fixture(s));
+    for (const [strategy, edit, message] of edits) {
+      const f = fixtures.get(strategy)!;
+      const parts = splitSnapshot(f.snap);
+      const h = cloneHeader(parts);
+      edit(h);
+      await expectRejected(f, joinSnapshot(h, parts.data), message);
+    }
+    // Non-finite weights, and negative values where a variance or second moment must be >= 0.
+    const f = fixtures.get('tent')!;
+    const parts = splitSnapshot(f.snap);
+    const find = (re: RegExp) => parts.header.entries.find((e) => re.test(e.name as string))!;
+    for (const [entry, value] of [
+      [find(/logits\/kernel/), NaN],
+      [find(/stem_bn\/gamma/), Infinity],
+      [find(/moving_variance/), -1],
+      [find(/tent\/adam\/v\//), -0.5],
+    ] as const) {
+      const data = parts.data.slice();
+      setFloat({ header: parts.header, data }, entry, 0, value);
+      await expectRejected(f, joinSnapshot(parts.header, data), /finite/);
+    }
+    // And after all of this the next steps are still finite.
+    for (const fx of fixtures.values()) {
+      const out = await fx.adapter.step(fx.x);
+      expect(out.probs.every((v) => Number.isFinite(v))).toBe(true);
+      fx.adapter.dispose();
+    }
+  });
+
+  it('Strategy.restore (tensors, not bytes) applies the same rules before the source copy or any write', () => {
+    const model = smallResNet([8, 8, 1], 3);
+    randomizeBatchNorms(model);
+    const def = getStrategy('tent');
+    const mem = tf.memory().numTensors;
+    const strategy = def.create(createTarget(model), resolveOptions(def, { stats: 'ema' }) as never, { seed: 0 });
+    const created = tf.memory().numTensors;
+    const state = strategy.snapshot();
+    const weightsBefore = model.weights.map((w) => Array.from(w.read().dataSync()));
+    const names = Object.keys(state.tensors);
+    const without = { ...state.tensors };
+    delete without[names[0]!];
+    const nan = tf.fill(state.tensors[names[0]!]!.shape, NaN);
+    const wrongShape = tf.zeros([1]);
+    const cases: Array<[Record<string, tf.Tensor>, Record<string, unknown>, RegExp]> = [
+      [without, state.meta, /no tensor/],
+      [{ ...state.tensors, extra: wrongShape }, state.meta, /does not have/],
+      [{ ...state.tensors, [names[0]!]: nan }, state.meta, /finite/],
+      [{ ...state.tensors, [names[0]!]: wrongShape }, state.meta, /shape|\[1\]/],
+      [state.tensors, { adamStep: 'x' }, /adamStep/],
+      [state.tensors, { adamStep: 1, more: 2 }, /unknown field/],
+    ];
+    const held = tf.memory().numTensors;
+    for (const [tensors, meta, message] of cases) {
+      expect(() => strategy.restore({ tensors, meta })).toThrow(InvalidSnapshotError);
+      expect(() => strategy.restore({ tensors, meta })).toThrow(message);
+      expect(tf.memory().numTensors).toBe(held);
+    }
+    expect(model.weights.map((w) => Array.from(w.read().dataSync()))).toEqual(weightsBefore);
+    strategy.restore(state); // the untouched state is accepted
+    tf.dispose([nan, wrongShape, ...Object.values(state.tensors)]);
+    expect(tf.memory().numTensors).toBeGreaterThan(created); // the source copy, taken at the first snapshot
+    strategy.dispose();
+    expect(tf.memory().numTensors).toBe(mem);
+  });
+
+  it('encodeState output of another model or options is rejected by name, shape or count', async () => {
+    const f = await fixture('tent');
+    const other = await fixture('tent', { stats: 'ema' }); // more tensors (moving statistics)
+    await expectRejected(f, other.snap, /tensors/);
+    // Same names, one shape changed.
+    const parts = splitSnapshot(f.snap);
+    const h = cloneHeader(parts);
+    const e = h.entries.find((x) => x.name === 'logits/bias')!;
+    e.shape = [1, 3];
+    await expectRejected(f, joinSnapshot(h, parts.data), /logits\/bias/);
+    // A self-made state of the right names with a wrong dtype.
+    const t = tf.tensor1d([1, 2, 3], 'int32');
+    const bytes = encodeState({ x: t }, parts.header.meta);
+    t.dispose();
+    await expectRejected(f, bytes);
+    f.adapter.dispose();
+    other.adapter.dispose();
+  });
+});
