@@ -6,11 +6,12 @@ import { checkTensorValues, isPlainObject, type TensorSpec } from './stateSpec.j
 export type NamedTensors = Record<string, tf.Tensor>;
 
 /**
- * A real copy of `t` with its own memory. (`clone()` shares the data buffer, which would
- * let in-place kernels write through to the copy.)
+ * A real copy of `t` with its own memory, bit for bit. (`clone()` shares the data buffer, which
+ * would let in-place kernels write through to the copy.) Multiplying by 1 is exact for every
+ * float32 value, -0 included (adding 0 would turn -0 into +0).
  */
 export function deepCopy(t: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => (t.dtype === 'float32' ? tf.add(t, tf.scalar(0)) : tf.tensor(t.dataSync(), t.shape, t.dtype)));
+  return tf.tidy(() => (t.dtype === 'float32' ? tf.mul(t, tf.scalar(1)) : tf.tensor(t.dataSync(), t.shape, t.dtype)));
 }
 
 /** Copies the current values of named variables. */

@@ -53,6 +53,8 @@ describe('adapt on an in-thread adapter', () => {
     expect(out[6]).toMatchObject({ message: expect.stringMatching(/shape \[12, 12, 3\]; the model expects \[12, 12, 1\]/) });
     // The good frames were batched as [0, 1, 3] and [5, 7]: a second adapter stepping on
     // those batches directly gives the same probabilities (bn-adapt depends on the batch).
+    // (One adapter per model at a time: the stream's adapter is done, so it is disposed first.)
+    adapter.dispose();
     const direct = await createAdapter(model, { strategy: 'bn-adapt' });
     const b1 = await direct.step({ data: Float32Array.from([...good[0]!, ...good[1]!, ...good[2]!]), shape: [3, ...SHAPE] });
     const b2 = await direct.step({ data: Float32Array.from([...good[3]!, ...good[5]!]), shape: [2, ...SHAPE] });
@@ -73,7 +75,6 @@ describe('adapt on an in-thread adapter', () => {
     // Frame 0 and 3 had labels but frame 1 did not: no accuracy for that batch.
     expect(steps[0]!.accuracy).toBeUndefined();
     direct.dispose();
-    adapter.dispose();
   });
 
   it('counts dropped frames in the step records and the output (latest, synchronous burst)', async () => {
