@@ -1,6 +1,6 @@
 import * as tf from './tf.js';
 import { Subject, type Observable } from 'rxjs';
-import { DisposedError, InvalidInputError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
+import { DisposedError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
 import { checkStateMeta, COUNTER } from './model/stateSpec.js';
 import { checkLabels, checkModelNotDisposed, checkOptionsObject, checkSeed } from './adapterArgs.js';
 import { leaseModel } from './modelLease.js';

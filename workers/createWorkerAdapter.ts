@@ -10,6 +10,7 @@ import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js'
 import type { GraphModelNodes } from '../src/model/target.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../src/preprocess.js';
 import * as errors from '../src/errors.js';
+import { checkOptionsObject } from '../src/adapterArgs.js';
 import { foreignModelMessage } from '../src/foreignTfjs.js';
 import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
@@ -783,6 +784,7 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
   platform: WorkerPlatform,
   config: WorkerAdapterConfig<N>,
 ): Promise<WorkerAdapter> {
+  checkOptionsObject('createWorkerAdapter', config);
   // The worker's own options stay here; everything else is createAdapter's, validated in the worker.
   const { model, graphModel, backend, transfer, worker: given, timeoutMs: timeout, startTimeoutMs: startTimeout, resume: resumeOption, strategyModules, strategy, ...options } =
     config as WorkerAdapterConfig<N> & Record<string, unknown>;

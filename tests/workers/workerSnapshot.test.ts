@@ -1,0 +1,45 @@
+/**
+ * Untrusted snapshots across the worker boundary (issue 14, reproduction 4): bytes rejected in
+ * the worker arrive as InvalidSnapshotError (class and name, not a plain Error), and the
+ * worker's state and tf.memory() are unchanged; a valid snapshot still restores.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, InvalidSnapshotError } from '../../src/index.js';
+import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
+import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+import { cloneHeader, joinSnapshot, splitSnapshot } from '../helpers/snapshotBytes.js';
+
+describe('worker restore of untrusted bytes', () => {
+  let adapter: WorkerAdapter | undefined;
+  afterAll(async () => {
+    await adapter?.terminate();
+  });
+
+  it('createWorkerAdapter(null) gives InvalidOptionError, not a TypeError', async () => {
+    await expect(createWorkerAdapter(null as never)).rejects.toThrow(InvalidOptionError);
+  });
+
+  it('rejects with InvalidSnapshotError and changes nothing in the worker', async () => {
+    const model = smallResNet([8, 8, 1], 3);
+    randomizeBatchNorms(model);
+    adapter = await createWorkerAdapter({ model, strategy: 'tent', seed: 2 });
+    const x = { data: tf.tidy(() => tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 5).dataSync() as Float32Array), shape: [4, 8, 8, 1] };
+    await adapter.step({ data: x.data.slice(), shape: x.shape });
+    const snap = await adapter.snapshot();
+    const mem = await adapter.workerMemory();
+    const parts = splitSnapshot(snap);
+    const h = cloneHeader(parts);
+    (h.meta.meta as Record<string, unknown>).adamStep = 'x';
+    const cases = [snap.slice(0, snap.length - 4), new Uint8Array([1, 2, 3]), joinSnapshot(h, parts.data), joinSnapshot(null, parts.data, new TextEncoder().encode('{oops'))];
+    for (const bytes of cases) {
+      const err = await adapter.restore(bytes).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidSnapshotError);
+      expect((err as Error).name).toBe('InvalidSnapshotError');
+    }
+    expect(await adapter.workerMemory()).toEqual(mem);
+    expect(await adapter.snapshot()).toEqual(snap);
+    await adapter.restore(snap);
+    expect(await adapter.snapshot()).toEqual(snap);
+  });
+});
