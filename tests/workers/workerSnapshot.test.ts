@@ -4,14 +4,17 @@
  * worker's state and tf.memory() are unchanged; a valid snapshot still restores.
  */
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError, InvalidSnapshotError } from '../../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, InvalidOptionError, InvalidSnapshotError } from '../../src/index.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { cloneHeader, joinSnapshot, splitSnapshot } from '../helpers/snapshotBytes.js';
 
 describe('worker restore of untrusted bytes', () => {
   let adapter: WorkerAdapter | undefined;
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
   afterAll(async () => {
     await adapter?.terminate();
   });
