@@ -26,6 +26,16 @@ describe('Adam', () => {
     p.dispose();
   });
 
+  it('its moment variables are not trainable (an optimiser over every trainable variable must not train them)', () => {
+    const p = tf.variable(tf.ones([3, 2]));
+    const adam = new Adam([p], { lr: 0.1 });
+    const moments = [...adam.stateVariables().values()];
+    expect(moments).toHaveLength(2);
+    for (const v of moments) expect(v.trainable).toBe(false);
+    adam.dispose();
+    p.dispose();
+  });
+
   it('creating and disposing an optimiser leaves no tensor behind', () => {
     const p = tf.variable(tf.ones([3, 2]));
     const before = tf.memory().numTensors;

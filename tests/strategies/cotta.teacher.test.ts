@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cottaThreshold, quantile } from '../../src/confidenceThreshold.js';
-import { InvalidInputError, InvalidOptionError } from '../../src/errors.js';
+import { InvalidInputError, InvalidOptionError, UnsupportedModelError } from '../../src/errors.js';
 import { createRng } from '../../src/fused/index.js';
 import { initBackend } from '../../src/index.js';
 import { batchStatisticsHook } from '../../src/model/batchNorm.js';
@@ -16,6 +16,64 @@ const arr = (t: tf.Tensor) => Array.from(t.dataSync());
 describe('ModelCopy and the mean-teacher updates', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
+  });
+
+  it('refuses a model whose config does not rebuild the same weights (shape, trainable flag, count)', () => {
+    // A custom layer whose weights depend on constructor arguments that getConfig leaves out:
+    // rebuilt from its config, it gets the defaults (2 units, a trainable kernel, an extra weight).
+    interface Args {
+      units?: number;
+      trainableKernel?: boolean;
+      extraWeight?: boolean;
+    }
+    class ConfiglessDense extends tf.layers.Layer {
+      static className = 'ConformanceConfiglessDense';
+      private readonly units: number;
+      private readonly trainableKernel: boolean;
+      private readonly extraWeight: boolean;
+      constructor(args: Args & { name?: string } = {}) {
+        super({ name: args.name });
+        this.units = args.units ?? 2;
+        this.trainableKernel = args.trainableKernel ?? true;
+        this.extraWeight = args.extraWeight ?? true;
+      }
+      override build(inputShape: tf.Shape): void {
+        this.addWeight('kernel', [inputShape[inputShape.length - 1]!, this.units], 'float32', tf.initializers.ones(), undefined, this.trainableKernel);
+        if (this.extraWeight) this.addWeight('extra', [1], 'float32', tf.initializers.zeros());
+        this.built = true;
+      }
+      override computeOutputShape(inputShape: tf.Shape): tf.Shape {
+        return [inputShape[0]!, this.units];
+      }
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+        return tf.matMul(x as tf.Tensor2D, this.weights[0]!.read() as tf.Tensor2D);
+      }
+    }
+    tf.serialization.registerClass(ConfiglessDense);
+    const build = (args: Args) => {
+      const input = tf.input({ shape: [3] });
+      const out = new ConfiglessDense({ ...args, name: 'configless' }).apply(input) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: out, name: 'configless_model' });
+    };
+    // The default arguments rebuild the same weights: the copy works.
+    const fine = build({});
+    ModelCopy.of(fine).dispose();
+    for (const [args, message] of [
+      [{ units: 3 }, /does not have the same weights as the model \(at 'configless\/kernel'\)/],
+      // Same shapes, only the kernel's trainable flag differs (no extra weight, or the order of weights would differ first).
+      [{ trainableKernel: false, extraWeight: false }, /does not have the same weights as the model \(at 'configless\/kernel'\)/],
+      [{ extraWeight: false }, /has 2 weights; the model has 1/],
+    ] as const) {
+      const model = build(args);
+      const before = tf.memory().numTensors;
+      expect(() => ModelCopy.of(model)).toThrow(UnsupportedModelError);
+      expect(() => ModelCopy.of(model)).toThrow(message);
+      // The half-built copy is disposed.
+      expect(tf.memory().numTensors).toBe(before);
+      model.dispose();
+    }
+    fine.dispose();
   });
 
   it('copies a model: same predictions, aligned names, own memory', () => {
