@@ -74,6 +74,15 @@ describe('ModelCopy and the mean-teacher updates', () => {
       model.dispose();
     }
     fine.dispose();
+    // A custom layer that is not registered cannot be rebuilt from its config at all.
+    class Unregistered extends ConfiglessDense {
+      static override className = 'ConformanceUnregisteredLayer';
+    }
+    const input = tf.input({ shape: [3] });
+    const odd = tf.model({ inputs: input, outputs: new Unregistered({ name: 'odd' }).apply(input) as tf.SymbolicTensor, name: 'odd_model' });
+    expect(() => ModelCopy.of(odd)).toThrow(UnsupportedModelError);
+    expect(() => ModelCopy.of(odd)).toThrow(/Could not copy model 'odd_model' from its config \(.+\)\. Register custom layers with tf\.serialization\.registerClass/s);
+    odd.dispose();
   });
 
   it('copies a model: same predictions, aligned names, own memory', () => {
