@@ -268,7 +268,11 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
     } catch {
       registered = undefined;
     }
-    ensure(registered === definition, `Strategy '${name}' is not registered (or another definition holds its name): register it before running the suite.`);
+    // registerStrategy keeps a frozen copy of the definition: the same factory means the same strategy.
+    ensure(
+      registered !== undefined && registered.create === definition.create,
+      `Strategy '${name}' is not registered (or another definition holds its name): registerStrategy(definition) before running the suite.`,
+    );
   });
 
   add('unknown-option', 'any', 'an unknown option gives InvalidOptionError naming it', async () => {

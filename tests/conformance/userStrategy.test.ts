@@ -1,32 +1,25 @@
 /**
- * A strategy a user wrote against the public `Strategy` interface runs through the exported
- * conformance suite (`edge-tta/testing`), and the suite catches a user strategy that breaks
- * the contract.
+ * Strategies a user wrote against the public `Strategy` interface and registered with
+ * `registerStrategy` (the example of docs/custom-strategy.md, and a gradient-based one) run
+ * through the exported conformance suite (`edge-tta/testing`), and the suite catches a user
+ * strategy that breaks the contract.
  */
 import '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { initBackend, type StrategyDefinition } from '../../src/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, registerStrategy, type StrategyDefinition } from '../../src/index.js';
 import { ConformanceError, runStrategyConformance, strategyConformanceChecks } from '../../src/testing/index.js';
 import { biasEntropyStrategy } from '../helpers/biasEntropyStrategy.js';
-
-// Until `registerStrategy` lands, the test registers its strategies by extending the registry module.
-const userStrategies = vi.hoisted(() => new Map<string, unknown>());
-vi.mock('../../strategies/registry.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../strategies/registry.js')>();
-  return {
-    ...original,
-    getStrategy: (name: string) => (userStrategies.get(name) as StrategyDefinition | undefined) ?? original.getStrategy(name),
-  };
-});
-function registerStrategy(def: StrategyDefinition): void {
-  userStrategies.set(def.name, def);
-}
+import { priorEma } from '../helpers/exampleStrategy.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'wasm' });
 });
 
-registerStrategy(biasEntropyStrategy as unknown as StrategyDefinition);
+// The example strategy of docs/custom-strategy.md: output-level (no model predicts its corrected output).
+registerStrategy(priorEma);
+runStrategyConformance(priorEma as unknown as StrategyDefinition, { describe, it, options: { momentum: 0.5 }, longRunSteps: 50 });
+
+registerStrategy(biasEntropyStrategy);
 runStrategyConformance(biasEntropyStrategy as unknown as StrategyDefinition, {
   describe,
   it,
