@@ -6,14 +6,15 @@ import { checkLabels, checkModelNotDisposed, checkOptionsObject, checkSeed } fro
 import { leaseModel } from './modelLease.js';
 import { toBatchTensor, type BatchInput } from './input.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from './preprocess.js';
-import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent } from './metrics/stepMetrics.js';
+import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent, type UpdateInfo } from './metrics/stepMetrics.js';
+import { SafetyController, type SafetyOptions } from './safety/controller.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
 import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
 import { getStrategy, resolveOptions, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
 import type { StepStats, Strategy, StrategyDefinition } from '../strategies/strategy.js';
 
-/** Options every adapter takes, whatever its strategy. */
-export interface AdapterBaseOptions {
+/** Options every adapter takes, whatever its strategy (with the safety options: `guard`, `shiftDetection`, `budget`). */
+export interface AdapterBaseOptions extends SafetyOptions {
   /**
    * Seed of every random choice (augmentations, stochastic restore...): an integer in
    * [0, 2^32 - 1] (anything else throws `InvalidOptionError`). Defaults to 0.
@@ -54,6 +55,8 @@ export interface StepOutput extends BatchPredictions {
   stats: StepStats;
   /** Wall time of the step, ms. */
   stepMs: number;
+  /** Whether the step adapted, only predicted or fell back to the source model, and why (see `UpdateInfo`). */
+  update: UpdateInfo;
 }
 
 /** What `predict` returns: the predictions of the current state (no step was taken). */
@@ -157,6 +160,7 @@ class LocalAdapter implements Adapter {
     private readonly impl: Strategy,
     target: AdaptTarget,
     readonly preprocess: Readonly<ResolvedPreprocess>,
+    private readonly safety: SafetyController,
     /** Ends this adapter's lease on the model (one adapter per model, src/modelLease.ts). */
     private readonly releaseModel: () => void = () => undefined,
   ) {
@@ -177,18 +181,17 @@ class LocalAdapter implements Adapter {
         }
       }
       const start = performance.now();
+      const stepId = this.stepId;
       let probsData: Float32Array;
       let stats: StepStats;
+      let update: UpdateInfo;
       try {
-        const result = this.impl.step(x);
-        stats = result.stats;
-        probsData = (await result.probs.data()) as Float32Array;
-        result.probs.dispose();
+        ({ probs: probsData, stats, update } = await this.safety.step(x, stepId, (r) => this.metrics.next(r)));
       } finally {
         x.dispose();
       }
       const stepMs = performance.now() - start;
-      const stepId = this.stepId++;
+      this.stepId++;
       const s = summarizeProbs(probsData, this.numClasses);
       let accuracy: number | undefined;
       if (labels !== undefined) {
@@ -215,6 +218,7 @@ class LocalAdapter implements Adapter {
         frameErrors: this.counters.frameErrors,
         stats,
         memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
+        update,
       });
       return {
         stepId,
@@ -225,6 +229,7 @@ class LocalAdapter implements Adapter {
         confidence: s.confidence,
         stats,
         stepMs,
+        update,
       };
     });
   }
@@ -256,7 +261,10 @@ class LocalAdapter implements Adapter {
   }
 
   reset(): Promise<void> {
-    return this.serial(async () => this.impl.reset());
+    return this.serial(async () => {
+      this.impl.reset();
+      this.safety.onReset();
+    });
   }
 
   snapshot(): Promise<Uint8Array> {
@@ -298,6 +306,7 @@ class LocalAdapter implements Adapter {
       const tensors = stateTensors(decoded);
       try {
         this.impl.restore({ tensors, meta });
+        this.safety.onReset();
         this.stepId = stepId;
       } finally {
         disposeTensors(tensors);
@@ -318,6 +327,7 @@ class LocalAdapter implements Adapter {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.safety.dispose();
     this.impl.dispose();
     this.releaseModel();
     this.metrics.complete();
@@ -349,7 +359,7 @@ export async function createAdapter<N extends StrategyName>(
   options: AdapterOptions<N>,
 ): Promise<Adapter> {
   checkOptionsObject('createAdapter', options);
-  const { strategy, seed, graphNodes, preprocess, ...strategyOptions } = options as AdapterOptions<N> & Record<string, unknown>;
+  const { strategy, seed, graphNodes, preprocess, guard, shiftDetection, budget, ...strategyOptions } = options as AdapterOptions<N> & Record<string, unknown>;
   checkSeed(seed);
   const def = getStrategy(strategy);
   const config = resolveOptions(def, strategyOptions);
@@ -365,5 +375,13 @@ export async function createAdapter<N extends StrategyName>(
     release();
     throw e;
   }
-  return new LocalAdapter(strategy, impl, target, pre, release);
+  let safety: SafetyController;
+  try {
+    safety = await SafetyController.create(impl, target, { guard, shiftDetection, budget } as SafetyOptions);
+  } catch (e) {
+    impl.dispose();
+    release();
+    throw e;
+  }
+  return new LocalAdapter(strategy, impl, target, pre, safety, release);
 }

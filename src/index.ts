@@ -27,12 +27,21 @@ export type {
   FrameErrorMetrics,
   FrameId,
   FramesDroppedMetrics,
+  GuardMetrics,
   MemoryFigures,
   MetricsRecord,
+  NonFiniteMetrics,
+  ShiftMetrics,
   StepMetrics,
   StreamEvent,
+  UpdateInfo,
   WorkerRestartMetrics,
 } from './metrics/stepMetrics.js';
+// Safe adaptation: the guard, the shift detector and the compute budget (docs/safe-adaptation.md).
+export type { SafetyOptions } from './safety/controller.js';
+export { GUARD_DEFAULTS, type GuardOptions } from './safety/guard.js';
+export { SHIFT_DEFAULTS, type ShiftDetectionOptions } from './safety/shiftDetector.js';
+export type { BudgetOptions } from './safety/budget.js';
 export { summarizeMetrics, type MetricsSummary, type SummarizeOptions } from './metrics/summarize.js';
 export { adapt } from './stream/adapt.js';
 export { imageDataToFloat32, prepareFrame, type PreparedFrame } from './stream/frames.js';

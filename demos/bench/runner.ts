@@ -56,6 +56,25 @@ export interface StrategyResult {
   config?: Record<string, unknown>;
   /** Per domain, the mean over its steps of each numeric step statistic (e.g. CoTTA's `augmented`, Tent's `entropy`). */
   domainStats?: Record<string, Record<string, number>>;
+  /** The safety layer: update steps run and skipped, guard trips, non-finite steps, shift-detector changes. */
+  safety?: SafetySummary;
+}
+
+/** What the guard, the shift detector and the budget did during one run (from metrics$ and each step's `update`). */
+export interface SafetySummary {
+  updatesRun: number;
+  stepsSkipped: number;
+  /** Skipped steps by reason (budget, shift-none, shift-steady, guard-frozen, guard-trip, non-finite). */
+  skippedBy: Record<string, number>;
+  /** Guard trips by `signal:action`. */
+  guardTrips: Record<string, number>;
+  nonFinite: number;
+  /** Shift-detector transitions, `from>to` with their step ids. */
+  shifts: string[];
+  /** Update steps run after the last shift-detector transition. */
+  updatesAfterLastShift: number;
+  /** Measured adapter.step wall time per image, ms. */
+  msPerImage: number;
 }
 
 export interface BenchResult {
@@ -187,11 +206,37 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
     let peakTf = 0;
     let peakRss = 0;
     const statSums = new Map<string, Map<string, { sum: number; n: number }>>();
+    const safety: SafetySummary = { updatesRun: 0, stepsSkipped: 0, skippedBy: {}, guardTrips: {}, nonFinite: 0, shifts: [], updatesAfterLastShift: 0, msPerImage: 0 };
+    let domain = '';
+    const lnC = Math.log(adapter.numClasses);
+    adapter.metrics$.subscribe((r) => {
+      if (r.kind === 'step') {
+        // The guard's entropy signal (mean entropy / ln classes), averaged per domain like the stats.
+        const acc = statSums.get(domain)?.get('normEntropy');
+        if (acc !== undefined) [acc.sum, acc.n] = [acc.sum + r.meanEntropy / lnC, acc.n + 1];
+        else statSums.get(domain)?.set('normEntropy', { sum: r.meanEntropy / lnC, n: 1 });
+      } else if (r.kind === 'guard') safety.guardTrips[`${r.signal}:${r.action}`] = (safety.guardTrips[`${r.signal}:${r.action}`] ?? 0) + 1;
+      else if (r.kind === 'nonfinite') safety.nonFinite++;
+      else if (r.kind === 'shift') {
+        safety.shifts.push(`${r.stepId}:${r.from}>${r.to}`);
+        safety.updatesAfterLastShift = 0;
+      }
+    });
     for (const batch of stream) {
+      domain = batch.domain;
+      if (!statSums.has(domain)) statSums.set(domain, new Map());
       const ts = performance.now();
       const out = await adapter.step({ data: batch.x, shape: batch.shape });
       stepMs += performance.now() - ts;
       const n = batch.shape[0];
+      if (out.update.mode === 'adapt') {
+        safety.updatesRun++;
+        safety.updatesAfterLastShift++;
+      } else {
+        safety.stepsSkipped++;
+        const why = out.update.reason ?? 'other';
+        safety.skippedBy[why] = (safety.skippedBy[why] ?? 0) + 1;
+      }
       for (let i = 0; i < n; i++) {
         const wrong = out.labels[i] !== batch.labels[i];
         domainTally.add(batch.frameDomains[i]!, wrong);
@@ -240,6 +285,7 @@ async function runOne(name: string, stream: TestStream, opts: BenchOptions, onPr
       wallSeconds: (Date.now() - t0) / 1000,
       config,
       domainStats,
+      safety: { ...safety, msPerImage: stepMs / images },
     };
   } catch (e) {
     return { strategy: name, status: 'error', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };

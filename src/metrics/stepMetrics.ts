@@ -37,6 +37,79 @@ export interface StepMetrics {
   stats: StepStats;
   /** `tf.memory()` after the step. */
   memory: MemoryFigures;
+  /** What the step did (adapt, predict only, source model) and the totals of update steps run and skipped. */
+  update: UpdateInfo;
+}
+
+/**
+ * How one step produced its predictions: `'adapt'` (the strategy's update step), `'predict'`
+ * (the latest state, no update: thinned by the budget, the shift detector says steady, or the
+ * guard froze updates) or `'source'` (the source model: no shift detected, or the fallback after
+ * a guard trip / non-finite output). Defined in `src/safety/`.
+ */
+export interface UpdateInfo {
+  mode: 'adapt' | 'predict' | 'source';
+  /** Why the step did not adapt (absent on `'adapt'` steps). */
+  reason?: 'budget' | 'shift-none' | 'shift-steady' | 'guard-frozen' | 'guard-trip' | 'non-finite';
+  /** Update steps run so far. */
+  stepsRun: number;
+  /** Steps so far that did not run the update (predict-only or source). */
+  stepsSkipped: number;
+}
+
+/**
+ * A `metrics$` record for a step whose strategy output (probabilities or stats) was NaN or
+ * infinite: the output was not passed on; the state was rolled back.
+ */
+export interface NonFiniteMetrics {
+  kind: 'nonfinite';
+  stepId: number;
+  /** Which output was non-finite: the probabilities and/or named stats. */
+  where: string[];
+  /** What the adapter did: restored the guard's last good state, or reset to the source state. */
+  action: 'rollback' | 'reset';
+  /** Where the step's returned predictions came from instead. */
+  predictions: 'source' | 'none';
+  time: number;
+  /** `tf.memory()` when the record was made. */
+  memory: MemoryFigures;
+}
+
+/** A `metrics$` record for a guard trip: which signal tripped, its value and threshold, and what was done. */
+export interface GuardMetrics {
+  kind: 'guard';
+  stepId: number;
+  /** The signal that tripped (see `GuardOptions` in `src/safety/guard.ts`). */
+  signal: 'entropy-collapse' | 'class-collapse' | 'source-disagreement';
+  /** The signal's value and the threshold it crossed. */
+  value: number;
+  threshold: number;
+  /**
+   * `'rollback'`: back to the last good state; `'reset'`: back to the source state;
+   * `'freeze'`: back to source and no update steps for `frozenSteps` steps.
+   */
+  action: 'rollback' | 'reset' | 'freeze';
+  /** Steps updates stay off after a `'freeze'` (0 otherwise). */
+  frozenSteps: number;
+  /** Trips so far (this one included). */
+  trips: number;
+  time: number;
+  /** `tf.memory()` when the record was made. */
+  memory: MemoryFigures;
+}
+
+/** A `metrics$` record for a change of the shift detector's state. */
+export interface ShiftMetrics {
+  kind: 'shift';
+  stepId: number;
+  /** `'none'`: in the source distribution (source model, no updates); `'adapting'`: shifted, updating; `'steady'`: shifted and stable (predict only). */
+  from: 'none' | 'adapting' | 'steady';
+  to: 'none' | 'adapting' | 'steady';
+  /** The BN-statistics distance to the source that decided it. */
+  distance: number;
+  time: number;
+  /** `tf.memory()` when the record was made. */
+  memory: MemoryFigures;
 }
 
 /** One record of `adapter.metrics$` for a bad frame a stream rejected (the stream goes on). */
@@ -94,7 +167,14 @@ export interface WorkerRestartMetrics {
 }
 
 /** Everything `adapter.metrics$` emits, discriminated by `kind`. */
-export type MetricsRecord = StepMetrics | FrameErrorMetrics | FramesDroppedMetrics | WorkerRestartMetrics;
+export type MetricsRecord =
+  | StepMetrics
+  | FrameErrorMetrics
+  | FramesDroppedMetrics
+  | WorkerRestartMetrics
+  | NonFiniteMetrics
+  | GuardMetrics
+  | ShiftMetrics;
 
 /** What a stream reports to its adapter (`adapter.report`); the adapter adds totals, time and memory. */
 export type StreamEvent =

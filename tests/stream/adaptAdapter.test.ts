@@ -145,6 +145,7 @@ describe('adapt on an in-thread adapter', () => {
       frameErrors: 0,
       stats: { loss: stepId },
       memory: { numTensors: 10 + stepId, numBytes: 0 },
+      update: { mode: 'adapt', stepsRun: stepId + 1, stepsSkipped: 0 },
     });
     const records: MetricsRecord[] = [
       step(0, 8, 100, 0.9, 0.5),

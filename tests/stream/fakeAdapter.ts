@@ -47,7 +47,7 @@ export class FakeAdapter implements StreamAdapter {
       confidence[i] = Math.max(...best);
       labelsOut[i] = best.indexOf(confidence[i]!);
     }
-    const out: StepOutput = { stepId, batchSize: n, numClasses: 4, probs, labels: labelsOut, confidence, stats: {}, stepMs: this.stepMs };
+    const out: StepOutput = { stepId, batchSize: n, numClasses: 4, probs, labels: labelsOut, confidence, stats: {}, stepMs: this.stepMs, update: { mode: 'adapt', stepsRun: stepId + 1, stepsSkipped: 0 } };
     return {
       then: <A, B>(onOk?: ((v: StepOutput) => A) | null, onErr?: ((e: unknown) => B) | null) => {
         this.scheduler.schedule(() => (failure ? onErr?.(failure) : onOk?.(out)), this.stepMs);

@@ -1,0 +1,63 @@
+/**
+ * A compute budget for adaptation: `budget: { maxAdaptMsPerFrame }`. The adapter thins update
+ * steps (running predict-only steps with the latest state in between) so that the wall time of
+ * all steps, divided by the frames they processed, stays at or below the budget.
+ *
+ * A token bucket in milliseconds: every step deposits `maxAdaptMsPerFrame x frames`; a step
+ * runs the update when the balance is at least zero, otherwise it only predicts; the step's
+ * measured wall time is then withdrawn. The balance is capped at one update step's cost
+ * (the last measured one), so a long run of cheap steps does not buy a burst of updates. When
+ * predicting alone costs more than the budget, no update runs (the budget cannot be met).
+ */
+import { InvalidOptionError } from '../errors.js';
+
+/** Adapter option `budget`. */
+export interface BudgetOptions {
+  /** Milliseconds of step time allowed per frame, averaged over the stream. */
+  maxAdaptMsPerFrame: number;
+}
+
+/** Resolves the adapter option `budget` (undefined: no budget); throws {@link InvalidOptionError}. */
+export function resolveBudgetOptions(value: unknown): BudgetOptions | null {
+  if (value === undefined || value === null || value === false) return null;
+  const ms = (value as { maxAdaptMsPerFrame?: unknown }).maxAdaptMsPerFrame;
+  if (typeof value !== 'object' || Object.keys(value).some((k) => k !== 'maxAdaptMsPerFrame') || typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+    throw new InvalidOptionError(`Option 'budget' is ${JSON.stringify(value)}; it must be { maxAdaptMsPerFrame: <positive number of ms> }, e.g. { maxAdaptMsPerFrame: 5 }.`);
+  }
+  return { maxAdaptMsPerFrame: ms };
+}
+
+/** The token bucket above. */
+export class ComputeBudget {
+  private balance = 0;
+  private updateCost = 0;
+  /** Total step time and frames so far (the measured ms per frame is their ratio). */
+  totalMs = 0;
+  totalFrames = 0;
+
+  constructor(readonly options: BudgetOptions) {}
+
+  /** Whether a step of `frames` frames may run the update. */
+  allowUpdate(frames: number): boolean {
+    this.balance += this.options.maxAdaptMsPerFrame * frames;
+    if (this.updateCost > 0) this.balance = Math.min(this.balance, this.updateCost);
+    return this.balance >= 0;
+  }
+
+  /** Withdraws a finished step's wall time. */
+  spend(ms: number, frames: number, updated: boolean): void {
+    this.balance -= ms;
+    this.totalMs += ms;
+    this.totalFrames += frames;
+    if (updated) this.updateCost = ms;
+  }
+
+  /** Measured step time per frame so far. */
+  msPerFrame(): number {
+    return this.totalFrames > 0 ? this.totalMs / this.totalFrames : 0;
+  }
+
+  clear(): void {
+    this.balance = 0;
+  }
+}

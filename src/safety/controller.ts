@@ -1,0 +1,246 @@
+/**
+ * One adapter step with the safety layer around the strategy: the shift detector decides
+ * whether to adapt at all, the guard's freeze and the compute budget may turn the update into a
+ * predict-only step, the output is checked for non-finite values, and the guard watches its
+ * signals, rolling back or resetting when they trip. Every decision is published on `metrics$`
+ * (`nonfinite`, `guard`, `shift` records; each step record's `update` field).
+ *
+ * Used by the in-thread adapter (`src/adapter.ts`), hence by the worker (which runs one) and by
+ * `adapt()` (which calls `step`).
+ */
+import * as tf from '../tf.js';
+import { InvalidOptionError } from '../errors.js';
+import { summarizeProbs, type MetricsRecord, type UpdateInfo } from '../metrics/stepMetrics.js';
+import type { AdaptTarget } from '../model/target.js';
+import { disposeTensors } from '../model/weights.js';
+import type { StepResult, StepStats, Strategy, StrategyState } from '../../strategies/strategy.js';
+import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
+import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
+import { createSourceModel, sourceProbsAfterReset, type SourceModel } from './sourceModel.js';
+import { ShiftDetector, resolveShiftOptions, type ShiftDetectionOptions } from './shiftDetector.js';
+
+/** The adapter-level safety options (flat beside the strategy's own options). */
+export interface SafetyOptions {
+  /**
+   * The guard (on by default): watches unlabelled signals and rolls back / resets a strategy
+   * that collapses. `false` turns it off; an object tunes its thresholds (`GuardOptions`).
+   */
+  guard?: boolean | GuardOptions;
+  /** Adapt only when the stream is shifted from the source distribution (off by default). `true` or thresholds. */
+  shiftDetection?: boolean | ShiftDetectionOptions;
+  /** Thin update steps to keep the step time per frame under a budget (off by default). */
+  budget?: BudgetOptions;
+}
+
+/** The names of {@link SafetyOptions}, taken out of the options before the strategy's are resolved. */
+export const SAFETY_OPTION_NAMES = ['guard', 'shiftDetection', 'budget'] as const;
+
+/** What one safe step returns to the adapter. */
+export interface SafeStepResult {
+  probs: Float32Array;
+  stats: StepStats;
+  update: UpdateInfo;
+}
+
+function memoryFigures(): { numTensors: number; numBytes: number } {
+  const m = tf.memory();
+  return { numTensors: m.numTensors, numBytes: m.numBytes };
+}
+
+function nonFiniteParts(probs: Float32Array, stats: StepStats): string[] {
+  const where: string[] = [];
+  for (let i = 0; i < probs.length; i++) {
+    if (!Number.isFinite(probs[i]!)) {
+      where.push('probs');
+      break;
+    }
+  }
+  for (const [k, v] of Object.entries(stats)) if (!Number.isFinite(v)) where.push(`stats.${k}`);
+  return where;
+}
+
+/** The safety layer of one adapter. Build with {@link SafetyController.create}. */
+export class SafetyController {
+  private lastGood: StrategyState | null = null;
+  private stepsRun = 0;
+  private stepsSkipped = 0;
+
+  private constructor(
+    private readonly impl: Strategy,
+    private readonly target: AdaptTarget,
+    private readonly source: SourceModel | null,
+    readonly guard: Guard | null,
+    readonly detector: ShiftDetector | null,
+    readonly budget: ComputeBudget | null,
+  ) {}
+
+  /**
+   * Resolves the options and builds the guard, detector and budget; call before the strategy's
+   * first step (the source model copy is taken now). Throws `InvalidOptionError` on bad options.
+   */
+  static async create(impl: Strategy, target: AdaptTarget, options: SafetyOptions): Promise<SafetyController> {
+    const guardOptions = resolveGuardOptions(options.guard);
+    const shiftOptions = resolveShiftOptions(options.shiftDetection);
+    const budgetOptions = resolveBudgetOptions(options.budget);
+    const predicting = typeof (impl as Strategy).predict === 'function';
+    if (budgetOptions !== null && !predicting) {
+      throw new InvalidOptionError(`Option 'budget' needs a strategy that can predict without updating; '${impl.name}' cannot. Drop the budget.`);
+    }
+    const source = guardOptions !== null || shiftOptions !== null ? await createSourceModel(target) : null;
+    try {
+      return new SafetyController(
+        impl,
+        target,
+        source,
+        guardOptions !== null ? new Guard(guardOptions, target.numClasses) : null,
+        shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
+        budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
+      );
+    } catch (e) {
+      source?.dispose();
+      throw e;
+    }
+  }
+
+  private get canPredict(): boolean {
+    return typeof this.impl.predict === 'function';
+  }
+
+  /** One step on a validated batch; `emit` publishes the safety records. */
+  async step(x: tf.Tensor4D, stepId: number, emit: (r: MetricsRecord) => void): Promise<SafeStepResult> {
+    const start = performance.now();
+    const n = x.shape[0];
+    let mode: UpdateInfo['mode'] = 'adapt';
+    let reason: UpdateInfo['reason'];
+    let sourceProbs: tf.Tensor2D | null = null;
+    try {
+      if (this.detector !== null) {
+        sourceProbs = this.detector.sourceProbs(x);
+        const change = await this.detector.measure(this.canPredict);
+        if (change !== null) {
+          emit({ kind: 'shift', stepId, from: change.from, to: change.to, distance: this.detector.distance, time: performance.now(), memory: memoryFigures() });
+          if (change.to === 'none') this.backToSource();
+        }
+        if (this.detector.state === 'none') [mode, reason] = ['source', 'shift-none'];
+        else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
+      }
+      if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
+      const allowed = this.budget?.allowUpdate(n) ?? true;
+      if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
+
+      let result: StepResult;
+      if (mode === 'source') result = { probs: sourceProbs !== null ? tf.clone(sourceProbs) : this.sourcePredictions(x), stats: {} };
+      else if (mode === 'predict') result = this.predictOnly(x);
+      else result = this.impl.step(x);
+      let probs = (await result.probs.data()) as Float32Array;
+      result.probs.dispose();
+      let stats = result.stats;
+
+      const bad = nonFiniteParts(probs, stats);
+      if (bad.length > 0) {
+        const action = this.rollback();
+        let fallback = (await this.sourceFallback(x, sourceProbs, action === 'reset').data()) as Float32Array;
+        const usable = nonFiniteParts(fallback, {}).length === 0;
+        if (!usable) fallback = new Float32Array(fallback.length).fill(1 / this.target.numClasses);
+        emit({ kind: 'nonfinite', stepId, where: bad, action, predictions: usable ? 'source' : 'none', time: performance.now(), memory: memoryFigures() });
+        [probs, stats, mode, reason] = [fallback, {}, 'source', 'non-finite'];
+      } else if (this.guard !== null && mode !== 'source') {
+        const adapted = summarizeProbs(probs, this.target.numClasses);
+        let compared: { adapted: Int32Array; source: Int32Array } | undefined;
+        if (this.guard.isCheckStep(stepId)) {
+          sourceProbs ??= this.sourcePredictions(x);
+          const src = summarizeProbs((await sourceProbs.data()) as Float32Array, this.target.numClasses);
+          compared = { adapted: adapted.labels, source: src.labels };
+        }
+        const trip = this.guard.observe(stepId, adapted.meanEntropy, compared);
+        if (trip !== null) {
+          const action = trip.action === 'rollback' ? this.rollback() : (this.resetToSource(), trip.action);
+          emit({ kind: 'guard', stepId, signal: trip.signal, value: trip.value, threshold: trip.threshold, action, frozenSteps: trip.frozenSteps, trips: trip.trips, time: performance.now(), memory: memoryFigures() });
+          probs = (await this.sourceFallback(x, sourceProbs, action !== 'rollback').data()) as Float32Array;
+          [stats, mode, reason] = [{}, 'source', 'guard-trip'];
+        } else if (compared !== undefined) {
+          this.keepAsLastGood();
+        }
+      }
+      if (mode === 'adapt') this.stepsRun++;
+      else this.stepsSkipped++;
+      this.budget?.spend(performance.now() - start, n, mode === 'adapt');
+      return { probs, stats, update: { mode, ...(reason !== undefined ? { reason } : {}), stepsRun: this.stepsRun, stepsSkipped: this.stepsSkipped } };
+    } finally {
+      sourceProbs?.dispose();
+    }
+  }
+
+  /** The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's history. */
+  onReset(): void {
+    this.dropLastGood();
+    this.guard?.clear();
+    this.detector?.clear();
+    this.budget?.clear();
+  }
+
+  dispose(): void {
+    this.dropLastGood();
+    this.detector?.dispose();
+    this.source?.dispose();
+  }
+
+  /**
+   * The strategy's predictions without an update: its `predict` if it has one, else its step
+   * with the state put back afterwards (same predictions, the cost of an update step).
+   */
+  private predictOnly(x: tf.Tensor4D): StepResult {
+    if (this.impl.predict !== undefined) return { probs: this.impl.predict(x), stats: {} };
+    const saved = this.impl.snapshot();
+    try {
+      return this.impl.step(x);
+    } finally {
+      this.impl.restore(saved);
+      disposeTensors(saved.tensors);
+    }
+  }
+
+  private sourcePredictions(x: tf.Tensor4D): tf.Tensor2D {
+    return this.source !== null ? this.source.probs(x) : sourceProbsAfterReset(this.target, x);
+  }
+
+  /** Source predictions for a step whose output is not passed on (already computed ones if any). */
+  private sourceFallback(x: tf.Tensor4D, computed: tf.Tensor2D | null, afterReset: boolean): tf.Tensor2D {
+    if (computed !== null) return tf.clone(computed);
+    if (this.source !== null) return this.source.probs(x);
+    if (!afterReset) this.impl.reset();
+    return sourceProbsAfterReset(this.target, x);
+  }
+
+  /** Back to the last good state if the guard kept one, else to source. */
+  private rollback(): 'rollback' | 'reset' {
+    if (this.lastGood !== null) {
+      this.impl.restore(this.lastGood);
+      this.guard?.clearSignals();
+      return 'rollback';
+    }
+    this.resetToSource();
+    return 'reset';
+  }
+
+  private resetToSource(): void {
+    this.impl.reset();
+    this.dropLastGood();
+    this.guard?.clearSignals();
+  }
+
+  private backToSource(): void {
+    this.resetToSource();
+  }
+
+  private keepAsLastGood(): void {
+    const state = this.impl.snapshot();
+    this.dropLastGood();
+    this.lastGood = state;
+  }
+
+  private dropLastGood(): void {
+    if (this.lastGood !== null) disposeTensors(this.lastGood.tensors);
+    this.lastGood = null;
+  }
+}

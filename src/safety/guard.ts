@@ -1,0 +1,230 @@
+/**
+ * The guard: detects, from unlabelled signals only, that adaptation is going wrong, and says
+ * what to do (roll back to the last good state, reset to the source state, or freeze updates
+ * for a while). The adapter (`src/safety/controller.ts`) carries its decisions out.
+ *
+ * Signals (each a documented option below, defaults measured on the benchmark, see
+ * docs/safe-adaptation.md):
+ * - entropy collapse (SAR's model recovery, mr-eggplant/SAR): a moving average of the mean
+ *   prediction entropy, divided by ln(classes), falls below `minEntropy`. Collapsed models are
+ *   certain of everything (entropy 0). Checked every step, free (the probabilities are read anyway).
+ * - class collapse against the source model: every `checkEvery` steps the batch also runs through
+ *   the source model; over the last `window` compared frames, the effective number of predicted
+ *   classes (exp of the entropy of the label histogram) of the adapted model falls below
+ *   `minClassRatio` times the source model's on the same frames. Comparing with the source on the
+ *   same frames keeps class-correlated streams (where both predict few classes) from tripping it.
+ * - disagreement with the source model (PeTTA watches divergence from the source): over the same
+ *   window, the share of frames whose adapted label differs from the source label exceeds
+ *   `maxDisagreement`.
+ * - non-finite outputs are handled by the adapter on every step, guard or not (`nonfinite` records).
+ *
+ * Actions, escalating: a trip rolls back to the last good state (a copy taken at the last
+ * passed check); a trip within `escalateSteps` steps of the previous one resets to the source
+ * state; `freezeAfter` trips within `freezeWindow` steps reset and freeze updates for
+ * `freezeSteps` steps (doubling at every further freeze), predicting with the source state in
+ * between: a strategy that keeps collapsing runs as its forward pass without updates
+ * (Tent as bn-adapt). RDumb (Press et al., 2023) showed resetting alone beats most continual methods on long streams.
+ */
+import { InvalidOptionError } from '../errors.js';
+
+/** Thresholds of the guard (adapter option `guard`); every field optional. */
+export interface GuardOptions {
+  /** Steps between source-model comparisons and last-good snapshots. Defaults to 8. */
+  checkEvery?: number;
+  /** Compared frames over which class collapse and disagreement are measured. Defaults to 256. */
+  window?: number;
+  /** Compared frames needed before class collapse or disagreement can trip. Defaults to 64. */
+  minFrames?: number;
+  /** Entropy collapse: trip when the moving mean entropy / ln(classes) falls below this. Defaults to 0.02. */
+  minEntropy?: number;
+  /** Weight of the past in the entropy moving average (SAR: 0.9). Defaults to 0.5. */
+  entropyMomentum?: number;
+  /** Class collapse: trip when adapted effective classes < this x the source model's. Defaults to 0.5. */
+  minClassRatio?: number;
+  /** Disagreement: trip when more than this share of compared frames differ from the source's label. Defaults to 0.9. */
+  maxDisagreement?: number;
+  /** A trip within this many steps of the previous one resets to source instead of rolling back. Defaults to 32. */
+  escalateSteps?: number;
+  /** Trips within `freezeWindow` steps that freeze updates. Defaults to 3. */
+  freezeAfter?: number;
+  /** See `freezeAfter`. Defaults to 200. */
+  freezeWindow?: number;
+  /** Steps updates stay off after the first freeze (doubled at each further one). Defaults to 200. */
+  freezeSteps?: number;
+}
+
+/** The guard's defaults (documented in docs/safe-adaptation.md with the runs that chose them). */
+export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
+  checkEvery: 8,
+  window: 256,
+  minFrames: 64,
+  minEntropy: 0.02,
+  entropyMomentum: 0.5,
+  minClassRatio: 0.5,
+  maxDisagreement: 0.9,
+  escalateSteps: 32,
+  freezeAfter: 3,
+  freezeWindow: 200,
+  freezeSteps: 200,
+});
+
+const INTEGER_OPTIONS = ['checkEvery', 'window', 'minFrames', 'escalateSteps', 'freezeAfter', 'freezeWindow', 'freezeSteps'] as const;
+const UNIT_OPTIONS = ['minEntropy', 'entropyMomentum', 'minClassRatio', 'maxDisagreement'] as const;
+
+/** Resolves the adapter option `guard` (`undefined`/`true`: defaults; `false`: off); throws {@link InvalidOptionError}. */
+export function resolveGuardOptions(value: unknown): Required<GuardOptions> | null {
+  if (value === false) return null;
+  if (value === undefined || value === true) return { ...GUARD_DEFAULTS };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError(`Option 'guard' is ${JSON.stringify(value)}; pass false to turn the guard off, or an object of thresholds (${Object.keys(GUARD_DEFAULTS).join(', ')}).`);
+  }
+  const valid = Object.keys(GUARD_DEFAULTS);
+  for (const key of Object.keys(value)) {
+    if (!valid.includes(key)) throw new InvalidOptionError(`Option 'guard' has no field '${key}'. Its fields: ${valid.join(', ')}.`);
+  }
+  const config = { ...GUARD_DEFAULTS } as Record<string, number>;
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) config[k] = v as number;
+  for (const k of INTEGER_OPTIONS) {
+    const v = config[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(`Option 'guard.${k}' is ${String(v)}; it must be a positive integer (default ${GUARD_DEFAULTS[k]}).`);
+  }
+  for (const k of UNIT_OPTIONS) {
+    const v = config[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw new InvalidOptionError(`Option 'guard.${k}' is ${String(v)}; it must be a number in [0, 1] (default ${GUARD_DEFAULTS[k]}).`);
+  }
+  return config as Required<GuardOptions>;
+}
+
+/** A trip: the signal, its value and threshold, and the action to carry out. */
+export interface GuardTrip {
+  signal: 'entropy-collapse' | 'class-collapse' | 'source-disagreement';
+  value: number;
+  threshold: number;
+  action: 'rollback' | 'reset' | 'freeze';
+  frozenSteps: number;
+  trips: number;
+}
+
+/** exp(entropy) of a histogram: 1 when every count is in one class, `classes` when uniform. */
+export function effectiveClasses(histogram: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < histogram.length; i++) total += histogram[i]!;
+  if (total === 0) return 0;
+  let h = 0;
+  for (let i = 0; i < histogram.length; i++) {
+    const p = histogram[i]! / total;
+    if (p > 0) h -= p * Math.log(p);
+  }
+  return Math.exp(h);
+}
+
+/** The guard's signal state for one adapter. Pure bookkeeping: no tensors. */
+export class Guard {
+  /** Trips so far. */
+  trips = 0;
+  private entropyAvg: number | null = null;
+  // Rolling window of compared frames: adapted and source labels.
+  private adaptedLabels: number[] = [];
+  private sourceLabels: number[] = [];
+  private tripSteps: number[] = [];
+  private lastTripStep = -Infinity;
+  private frozenUntil = -1;
+  private freezes = 0;
+  private readonly logClasses: number;
+
+  constructor(
+    readonly options: Required<GuardOptions>,
+    private readonly numClasses: number,
+  ) {
+    this.logClasses = Math.log(Math.max(2, numClasses));
+  }
+
+  /** Whether updates are frozen at step `stepId`. */
+  frozen(stepId: number): boolean {
+    return stepId < this.frozenUntil;
+  }
+
+  /** Whether step `stepId` compares with the source model (and, if it passes, becomes the last good state). */
+  isCheckStep(stepId: number): boolean {
+    return (stepId + 1) % this.options.checkEvery === 0;
+  }
+
+  /** The current signal values (for logs and threshold studies). */
+  signals(): { entropy: number | null; classRatio: number | null; disagreement: number | null; comparedFrames: number } {
+    const n = this.adaptedLabels.length;
+    if (n === 0) return { entropy: this.entropyAvg, classRatio: null, disagreement: null, comparedFrames: 0 };
+    const ha = new Array<number>(this.numClasses).fill(0);
+    const hs = new Array<number>(this.numClasses).fill(0);
+    let differ = 0;
+    for (let i = 0; i < n; i++) {
+      ha[this.adaptedLabels[i]!]!++;
+      hs[this.sourceLabels[i]!]!++;
+      if (this.adaptedLabels[i] !== this.sourceLabels[i]) differ++;
+    }
+    return { entropy: this.entropyAvg, classRatio: effectiveClasses(ha) / effectiveClasses(hs), disagreement: differ / n, comparedFrames: n };
+  }
+
+  /**
+   * Feeds one step's signals: its mean entropy (nats) and, on check steps, the adapted and
+   * source labels of the same frames. Returns a trip, or null if the step passed.
+   */
+  observe(stepId: number, meanEntropy: number, compared?: { adapted: ArrayLike<number>; source: ArrayLike<number> }): GuardTrip | null {
+    const o = this.options;
+    const e = meanEntropy / this.logClasses;
+    this.entropyAvg = this.entropyAvg === null ? e : o.entropyMomentum * this.entropyAvg + (1 - o.entropyMomentum) * e;
+    if (compared !== undefined) {
+      for (let i = 0; i < compared.adapted.length; i++) {
+        this.adaptedLabels.push(compared.adapted[i]!);
+        this.sourceLabels.push(compared.source[i]!);
+      }
+      const extra = this.adaptedLabels.length - o.window;
+      if (extra > 0) {
+        this.adaptedLabels.splice(0, extra);
+        this.sourceLabels.splice(0, extra);
+      }
+    }
+    if (this.entropyAvg < o.minEntropy) return this.trip(stepId, 'entropy-collapse', this.entropyAvg, o.minEntropy);
+    if (compared !== undefined && this.adaptedLabels.length >= o.minFrames) {
+      const s = this.signals();
+      if (s.classRatio! < o.minClassRatio) return this.trip(stepId, 'class-collapse', s.classRatio!, o.minClassRatio);
+      if (s.disagreement! > o.maxDisagreement) return this.trip(stepId, 'source-disagreement', s.disagreement!, o.maxDisagreement);
+    }
+    return null;
+  }
+
+  /** Forgets the signal history (after a rollback, a reset, or the user's `reset()`). */
+  clearSignals(): void {
+    this.entropyAvg = null;
+    this.adaptedLabels = [];
+    this.sourceLabels = [];
+  }
+
+  /** Back to the initial state (the user's `reset()`). */
+  clear(): void {
+    this.clearSignals();
+    this.trips = 0;
+    this.tripSteps = [];
+    this.lastTripStep = -Infinity;
+    this.frozenUntil = -1;
+    this.freezes = 0;
+  }
+
+  private trip(stepId: number, signal: GuardTrip['signal'], value: number, threshold: number): GuardTrip {
+    const o = this.options;
+    this.trips++;
+    this.tripSteps = this.tripSteps.filter((s) => s > stepId - o.freezeWindow);
+    this.tripSteps.push(stepId);
+    let action: GuardTrip['action'] = stepId - this.lastTripStep <= o.escalateSteps ? 'reset' : 'rollback';
+    let frozenSteps = 0;
+    if (this.tripSteps.length >= o.freezeAfter) {
+      action = 'freeze';
+      frozenSteps = o.freezeSteps * 2 ** this.freezes;
+      this.freezes++;
+      this.frozenUntil = stepId + 1 + frozenSteps;
+      this.tripSteps = [];
+    }
+    this.lastTripStep = stepId;
+    this.clearSignals();
+    return { signal, value, threshold, action, frozenSteps, trips: this.trips };
+  }
+}

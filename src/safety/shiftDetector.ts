@@ -1,0 +1,185 @@
+/**
+ * "Adapt when shifted": a detector that turns update steps on when the stream leaves the source
+ * distribution and off when it is back (or steady), so a device in steady conditions spends
+ * nothing on updates.
+ *
+ * Signal: the distance of the stream's BN statistics to the source ones. Every step the batch
+ * runs through the source model (`src/safety/sourceModel.ts`, which also gives the source
+ * predictions); a hook on every BN layer takes the batch's per-channel moments and folds them
+ * into moving statistics with a per-frame momentum (a batch of n frames weighs
+ * 1 - (1 - m)^n, the mixture formula of `strategies/normStats.ts`, so single frames work). The
+ * distance is the mean over BN layers and channels of
+ *     |mu - mu_src| / sqrt(var_src + eps)  +  |ln((var + eps) / (var_src + eps))|
+ * (`bnDrift + bnVarDrift` of the normalisation strategies).
+ *
+ * States, with hysteresis:
+ * - `'none'` (the start): predictions come from the source model, no update step runs. Goes to
+ *   `'adapting'` when the distance reaches `onThreshold`.
+ * - `'adapting'`: the strategy's update steps run. Back to `'none'` (the strategy reset to its
+ *   source state) when the distance falls to `offThreshold` or below; to `'steady'` when it
+ *   has stayed within `steadyTolerance` (relative) of one value for `steadySteps` steps.
+ * - `'steady'`: predict with the latest state, no updates (only if the strategy can predict
+ *   without updating). Back to `'adapting'` when the distance leaves the tolerance band, to
+ *   `'none'` at `offThreshold`.
+ */
+import * as tf from '../tf.js';
+import { InvalidOptionError, UnsupportedModelError } from '../errors.js';
+import type { LayerHook } from '../model/executor.js';
+import type { BatchNormInfo } from '../model/introspect.js';
+import type { SourceModel } from './sourceModel.js';
+
+/** Options of the shift detector (adapter option `shiftDetection`); every field optional. */
+export interface ShiftDetectionOptions {
+  /** Distance at which updates turn on. Defaults to 0.5. */
+  onThreshold?: number;
+  /** Distance at or below which the stream counts as back to source. Defaults to 0.3. */
+  offThreshold?: number;
+  /** Per-frame momentum of the moving BN statistics (memory ~1/m frames). Defaults to 0.05. */
+  momentum?: number;
+  /** Steps within the tolerance band before `'steady'`. Defaults to 64. */
+  steadySteps?: number;
+  /** Relative half-width of the steady band. Defaults to 0.1. */
+  steadyTolerance?: number;
+}
+
+/** The detector's defaults (docs/safe-adaptation.md has the runs that chose them). */
+export const SHIFT_DEFAULTS: Readonly<Required<ShiftDetectionOptions>> = Object.freeze({
+  onThreshold: 0.5,
+  offThreshold: 0.3,
+  momentum: 0.05,
+  steadySteps: 64,
+  steadyTolerance: 0.1,
+});
+
+/** Resolves the adapter option `shiftDetection` (`undefined`/`false`: off; `true`: defaults). */
+export function resolveShiftOptions(value: unknown): Required<ShiftDetectionOptions> | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return { ...SHIFT_DEFAULTS };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError(`Option 'shiftDetection' is ${JSON.stringify(value)}; pass true, or an object (${Object.keys(SHIFT_DEFAULTS).join(', ')}).`);
+  }
+  const valid = Object.keys(SHIFT_DEFAULTS);
+  for (const key of Object.keys(value)) {
+    if (!valid.includes(key)) throw new InvalidOptionError(`Option 'shiftDetection' has no field '${key}'. Its fields: ${valid.join(', ')}.`);
+  }
+  const c = { ...SHIFT_DEFAULTS } as Record<string, number>;
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) c[k] = v as number;
+  for (const k of ['onThreshold', 'offThreshold', 'steadyTolerance'] as const) {
+    if (typeof c[k] !== 'number' || !Number.isFinite(c[k]) || c[k]! < 0) throw new InvalidOptionError(`Option 'shiftDetection.${k}' is ${String(c[k])}; it must be a non-negative number (default ${SHIFT_DEFAULTS[k]}).`);
+  }
+  if (c.offThreshold! > c.onThreshold!) {
+    throw new InvalidOptionError(`Option 'shiftDetection.offThreshold' (${c.offThreshold}) is above 'onThreshold' (${c.onThreshold}); it must be at most onThreshold.`);
+  }
+  if (typeof c.momentum !== 'number' || !(c.momentum > 0 && c.momentum <= 1)) throw new InvalidOptionError(`Option 'shiftDetection.momentum' is ${String(c.momentum)}; it must be in (0, 1] (default 0.05).`);
+  if (!Number.isInteger(c.steadySteps) || c.steadySteps! < 1) throw new InvalidOptionError(`Option 'shiftDetection.steadySteps' is ${String(c.steadySteps)}; it must be a positive integer (default 64).`);
+  return c as Required<ShiftDetectionOptions>;
+}
+
+/** The detector's state. */
+export type ShiftState = 'none' | 'adapting' | 'steady';
+
+/** The moving BN statistics of the stream on the source model, and the state machine above. */
+export class ShiftDetector {
+  state: ShiftState = 'none';
+  /** The last distance measured. */
+  distance = 0;
+  private readonly moving = new Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }>();
+  private readonly hooks: ReadonlyMap<string, LayerHook>;
+  private pending: tf.Scalar[] = [];
+  private anchor = 0;
+  private inBand = 0;
+
+  constructor(
+    readonly options: Required<ShiftDetectionOptions>,
+    private readonly source: SourceModel,
+  ) {
+    if (source.batchNorms.length === 0) {
+      throw new UnsupportedModelError("Option 'shiftDetection' measures BN statistics, and this model has no BatchNormalization layers (or is a tf.GraphModel). Turn it off for this model.");
+    }
+    this.hooks = new Map(source.batchNorms.map((bn) => [bn.name, this.hookFor(bn)]));
+  }
+
+  private hookFor(bn: BatchNormInfo): LayerHook {
+    return ({ inputs, original }) => {
+      const x = inputs[0]!;
+      const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== bn.axis);
+      const m = tf.moments(x, axes);
+      const prev = this.moving.get(bn.name);
+      let mean = m.mean as tf.Tensor1D;
+      let variance = m.variance as tf.Tensor1D;
+      if (prev !== undefined) {
+        const w = 1 - (1 - this.options.momentum) ** x.shape[0]!;
+        const d = tf.sub(mean, prev.mean);
+        mean = tf.add(prev.mean, tf.mul(d, w)) as tf.Tensor1D;
+        variance = tf.add(tf.add(tf.mul(prev.variance, 1 - w), tf.mul(variance, w)), tf.mul(tf.square(d), w * (1 - w))) as tf.Tensor1D;
+        tf.dispose([prev.mean, prev.variance]);
+      }
+      this.moving.set(bn.name, { mean: tf.keep(mean), variance: tf.keep(variance) });
+      const srcVar = tf.add(bn.movingVariance, bn.epsilon);
+      const drift = tf.add(
+        tf.mean(tf.div(tf.abs(tf.sub(mean, bn.movingMean)), tf.sqrt(srcVar))),
+        tf.mean(tf.abs(tf.log(tf.div(tf.add(variance, bn.epsilon), srcVar)))),
+      ) as tf.Scalar;
+      this.pending.push(tf.keep(drift));
+      return original();
+    };
+  }
+
+  /** Source probabilities of `x`, updating the moving statistics; call {@link measure} next. */
+  sourceProbs(x: tf.Tensor4D): tf.Tensor2D {
+    return this.source.probs(x, this.hooks);
+  }
+
+  /** The distance after the last {@link sourceProbs}, and the state transition it causes (null if none). */
+  async measure(canPredict: boolean): Promise<{ from: ShiftState; to: ShiftState } | null> {
+    const pending = this.pending;
+    this.pending = [];
+    const mean = tf.tidy(() => tf.div(tf.addN(pending), pending.length));
+    tf.dispose(pending);
+    this.distance = (await mean.data())[0]!;
+    mean.dispose();
+    return this.advance(this.distance, canPredict);
+  }
+
+  /** The state machine on one distance; `canPredict` says whether `'steady'` is available. */
+  advance(d: number, canPredict: boolean): { from: ShiftState; to: ShiftState } | null {
+    const o = this.options;
+    const from = this.state;
+    let to = from;
+    if (from === 'none') {
+      if (d >= o.onThreshold) to = 'adapting';
+    } else if (d <= o.offThreshold) {
+      to = 'none';
+    } else {
+      const inBand = Math.abs(d - this.anchor) <= o.steadyTolerance * this.anchor;
+      if (!inBand) {
+        this.anchor = d;
+        this.inBand = 0;
+        if (from === 'steady') to = 'adapting';
+      } else if (from === 'adapting' && ++this.inBand >= o.steadySteps && canPredict) {
+        to = 'steady';
+      }
+    }
+    if (to === from) return null;
+    this.state = to;
+    this.anchor = d;
+    this.inBand = 0;
+    return { from, to };
+  }
+
+  /** Back to `'none'` with no history (the user's `reset()`). */
+  clear(): void {
+    for (const m of this.moving.values()) tf.dispose([m.mean, m.variance]);
+    this.moving.clear();
+    tf.dispose(this.pending);
+    this.pending = [];
+    this.state = 'none';
+    this.distance = 0;
+    this.anchor = 0;
+    this.inBand = 0;
+  }
+
+  dispose(): void {
+    this.clear();
+  }
+}

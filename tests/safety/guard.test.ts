@@ -1,0 +1,151 @@
+/**
+ * The guard's signals and escalation (hand-computed), option validation, non-finite outputs
+ * (#14.6: detected, reported, never passed on, state rolled back), and a collapsing Tent caught
+ * and reset, with the guard off for contrast.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, initBackend, InvalidOptionError, type MetricsRecord } from '../../src/index.js';
+import { effectiveClasses, Guard, GUARD_DEFAULTS, resolveGuardOptions } from '../../src/safety/guard.js';
+import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+
+const SHAPE: [number, number, number] = [8, 8, 1];
+
+function model(): tf.LayersModel {
+  const m = smallResNet(SHAPE, 4);
+  m.weights.forEach((w, i) => w.write(tf.tidy(() => tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 200 + i))));
+  randomizeBatchNorms(m, 5);
+  return m;
+}
+
+describe('Guard signals (hand-computed)', () => {
+  it('effectiveClasses is exp(entropy) of the histogram', () => {
+    expect(effectiveClasses([5, 0, 0])).toBeCloseTo(1, 12);
+    expect(effectiveClasses([2, 2, 2, 2])).toBeCloseTo(4, 12);
+    // p = (3/4, 1/4): H = -(.75 ln .75 + .25 ln .25) = 0.5623351446
+    expect(effectiveClasses([3, 1])).toBeCloseTo(Math.exp(0.5623351446188083), 10);
+  });
+
+  it('entropy collapse: the moving average of entropy / ln(C) trips below minEntropy', () => {
+    const g = new Guard({ ...GUARD_DEFAULTS, minEntropy: 0.1, entropyMomentum: 0.5 }, 4);
+    const ln4 = Math.log(4);
+    expect(g.observe(0, 0.44 * ln4)).toBeNull(); // avg 0.44
+    expect(g.observe(1, 0)).toBeNull(); // 0.22
+    expect(g.observe(2, 0)).toBeNull(); // 0.11
+    const trip = g.observe(3, 0); // 0.055
+    expect(trip).toMatchObject({ signal: 'entropy-collapse', threshold: 0.1, action: 'rollback', trips: 1 });
+    expect(trip!.value).toBeCloseTo(0.055, 12);
+  });
+
+  it('class collapse compares with the source on the same frames; class-correlated frames do not trip it', () => {
+    const g = new Guard({ ...GUARD_DEFAULTS, minFrames: 8, window: 8 }, 4);
+    // Source predicts one class on all frames (class-sorted batch), adapted too: ratio 1.
+    expect(g.observe(7, 1, { adapted: [2, 2, 2, 2, 2, 2, 2, 2], source: [2, 2, 2, 2, 2, 2, 2, 2] })).toBeNull();
+    // Source spreads over 4 classes evenly, adapted all class 0: ratio 1/4 < 0.5.
+    const trip = g.observe(15, 1, { adapted: [0, 0, 0, 0, 0, 0, 0, 0], source: [0, 1, 2, 3, 0, 1, 2, 3] });
+    expect(trip).toMatchObject({ signal: 'class-collapse', threshold: 0.5 });
+    expect(trip!.value).toBeCloseTo(0.25, 12);
+  });
+
+  it('disagreement with the source trips above maxDisagreement', () => {
+    const g = new Guard({ ...GUARD_DEFAULTS, minFrames: 4, window: 4, maxDisagreement: 0.7 }, 4);
+    const trip = g.observe(7, 1, { adapted: [1, 0, 3, 2], source: [0, 1, 2, 3] });
+    expect(trip).toMatchObject({ signal: 'source-disagreement', value: 1, threshold: 0.7 });
+  });
+
+  it('escalates: rollback, then reset within escalateSteps, then freeze after freezeAfter trips (doubling)', () => {
+    const g = new Guard({ ...GUARD_DEFAULTS, minEntropy: 0.5, escalateSteps: 10, freezeAfter: 3, freezeWindow: 100, freezeSteps: 20 }, 4);
+    expect(g.observe(0, 0)).toMatchObject({ action: 'rollback', frozenSteps: 0 });
+    expect(g.observe(50, 0)).toMatchObject({ action: 'rollback' }); // 50 steps after the last trip
+    expect(g.observe(55, 0)).toMatchObject({ action: 'freeze', frozenSteps: 20, trips: 3 }); // 3rd trip in 100 steps
+    expect(g.frozen(75)).toBe(true);
+    expect(g.frozen(76)).toBe(false);
+    expect(g.observe(200, 0)).toMatchObject({ action: 'rollback' }); // earlier trips left the window
+    expect(g.observe(205, 0)).toMatchObject({ action: 'reset' }); // within escalateSteps
+    expect(g.observe(207, 0)).toMatchObject({ action: 'freeze', frozenSteps: 40 });
+    g.clear();
+    expect(g.frozen(210)).toBe(false);
+    expect(g.trips).toBe(0);
+  });
+});
+
+describe('guard options', () => {
+  it('false turns it off, true / undefined give the defaults, bad values are named', () => {
+    expect(resolveGuardOptions(false)).toBeNull();
+    expect(resolveGuardOptions(undefined)).toEqual(GUARD_DEFAULTS);
+    expect(resolveGuardOptions({ minEntropy: 0.1 })).toEqual({ ...GUARD_DEFAULTS, minEntropy: 0.1 });
+    expect(() => resolveGuardOptions({ minEntropie: 0.1 })).toThrow(/no field 'minEntropie'/);
+    expect(() => resolveGuardOptions({ checkEvery: 0 })).toThrow(/guard.checkEvery/);
+    expect(() => resolveGuardOptions({ maxDisagreement: 2 })).toThrow(InvalidOptionError);
+    expect(() => resolveGuardOptions('on')).toThrow(InvalidOptionError);
+  });
+});
+
+describe('the guard in createAdapter', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  for (const guard of [true, false]) {
+    it(`non-finite outputs (guard ${guard ? 'on' : 'off'}): reported, never passed on, state rolled back`, async () => {
+      const m = model();
+      const x = randomBatch([6, ...SHAPE], 11);
+      const sourceProbs = (m.predict(x) as tf.Tensor).dataSync();
+      const adapter = await createAdapter(m, { strategy: 'tent', guard: guard ? { checkEvery: 2 } : false });
+      const records: MetricsRecord[] = [];
+      adapter.metrics$.subscribe((r) => records.push(r));
+      for (let i = 0; i < 3; i++) await adapter.step(x);
+      const goodKernel = m.getLayer('logits').getWeights()[0]!.dataSync().slice();
+      // Poison the adapted weights: every later output is NaN until the state is rolled back.
+      const kernel = m.getLayer('logits').getWeights()[0]!;
+      m.getLayer('logits').setWeights([tf.fill(kernel.shape, NaN), m.getLayer('logits').getWeights()[1]!]);
+      const out = await adapter.step(x);
+      const nonFinite = records.filter((r) => r.kind === 'nonfinite');
+      expect(nonFinite).toHaveLength(1);
+      expect(nonFinite[0]).toMatchObject({ stepId: 3, where: ['probs', 'stats.loss'], action: guard ? 'rollback' : 'reset', predictions: 'source' });
+      expect(out.update).toMatchObject({ mode: 'source', reason: 'non-finite' });
+      // The returned predictions are the source model's, not NaN / label 0 / confidence -1.
+      expect(Array.from(out.probs).every(Number.isFinite)).toBe(true);
+      Array.from(out.probs).forEach((p, i) => expect(p).toBeCloseTo(sourceProbs[i]!, 5));
+      const step = records.filter((r) => r.kind === 'step').at(-1)!;
+      expect(step.kind === 'step' && step.meanEntropy > 0).toBe(true);
+      // State rolled back: to the last good copy (step 1, a check step) with the guard, to source without.
+      const kernelNow = m.getLayer('logits').getWeights()[0]!.dataSync();
+      expect(Array.from(kernelNow).every(Number.isFinite)).toBe(true);
+      if (!guard) expect(Array.from(kernelNow)).toEqual(Array.from((model().getLayer('logits').getWeights()[0]!).dataSync()));
+      else expect(Array.from(kernelNow)).toEqual(Array.from(goodKernel)); // tent does not train the dense kernel
+      const next = await adapter.step(x);
+      expect(next.update.mode).toBe('adapt');
+      expect(Array.from(next.probs).every(Number.isFinite)).toBe(true);
+      adapter.dispose();
+      m.dispose();
+    });
+  }
+});
+
+describe('a collapsing Tent', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('is caught and reset by the guard; without it, it predicts one class', async () => {
+    const run = async (guard: false | object) => {
+      const m = model();
+      const adapter = await createAdapter(m, { strategy: 'tent', optimizer: 'sgd', lr: 5, guard });
+      const records: MetricsRecord[] = [];
+      adapter.metrics$.subscribe((r) => records.push(r));
+      const hist = [0, 0, 0, 0];
+      for (let i = 0; i < 40; i++) {
+        const out = await adapter.step(randomBatch([16, ...SHAPE], 100 + i));
+        if (i >= 30) out.labels.forEach((l) => hist[l]!++);
+      }
+      adapter.dispose();
+      m.dispose();
+      return { records, hist };
+    };
+    const off = await run(false);
+    console.log(off.hist, off.records.filter((r) => r.kind === 'step').map((r) => r.kind === 'step' ? r.meanEntropy.toFixed(3) : '').join(' '));
+    const on = await run({});
+    console.log(on.hist, on.records.filter((r) => r.kind !== 'step'));
+  });
+});

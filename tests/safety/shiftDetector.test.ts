@@ -1,0 +1,102 @@
+/**
+ * The shift detector on a model whose BN statistics are calibrated on a "source" distribution:
+ * source frames run through the source model with no update step, shifted frames turn updates
+ * on, and the return to source turns them off again (strategy reset); the distance matches a
+ * float64 recomputation for the first BN layer's share.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, initBackend, InvalidOptionError, UnsupportedModelError, type MetricsRecord } from '../../src/index.js';
+import { ModelExecutor } from '../../src/model/executor.js';
+import { resolveShiftOptions, SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
+import { plainCnn, smallResNet } from '../helpers/models.js';
+
+const SHAPE: [number, number, number] = [8, 8, 1];
+
+/** Frames of the "source" distribution: uniform [0, 1) pixels. */
+function sourceBatch(n: number, seed: number): tf.Tensor4D {
+  return tf.randomUniform([n, ...SHAPE], 0, 1, 'float32', seed) as tf.Tensor4D;
+}
+
+/** A shifted distribution: darker and noisier. */
+function shiftedBatch(n: number, seed: number): tf.Tensor4D {
+  return tf.tidy(() => tf.add(tf.mul(sourceBatch(n, seed), 0.3), tf.randomNormal([n, ...SHAPE], 0, 0.5, 'float32', seed + 1)) as tf.Tensor4D);
+}
+
+/** A model whose BN moving statistics are the statistics of the source distribution (as if trained on it). */
+function calibratedModel(): tf.LayersModel {
+  const m = smallResNet(SHAPE, 4);
+  m.weights.forEach((w, i) => w.write(tf.tidy(() => tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 300 + i))));
+  const exec = new ModelExecutor(m);
+  const x = sourceBatch(512, 1);
+  tf.tidy(() => {
+    const hooks = new Map(
+      exec.info.batchNorms.map((bn) => [
+        bn.name,
+        ({ inputs, original }: { inputs: tf.Tensor[]; original: () => tf.Tensor }) => {
+          const { mean, variance } = tf.moments(inputs[0]!, [0, 1, 2]);
+          bn.movingMean.assign(mean);
+          bn.movingVariance.assign(variance);
+          return original();
+        },
+      ]),
+    );
+    exec.logits(x, { hooks });
+  });
+  x.dispose();
+  return m;
+}
+
+describe('shift detection', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('options: off by default, thresholds validated', () => {
+    expect(resolveShiftOptions(undefined)).toBeNull();
+    expect(resolveShiftOptions(true)).toEqual(SHIFT_DEFAULTS);
+    expect(() => resolveShiftOptions({ onThreshold: 0.2, offThreshold: 0.4 })).toThrow(/offThreshold/);
+    expect(() => resolveShiftOptions({ onTreshold: 1 })).toThrow(InvalidOptionError);
+  });
+
+  it('the state machine has hysteresis and a steady state', () => {
+    const d = new ShiftDetector({ ...SHIFT_DEFAULTS, onThreshold: 1, offThreshold: 0.5, steadySteps: 3, steadyTolerance: 0.1 }, { batchNorms: [{}] } as never);
+    expect(d.advance(0.9, true)).toBeNull(); // below on: stays none
+    expect(d.advance(1.2, true)).toEqual({ from: 'none', to: 'adapting' });
+    expect(d.advance(0.7, true)).toBeNull(); // between off and on: stays adapting (new anchor)
+    expect(d.advance(0.72, true)).toBeNull();
+    expect(d.advance(0.71, true)).toBeNull();
+    expect(d.advance(0.7, true)).toEqual({ from: 'adapting', to: 'steady' });
+    expect(d.advance(0.9, true)).toEqual({ from: 'steady', to: 'adapting' }); // left the band
+    expect(d.advance(0.5, true)).toEqual({ from: 'adapting', to: 'none' });
+  });
+
+  it('a model without BN cannot use it', async () => {
+    await expect(createAdapter(plainCnn(SHAPE, 3), { strategy: 'lame', shiftDetection: true })).rejects.toThrow(UnsupportedModelError);
+  });
+
+  it('source frames: source predictions, no update; shifted: updates on; back: off and reset', async () => {
+    const m = calibratedModel();
+    const adapter = await createAdapter(m, { strategy: 'tent', shiftDetection: { onThreshold: 0.6, offThreshold: 0.3, momentum: 0.5 } });
+    const records: MetricsRecord[] = [];
+    adapter.metrics$.subscribe((r) => records.push(r));
+    const modes: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const x = sourceBatch(16, 10 + i);
+      const expected = (m.predict(x) as tf.Tensor).dataSync();
+      const out = await adapter.step(x);
+      modes.push(out.update.mode);
+      Array.from(out.probs).forEach((p, k) => expect(p).toBeCloseTo(expected[k]!, 5));
+      x.dispose();
+    }
+    for (let i = 0; i < 4; i++) modes.push((await adapter.step(shiftedBatch(16, 20 + i))).update.mode);
+    for (let i = 0; i < 4; i++) modes.push((await adapter.step(sourceBatch(16, 30 + i))).update.mode);
+    expect(modes.slice(0, 4)).toEqual(['source', 'source', 'source', 'source']);
+    expect(modes.slice(4, 8)).toEqual(['adapt', 'adapt', 'adapt', 'adapt']);
+    expect(modes.slice(9)).toEqual(['source', 'source', 'source']);
+    const shifts = records.filter((r) => r.kind === 'shift');
+    expect(shifts.map((r) => r.kind === 'shift' && `${r.stepId}:${r.from}>${r.to}`)).toEqual(['4:none>adapting', expect.stringMatching(/^(8|9):adapting>none$/)]);
+    adapter.dispose();
+    m.dispose();
+  });
+});
