@@ -42,6 +42,14 @@ export interface SafeStepResult {
   update: UpdateInfo;
 }
 
+/**
+ * LAME returns its Laplacian-regularised assignments, near one-hot by design: their entropy says
+ * nothing about a collapse, so its entropy signal is off (its other signals stay on).
+ */
+function withoutEntropySignal(strategy: string, options: Required<GuardOptions>): Required<GuardOptions> {
+  return strategy === 'lame' ? { ...options, minEntropy: 0 } : options;
+}
+
 function memoryFigures(): { numTensors: number; numBytes: number } {
   const m = tf.memory();
   return { numTensors: m.numTensors, numBytes: m.numBytes };
@@ -92,7 +100,7 @@ export class SafetyController {
         impl,
         target,
         source,
-        guardOptions !== null ? new Guard(guardOptions, target.numClasses) : null,
+        guardOptions !== null ? new Guard(withoutEntropySignal(impl.name, guardOptions), target.numClasses) : null,
         shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
       );

@@ -146,7 +146,7 @@ export class Guard {
 
   /** Whether step `stepId` compares with the source model (and, if it passes, becomes the last good state). */
   isCheckStep(stepId: number): boolean {
-    return (stepId + 1) % this.options.checkEvery === 0;
+    return stepId % this.options.checkEvery === 0;
   }
 
   /** The current signal values (for logs and threshold studies). */
