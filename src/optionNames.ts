@@ -6,7 +6,7 @@
  */
 
 /** Options every adapter takes, in-thread or in a worker. */
-export const ADAPTER_OPTION_NAMES: readonly string[] = Object.freeze(['strategy', 'seed', 'graphNodes', 'preprocess']);
+export const ADAPTER_OPTION_NAMES: readonly string[] = Object.freeze(['strategy', 'seed', 'graphNodes', 'preprocess', 'guard', 'shiftDetection', 'budget']);
 
 /** Options only `createWorkerAdapter` takes (they configure the worker, not the adapter in it). */
 export const WORKER_OPTION_NAMES: readonly string[] = Object.freeze(['model', 'graphModel', 'backend', 'worker', 'transfer', 'strategyModules', 'timeoutMs', 'startTimeoutMs', 'resume']);

@@ -22,7 +22,8 @@ Options (defaults in brackets):
   --seed N             seed of shuffles, corruption noise and strategies [1]
   --severity 1-5       corruption severity (gradual sets its own) [5]
   --model dir          folder with model.json [demos/bench/model]
-  --opt s.key=value    per-strategy option, repeatable: --opt alpha-bn.alpha=0.3 (value parsed as JSON when it can be)
+  --opt s.key=value    per-strategy option, repeatable: --opt alpha-bn.alpha=0.3 (value parsed as JSON when it can be);
+                       a strategy entry 'tent@x' runs tent again with --opt tent@x.key=value on top (e.g. --opt tent@x.guard=false)
   --json file          also write the result JSON here
   -h, --help           this text
 
@@ -47,7 +48,7 @@ const OPTIONS = {
 export function parseStrategyOptions(opts: readonly string[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const o of opts) {
-    const m = /^([\w-]+)\.(\w+)=(.*)$/s.exec(o);
+    const m = /^([\w@-]+)\.(\w+)=(.*)$/s.exec(o);
     if (!m) throw new UsageError(`--opt takes strategy.key=value, e.g. --opt alpha-bn.alpha=0.3; got '${o}'.`);
     const [, s, k, v] = m;
     let parsed: unknown = v;

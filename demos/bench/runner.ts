@@ -140,7 +140,7 @@ export async function runBenchmark(
   const available = new Set<string>(listStrategies());
   const results: StrategyResult[] = [];
   for (const name of opts.strategies) {
-    if (!available.has(name)) {
+    if (!available.has(baseName(name))) {
       const r: StrategyResult = { strategy: name, status: 'not implemented' };
       results.push(r);
       onStrategyDone?.(r);
@@ -187,13 +187,23 @@ export function shippedStrategyOptions(name: string, modelDir: string): Record<s
   return {};
 }
 
+/**
+ * A strategy entry may carry a label after '@' to run one strategy twice with different options:
+ * `tent@noguard` runs `tent` with the options of `--opt tent.*` and then of `--opt tent@noguard.*`.
+ */
+function baseName(entry: string): string {
+  return entry.split('@')[0]!;
+}
+
 async function runOne(name: string, stream: TestStream, opts: BenchOptions, onProgress?: (e: ProgressEvent) => void): Promise<StrategyResult> {
   const model = await loadSourceModel(opts.modelDir);
   let adapter: Awaited<ReturnType<typeof createAdapter>> | undefined;
   const t0 = Date.now();
   try {
-    const extra = shippedStrategyOptions(name, opts.modelDir ?? DEFAULT_MODEL_DIR);
-    adapter = await createAdapter(model, { strategy: name as never, seed: opts.seed, ...extra, ...(opts.strategyOptions?.[name] ?? {}) } as never);
+    const base = baseName(name);
+    const extra = shippedStrategyOptions(base, opts.modelDir ?? DEFAULT_MODEL_DIR);
+    const own = { ...(opts.strategyOptions?.[base] ?? {}), ...(base !== name ? (opts.strategyOptions?.[name] ?? {}) : {}) };
+    adapter = await createAdapter(model, { strategy: base as never, seed: opts.seed, ...extra, ...own } as never);
     const config = await adapter.getConfig();
     // Frames are scored by their own domain (a mixed batch spans several), round and severity.
     const domainTally = new Tally<string>();

@@ -50,6 +50,14 @@ function withoutEntropySignal(strategy: string, options: Required<GuardOptions>)
   return strategy === 'lame' ? { ...options, minEntropy: 0 } : options;
 }
 
+async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
 function memoryFigures(): { numTensors: number; numBytes: number } {
   const m = tf.memory();
   return { numTensors: m.numTensors, numBytes: m.numBytes };
@@ -147,7 +155,7 @@ export class SafetyController {
       const bad = nonFiniteParts(probs, stats);
       if (bad.length > 0) {
         const action = this.rollback();
-        let fallback = (await this.sourceFallback(x, sourceProbs, action === 'reset').data()) as Float32Array;
+        let fallback = await readAndDispose(this.sourceFallback(x, sourceProbs, action === 'reset'));
         const usable = nonFiniteParts(fallback, {}).length === 0;
         if (!usable) fallback = new Float32Array(fallback.length).fill(1 / this.target.numClasses);
         emit({ kind: 'nonfinite', stepId, where: bad, action, predictions: usable ? 'source' : 'none', time: performance.now(), memory: memoryFigures() });
@@ -164,7 +172,7 @@ export class SafetyController {
         if (trip !== null) {
           const action = trip.action === 'rollback' ? this.rollback() : (this.resetToSource(), trip.action);
           emit({ kind: 'guard', stepId, signal: trip.signal, value: trip.value, threshold: trip.threshold, action, frozenSteps: trip.frozenSteps, trips: trip.trips, time: performance.now(), memory: memoryFigures() });
-          probs = (await this.sourceFallback(x, sourceProbs, action !== 'rollback').data()) as Float32Array;
+          probs = await readAndDispose(this.sourceFallback(x, sourceProbs, action !== 'rollback'));
           [stats, mode, reason] = [{}, 'source', 'guard-trip'];
         } else if (compared !== undefined) {
           this.keepAsLastGood();

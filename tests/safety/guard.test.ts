@@ -128,24 +128,47 @@ describe('a collapsing Tent', () => {
     await initBackend({ backend: 'wasm' });
   });
 
-  it('is caught and reset by the guard; without it, it predicts one class', async () => {
+  it('is caught (entropy collapse), rolled back, reset, then frozen at its source state (= bn-adapt); without the guard it predicts one class', async () => {
     const run = async (guard: false | object) => {
       const m = model();
+      const tensorsBefore = tf.memory().numTensors;
       const adapter = await createAdapter(m, { strategy: 'tent', optimizer: 'sgd', lr: 5, guard });
       const records: MetricsRecord[] = [];
       adapter.metrics$.subscribe((r) => records.push(r));
       const hist = [0, 0, 0, 0];
+      let lastProbs = new Float32Array();
       for (let i = 0; i < 40; i++) {
-        const out = await adapter.step(randomBatch([16, ...SHAPE], 100 + i));
+        const x = randomBatch([16, ...SHAPE], 100 + i);
+        const out = await adapter.step(x);
+        x.dispose();
         if (i >= 30) out.labels.forEach((l) => hist[l]!++);
+        lastProbs = out.probs;
       }
       adapter.dispose();
+      expect(tf.memory().numTensors).toBe(tensorsBefore); // rollbacks, resets and freezes leak nothing
       m.dispose();
-      return { records, hist };
+      return { records, hist, lastProbs };
     };
     const off = await run(false);
-    console.log(off.hist, off.records.filter((r) => r.kind === 'step').map((r) => r.kind === 'step' ? r.meanEntropy.toFixed(3) : '').join(' '));
+    expect(off.records.filter((r) => r.kind !== 'step')).toEqual([]);
+    expect(Math.max(...off.hist)).toBe(160); // one class for the last 10 batches
     const on = await run({});
-    console.log(on.hist, on.records.filter((r) => r.kind !== 'step'));
+    const trips = on.records.filter((r) => r.kind === 'guard');
+    expect(trips.map((r) => r.kind === 'guard' && `${r.signal}:${r.action}`)).toEqual([
+      'entropy-collapse:rollback',
+      'entropy-collapse:reset',
+      'entropy-collapse:freeze',
+    ]);
+    const steps = on.records.filter((r) => r.kind === 'step');
+    expect(steps.slice(-10).every((r) => r.kind === 'step' && r.update.mode === 'predict' && r.update.reason === 'guard-frozen')).toBe(true);
+    // Frozen at its source state, Tent predicts as bn-adapt does.
+    const m = model();
+    const bn = await createAdapter(m, { strategy: 'bn-adapt', guard: false });
+    const x = randomBatch([16, ...SHAPE], 139);
+    const expected = (await bn.step(x)).probs;
+    Array.from(on.lastProbs).forEach((p, i) => expect(p).toBeCloseTo(expected[i]!, 5));
+    x.dispose();
+    bn.dispose();
+    m.dispose();
   });
 });
