@@ -1,0 +1,135 @@
+/**
+ * The guard, the shift detector and the budget work the same in-thread, in a worker
+ * (createWorkerAdapter) and through adapt(): the same stream gives the same guard and shift
+ * records and the same update modes; the budget thins update steps in all three. Plus the
+ * budget's token bucket, hand-computed.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adapt, createAdapter, initBackend, type Adapter, type MetricsRecord } from '../../src/index.js';
+import { ComputeBudget, resolveBudgetOptions } from '../../src/safety/budget.js';
+import type { FrameInput } from '../../src/stream/types.js';
+import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
+import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+
+const SHAPE: [number, number, number] = [8, 8, 1];
+const BATCH = 8;
+
+function model(): tf.LayersModel {
+  const m = smallResNet(SHAPE, 4);
+  m.weights.forEach((w, i) => w.write(tf.tidy(() => tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 200 + i))));
+  randomizeBatchNorms(m, 5);
+  return m;
+}
+
+/** 24 batches of 8 frames: the first 8 batches plain, then darker and noisier (a shift). */
+function batches(): Float32Array[] {
+  return Array.from({ length: 24 }, (_, i) =>
+    tf.tidy(() => {
+      const x = tf.randomUniform([BATCH, ...SHAPE], 0, 1, 'float32', 50 + i);
+      return (i < 8 ? x : tf.add(tf.mul(x, 0.2), tf.randomNormal(x.shape, 0, 1, 'float32', 90 + i))).dataSync() as Float32Array;
+    }),
+  );
+}
+
+const OPTIONS = {
+  strategy: 'tent' as const,
+  optimizer: 'sgd' as const,
+  lr: 5,
+  seed: 1,
+  guard: { checkEvery: 2, minFrames: 16 },
+  shiftDetection: { onThreshold: 0.4, offThreshold: 0.2, momentum: 0.5 },
+};
+
+/** What the safety layer did: its records (without times / memory) and each step's mode. */
+function trace(records: MetricsRecord[]): string[] {
+  return records.flatMap((r) => {
+    if (r.kind === 'guard') return [`guard ${r.stepId} ${r.signal} ${r.action}`];
+    if (r.kind === 'shift') return [`shift ${r.stepId} ${r.from}>${r.to}`];
+    if (r.kind === 'nonfinite') return [`nonfinite ${r.stepId}`];
+    if (r.kind === 'step') return [`step ${r.stepId} ${r.update.mode}${r.update.reason ? `:${r.update.reason}` : ''}`];
+    return [];
+  });
+}
+
+async function viaSteps(adapter: Adapter, data: Float32Array[]): Promise<string[]> {
+  const records: MetricsRecord[] = [];
+  adapter.metrics$.subscribe((r) => records.push(r));
+  for (const d of data) await adapter.step({ data: d.slice(), shape: [BATCH, ...SHAPE] });
+  return trace(records);
+}
+
+async function viaAdapt(adapter: Adapter, data: Float32Array[]): Promise<string[]> {
+  const records: MetricsRecord[] = [];
+  adapter.metrics$.subscribe((r) => records.push(r));
+  const frames: FrameInput[] = data.flatMap((d) =>
+    Array.from({ length: BATCH }, (_, k) => ({ data: d.slice(k * 64, (k + 1) * 64), shape: [...SHAPE] })),
+  );
+  await lastValueFrom(from(frames).pipe(adapt(adapter, { batchSize: BATCH, maxWaitMs: Infinity, bufferSize: 1024 }), toArray()));
+  return trace(records);
+}
+
+describe('the safety layer in-thread, in a worker and through adapt()', () => {
+  const open: WorkerAdapter[] = [];
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+  afterAll(async () => {
+    await Promise.all(open.map((a) => a.terminate()));
+  });
+
+  it('the same guard and shift records and update modes', async () => {
+    const data = batches();
+    const local = await createAdapter(model(), OPTIONS);
+    const expected = await viaSteps(local, data);
+    local.dispose();
+    // The stream exercises both: a shift turns updates on, the collapse trips the guard.
+    expect(expected.filter((t) => t.startsWith('shift')).length).toBeGreaterThan(0);
+    expect(expected.filter((t) => t.startsWith('guard')).length).toBeGreaterThan(0);
+    const worker = await createWorkerAdapter({ model: model(), ...OPTIONS });
+    open.push(worker);
+    expect(await viaSteps(worker, data)).toEqual(expected);
+    const streamed = await createAdapter(model(), OPTIONS);
+    expect(await viaAdapt(streamed, data)).toEqual(expected);
+    streamed.dispose();
+  });
+
+  it('the budget thins update steps in all three', async () => {
+    const data = batches();
+    // A budget far below one update step's cost: after the first update, mostly predict-only steps.
+    const opts = { strategy: 'tent' as const, seed: 1, guard: false as const, budget: { maxAdaptMsPerFrame: 0.05 } };
+    const local = await createAdapter(model(), opts);
+    const worker = await createWorkerAdapter({ model: model(), ...opts });
+    open.push(worker);
+    const streamed = await createAdapter(model(), opts);
+    for (const t of [await viaSteps(local, data), await viaSteps(worker, data), await viaAdapt(streamed, data)]) {
+      expect(t[0]).toBe('step 0 adapt');
+      const skipped = t.filter((s) => s.endsWith('predict:budget')).length;
+      expect(skipped).toBeGreaterThan(t.length / 2);
+    }
+    local.dispose();
+    streamed.dispose();
+  });
+});
+
+describe('ComputeBudget (token bucket, hand-computed)', () => {
+  it('deposits budget x frames, withdraws measured time, caps the balance at one update', () => {
+    const b = new ComputeBudget({ maxAdaptMsPerFrame: 1 });
+    expect(b.allowUpdate(4)).toBe(true); // balance 4
+    b.spend(10, 4, true); // -6, an update costs 10
+    expect(b.allowUpdate(4)).toBe(false); // -2
+    b.spend(1, 4, false); // -3
+    expect(b.allowUpdate(4)).toBe(true); // 1
+    b.spend(10, 4, true); // -9
+    for (let i = 0; i < 5; i++) {
+      b.allowUpdate(4);
+      b.spend(0, 4, false);
+    } // -9 + 20 = 11, capped at 10 at each deposit
+    expect(b.allowUpdate(4)).toBe(true);
+    expect(b.msPerFrame()).toBeCloseTo(21 / 32, 12);
+    expect(resolveBudgetOptions(undefined)).toBeNull();
+    expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: 0 })).toThrow(/maxAdaptMsPerFrame/);
+    expect(() => resolveBudgetOptions({ fps: 30 })).toThrow(/budget/);
+  });
+});
