@@ -111,7 +111,7 @@ describe('registerStrategy', () => {
     });
     const model = makeModel();
     const a = await createAdapter(model, { strategy: 'prior-ema-no-predict' });
-    const b = await createAdapter(model, { strategy: 'prior-ema' });
+    const b = await createAdapter(makeModel(), { strategy: 'prior-ema' }); // one adapter per model: a second, identical copy
     const xs = [batch(3), batch(4), batch(5)];
     await a.step(xs[0]!);
     await b.step(xs[0]!);
