@@ -12,7 +12,7 @@ import * as path from 'node:path';
 export async function writeSnapshotAtomic(file: string, bytes: Uint8Array): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = path.join(dir, `${tempPrefix(file)}${process.pid}.${Date.now()}.tmp`);
   const handle = await fs.open(tmp, 'w', 0o600);
   try {
     await handle.writeFile(bytes);
@@ -28,8 +28,19 @@ export async function writeSnapshotAtomic(file: string, bytes: Uint8Array): Prom
   }
 }
 
-/** The snapshot bytes at `file`, or undefined if there is none. At most `maxBytes` are read. */
+/** The temp-file name prefix `writeSnapshotAtomic` uses for `file`. */
+function tempPrefix(file: string): string {
+  return `.${path.basename(file)}.`;
+}
+
+/**
+ * The snapshot bytes at `file`, or undefined if there is none. At most `maxBytes` are read.
+ * Temp files left by a process killed mid-write (never the snapshot itself) are removed first.
+ */
 export async function readSnapshot(file: string, maxBytes: number): Promise<Uint8Array | undefined> {
+  const dir = path.dirname(path.resolve(file));
+  const stale = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith(tempPrefix(file)) && f.endsWith('.tmp'));
+  await Promise.all(stale.map((f) => fs.rm(path.join(dir, f), { force: true })));
   let stat;
   try {
     stat = await fs.stat(file);
