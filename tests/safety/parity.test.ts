@@ -57,6 +57,12 @@ async function viaSteps(adapter: Adapter, data: Float32Array[]): Promise<string[
   const records: MetricsRecord[] = [];
   adapter.metrics$.subscribe((r) => records.push(r));
   for (const d of data) await adapter.step({ data: d.slice(), shape: [BATCH, ...SHAPE] });
+  // A worker's records cross on their own channel and may land just after step() resolves:
+  // wait (at most 10 s) for one step record per batch.
+  const deadline = Date.now() + 10_000;
+  while (records.filter((r) => r.kind === 'step').length < data.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return trace(records);
 }
 
