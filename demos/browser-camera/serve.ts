@@ -18,10 +18,11 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { IMAGE_SIZE, loadFashionMnist } from '../../src/data/fashionMnist.js';
-import { Rng } from '../../src/random.js';
 import { DEFAULT_MODEL_DIR } from '../bench/loadModel.js';
 import { HELP, nonNegativeInt, parseCli, positiveInt, runCli } from '../cli.js';
+import { sampleBinary } from './samples.js';
+
+export { sampleBinary };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -92,23 +93,6 @@ export async function bundleDemo(minify = false): Promise<void> {
     external: ['node:*'],
     logLevel: 'warning',
   });
-}
-
-/** `n` test-split images (a seeded shuffle, so every class appears) with their labels, as `samples.bin`. */
-export function sampleBinary(n: number): Buffer {
-  const test = loadFashionMnist('test');
-  const count = Math.max(1, Math.min(test.n, Math.floor(n)));
-  const order = new Int32Array(test.n).map((_, i) => i);
-  new Rng(2026).shuffle(order);
-  const out = Buffer.alloc(12 + count * (1 + IMAGE_SIZE));
-  out.write('ETTASMP1', 0, 'latin1');
-  out.writeUInt32LE(count, 8);
-  for (let k = 0; k < count; k++) {
-    const i = order[k]!;
-    out[12 + k] = test.labels[i]!;
-    out.set(test.images.subarray(i * IMAGE_SIZE, (i + 1) * IMAGE_SIZE), 12 + count + k * IMAGE_SIZE);
-  }
-  return out;
 }
 
 /** Resolves `rel` inside `dir`, refusing paths that climb out of it. */
