@@ -26,6 +26,7 @@
  * (Tent as bn-adapt). RDumb (Press et al., 2023) showed resetting alone beats most continual methods on long streams.
  */
 import { InvalidOptionError } from '../errors.js';
+import type { GuardMetrics } from '../metrics/stepMetrics.js';
 
 /** Thresholds of the guard (adapter option `guard`); every field optional. */
 export interface GuardOptions {
@@ -95,15 +96,8 @@ export function resolveGuardOptions(value: unknown): Required<GuardOptions> | nu
   return config as Required<GuardOptions>;
 }
 
-/** A trip: the signal, its value and threshold, and the action to carry out. */
-export interface GuardTrip {
-  signal: 'entropy-collapse' | 'class-collapse' | 'source-disagreement';
-  value: number;
-  threshold: number;
-  action: 'rollback' | 'reset' | 'freeze';
-  frozenSteps: number;
-  trips: number;
-}
+/** A trip: the signal, its value and threshold, and the action to carry out (the `guard` record's fields). */
+export type GuardTrip = Pick<GuardMetrics, 'signal' | 'value' | 'threshold' | 'action' | 'frozenSteps' | 'trips'>;
 
 /** exp(entropy) of a histogram: 1 when every count is in one class, `classes` when uniform. */
 export function effectiveClasses(histogram: ArrayLike<number>): number {
