@@ -195,7 +195,13 @@ function baseName(entry: string): string {
   return entry.split('@')[0]!;
 }
 
-async function runOne(name: string, stream: TestStream, opts: BenchOptions, onProgress?: (e: ProgressEvent) => void): Promise<StrategyResult> {
+/**
+ * Runs one strategy entry (`name` or `name@label`) over `stream` on a fresh copy of the model:
+ * what `runBenchmark` does per strategy, for scripts that bring their own stream (e.g. the
+ * validation stream of demos/bench/selectPreset.ts). `opts.stream`, `perDomain` and `batch` are
+ * not read: the stream carries them.
+ */
+export async function runOne(name: string, stream: TestStream, opts: BenchOptions, onProgress?: (e: ProgressEvent) => void): Promise<StrategyResult> {
   const model = await loadSourceModel(opts.modelDir);
   let adapter: Awaited<ReturnType<typeof createAdapter>> | undefined;
   const t0 = Date.now();

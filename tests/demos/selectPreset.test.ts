@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../demos/cli.js';
+import { parseSelectArgs, pickWinner, stageCandidates, type Scored } from '../../demos/bench/selectPreset.js';
+import { getStrategy, resolveOptions } from '../../strategies/registry.js';
+
+const scored = (label: string, meanError: number, imagesPerSec: number): Scored => ({
+  label,
+  batch: 64,
+  options: { strategy: 'bn-adapt' },
+  meanError,
+  imagesPerSec,
+  domainError: {},
+});
+
+describe('selectPreset', () => {
+  it('picks the lowest error, or the fastest candidate within the tolerance of it', () => {
+    const a = scored('a', 20.0, 30);
+    const b = scored('b', 20.15, 600);
+    const c = scored('c', 20.5, 1000);
+    expect(pickWinner([a, b, c], 0.2).label).toBe('b');
+    expect(pickWinner([a, b, c], 0.1).label).toBe('a');
+    expect(pickWinner([c, b, a], 1).label).toBe('c');
+    expect(() => pickWinner([], 0.2)).toThrow(/no candidate/);
+  });
+
+  it('every candidate of every stage is a valid strategy configuration, with a unique label', () => {
+    const statistics = stageCandidates('statistics', null);
+    const best = statistics.find((c) => c.options.stats === 'ema')!;
+    const later = [...stageCandidates('self-training', best), ...stageCandidates('slow', best)];
+    const labels = [...statistics, ...later].map((c) => c.label);
+    expect(new Set(labels).size).toBe(labels.length);
+    for (const c of [...statistics, ...later]) {
+      const { strategy, ...own } = c.options;
+      expect(c.label.split('@')[0]).toBe(strategy);
+      expect(() => resolveOptions(getStrategy(strategy), own)).not.toThrow();
+    }
+    // Stage 2 inherits the batch size and the statistics of the best so far.
+    for (const c of stageCandidates('self-training', best)) {
+      expect(c.batch).toBe(best.batch);
+      expect(c.options.stats).toBe('ema');
+      expect(c.options.statsMomentum).toBe(best.options.statsMomentum);
+    }
+  });
+
+  it('parses its command line strictly', () => {
+    expect(parseSelectArgs([])).toMatchObject({ perDomain: 500, seed: 2, order: { kind: 'iid' }, tolerance: 0.2, backend: 'wasm' });
+    expect(parseSelectArgs(['--order', 'dirichlet:0.1', '--stages', 'statistics'])).toMatchObject({
+      order: { kind: 'dirichlet', concentration: 0.1 },
+      stages: ['statistics'],
+    });
+    expect(parseSelectArgs(['--help'])).toBe('help');
+    expect(() => parseSelectArgs(['--order', 'sorted'])).toThrow(UsageError);
+    expect(() => parseSelectArgs(['--stages', 'fast'])).toThrow(UsageError);
+    expect(() => parseSelectArgs(['--bogus'])).toThrow(UsageError);
+  });
+});
