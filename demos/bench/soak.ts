@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import { adapt, type MetricsRecord, type StrategyName } from '../../src/index.js';
 import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
@@ -27,6 +28,8 @@ import type { FrameInput } from '../../src/stream/types.js';
 import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { DEFAULT_MODEL_DIR } from './loadModel.js';
+import { buildSourceModel } from './model.js';
+import { saveModelFiles } from './saveModel.js';
 import { shippedStrategyOptions } from './runner.js';
 import { HELP, finite, oneOf, parseCli, positiveInt, runCli, UsageError } from '../cli.js';
 
@@ -39,6 +42,7 @@ interface Options {
   warmup: number;
   backend: 'wasm' | 'cpu';
   model: string;
+  widths?: [number, number, number];
   seed: number;
   timeoutMs: number;
   json?: string;
@@ -58,6 +62,10 @@ Options (defaults in brackets):
   --warmup N         frames before the RSS baseline [5000, at most frames / 5]
   --backend b        wasm | cpu [wasm]
   --model dir        folder with model.json [demos/bench/model]
+  --widths a,b,c     instead of --model: the benchmark architecture (demos/bench/model.ts: 9 BN,
+                     the same layers) with these stage widths and seeded untrained weights,
+                     saved to bench-results/soak-model-a-b-c/ (the heavy strategies' cost
+                     scales with the widths; their code path per step does not)
   --seed N           seed of the frame order and the strategies [1]
   --timeout-ms N     the worker adapter's per-call timeoutMs [the SDK default, 300000]
   --json file        also write the result JSON here
@@ -67,7 +75,7 @@ Options (defaults in brackets):
 export function parseSoakArgs(argv: string[]): Options | 'help' {
   const str = { type: 'string' } as const;
   const v = parseCli(
-    { strategies: str, frames: str, batch: str, window: str, 'sample-every': str, warmup: str, 'timeout-ms': str, backend: str, model: str, seed: str, json: str, help: HELP },
+    { strategies: str, frames: str, batch: str, window: str, 'sample-every': str, warmup: str, 'timeout-ms': str, backend: str, model: str, widths: str, seed: str, json: str, help: HELP },
     argv,
   );
   if (v.help) return 'help';
@@ -84,10 +92,27 @@ export function parseSoakArgs(argv: string[]): Options | 'help' {
     warmup: v.warmup === undefined ? Math.min(5000, Math.floor(frames / 5)) : positiveInt('--warmup', v.warmup),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
     model: v.model ?? DEFAULT_MODEL_DIR,
+    widths: v.widths === undefined ? undefined : parseWidths(v.widths),
     seed: finite('--seed', v.seed, 1),
     timeoutMs: positiveInt('--timeout-ms', v['timeout-ms'], 300_000),
     json: v.json,
   };
+}
+
+function parseWidths(text: string): [number, number, number] {
+  const w = text.split(',').map((x) => positiveInt('--widths', x));
+  if (w.length !== 3) throw new UsageError(`--widths takes three stage widths, e.g. 4,8,8; got '${text}'.`);
+  return w as [number, number, number];
+}
+
+/** Writes the benchmark architecture with the given widths (seeded, untrained) and returns its folder. */
+async function writeNarrowModel(widths: [number, number, number], seed: number): Promise<string> {
+  const dir = path.join('bench-results', `soak-model-${widths.join('-')}`);
+  await tf.setBackend('cpu'); // this thread only builds and saves the model; the worker adapts
+  const model = buildSourceModel({ seed, widths });
+  await saveModelFiles(model, dir);
+  model.dispose();
+  return dir;
 }
 
 interface Sample {
@@ -226,6 +251,7 @@ async function main(): Promise<void> {
   const o = parsed;
   const known = listStrategies() as string[];
   for (const s of o.strategies) if (!known.includes(s)) throw new UsageError(`--strategies: unknown strategy '${s}'; valid: ${known.join(', ')}.`);
+  if (o.widths !== undefined) o.model = await writeNarrowModel(o.widths, o.seed);
   if (!fs.existsSync(path.join(o.model, 'model.json'))) throw new UsageError(`--model: no model.json in ${o.model}.`);
   const test = loadFashionMnist('test');
   // A seeded random order: the stored test set is sorted by class.

@@ -22,6 +22,7 @@ import { loadFashionMnist, IMAGE_SIZE, type FashionMnistData } from '../../src/d
 import { Rng } from '../../src/random.js';
 import { buildSourceModel, countMacs } from './model.js';
 import { loadSourceModel } from './loadModel.js';
+import { saveModelFiles } from './saveModel.js';
 import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
 import { HELP, finite, nonNegativeInt, parseCli, positive, positiveInt, runCli } from '../cli.js';
 
@@ -107,27 +108,6 @@ async function evaluate(model: tf.LayersModel, d: FashionMnistData, batch = 500)
     for (let i = 0; i < n; i++) if (p[i] === d.labels[s + i]) correct++;
   }
   return correct / d.n;
-}
-
-/** Saves a LayersModel as `model.json` + `weights.bin` without tfjs-node. */
-export async function saveModelFiles(model: tf.LayersModel, dir: string): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const wd = artifacts.weightData;
-      const weights = Array.isArray(wd) ? tf.io.concatenateArrayBuffers(wd) : (wd as ArrayBuffer);
-      const json = {
-        modelTopology: artifacts.modelTopology,
-        format: 'layers-model',
-        generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-        convertedBy: null,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      };
-      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
-      fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(weights));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
-    }),
-  );
 }
 
 async function main(): Promise<void> {
