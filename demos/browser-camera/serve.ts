@@ -1,33 +1,29 @@
 /**
- * Server of the browser camera demo: bundles `main.ts` and the Web Worker entry with esbuild
- * into `demos/browser-camera/dist/` (gitignored), then serves from localhost the page, the
- * bundles, the shipped model (`demos/bench/model/`), the tfjs-backend-wasm `.wasm` files and
- * a sample binary of real Fashion-MNIST test images generated on the fly with
- * `src/data/fashionMnist.ts` (nothing is downloaded). Every response carries COOP/COEP headers,
- * so the page is cross-origin isolated and tfjs-wasm may use its threaded build.
+ * Server of the browser camera demo: builds the page for production with `build.ts` (from the
+ * packaged SDK in `dist/`, minified, content-hashed names) into `demos/browser-camera/dist/`
+ * (gitignored), then serves from localhost the page, the bundles, the shipped model
+ * (`demos/bench/model/`) and a sample binary of real Fashion-MNIST test images generated on the
+ * fly with `src/data/fashionMnist.ts` (nothing is downloaded).
  *
- *   npm run demo:browser -- [--port 8080] [--host 127.0.0.1] [--samples 640] [--minify] (--help lists them)
+ *   npm run demo:browser -- [--port 8080] [--host 127.0.0.1] [--samples 640] [--dev] (--help lists them)
  *
- * Routes: `/` (index.html), `/dist/*` (bundles), `/model/*`, `/wasm/*`, `/samples.bin`.
- * `samples.bin` layout: ASCII magic `ETTASMP1` (8 bytes), uint32 LE count n, n label bytes,
- * then n x 784 pixel bytes (28x28 grey, 0-255, row-major).
+ * Routes: `/` (the built index.html), `/assets/*` (bundles and .wasm, hashed names),
+ * `/model/*`, `/samples.bin`. Caching: `/assets/*` is `immutable` (a new build has new names);
+ * the rest is `no-cache` with an ETag, so a reload costs a 304 per file.
+ * No COOP/COEP headers: the page is not cross-origin isolated, so tfjs-wasm loads its
+ * single-threaded SIMD build and spawns no pthread workers (each lane's worker runs one thread).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 import { DEFAULT_MODEL_DIR } from '../bench/loadModel.js';
 import { HELP, nonNegativeInt, parseCli, positiveInt, runCli } from '../cli.js';
+import { buildDemo, DIST_DIR } from './build.js';
 import { sampleBinary } from './samples.js';
 
 export { sampleBinary };
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '../..');
-/** Where the bundles are written (gitignored). */
-export const DIST_DIR = path.join(HERE, 'dist');
 
 /** Options of {@link startDemoServer}. */
 export interface DemoServerOptions {
@@ -37,8 +33,8 @@ export interface DemoServerOptions {
   host?: string;
   /** Test images in `samples.bin` (a seeded shuffle of the test split, seed 2026). Defaults to 640. */
   samples?: number;
-  /** Minify the bundles. Defaults to false (readable stack traces). */
-  minify?: boolean;
+  /** Readable bundles with source maps instead of the minified production build. Defaults to false. */
+  dev?: boolean;
 }
 
 /** A running demo server. */
@@ -46,6 +42,8 @@ export interface DemoServer {
   /** The page's URL, e.g. `http://127.0.0.1:8080/`. */
   url: string;
   port: number;
+  /** Requests served and response body bytes sent so far (to see what a reload fetches again). */
+  traffic(): { requests: number; bytes: number };
   /** Stops listening and closes open connections. */
   close(): Promise<void>;
 }
@@ -60,79 +58,62 @@ const MIME: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
 };
 
-/** The folder holding tfjs-backend-wasm's `.wasm` files. */
-function wasmDir(): string {
-  const req = createRequire(import.meta.url);
-  // The package's `exports` hide package.json; its main file sits in dist/ next to the .wasm files.
-  const main = req.resolve('@tensorflow/tfjs-backend-wasm');
-  let dir = path.dirname(main);
-  while (!fs.existsSync(path.join(dir, 'tfjs-backend-wasm.wasm'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`Could not find tfjs-backend-wasm's .wasm files near ${main}; reinstall @tensorflow/tfjs-backend-wasm.`);
-    dir = path.basename(up) === 'node_modules' ? path.join(dir, 'dist') : up;
-  }
-  return dir;
-}
-
-/**
- * Bundles the page script and the Web Worker entry (`workers/browser.worker.ts`) as ES modules
- * for browsers. Node-only imports (`node:*`) sit behind runtime checks in the SDK and are kept
- * external: they are never loaded in a browser.
- */
-export async function bundleDemo(minify = false): Promise<void> {
-  fs.mkdirSync(DIST_DIR, { recursive: true });
-  await esbuild.build({
-    entryPoints: { main: path.join(HERE, 'main.ts'), worker: path.join(ROOT, 'workers', 'browser.worker.ts') },
-    outdir: DIST_DIR,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    sourcemap: true,
-    minify,
-    external: ['node:*'],
-    logLevel: 'warning',
-  });
-}
-
 /** Resolves `rel` inside `dir`, refusing paths that climb out of it. */
 function inside(dir: string, rel: string): string | null {
   const file = path.resolve(dir, `.${path.posix.normalize(`/${rel}`)}`);
   return file.startsWith(dir + path.sep) ? file : null;
 }
 
-/** Bundles the demo and starts serving it. */
+/** Builds the demo and starts serving it. */
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const host = options.host ?? '127.0.0.1';
-  await bundleDemo(options.minify ?? false);
+  await buildDemo({ minify: !(options.dev ?? false) });
   const samples = sampleBinary(options.samples ?? 640);
-  const wasm = wasmDir();
-  const routes: [prefix: string, dir: string][] = [
-    ['/dist/', DIST_DIR],
-    ['/model/', DEFAULT_MODEL_DIR],
-    ['/wasm/', wasm],
-  ];
+  const etags = new Map<string, string>();
+  const etag = (key: string, body: Buffer): string => {
+    let tag = etags.get(key);
+    if (tag === undefined) etags.set(key, (tag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`));
+    return tag;
+  };
 
+  let requests = 0;
+  let bytes = 0;
   const server = http.createServer((req, res) => {
-    // Cross-origin isolation: SharedArrayBuffer, hence tfjs-wasm threads, need both headers.
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
-    res.setHeader('Cache-Control', 'no-store');
-    const send = (status: number, body: Buffer | string, type: string): void => {
-      res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+    requests++;
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    /** Sends `body`; hashed assets are cached for good, the rest is revalidated by ETag. */
+    const send = (status: number, body: Buffer | string, type: string, cache: 'immutable' | 'revalidate' | 'none' = 'none'): void => {
+      const headers: http.OutgoingHttpHeaders = { 'Content-Type': type };
+      if (cache === 'immutable') headers['Cache-Control'] = 'public, max-age=31536000, immutable';
+      else if (cache === 'revalidate' && Buffer.isBuffer(body)) {
+        const tag = etag(req.url ?? '', body);
+        headers['Cache-Control'] = 'no-cache';
+        headers['ETag'] = tag;
+        if (req.headers['if-none-match'] === tag) {
+          res.writeHead(304, headers);
+          res.end();
+          return;
+        }
+      } else headers['Cache-Control'] = 'no-store';
+      headers['Content-Length'] = Buffer.byteLength(body);
+      if (req.method !== 'HEAD') bytes += Buffer.byteLength(body);
+      res.writeHead(status, headers);
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'Method not allowed\n', 'text/plain');
     const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    if (pathname === '/' || pathname === '/index.html') return send(200, fs.readFileSync(path.join(HERE, 'index.html')), MIME['.html']!);
-    if (pathname === '/samples.bin') return send(200, samples, MIME['.bin']!);
+    if (pathname === '/' || pathname === '/index.html') return send(200, fs.readFileSync(path.join(DIST_DIR, 'index.html')), MIME['.html']!, 'revalidate');
+    if (pathname === '/samples.bin') return send(200, samples, MIME['.bin']!, 'revalidate');
     if (pathname === '/favicon.ico') return send(204, '', 'text/plain');
-    for (const [prefix, dir] of routes) {
+    const routes: [prefix: string, dir: string, cache: 'immutable' | 'revalidate'][] = [
+      ['/assets/', path.join(DIST_DIR, 'assets'), 'immutable'],
+      ['/model/', DEFAULT_MODEL_DIR, 'revalidate'],
+    ];
+    for (const [prefix, dir, cache] of routes) {
       if (!pathname.startsWith(prefix)) continue;
       const file = inside(dir, pathname.slice(prefix.length));
       if (file !== null && fs.existsSync(file) && fs.statSync(file).isFile()) {
-        return send(200, fs.readFileSync(file), MIME[path.extname(file)] ?? 'application/octet-stream');
+        return send(200, fs.readFileSync(file), MIME[path.extname(file)] ?? 'application/octet-stream', cache);
       }
     }
     send(404, `Not found: ${pathname}\n`, 'text/plain');
@@ -146,6 +127,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
     port,
+    traffic: () => ({ requests, bytes }),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -156,19 +138,20 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
 
 const USAGE = `Usage: npm run demo:browser -- [options]
 
-Bundles and serves the browser camera demo from localhost.
+Builds the browser camera demo for production (from the packaged SDK in dist/: run
+\`npm run build\` after changing the SDK) and serves it from localhost.
 
 Options (defaults in brackets):
   --port N       TCP port, 0 picks a free one [8080]
   --host H       interface to listen on [127.0.0.1]
   --samples N    test images in samples.bin [640]
-  --minify       minify the bundles
+  --dev          readable bundles with source maps instead of minified ones
   -h, --help     this text`;
 
 /** The server options from `argv`, or 'help'. */
 export function parseServeArgs(argv: string[]): DemoServerOptions | 'help' {
   const v = parseCli(
-    { port: { type: 'string' }, host: { type: 'string' }, samples: { type: 'string' }, minify: { type: 'boolean' }, help: HELP },
+    { port: { type: 'string' }, host: { type: 'string' }, samples: { type: 'string' }, dev: { type: 'boolean' }, help: HELP },
     argv,
   );
   if (v.help) return 'help';
@@ -176,7 +159,7 @@ export function parseServeArgs(argv: string[]): DemoServerOptions | 'help' {
   if (v.port !== undefined) o.port = nonNegativeInt('--port', v.port);
   if (v.host !== undefined) o.host = v.host;
   if (v.samples !== undefined) o.samples = positiveInt('--samples', v.samples);
-  if (v.minify) o.minify = true;
+  if (v.dev) o.dev = true;
   return o;
 }
 
@@ -189,7 +172,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
     }
     const server = await startDemoServer(options);
     console.log(`edge-tta browser camera demo: ${server.url}`);
-    console.log(`  sample stream, preset: ${server.url}?mode=sample&strategy=bn-adapt&corruption=gaussian_noise&severity=5&autostart=1`);
+    console.log(`  sample stream, preset: ${server.url}?mode=sample&strategy=tent&strategyB=source&corruption=fog&severity=3&autostart=1`);
     console.log('  (Ctrl+C to stop)');
     process.on('SIGINT', () => void server.close().then(() => process.exit(0)));
   });
