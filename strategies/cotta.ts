@@ -37,6 +37,10 @@
  *   copy of the source weights is kept.
  * - Augmentations: see `src/augment/cottaAugment.ts` (saturation/hue are no-ops on
  *   grayscale; `horizontalFlip` can be turned off).
+ * - `threshold` defaults to `'auto'`: the authors' rule for a new model (5% quantile of the source
+ *   model's per-batch confidence minus 0.05) applied to the anchor's confidences on the first 16
+ *   batches of the stream, instead of CIFAR-10's 0.92, which on another model can mean "always
+ *   augment" (docs/safe-adaptation.md). A number restores the official behaviour.
  */
 import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
@@ -63,16 +67,35 @@ export interface CottaOptions {
   /** Probability that a weight element is restored to source each step. Defaults to 0.01 (official `OPTIM.RST`). */
   restoreProb?: number;
   /**
-   * Anchor confidence below which the teacher target is averaged over augmented views.
-   * Defaults to 0.92 (official `OPTIM.AP` for CIFAR-10). The authors' rule for other models:
-   * the 5% quantile of the source model's confidence on source data minus 0.05
-   * (`cottaThreshold` in `src/confidenceThreshold.ts`). 0 never augments; above 1 always does.
+   * Anchor confidence below which the teacher target is averaged over augmented views. 0 never
+   * augments; above 1 always does. The official value 0.92 (`OPTIM.AP`) is CIFAR-10's; the
+   * authors' rule for other models is the 5% quantile of the source model's per-batch confidence
+   * on source data minus 0.05 (`cottaThreshold` in `src/confidenceThreshold.ts`: pass its
+   * result here when you have source images).
+   * Defaults to `'auto'`: the same rule applied online to the anchor's confidences on the first
+   * {@link COTTA_CALIBRATION_BATCHES} (16) batches of the stream (each of those batches uses the
+   * rule on the batches seen so far, itself included), then fixed; it assumes the stream starts
+   * close to the source conditions (see docs/safe-adaptation.md). The value in use is the
+   * `threshold` step statistic.
    */
-  threshold?: number;
+  threshold?: number | 'auto';
   /** Augmented teacher passes averaged when unsure. Defaults to 32 (official `N`). */
   augmentations?: number;
   /** Random horizontal flips among the augmentations. Defaults to true (official); turn off where flips change meaning. */
   horizontalFlip?: boolean;
+}
+
+/** Batches whose anchor confidence calibrates `threshold: 'auto'`. */
+export const COTTA_CALIBRATION_BATCHES = 16;
+
+/**
+ * The authors' threshold rule (5% quantile minus 0.05) over at most 21 per-batch confidences,
+ * from the two lowest: numpy's linear-interpolation quantile at position 0.05 (n - 1) < 1 lies
+ * between the smallest and the second smallest value.
+ */
+export function calibratedThreshold(batches: number, lowest: number, second: number): number {
+  const pos = 0.05 * (batches - 1);
+  return (batches > 1 ? lowest + pos * (second - lowest) : lowest) - 0.05;
 }
 
 class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
@@ -90,7 +113,18 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
   private readonly augmenter: CottaAugmenter;
   private readonly restoreRng: SeededRng;
   private stepCount = 0;
-  protected readonly stateMetaSchema = { step: COUNTER, adamT: COUNTER, augmenter: RNG_STATE, restoreRng: RNG_STATE };
+  /** `threshold: 'auto'`: batches seen so far (up to COTTA_CALIBRATION_BATCHES) and their two lowest confidences. */
+  private calibration = { batches: 0, lowest: 1, second: 1 };
+  protected readonly stateMetaSchema = {
+    step: COUNTER,
+    adamT: COUNTER,
+    augmenter: RNG_STATE,
+    restoreRng: RNG_STATE,
+    calibration: {
+      type: 'object',
+      fields: { batches: { type: 'integer', min: 0, max: COTTA_CALIBRATION_BATCHES }, lowest: { type: 'number', min: 0, max: 1 }, second: { type: 'number', min: 0, max: 1 } },
+    },
+  } as const;
   private readonly copyBytes: number;
 
   constructor(target: AdaptTarget, config: Required<CottaOptions>, context: StrategyContext) {
@@ -126,7 +160,7 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
   }
 
   protected override stateMeta(): Record<string, unknown> {
-    return { step: this.stepCount, adamT: this.adam.t, augmenter: this.augmenter.state, restoreRng: this.restoreRng.state };
+    return { step: this.stepCount, adamT: this.adam.t, augmenter: this.augmenter.state, restoreRng: this.restoreRng.state, calibration: { ...this.calibration } };
   }
 
   protected override restoreMeta(meta: Record<string, unknown>): void {
@@ -134,6 +168,24 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
     this.adam.t = Number(meta.adamT ?? 0);
     this.augmenter.state = Number(meta.augmenter ?? 0);
     this.restoreRng.state = Number(meta.restoreRng ?? 0);
+    const c = (meta.calibration ?? { batches: 0, lowest: 1, second: 1 }) as { batches: number; lowest: number; second: number };
+    this.calibration = { batches: c.batches, lowest: c.lowest, second: c.second };
+  }
+
+  /**
+   * The threshold for a batch of anchor confidence `confidence`: the option's value, or with
+   * `'auto'` the rule over the calibration batches (this one included while calibrating).
+   * `commit` records the batch (a step); `predict` leaves the calibration as it was.
+   */
+  private thresholdFor(confidence: number, commit: boolean): number {
+    if (this.config.threshold !== 'auto') return this.config.threshold;
+    let c = this.calibration;
+    if (c.batches < COTTA_CALIBRATION_BATCHES) {
+      const [lowest, second] = confidence < c.lowest ? [confidence, c.lowest] : [c.lowest, Math.min(c.second, confidence)];
+      c = { batches: c.batches + 1, lowest, second };
+      if (commit) this.calibration = c;
+    }
+    return calibratedThreshold(c.batches, c.lowest, c.second);
   }
 
   protected override onDispose(): void {
@@ -174,7 +226,8 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
 
   /** The teacher's prediction, as `step` returns it; the augmentation draws are not consumed. */
   protected infer(x: tf.Tensor4D): tf.Tensor2D {
-    const augmented = this.anchorConfidence(x) < this.config.threshold;
+    const confidence = this.anchorConfidence(x);
+    const augmented = confidence < this.thresholdFor(confidence, false);
     const rngState = this.augmenter.state;
     let target: tf.Tensor2D;
     try {
@@ -190,7 +243,8 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
   protected forward(x: tf.Tensor4D): StepResult {
     const c = this.config;
     const confidence = this.anchorConfidence(x);
-    const augmented = confidence < c.threshold;
+    const threshold = this.thresholdFor(confidence, true);
+    const augmented = confidence < threshold;
     const target = this.teacherTarget(x, augmented);
     let loss: number;
     try {
@@ -213,7 +267,7 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
     target.dispose();
     return {
       probs,
-      stats: { loss, anchorConfidence: confidence, augmented: augmented ? 1 : 0, restored, paramCopyBytes: this.copyBytes },
+      stats: { loss, anchorConfidence: confidence, threshold, augmented: augmented ? 1 : 0, restored, paramCopyBytes: this.copyBytes },
     };
   }
 }
@@ -229,7 +283,7 @@ export const cottaStrategy: StrategyDefinition<'cotta', CottaOptions> = {
     beta1: 0.9,
     emaMomentum: 0.999,
     restoreProb: 0.01,
-    threshold: 0.92,
+    threshold: 'auto',
     augmentations: 32,
     horizontalFlip: true,
   },
@@ -240,7 +294,9 @@ export const cottaStrategy: StrategyDefinition<'cotta', CottaOptions> = {
     if (!(inUnit(config.beta1) && config.beta1 < 1)) throw bad('beta1', config.beta1, 'a number in [0, 1)');
     if (!inUnit(config.emaMomentum)) throw bad('emaMomentum', config.emaMomentum, 'a number in [0, 1]');
     if (!inUnit(config.restoreProb)) throw bad('restoreProb', config.restoreProb, 'a number in [0, 1]');
-    if (!(Number.isFinite(config.threshold) && config.threshold >= 0)) throw bad('threshold', config.threshold, 'a number >= 0 (0 never augments, > 1 always does)');
+    if (config.threshold !== 'auto' && !(typeof config.threshold === 'number' && Number.isFinite(config.threshold) && config.threshold >= 0)) {
+      throw bad('threshold', JSON.stringify(config.threshold), "'auto' (calibrated on the first batches) or a number >= 0 (0 never augments, > 1 always does)");
+    }
     if (!(Number.isInteger(config.augmentations) && config.augmentations >= 1)) throw bad('augmentations', config.augmentations, 'an integer >= 1');
     if (typeof config.horizontalFlip !== 'boolean') throw bad('horizontalFlip', config.horizontalFlip, 'true or false');
   },

@@ -2,8 +2,14 @@
  * BN statistics for the normalisation strategies (`bn-adapt`, `alpha-bn`, `tent`), with the
  * small-batch mode they share.
  *
- * Two ways to estimate a BN layer's test statistics (option `stats`):
- * - `'batch'` (default, what the reference code does): the current batch's per-channel mean and
+ * Two ways to estimate a BN layer's test statistics (option `stats`), and a safe default between them:
+ * - `'auto'` (default): `'batch'` for batches of at least {@link EMA_BELOW_BATCH} (16) frames,
+ *   `'ema'` below, decided per step from the batch size. Batch statistics of a few frames are
+ *   noise (the shipped model at batch 1 on the continual stream: bn-adapt 85.2% error against
+ *   source 39.7; measured per batch size in docs/safe-adaptation.md). The moving statistics are
+ *   state in this mode whatever the batch size (so snapshots have one layout); batch-mode steps
+ *   leave them untouched. An explicit `'batch'` or `'ema'` always wins.
+ * - `'batch'` (what the reference code does): the current batch's per-channel mean and
  *   biased variance; nothing is kept between batches.
  * - `'ema'` (for batch size 1 and small batches): exponential moving statistics, initialised to the
  *   source (moving) statistics. For a batch of n frames with moments (mu_b, var_b) and per-frame
@@ -42,15 +48,24 @@ import type { BatchNormInfo } from '../src/model/introspect.js';
 import type { LayersTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 
-/** How BN statistics are estimated at test time. */
-export type BnStatsMode = 'batch' | 'ema';
+/** How BN statistics are estimated at test time (`'auto'`: by batch size, see {@link EMA_BELOW_BATCH}). */
+export type BnStatsMode = 'auto' | 'batch' | 'ema';
+
+/**
+ * `stats: 'auto'` uses moving statistics (`'ema'`) for batches of fewer frames than this, and
+ * the batch's statistics from this size up. Chosen on the benchmark (bn-adapt, continual stream,
+ * batch sizes 1 to 64; docs/safe-adaptation.md): below 16 frames the batch statistics lose to
+ * the moving ones.
+ */
+export const EMA_BELOW_BATCH = 16;
 
 /** The small-batch options every normalisation strategy takes. */
 export interface NormStatsOptions {
   /**
    * `'batch'`: the current batch's statistics (the reference behaviour; poor at batch size 1).
    * `'ema'`: moving statistics starting from the source ones, for single frames and small batches.
-   * Defaults to `'batch'`.
+   * `'auto'`: `'ema'` for batches of fewer than {@link EMA_BELOW_BATCH} (16) frames, `'batch'` from
+   * 16 up, decided at every step. Defaults to `'auto'`.
    */
   stats?: BnStatsMode;
   /**
@@ -64,11 +79,11 @@ export interface NormStatsOptions {
 
 /** Defaults of {@link NormStatsOptions}. */
 export const NORM_STATS_DEFAULTS: Readonly<Required<NormStatsOptions>> = Object.freeze({
-  stats: 'batch',
+  stats: 'auto',
   statsMomentum: 0.01,
 });
 
-const MODES: readonly BnStatsMode[] = ['batch', 'ema'];
+const MODES: readonly BnStatsMode[] = ['auto', 'batch', 'ema'];
 
 /** Throws {@link InvalidOptionError} naming a bad `stats` / `statsMomentum`. */
 export function validateNormStats(strategy: string, config: Required<NormStatsOptions>): void {
@@ -134,7 +149,7 @@ interface Pending {
  * then call {@link finish} (or {@link abort} on error) exactly once.
  */
 export class BnStatistics {
-  /** The moving statistics (mode `'ema'`; empty in `'batch'` mode), for the strategy's state. */
+  /** The moving statistics (modes `'ema'` and `'auto'`; empty in `'batch'` mode), for the strategy's state. */
   readonly variables = new Map<string, tf.Variable>();
   /** One hook per BN layer, keyed by layer name, for `ModelExecutor.run`. */
   readonly hooks: ReadonlyMap<string, LayerHook>;
@@ -160,8 +175,7 @@ export class BnStatistics {
     this.momentum = options.momentum;
     this.alpha = options.alpha;
     this.differentiable = options.differentiable;
-    const mode = this.mode;
-    if (mode === 'ema') {
+    if (this.mode !== 'batch') {
       for (const bn of bns) {
         // deepCopy: own memory (a clone shares the source's buffer); the copy handle is freed here
         // and the variable keeps the data (leaking it was 2 tensors per BN layer per adapter).
@@ -176,18 +190,19 @@ export class BnStatistics {
   }
 
   private hookFor(bn: BatchNormInfo): LayerHook {
-    // Tent in batch mode: one op with the closed-form BN backward (see batchNormTrain).
-    const fast = this.differentiable && this.mode === 'batch' && this.alpha === 1 && bn.gamma !== null && bn.beta !== null;
+    // Tent on batch statistics: one op with the closed-form BN backward (see batchNormTrain).
+    const fast = this.differentiable && this.alpha === 1 && bn.gamma !== null && bn.beta !== null;
     return ({ inputs }) => {
       const x = inputs[0]!;
-      if (fast && bn.axis === x.rank - 1) {
+      const moving = this.usesMovingStatistics(x.shape[0]!);
+      if (fast && !moving && bn.axis === x.rank - 1) {
         const { y, mean, variance } = batchNormTrain(x, bn.gamma!, bn.beta!, bn.epsilon);
         this.pending.push({ bn, used: { mean: tf.keep(mean), variance: tf.keep(variance) } });
         return y;
       }
       let estimate = batchMoments(x, bn);
       let ema: ChannelMoments | undefined;
-      const state = this.ema.get(bn.name);
+      const state = moving ? this.ema.get(bn.name) : undefined;
       if (state !== undefined) {
         const w = 1 - (1 - this.momentum) ** x.shape[0]!;
         const d = tf.sub(estimate.mean, state.mean);
@@ -209,6 +224,11 @@ export class BnStatistics {
       });
       return normalizeWith(x, bn, used.mean, used.variance);
     };
+  }
+
+  /** Whether a batch of `n` frames is normalised with the moving statistics (`'ema'`, or `'auto'` below {@link EMA_BELOW_BATCH}). */
+  usesMovingStatistics(n: number): boolean {
+    return this.mode === 'ema' || (this.mode === 'auto' && n < EMA_BELOW_BATCH);
   }
 
   private mix(bn: BatchNormInfo, estimate: ChannelMoments): ChannelMoments {
@@ -258,7 +278,7 @@ export class BnStatistics {
     this.pending = [];
   }
 
-  /** The moving variances (mode `'ema'`), which a restored state must keep non-negative. */
+  /** The moving variances (modes `'ema'` and `'auto'`), which a restored state must keep non-negative. */
   varianceVariables(): tf.Variable[] {
     return [...this.ema.values()].map((s) => s.variance);
   }

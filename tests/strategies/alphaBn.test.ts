@@ -42,7 +42,7 @@ describe('alpha-bn', () => {
 
   it('alpha = 1 gives bn-adapt (pure batch statistics) exactly', () => {
     const model = tinyNet();
-    const { s, target } = create(model, { alpha: 1 });
+    const { s, target } = create(model, { alpha: 1, stats: 'batch' });
     const x = tinyBatch(FRAMES);
     // An independent path: the core's batch-statistics hook on the executor.
     const hooks = new Map(target.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]));
@@ -51,7 +51,7 @@ describe('alpha-bn', () => {
     expect(probs).toEqual(expected);
     s.dispose();
     // And the registered bn-adapt strategy agrees bit for bit.
-    const { s: bn } = create(model, {}, 'bn-adapt');
+    const { s: bn } = create(model, { stats: 'batch' }, 'bn-adapt');
     expect(probsOf(bn, FRAMES).probs).toEqual(expected);
     bn.dispose();
     x.dispose();
@@ -60,7 +60,7 @@ describe('alpha-bn', () => {
   it('alpha = 0.5 normalises with the hand-computed mix of source and batch statistics', () => {
     // mean = 0.5 [0.5, 1.5] + 0.5 [1.5, 1.75] = [1, 1.625]; var = 0.5 [0.25, 1] + 0.5 [1.25, 0.3125] = [0.75, 0.65625].
     const oracle = tinyOracle(FRAMES, { mean: [1, 1.625], variance: [0.75, 0.65625] });
-    const { s } = create(tinyNet(), { alpha: 0.5 });
+    const { s } = create(tinyNet(), { alpha: 0.5, stats: 'batch' });
     const { probs, stats } = probsOf(s, FRAMES);
     expectClose(probs, oracle.probs.flat(), 2e-6);
     // bnDrift: mean over channels of |mu - mu_src| / sqrt(var_src + eps) = (0.5/sqrt(0.251) + 0.125/sqrt(1.001)) / 2.
@@ -74,7 +74,7 @@ describe('alpha-bn', () => {
   });
 
   it('nothing accumulates: the same batch gives the same output at every step', () => {
-    const { s } = create(tinyNet(), {});
+    const { s } = create(tinyNet(), { stats: 'batch' });
     const first = probsOf(s, FRAMES).probs;
     probsOf(s, [[5, -3], [0.5, 0.25], [9, 9]]);
     expect(probsOf(s, FRAMES).probs).toEqual(first);
@@ -83,7 +83,7 @@ describe('alpha-bn', () => {
 
   it('defaults to alpha 0.3 and batch statistics', async () => {
     const adapter = await createAdapter(tinyNet(), { strategy: 'alpha-bn' });
-    expect(await adapter.getConfig()).toEqual({ strategy: 'alpha-bn', alpha: 0.3, stats: 'batch', statsMomentum: 0.01 });
+    expect(await adapter.getConfig()).toEqual({ strategy: 'alpha-bn', alpha: 0.3, stats: 'auto', statsMomentum: 0.01 });
     adapter.dispose();
   });
 

@@ -270,7 +270,7 @@ describe('cotta', () => {
     expect(() => resolveOptions(def, { restoreProb: -0.1 })).toThrow(/restoreProb/);
     expect(() => resolveOptions(def, { lr: 0 })).toThrow(/lr/);
     expect(resolveOptions(def, {})).toEqual({
-      lr: 1e-3, beta1: 0.9, emaMomentum: 0.999, restoreProb: 0.01, threshold: 0.92, augmentations: 32, horizontalFlip: true,
+      lr: 1e-3, beta1: 0.9, emaMomentum: 0.999, restoreProb: 0.01, threshold: 'auto', augmentations: 32, horizontalFlip: true,
     });
   });
 

@@ -332,7 +332,8 @@ describe("strategy 'lame' on a LayersModel", () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model);
     const before = model.weights.map((w) => Array.from(w.read().dataSync()));
-    const adapter = await createAdapter(model, { strategy: 'lame' });
+    // classGate 0: every batch corrected, as the reference code does (the gate is tested below).
+    const adapter = await createAdapter(model, { strategy: 'lame', classGate: 0 });
     expect(await adapter.getConfig()).toEqual({
       strategy: 'lame',
       affinity: 'rbf',
@@ -342,6 +343,7 @@ describe("strategy 'lame' on a LayersModel", () => {
       tol: 1e-8,
       forceSymmetry: false,
       featuresLayer: '',
+      classGate: 0,
     });
     const x = randomBatch([20, 12, 12, 1], 21);
     const out = await adapter.step(x);
@@ -366,7 +368,7 @@ describe("strategy 'lame' on a LayersModel", () => {
   it('featuresLayer names another layer; a bad name or bad option is an InvalidOptionError', async () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model, 3);
-    const adapter = await createAdapter(model, { strategy: 'lame', featuresLayer: 'b2s_bn', affinity: 'knn', k: 3 });
+    const adapter = await createAdapter(model, { strategy: 'lame', featuresLayer: 'b2s_bn', affinity: 'knn', k: 3, classGate: 0 });
     const x = randomBatch([10, 12, 12, 1], 22);
     const out = await adapter.step(x);
     const featModel = tf.model({ inputs: model.inputs, outputs: model.getLayer('b2s_bn').output as tf.SymbolicTensor });
@@ -386,6 +388,7 @@ describe("strategy 'lame' on a LayersModel", () => {
       { lambda: -1 },
       { maxIter: 0 },
       { tol: Number.NaN },
+      { classGate: -0.1 },
     ];
     for (const opts of bad) {
       const err = await createAdapter(model, { strategy: 'lame', ...(opts as object) }).catch((e: unknown) => e);
@@ -407,12 +410,12 @@ describe("strategy 'lame' on a LayersModel", () => {
     x.dispose();
   });
 
-  it('is stateless: every batch is corrected on its own; snapshot, restore and reset keep the model bit-identical', async () => {
+  it('with classGate 0, every batch is corrected on its own; snapshot, restore and reset keep the model bit-identical', async () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model, 6);
     const bits = () => model.weights.map((w) => Array.from(new Uint32Array((w.read().dataSync() as Float32Array).slice().buffer)));
     const original = bits();
-    const adapter = await createAdapter(model, { strategy: 'lame', affinity: 'knn' });
+    const adapter = await createAdapter(model, { strategy: 'lame', affinity: 'knn', classGate: 0 });
     const a = randomBatch([12, 12, 12, 1], 31);
     const b = randomBatch([12, 12, 12, 1], 32);
     const first = await adapter.step(a);

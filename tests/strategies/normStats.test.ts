@@ -62,7 +62,7 @@ describe("small-batch mode (stats: 'ema')", () => {
 
   it('statsMomentum 1 reduces to batch statistics', () => {
     const { s } = create('bn-adapt', tinyNet(), { stats: 'ema', statsMomentum: 1 });
-    const { s: b } = create('bn-adapt', tinyNet());
+    const { s: b } = create('bn-adapt', tinyNet(), { stats: 'batch' });
     for (const frames of STREAM.slice(1)) expectClose(stepFrames(s, frames).probs, stepFrames(b, frames).probs, 1e-6);
     s.dispose();
     b.dispose();
@@ -167,7 +167,7 @@ describe('batchNormTrain (the closed-form BN backward Tent uses in batch mode)',
       s.dispose();
       return { probs, gammas };
     };
-    const fast = runTent({});
+    const fast = runTent({ stats: 'batch' });
     const generic = runTent({ stats: 'ema', statsMomentum: 1 });
     fast.probs.forEach((p, i) => expectClose(p, generic.probs[i]!, 1e-4));
     expectClose(fast.gammas, generic.gammas, 1e-4);

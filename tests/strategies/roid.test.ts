@@ -53,7 +53,10 @@ function net(): tf.LayersModel {
 
 function create(model: tf.LayersModel, options: RoidOptions = {}, seed = 0): RoidStrategy {
   const def = getStrategy('roid');
-  return def.create(createTarget(model) as LayersTarget, resolveOptions(def, options as Record<string, unknown>) as never, { seed }) as RoidStrategy;
+  // The official step normalises with batch statistics; these batches are below EMA_BELOW_BATCH,
+  // where the default `stats: 'auto'` would use moving ones.
+  const resolved = resolveOptions(def, { stats: 'batch', ...options } as Record<string, unknown>);
+  return def.create(createTarget(model) as LayersTarget, resolved as never, { seed }) as RoidStrategy;
 }
 
 /** The BN gamma/beta values of a model, in model order. */
