@@ -108,15 +108,17 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
   protected forward(x: tf.Tensor4D): StepResult {
     // Set inside the gradient function; a holder, because TS does not see closure assignments.
     const out: { probs?: tf.Tensor2D } = {};
-    let loss: tf.Scalar;
+    let loss: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap = {};
     try {
-      const { value, grads } = tf.variableGrads(() => {
+      const result = tf.variableGrads(() => {
         const logits = this.layers.executor.logits(x, { hooks: this.norm.hooks });
         // The prediction of this forward pass, returned as the reference's forward_and_adapt does.
         out.probs = tf.keep(tf.softmax(logits));
         return meanSoftmaxEntropy(logits);
       }, this.params);
-      loss = value;
+      loss = result.value;
+      grads = result.grads;
       const g = this.params.map((p) => grads[p.name]!);
       if (this.adam !== null) this.adam.step(g);
       else {
@@ -126,7 +128,8 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
       tf.dispose(grads);
     } catch (e) {
       this.norm.abort();
-      out.probs?.dispose();
+      // A failed update (the optimiser's step) leaves the loss and the gradients to free too.
+      tf.dispose([out.probs, loss, grads]);
       throw e;
     }
     const { bnDrift, bnVarDrift, extra } = this.norm.finish([loss]);

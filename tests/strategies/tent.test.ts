@@ -5,7 +5,8 @@ import { createAdapter, initBackend, InvalidOptionError, UnsupportedModelError }
 import type { LayersTarget } from '../../src/model/target.js';
 import { disposeTensors } from '../../src/model/weights.js';
 import { plainCnn } from '../helpers/models.js';
-import { TINY, createStrategy, expectClose, stepFrames, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
+import { expectNonNegativeState } from '../helpers/nonNegativeState.js';
+import { TINY, createStrategy, expectClose, stepFrames, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
 
 const FRAMES = [
   [1, 3],
@@ -109,9 +110,11 @@ describe('tent', () => {
   it('bad options, a model without BN and BN without affine parameters get typed errors', async () => {
     for (const [options, message] of [
       [{ optimizer: 'rmsprop' }, /'optimizer' is "rmsprop".*'adam', 'sgd'/],
-      [{ lr: 0 }, /'lr' is 0.*positive/],
+      [{ lr: 0 }, /^Strategy 'tent': option 'lr' is 0; it must be a positive finite number \(e\.g\. 1e-3\)\.$/],
       [{ lr: -1 }, /'lr' is -1/],
-      [{ beta2: 1 }, /'beta2' is 1/],
+      [{ beta1: 1 }, /^Strategy 'tent': option 'beta1' is 1; it must be a number in \[0, 1\) \(e\.g\. 0\.9\)\.$/],
+      [{ beta2: 1 }, /^Strategy 'tent': option 'beta2' is 1; it must be a number in \[0, 1\) \(e\.g\. 0\.999\)\.$/],
+      [{ stats: 'moving' }, /^Strategy 'tent': option 'stats' is "moving"/],
       [{ momentum: 0.9 }, /Unknown option 'momentum' for strategy 'tent'/],
     ] as const) {
       const err = await createAdapter(tinyNet(), { strategy: 'tent', ...options } as never).catch((e: unknown) => e);
@@ -122,10 +125,57 @@ describe('tent', () => {
     expect(err).toBeInstanceOf(UnsupportedModelError);
     expect((err as Error).message).toMatch(/'tent'.*BatchNormalization.*plain_cnn/);
     expect(() => create(plainCnn())).toThrow(UnsupportedModelError);
+    expect(() => create(plainCnn())).toThrow(/^Strategy 'tent' adapts BatchNormalization layers, and model 'plain_cnn' has none/);
     const input = tf.input({ shape: [1, 2, 1] });
     let h = tf.layers.batchNormalization({ center: false, scale: false }).apply(input) as tf.SymbolicTensor;
     h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
     const noAffine = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(h) as tf.SymbolicTensor, name: 'no_affine' });
-    expect(() => create(noAffine)).toThrow(/scale: false, center: false.*'bn-adapt' or 'alpha-bn'/);
+    expect(() => create(noAffine)).toThrow(/^Strategy 'tent' trains the BN scale and offset, .* model 'no_affine' was built with `scale: false, center: false`.*'bn-adapt' or 'alpha-bn'/);
+  });
+
+  it('restore refuses a negative BN moving variance, Adam second moment or moving-statistics variance, and only those', () => {
+    const nonNegative = /moving_variance|^tent\/adam\/v\/|^normStats\/.*\/variance$/;
+    for (const options of [{}, { optimizer: 'sgd' }, { stats: 'ema' }, { optimizer: 'sgd', stats: 'ema' }]) {
+      const { s } = create(tinyNet(), options);
+      step(s, FRAMES);
+      const refused = expectNonNegativeState(s, 'tent', nonNegative);
+      const adam = options.optimizer === 'sgd' ? [] : ['tent/adam/v/0', 'tent/adam/v/1'];
+      const ema = options.stats === 'ema' ? ['normStats/tiny_bn/variance'] : [];
+      expect(refused.sort()).toEqual([...adam, ...ema, 'tiny_bn/moving_variance'].sort());
+      // The strategy still works from the snapshot's state, SGD too (no Adam step count to restore).
+      s.reset();
+      expect(step(s, FRAMES).probs).toEqual(step(create(tinyNet(), options).s, FRAMES).probs);
+      s.dispose();
+    }
+  });
+
+  it('a step that fails part-way rethrows its error, leaks no tensor and commits nothing', () => {
+    for (const stats of ['batch', 'ema'] as const) {
+      for (const where of ['forward', 'update'] as const) {
+        const { s, target } = create(tinyNet(), { stats });
+        step(s, FRAMES);
+        const before = s.snapshot();
+        const boom = new Error(`boom in the ${where}`);
+        const sabotaged = where === 'forward' ? target.executor : (s as unknown as { adam: { step: () => void } }).adam;
+        const method = where === 'forward' ? 'logits' : 'step';
+        const original = (sabotaged as unknown as Record<string, unknown>)[method];
+        (sabotaged as unknown as Record<string, unknown>)[method] = () => {
+          throw boom;
+        };
+        const x = tinyBatch(FRAMES);
+        const tensors = tf.memory().numTensors;
+        expect(() => s.step(x)).toThrow(boom);
+        expect(tf.memory().numTensors).toBe(tensors);
+        x.dispose();
+        (sabotaged as unknown as Record<string, unknown>)[method] = original;
+        const after = s.snapshot();
+        for (const name of Object.keys(before.tensors)) {
+          expect(Array.from(after.tensors[name]!.dataSync()), name).toEqual(Array.from(before.tensors[name]!.dataSync()));
+        }
+        expect(after.meta).toEqual(before.meta);
+        tf.dispose([...Object.values(before.tensors), ...Object.values(after.tensors)]);
+        s.dispose();
+      }
+    }
   });
 });

@@ -1,0 +1,56 @@
+/**
+ * Mutation testing, one source file per Stryker run (see docs/testing.md): for each file, the fast
+ * tests that exercise it and the strategies the conformance suite is narrowed to. Every mutant then
+ * runs only the tests that cover it (Stryker's perTest coverage), so a run costs minutes, not hours.
+ */
+export interface MutationTarget {
+  /** Test files (vitest.mutation.config.ts reads them from MUTATION_TESTS). */
+  tests: string[];
+  /** Strategies the conformance suite runs (CONFORMANCE_STRATEGIES); none: the suite is not run. */
+  conformance?: string[];
+}
+
+const CONFORMANCE = 'tests/conformance/strategies.test.ts';
+
+export const MUTATION_TARGETS: Record<string, MutationTarget> = {
+  'strategies/adam.ts': { tests: ['tests/core/adam.test.ts'] },
+  'strategies/teacher.ts': { tests: ['tests/strategies/cotta.teacher.test.ts', 'tests/strategies/cotta.test.ts'] },
+  'strategies/tent.ts': { tests: [CONFORMANCE, 'tests/strategies/tent.test.ts'], conformance: ['tent'] },
+  'strategies/bnAdapt.ts': { tests: [CONFORMANCE, 'tests/core/adapter.test.ts'], conformance: ['bn-adapt'] },
+  'strategies/alphaBn.ts': { tests: [CONFORMANCE, 'tests/strategies/alphaBn.test.ts'], conformance: ['alpha-bn'] },
+  'strategies/normStats.ts': { tests: ['tests/strategies/normStats.test.ts', 'tests/strategies/alphaBn.test.ts'] },
+  'strategies/lame.ts': {
+    tests: [CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts'],
+    conformance: ['lame'],
+  },
+  'strategies/cotta.ts': { tests: [CONFORMANCE, 'tests/strategies/cotta.test.ts'], conformance: ['cotta'] },
+  'strategies/vida.ts': { tests: [CONFORMANCE, 'tests/strategies/vida.test.ts'], conformance: ['vida'] },
+  'strategies/vidaAdapters.ts': {
+    tests: ['tests/strategies/vidaAdapters.test.ts', 'tests/strategies/vida.test.ts'],
+  },
+  'strategies/roid.ts': { tests: [CONFORMANCE, 'tests/strategies/roid.test.ts'], conformance: ['roid'] },
+  'strategies/source.ts': { tests: [CONFORMANCE, 'tests/core/adapter.test.ts'], conformance: ['source'] },
+  'strategies/baseStrategy.ts': {
+    tests: [CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/core/snapshots.test.ts'],
+    conformance: ['source', 'bn-adapt', 'tent'],
+  },
+  'strategies/forwardNormStrategy.ts': {
+    tests: [CONFORMANCE, 'tests/core/adapter.test.ts'],
+    conformance: ['bn-adapt', 'alpha-bn'],
+  },
+  'strategies/registry.ts': {
+    tests: ['tests/core/customStrategy.test.ts', 'tests/core/adapter.test.ts', 'tests/conformance/userStrategy.test.ts'],
+  },
+  'strategies/strategy.ts': { tests: ['tests/core/customStrategy.test.ts'] },
+  'src/model/batchNorm.ts': {
+    tests: [CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/strategies/alphaBn.test.ts'],
+    conformance: ['bn-adapt'],
+  },
+  'src/model/executor.ts': { tests: ['tests/core/executor.test.ts', 'tests/core/adapter.test.ts'] },
+  'src/model/graphPlan.ts': { tests: ['tests/core/executor.test.ts', 'tests/strategies/lame.graph.test.ts'] },
+  'src/model/introspect.ts': { tests: ['tests/core/adapter.test.ts', 'tests/core/adapterArgs.test.ts'] },
+  'src/model/layerKinds.ts': { tests: ['tests/core/adapter.test.ts', 'tests/strategies/alphaBn.test.ts'] },
+  'src/model/stateSpec.ts': { tests: ['tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
+  'src/model/target.ts': { tests: ['tests/strategies/tent.test.ts', 'tests/core/snapshots.test.ts'] },
+  'src/model/weights.ts': { tests: ['tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
+};
