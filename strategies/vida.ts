@@ -316,7 +316,7 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
 }
 
 function check(name: string, v: unknown, ok: boolean, hint: string): void {
-  if (!ok) throw new InvalidOptionError(`Strategy 'vida': option '${name}' is ${JSON.stringify(v)}; ${hint}.`);
+  if (!ok) throw new InvalidOptionError(`Strategy 'vida': option '${name}' is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}; ${hint}.`);
 }
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
