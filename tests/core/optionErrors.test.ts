@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { getStrategy, InvalidOptionError, listStrategies } from '../../src/index.js';
 
-const BUILT_IN = ['source', 'bn-adapt', 'alpha-bn', 'tent', 'lame', 'cotta', 'vida', 'roid'];
+const BUILT_IN: string[] = ['source', 'bn-adapt', 'alpha-bn', 'tent', 'lame', 'cotta', 'vida', 'roid'];
 
 /** A bad value of the option's kind and how the message must show it. */
 function badValue(value: unknown): { bad: unknown; shown: RegExp } | null {
@@ -21,10 +21,10 @@ const FREE = new Set(['lame.featuresLayer', 'vida.layers']);
 
 describe('option errors', () => {
   it('the built-in strategies are the ones listed here', () => {
-    expect(listStrategies().filter((n) => BUILT_IN.includes(n))).toEqual(BUILT_IN.filter((n) => listStrategies().includes(n)));
+    expect(listStrategies().filter((n) => BUILT_IN.includes(n))).toEqual(BUILT_IN.filter((n) => (listStrategies() as string[]).includes(n)));
   });
 
-  for (const name of BUILT_IN.filter((n) => listStrategies().includes(n))) {
+  for (const name of BUILT_IN.filter((n) => (listStrategies() as string[]).includes(n))) {
     it(`'${name}': a bad value of each option gives a message naming the strategy, option and value, and what is valid`, () => {
       const def = getStrategy(name);
       const defaults = def.defaults as Record<string, unknown>;
