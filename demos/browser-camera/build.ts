@@ -5,8 +5,8 @@
  *
  * Output in `demos/browser-camera/dist/` (gitignored):
  * - `index.html`, pointing at the hashed bundles;
- * - `assets/main-<hash>.js` (the page: it only draws; tfjs runs in the worker),
- *   `assets/main-<hash>.css` (uPlot's stylesheet), `assets/worker-<hash>.js` (edge-tta's Web
+ * - `assets/main-<hash>.js` (the entry: starts the workers, then loads `page-<hash>.js`, the
+ *   page code: it only draws; tfjs runs in the worker), `assets/main-<hash>.css` (uPlot's stylesheet), `assets/worker-<hash>.js` (edge-tta's Web
  *   Worker entry with tfjs-core, -layers, -converter, -backend-wasm), minified by default;
  * - `assets/<tfjs-backend-wasm file>-<hash>.wasm`, the three tfjs-backend-wasm binaries,
  *   named by content hash.
@@ -130,9 +130,13 @@ export async function buildDemo(options: BuildOptions = {}): Promise<DemoBuild> 
   const main = await esbuild.build({
     ...common,
     entryPoints: { main: path.join(HERE, 'main.ts') },
+    // main.ts is small (it starts the workers); page.ts and what it imports load as chunks.
+    splitting: true,
+    chunkNames: '[name]-[hash]',
     define: { __DEMO_ASSETS__: JSON.stringify(assets) },
   });
-  const mainJs = output(main.metafile!, outDir, '.js')!;
+  const entry = Object.entries(main.metafile!.outputs).find(([, o]) => o.entryPoint !== undefined)![0];
+  const mainJs = path.relative(outDir, path.resolve(ROOT, entry)).split(path.sep).join('/');
   const css = output(main.metafile!, outDir, '.css');
 
   const html = fs.readFileSync(path.join(HERE, 'index.html'), 'utf8');

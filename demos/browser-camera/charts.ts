@@ -3,10 +3,10 @@
  * mean entropy, mean confidence and step time, one line per lane, against seconds since the
  * stream started. Vertical markers show corruption changes and the adapters' events (guard
  * trips, shift-detector changes, non-finite outputs, steps that did not adapt and why).
- * The page adds one row per render tick (the lanes' figures since the last tick).
+ * The page adds one row per render tick (the lanes' figures since the last tick). uPlot's
+ * stylesheet is imported by `main.ts`, so the build links it from the page's head.
  */
 import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 
 /** What a marker shows: a corruption change, or an adapter event of lane A or B. */
 export type MarkerKind = 'corruption' | 'guard' | 'shift' | 'nonfinite' | 'update';

@@ -67,20 +67,23 @@ async function main(runs: number, baselineUrl: string | undefined): Promise<void
   try {
     const assets = fs.readdirSync(path.join(DIST_DIR, 'assets'));
     const pick = (re: RegExp): string => `assets/${assets.find((f) => re.test(f))!}`;
+    const pageChunks = assets.filter((f) => f.endsWith('.js') && !f.startsWith('worker-')).map((f) => size(`assets/${f}`));
     const sizes = {
-      main: size(pick(/^main-.*\.js$/)),
+      // The page's JavaScript: main-*.js (the entry: starts the workers), page-*.js (the page code) and shared chunks.
+      page: { file: pageChunks.map((c) => c.file.replace('assets/', '')).join(' + '), bytes: pageChunks.reduce((a, c) => a + c.bytes, 0), gzipBytes: pageChunks.reduce((a, c) => a + c.gzipBytes, 0) },
       css: size(pick(/^main-.*\.css$/)),
       worker: size(pick(/^worker-.*\.js$/)),
       html: size('index.html'),
       wasmSimd: size(pick(/^tfjs-backend-wasm-simd-.*\.wasm$/)),
     };
-    const text = (s: Size): string => fs.readFileSync(path.join(DIST_DIR, s.file), 'utf8');
+    const text = (s: Size): string => s.file.split(' + ').map((f) => fs.readFileSync(path.join(DIST_DIR, f.includes('/') ? f : `assets/${f}`), 'utf8')).join('\n');
     const count = (s: Size, needle: string): number => text(s).split(needle).length - 1;
     // A string unique to tfjs-core's engine: one copy of tfjs-core has it once.
-    const tfjs = { mainCoreCopies: count(sizes.main, 'The highest priority backend'), workerCoreCopies: count(sizes.worker, 'The highest priority backend'), webgl: /WEBGL_|["'`]webgl["'`]/.test(text(sizes.main) + text(sizes.worker)) };
+    const tfjs = { pageCoreCopies: count(sizes.page, 'The highest priority backend'), workerCoreCopies: count(sizes.worker, 'The highest priority backend'), webgl: /WEBGL_|["'`]webgl["'`]/.test(text(sizes.page) + text(sizes.worker)) };
 
     const url = `${server.url}?mode=sample&strategy=bn-adapt&strategyB=source&corruption=fog&severity=3&autostart=1`;
     const firstPredictionMs: number[] = [];
+    const milestones: { scriptStart: number; workersReady: number; firstFrame: number }[] = [];
     const baselineMs: number[] = [];
     /** One cold start (new context: empty cache and IndexedDB) of `target`; ms to the first prediction. */
     const coldStart = async (target: string): Promise<number> => {
@@ -92,6 +95,7 @@ async function main(runs: number, baselineUrl: string | undefined): Promise<void
         await page.goto(target);
         const t = (await (await page.waitForFunction(FIRST_PREDICTION, null, { timeout: 60_000, polling: 'raf' })).jsonValue()) as number;
         if (errors.length > 0) throw new Error(`${target} failed: ${errors.join('; ')}`);
+        if (target === url) milestones.push(await page.evaluate(() => (globalThis as unknown as { __edgeTtaDemo: { timings: (typeof milestones)[number] } }).__edgeTtaDemo.timings));
         return t;
       } finally {
         await context.close();
@@ -131,7 +135,15 @@ async function main(runs: number, baselineUrl: string | undefined): Promise<void
       machine: 'shared development machine (2 cores, other jobs running): absolute times are indicative',
       sizes,
       tfjs,
-      coldStart: { runs, firstPredictionMs: firstPredictionMs.map((x) => Math.round(x)), medianMs: Math.round(median(firstPredictionMs)) },
+      coldStart: {
+        runs,
+        firstPredictionMs: firstPredictionMs.map((x) => Math.round(x)),
+        medianMs: Math.round(median(firstPredictionMs)),
+        // Medians of the page's milestones (ms since navigation start).
+        medianScriptStartMs: Math.round(median(milestones.map((m) => m.scriptStart))),
+        medianWorkersReadyMs: Math.round(median(milestones.map((m) => m.workersReady))),
+        medianFirstFrameMs: Math.round(median(milestones.map((m) => m.firstFrame))),
+      },
       traffic: { coldLoad: cold, reloadInSameContext: reload },
       ...(baseline ? { baseline } : {}),
     };
@@ -139,9 +151,11 @@ async function main(runs: number, baselineUrl: string | undefined): Promise<void
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
-    for (const [name, s] of Object.entries(sizes)) console.log(`${name.padEnd(9)} ${s.file.padEnd(52)} ${kib(s.bytes).padStart(11)}  gzip ${kib(s.gzipBytes).padStart(10)}`);
-    console.log(`tfjs-core copies: main ${tfjs.mainCoreCopies}, worker ${tfjs.workerCoreCopies}; webgl backend: ${tfjs.webgl ? 'yes' : 'no'}`);
-    console.log(`cold start to first prediction: median ${results.coldStart.medianMs} ms over ${runs} runs (${results.coldStart.firstPredictionMs.join(', ')} ms)`);
+    for (const [name, s] of Object.entries(sizes)) console.log(`${name.padEnd(9)} ${s.file.padEnd(60)} ${kib(s.bytes).padStart(11)}  gzip ${kib(s.gzipBytes).padStart(10)}`);
+    console.log(`tfjs-core copies: page ${tfjs.pageCoreCopies}, worker ${tfjs.workerCoreCopies}; webgl backend: ${tfjs.webgl ? 'yes' : 'no'}`);
+    const c = results.coldStart;
+    console.log(`cold start to first prediction: median ${c.medianMs} ms over ${runs} runs (${c.firstPredictionMs.join(', ')} ms)`);
+    console.log(`  medians since navigation start: page script runs ${c.medianScriptStartMs} ms, workers ready ${c.medianWorkersReadyMs} ms, first frame ${c.medianFirstFrameMs} ms`);
     if (baseline) {
       for (const [f, x] of Object.entries(baseline.sizes)) console.log(`baseline ${f.padEnd(10)} ${kib(x.bytes).padStart(11)}  gzip ${kib(x.gzipBytes).padStart(10)}`);
       console.log(`baseline cold start: median ${baseline.coldStart.medianMs} ms (${baseline.coldStart.firstPredictionMs.join(', ')} ms), interleaved with the runs above`);

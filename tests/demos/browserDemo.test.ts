@@ -26,7 +26,7 @@ import { createAdapter, initBackend } from '../../src/index.js';
 import { corrupt } from '../../src/corruptions/index.js';
 import { loadSourceModel } from '../../demos/bench/loadModel.js';
 import { sampleBinary, startDemoServer, type DemoServer } from '../../demos/browser-camera/serve.js';
-import type { DemoState } from '../../demos/browser-camera/main.js';
+import type { DemoState } from '../../demos/browser-camera/page.js';
 import type { LiveCharts } from '../../demos/browser-camera/charts.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -207,7 +207,14 @@ describe('browser camera demo in headless Chromium', () => {
       390,
     );
     // Clean frames first; once 200 are predicted by both lanes, contrast 5.
-    await page.waitForFunction(() => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.length === 2 && (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.every((l) => l.predictions >= 200), null, { timeout: 40_000 });
+    await page.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { __edgeTtaDemo?: DemoState }).__edgeTtaDemo; // set once the page code loaded
+        return s !== undefined && s.lanes.length === 2 && s.lanes.every((l) => l.predictions >= 200);
+      },
+      null,
+      { timeout: 40_000 },
+    );
     const live = await demoState(page);
     expect(live.running).toBe(true);
     expect(live.rates.inputFps).toBeGreaterThan(0);
