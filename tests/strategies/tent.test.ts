@@ -135,12 +135,14 @@ describe('tent', () => {
 
   it('restore refuses a negative BN moving variance, Adam second moment or moving-statistics variance, and only those', () => {
     const nonNegative = /moving_variance|^tent\/adam\/v\/|^normStats\/.*\/variance$/;
-    for (const options of [{}, { optimizer: 'sgd' }, { stats: 'ema' }, { optimizer: 'sgd', stats: 'ema' }]) {
+    const cases: Record<string, string>[] = [{ stats: 'batch' }, { optimizer: 'sgd', stats: 'batch' }, { stats: 'ema' }, { optimizer: 'sgd', stats: 'auto' }];
+    for (const options of cases) {
       const { s } = create(tinyNet(), options);
       step(s, FRAMES);
       const refused = expectNonNegativeState(s, 'tent', nonNegative);
       const adam = options.optimizer === 'sgd' ? [] : ['tent/adam/v/0', 'tent/adam/v/1'];
-      const ema = options.stats === 'ema' ? ['normStats/tiny_bn/variance'] : [];
+      // 'ema' and 'auto' keep moving statistics.
+      const ema = options.stats === 'batch' ? [] : ['normStats/tiny_bn/variance'];
       expect(refused.sort()).toEqual([...adam, ...ema, 'tiny_bn/moving_variance'].sort());
       // The strategy still works from the snapshot's state, SGD too (no Adam step count to restore).
       s.reset();
