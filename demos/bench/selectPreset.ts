@@ -12,8 +12,7 @@
  * 1. **statistics** (forward only): bn-adapt at batch 64 and 128, BN statistics of the batch or
  *    moving (`stats: 'ema'`) at three momenta;
  * 2. **self-training** on the winner's batch size and statistics: Tent, ROID (defaults, and its
- *    documented knobs: a larger learning rate, slower weight ensembling, no consistency loss,
- *    no flips);
+ *    documented knobs: a larger learning rate, slower weight ensembling, no consistency loss);
  * 3. **slow**: ViDA with the shipped warmed-up adapters (its statistics are its own).
  * The winner is the candidate with the lowest mean validation error; among the candidates within
  * `--tolerance` points of it, the fastest (images/s of `adapter.step`) is taken, because a
@@ -81,7 +80,6 @@ export function stageCandidates(stage: Stage, best: Candidate | null): Candidate
       candidate('roid', batch, { ...stats, lr: 3e-3 }),
       candidate('roid', batch, { ...stats, momentumSrc: 0.999 }),
       candidate('roid', batch, { ...stats, consistency: false }),
-      candidate('roid', batch, { ...stats, horizontalFlip: false }),
     ];
   }
   return [candidate('vida', batch)];
