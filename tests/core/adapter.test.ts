@@ -123,7 +123,8 @@ describe('createAdapter', () => {
     adapter.dispose();
   });
 
-  it('5,000 steps leave tf.memory().numTensors unchanged', async () => {
+  // Minutes under load: mutation runs (MUTATION_TESTS set) leave this soak to the conformance suite's long run.
+  it.skipIf(process.env.MUTATION_TESTS !== undefined)('5,000 steps leave tf.memory().numTensors unchanged', async () => {
     const model = smallResNet([8, 8, 1], 3);
     const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
     const x = randomBatch([2, 8, 8, 1]);

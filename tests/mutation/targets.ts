@@ -13,31 +13,36 @@ export interface MutationTarget {
 const CONFORMANCE = 'tests/conformance/strategies.test.ts';
 /** Every option's error message (fast: no model). */
 const OPTIONS = 'tests/core/optionErrors.test.ts';
+/** Every built-in instance's name and needs, and its errors after dispose() (fast). */
+const DEFINITIONS = 'tests/strategies/definitions.test.ts';
 
 export const MUTATION_TARGETS: Record<string, MutationTarget> = {
   'strategies/adam.ts': { tests: ['tests/core/adam.test.ts'] },
   'strategies/teacher.ts': { tests: ['tests/strategies/cotta.teacher.test.ts', 'tests/strategies/cotta.test.ts'] },
-  'strategies/tent.ts': { tests: [OPTIONS, CONFORMANCE, 'tests/strategies/tent.test.ts'], conformance: ['tent'] },
-  'strategies/bnAdapt.ts': { tests: [OPTIONS, CONFORMANCE, 'tests/core/adapter.test.ts'], conformance: ['bn-adapt'] },
-  'strategies/alphaBn.ts': { tests: [OPTIONS, CONFORMANCE, 'tests/strategies/alphaBn.test.ts'], conformance: ['alpha-bn'] },
+  'strategies/tent.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/tent.test.ts'], conformance: ['tent'] },
+  'strategies/bnAdapt.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/core/adapter.test.ts'], conformance: ['bn-adapt'] },
+  'strategies/alphaBn.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/alphaBn.test.ts'], conformance: ['alpha-bn'] },
   'strategies/normStats.ts': { tests: [OPTIONS, 'tests/strategies/normStats.test.ts', 'tests/strategies/alphaBn.test.ts'] },
   'strategies/lame.ts': {
-    tests: [OPTIONS, CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts'],
+    tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts'],
     conformance: ['lame'],
   },
-  'strategies/cotta.ts': { tests: [OPTIONS, CONFORMANCE, 'tests/strategies/cotta.test.ts'], conformance: ['cotta'] },
-  'strategies/vida.ts': { tests: [OPTIONS, CONFORMANCE, 'tests/strategies/vida.test.ts'], conformance: ['vida'] },
+  'strategies/cotta.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/cotta.test.ts'], conformance: ['cotta'] },
+  'strategies/vida.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/vida.test.ts'], conformance: ['vida'] },
   'strategies/vidaAdapters.ts': {
     tests: ['tests/strategies/vidaAdapters.test.ts', 'tests/strategies/vida.test.ts'],
   },
-  'strategies/roid.ts': { tests: [OPTIONS, CONFORMANCE, 'tests/strategies/roid.test.ts'], conformance: ['roid'] },
-  'strategies/source.ts': { tests: [CONFORMANCE, 'tests/core/adapter.test.ts'], conformance: ['source'] },
+  'strategies/roid.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/roid.test.ts'], conformance: ['roid'] },
+  'strategies/source.ts': {
+    tests: [CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/strategies/lame.graph.test.ts', DEFINITIONS],
+    conformance: ['source'],
+  },
   'strategies/baseStrategy.ts': {
-    tests: [CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/core/snapshots.test.ts'],
+    tests: [DEFINITIONS, CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/core/snapshots.test.ts'],
     conformance: ['source', 'bn-adapt', 'tent'],
   },
   'strategies/forwardNormStrategy.ts': {
-    tests: [CONFORMANCE, 'tests/core/adapter.test.ts'],
+    tests: [DEFINITIONS, CONFORMANCE, 'tests/core/adapter.test.ts'],
     conformance: ['bn-adapt', 'alpha-bn'],
   },
   'strategies/registry.ts': {

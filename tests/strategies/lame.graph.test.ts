@@ -126,6 +126,8 @@ describe("strategy 'lame' on a tf.GraphModel", () => {
       const expected = oracleRbf(ref.p, ref.feats).flat();
       expect(maxAbsDiff(g.probs, expected)).toBeLessThan(1e-5);
       expect(maxAbsDiff(l.probs, expected)).toBeLessThan(1e-5);
+      // 'source' on the graph: the softmax of its logits (outputNode 'logits') or its own softmax.
+      expect(maxAbsDiff(s.probs, ref.p.flat())).toBeLessThan(1e-5);
       // LAME did something: not the source output.
       expect(maxAbsDiff(g.probs, s.probs)).toBeGreaterThan(0.05);
       expect(g.stats.changed).toBe(Array.from(g.labels).filter((c, i) => c !== s.labels[i]).length);
