@@ -1,0 +1,73 @@
+/** The command line of `npm run bench:perf` (demos/bench/perf.ts), parsed by demos/cli.ts. */
+import { exitOnHelp, HELP, parseCli, positive, positiveInt, UsageError } from '../cli.js';
+import { PERF_MODELS, type PerfModelName } from './perfModels.js';
+
+export const PERF_USAGE = `Usage: npm run bench:perf -- [--models resnet14,mobilenetv2] [--strategies a,b] [--batches 1,8,64]
+                          [--rounds 5] [--seconds 8] [--seed 1] [--profile] [--json file]
+
+Speed of every strategy's step against plain model.predict on the same model and batch, in one
+process with interleaved rounds (wasm backend, SIMD, one thread). Models are built with tf.layers
+and seeded weights (demos/bench/perfModels.ts): resnet14 (32x32x3, 15 BN) and mobilenetv2 (Keras
+MobileNetV2 224x224x3, 52 BN). Batch 64 runs on resnet14 only.
+
+Options:
+  --models      models to run (default: both)
+  --strategies  strategies (default: every registered one)
+  --batches     batch sizes (default: 1,8,64)
+  --rounds      interleaved rounds per cell, each one predict and one step (default 5)
+  --seconds     stop a cell after this many seconds once 3 rounds are done (default 8)
+  --seed        weights, inputs and adapter seed (default 1)
+  --profile     print the 12 most expensive kernels of one step per cell (tf.profile)
+  --json file   also write the JSON there (always written to bench-results/)
+  -h, --help    this text`;
+
+/** Parsed `bench:perf` options. */
+export interface PerfOptions {
+  models: PerfModelName[];
+  /** Empty: every registered strategy. */
+  strategies: string[];
+  batches: number[];
+  rounds: number;
+  seconds: number;
+  seed: number;
+  profile: boolean;
+  json?: string;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/** Parses argv; returns 'help' when --help was given (after printing nothing: the caller prints). */
+export function parsePerfArgs(argv: string[]): PerfOptions {
+  const v = parseCli(
+    {
+      models: { type: 'string' },
+      strategies: { type: 'string' },
+      batches: { type: 'string' },
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      seed: { type: 'string' },
+      profile: { type: 'boolean' },
+      json: { type: 'string' },
+      help: HELP,
+    },
+    argv,
+  );
+  exitOnHelp(v, PERF_USAGE);
+  const models = v.models === undefined ? [...PERF_MODELS] : list(v.models);
+  for (const m of models) {
+    if (!PERF_MODELS.includes(m as PerfModelName)) throw new UsageError(`--models: unknown model '${m}'; valid: ${PERF_MODELS.join(', ')}.`);
+  }
+  const batches = v.batches === undefined ? [1, 8, 64] : list(v.batches).map((b) => positiveInt('--batches', b));
+  return {
+    models: models as PerfModelName[],
+    strategies: list(v.strategies),
+    batches,
+    rounds: positiveInt('--rounds', v.rounds, 5),
+    seconds: positive('--seconds', v.seconds, 8),
+    seed: positiveInt('--seed', v.seed, 1),
+    profile: v.profile ?? false,
+    ...(v.json !== undefined ? { json: v.json } : {}),
+  };
+}
