@@ -84,15 +84,19 @@ export function cottaThreshold(model: tf.LayersModel, images: tf.Tensor4D, optio
   const executor = new ModelExecutor(model);
   const hooks = new Map<string, LayerHook>(batchStatistics ? executor.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]) : []);
   const confidences: number[] = [];
-  for (let b = 0; b < batches; b++) {
-    const size = Math.min(batchSize, n - b * batchSize);
-    const conf = tf.tidy(() => {
-      const x = tf.slice(images, [b * batchSize, 0, 0, 0], [size, -1, -1, -1]);
-      const c = tf.max(tf.softmax(executor.logits(x, { hooks })), 1);
-      return per === 'batch' ? tf.mean(c) : c;
-    });
-    confidences.push(...conf.dataSync());
-    conf.dispose();
+  try {
+    for (let b = 0; b < batches; b++) {
+      const size = Math.min(batchSize, n - b * batchSize);
+      const conf = tf.tidy(() => {
+        const x = tf.slice(images, [b * batchSize, 0, 0, 0], [size, -1, -1, -1]);
+        const c = tf.max(tf.softmax(executor.logits(x, { hooks })), 1);
+        return per === 'batch' ? tf.mean(c) : c;
+      });
+      confidences.push(...conf.dataSync());
+      conf.dispose();
+    }
+  } finally {
+    executor.dispose();
   }
   const quantileValue = quantile(confidences, q);
   return {

@@ -173,6 +173,8 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
       this.source = null;
     }
     this.onDispose();
+    // The executor's folded BN weights (built by this strategy's fixed-statistics passes).
+    if (this.target.kind === 'layers') this.target.executor.dispose();
     this.disposed = true;
   }
 

@@ -128,6 +128,7 @@ export class ModelCopy {
 
   /** Frees the copy's variables. */
   dispose(): void {
+    this.executor.dispose();
     this.model.dispose();
   }
 }

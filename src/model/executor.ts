@@ -1,4 +1,5 @@
 import * as tf from '../tf.js';
+import { FoldCache, findFoldGroups, runFolded, type FoldGroup } from './bnFold.js';
 import { compilePlan, type GraphPlan } from './graphPlan.js';
 import { inspectModel, type ModelInfo } from './introspect.js';
 
@@ -47,6 +48,21 @@ function linear(): unknown {
   return linearActivation;
 }
 
+/** Options of a {@link ModelExecutor}. */
+export interface ExecutorOptions {
+  /**
+   * Fold each BatchNormalization into the conv / depthwise conv before it (and fuse a following
+   * relu / relu6) in passes where the BN uses its moving statistics: no hook on the three layers,
+   * `training: false`, no gradient being recorded. Same values up to float rounding. Defaults to true.
+   */
+  foldBatchNorm?: boolean;
+}
+
+/** True while tfjs records a gradient tape (inside `tf.grad`, `variableGrads`, `minimize`, `customGrad`). */
+function recordingGradients(): boolean {
+  return tf.engine().state.gradientDepth > 0;
+}
+
 function hookFor(hooks: LayerHooks | undefined, name: string): LayerHook | undefined {
   if (hooks === undefined) return undefined;
   return hooks instanceof Map ? hooks.get(name) : (hooks as Record<string, LayerHook>)[name];
@@ -56,8 +72,15 @@ function hookFor(hooks: LayerHooks | undefined, name: string): LayerHook | undef
  * Runs a `tf.LayersModel` layer by layer in topological order, letting strategies replace
  * or wrap chosen layers. Without hooks, {@link predict} equals `model.predict`.
  * Differentiable: call it inside `tf.variableGrads` / `optimizer.minimize`.
- * The executor does not own the model and creates no tensors of its own: call it inside
- * `tf.tidy` (or dispose what it returns).
+ * The executor does not own the model: call it inside `tf.tidy` (or dispose what it returns).
+ *
+ * Two things make its passes cheaper than `model.predict` where they cannot be observed:
+ * - BN folding (see {@link ExecutorOptions.foldBatchNorm} and `bnFold.ts`); the folded weights are
+ *   the only tensors the executor keeps between runs, recomputed when the weights change, freed
+ *   by {@link dispose}.
+ * - Outside a gradient tape, each intermediate tensor is disposed as soon as its last consumer
+ *   has run (a tidy alone would keep every activation of the pass alive until it ends); the
+ *   inputs and outputs of hooked layers stay until the caller's tidy ends, since a hook may hold them.
  *
  * @example
  * const exec = new ModelExecutor(model);
@@ -67,11 +90,46 @@ export class ModelExecutor {
   readonly model: tf.LayersModel;
   readonly info: ModelInfo;
   private readonly plan: GraphPlan;
+  private readonly fold: boolean;
+  /** Steps reading each symbolic id, over the whole model (nested plans included). */
+  private readonly consumers = new Map<number, number>();
+  /** Ids that stay observable: plan outputs (nested too), logits, features. */
+  private readonly pinned = new Set<number>();
+  private readonly groups = new Map<GraphPlan, Map<number, FoldGroup>>();
+  private readonly foldCache = new FoldCache();
 
-  constructor(model: tf.LayersModel) {
+  constructor(model: tf.LayersModel, options: ExecutorOptions = {}) {
     this.model = model;
     this.info = inspectModel(model);
     this.plan = compilePlan(model);
+    this.fold = options.foldBatchNorm ?? true;
+    this.pinned.add(this.info.logitsTensorId).add(this.info.featuresTensorId);
+    const count = (plan: GraphPlan): void => {
+      for (const id of plan.outputIds) this.pinned.add(id);
+      for (const step of plan.steps) {
+        for (const id of step.inputIds) this.consumers.set(id, (this.consumers.get(id) ?? 0) + 1);
+        if (step.nested !== undefined) count(step.nested);
+      }
+    };
+    count(this.plan);
+    const collect = (plan: GraphPlan): void => {
+      this.groups.set(plan, findFoldGroups(plan.steps, this.consumers, this.pinned));
+      for (const step of plan.steps) if (step.nested !== undefined) collect(step.nested);
+    };
+    collect(this.plan);
+  }
+
+  /** Number of conv -> BN (-> activation) chains folded in fixed-statistics passes. */
+  get foldedGroups(): number {
+    if (!this.fold) return 0;
+    let n = 0;
+    for (const g of this.groups.values()) n += g.size;
+    return n;
+  }
+
+  /** Frees the cached folded weights (recomputed on the next run that folds). */
+  dispose(): void {
+    this.foldCache.clear();
   }
 
   /** The model's own output (probabilities for a softmax classifier), as `model.predict`. */
@@ -96,24 +154,67 @@ export class ModelExecutor {
   private execute(x: tf.Tensor, options: RunOptions, logitsMode: boolean): Map<number, tf.Tensor> {
     const values = new Map<number, tf.Tensor>();
     values.set(this.plan.inputIds[0]!, x);
-    this.runPlan(this.plan, values, options.hooks, options.training ?? false, logitsMode);
+    const training = options.training ?? false;
+    const taping = recordingGradients();
+    const run: RunState = {
+      values,
+      hooks: options.hooks,
+      training,
+      logitsMode,
+      fold: this.fold && !training && !taping,
+      remaining: taping ? null : new Map(this.consumers),
+      hooked: new Set(),
+      input: x,
+    };
+    this.runPlan(this.plan, run);
     return values;
   }
 
-  private runPlan(
-    plan: GraphPlan,
-    values: Map<number, tf.Tensor>,
-    hooks: LayerHooks | undefined,
-    training: boolean,
-    logitsMode: boolean,
-  ): void {
-    for (const step of plan.steps) {
+  /** Drops the values of `ids` whose last consumer has run, disposing tensors nothing else holds. */
+  private release(run: RunState, ids: readonly number[]): void {
+    const remaining = run.remaining;
+    if (remaining === null) return;
+    for (const id of new Set(ids)) {
+      const left = (remaining.get(id) ?? 0) - 1;
+      remaining.set(id, left);
+      if (left > 0 || this.pinned.has(id) || run.hooked.has(id)) continue;
+      const t = run.values.get(id);
+      if (t === undefined) continue;
+      run.values.delete(id);
+      // Never the caller's input, a kept tensor or a variable (a hook may return one), nor a
+      // tensor still held under another id (identity layers, nested models' outputs).
+      if (t === run.input || t.kept || t instanceof tf.Variable) continue;
+      let held = false;
+      for (const v of run.values.values()) if (v === t) { held = true; break; }
+      if (!held) t.dispose();
+    }
+  }
+
+  private runPlan(plan: GraphPlan, run: RunState): void {
+    const { values, hooks, training, logitsMode } = run;
+    const groups = run.fold ? this.groups.get(plan)! : undefined;
+    const skip = new Set<number>();
+    for (let i = 0; i < plan.steps.length; i++) {
+      const step = plan.steps[i]!;
+      if (skip.has(i)) continue;
       const inputs = step.inputIds.map((id) => values.get(id)!);
       if (step.nested !== undefined) {
         step.nested.inputIds.forEach((id, i) => values.set(id, inputs[i]!));
-        this.runPlan(step.nested, values, hooks, training, logitsMode);
+        this.runPlan(step.nested, run);
         step.outputIds.forEach((id, i) => values.set(id, values.get(step.nested!.outputIds[i]!)!));
+        this.release(run, step.inputIds);
         continue;
+      }
+      const group = groups?.get(i);
+      if (group !== undefined && this.foldable(group, hooks)) {
+        const w = this.foldCache.weights(group);
+        if (w !== null) {
+          values.set(group.outputId, runFolded(group, w, inputs[0] as tf.Tensor4D));
+          skip.add(group.bnStep);
+          if (group.actStep !== null) skip.add(group.actStep);
+          this.release(run, step.inputIds);
+          continue;
+        }
       }
       const layer = step.layer;
       const skipSoftmax = logitsMode && layer === this.info.softmaxActivationLayer;
@@ -130,12 +231,36 @@ export class ModelExecutor {
         }
       };
       const hook = hookFor(hooks, layer.name);
+      if (hook !== undefined) for (const id of [...step.inputIds, ...step.outputIds]) run.hooked.add(id);
       const out = hook !== undefined ? hook({ layer, inputs, training, original }) : original();
       if (step.outputIds.length === 1) values.set(step.outputIds[0]!, out);
       else {
         const outs = out as unknown as tf.Tensor[];
         step.outputIds.forEach((id, i) => values.set(id, outs[i]!));
       }
+      this.release(run, step.inputIds);
     }
   }
+
+  /** A group folds when none of its layers is hooked. */
+  private foldable(g: FoldGroup, hooks: LayerHooks | undefined): boolean {
+    if (hooks === undefined) return true;
+    return hookFor(hooks, g.conv.name) === undefined && hookFor(hooks, g.bn.name) === undefined && (g.act === null || hookFor(hooks, g.act.name) === undefined);
+  }
+}
+
+/** The state of one pass through the plan. */
+interface RunState {
+  values: Map<number, tf.Tensor>;
+  hooks: LayerHooks | undefined;
+  training: boolean;
+  logitsMode: boolean;
+  /** Fold BN in this pass (no training flag, no tape). */
+  fold: boolean;
+  /** Consumers still to run per id; null while a gradient tape records (nothing is released). */
+  remaining: Map<number, number> | null;
+  /** Inputs and outputs of hooked layers: a hook may hold on to them, so they live until the caller's tidy ends. */
+  hooked: Set<number>;
+  /** The caller's input (never disposed). */
+  input: tf.Tensor;
 }

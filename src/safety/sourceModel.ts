@@ -50,7 +50,10 @@ export async function createSourceModel(target: AdaptTarget): Promise<SourceMode
   return {
     batchNorms: executor.info.batchNorms,
     probs: (x, hooks) => tf.tidy(() => tf.softmax(executor.logits(x, hooks !== undefined ? { hooks } : {}))),
-    dispose: () => clone.dispose(),
+    dispose: () => {
+      executor.dispose();
+      clone.dispose();
+    },
   };
 }
 
