@@ -14,8 +14,9 @@ Options:
   --models      models to run (default: both)
   --strategies  strategies (default: every registered one)
   --batches     batch sizes (default: 1,8,64)
-  --rounds      interleaved rounds per cell, each one predict and one step (default 5)
-  --seconds     stop a cell after this many seconds once 3 rounds are done (default 8)
+  --rounds      minimum interleaved rounds per cell, each one predict and one step (default 5;
+                2 when one step takes longer than --seconds)
+  --seconds     keep adding rounds (up to 400) until a cell has run this long (default 8)
   --seed        weights, inputs and adapter seed (default 1)
   --profile     print the 12 most expensive kernels of one step per cell (tf.profile)
   --json file   also write the JSON there (always written to bench-results/)

@@ -22,19 +22,20 @@ describe('createAdapter', () => {
     await initBackend({ backend: 'wasm' });
   });
 
-  it("'source' returns exactly model.predict's softmax", async () => {
+  it("'source' returns model.predict's softmax (within float rounding: its passes fold BN into the convs)", async () => {
     const model = smallResNet();
     randomizeBatchNorms(model);
     const adapter = await createAdapter(model, { strategy: 'source' });
     const x = randomBatch([7, 12, 12, 1]);
     const out = await adapter.step(x);
     const expected = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
-    expect(Array.from(out.probs)).toEqual(Array.from(expected));
+    expect(out.probs.length).toBe(expected.length);
+    for (let i = 0; i < expected.length; i++) expect(Math.abs(out.probs[i]! - expected[i]!)).toBeLessThan(1e-6);
     expect(out.batchSize).toBe(7);
     expect(out.numClasses).toBe(5);
     // labels and confidences are the arg-max and max of each row.
     for (let i = 0; i < 7; i++) {
-      const row = Array.from(expected.slice(i * 5, i * 5 + 5));
+      const row = Array.from(out.probs.slice(i * 5, i * 5 + 5));
       expect(out.confidence[i]).toBe(Math.fround(Math.max(...row)));
       expect(out.labels[i]).toBe(row.indexOf(Math.max(...row)));
     }

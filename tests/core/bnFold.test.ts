@@ -17,7 +17,7 @@ function randomizeBatchNorms(model: tf.LayersModel, seed: number): void {
     if (layer.getClassName() !== 'BatchNormalization') continue;
     const values = layer.weights.map((w) =>
       tf.tidy(() => {
-        const u = tf.randomUniform(w.shape, 0, 1, 'float32', s++);
+        const u = tf.randomUniform(w.read().shape, 0, 1, 'float32', s++);
         const n = w.originalName;
         if (n.endsWith('gamma')) return u.mul(0.5).add(0.75);
         if (n.endsWith('beta')) return u.sub(0.5).mul(0.2);
