@@ -41,7 +41,7 @@
  */
 import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
-import { mixBnStats } from '../src/fused/index.js';
+import { batchNormalizeFused, channelMomentsFused, mixBnStats } from '../src/fused/index.js';
 import { batchMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
 import type { BatchNormInfo } from '../src/model/introspect.js';
@@ -306,13 +306,14 @@ export function batchNormTrain(
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   // Captured by the op below, not its inputs: the tape sends no gradient through them (the closed
-  // form accounts for the statistics' dependence on x).
-  const m = tf.moments(x, axes);
+  // form accounts for the statistics' dependence on x). On wasm one SIMD pass, off the tape (so
+  // the tape keeps none of tf.moments' full-size intermediates until the backward pass).
+  const m = channelMomentsFused(x) ?? tf.moments(x, axes);
   const mean = m.mean as tf.Tensor1D;
   const variance = m.variance as tf.Tensor1D;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xs, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const y = tf.batchNorm(xs, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, epsilon);
+    const y = batchNormalizeFused(xs, mean, variance, g, b, epsilon) ?? tf.batchNorm(xs, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, epsilon);
     // Saved (kept by the engine until the backward pass), since the forward scope's tensors are gone by then.
     save([xs, g, mean, variance]);
     return {

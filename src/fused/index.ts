@@ -231,3 +231,50 @@ export function lameSolve(probs: tf.Tensor2D, feats: tf.Tensor2D, options: LameO
   const { y } = lameOracle(probs.dataSync() as Float32Array, feats.dataSync() as Float32Array, B, K, D, { affinity, k, lambda, maxIter, tol });
   return tf.tensor2d(y, [B, K]);
 }
+
+/**
+ * Per-channel batch moments of `x` over every axis but the last (NHWC BN's training-mode
+ * statistics): mean and biased variance, in one read of `x` (f64 sums inside) on the wasm
+ * backend. Returns null on other backends, for dtypes other than float32 or an empty `x`: the
+ * caller then uses `tf.moments`. Not differentiable (the result is a constant to a tape).
+ *
+ * @example const m = channelMomentsFused(x) ?? tf.moments(x, [0, 1, 2]);
+ */
+export function channelMomentsFused(x: tf.Tensor): { mean: tf.Tensor1D; variance: tf.Tensor1D } | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || x.size === 0 || x.rank < 2) return null;
+  const C = x.shape[x.rank - 1]!;
+  const R = x.size / C;
+  const scratch = backend.wasm._malloc(16 * C) >>> 0;
+  try {
+    const mean = backend.makeOutput([C], 'float32');
+    const variance = backend.makeOutput([C], 'float32');
+    edgeExports(backend).channelMoments(ptrOf(backend, x), ptrOf(backend, mean), ptrOf(backend, variance), scratch, R, C);
+    return { mean: fromInfo(mean), variance: fromInfo(variance) };
+  } finally {
+    backend.wasm._free(scratch);
+  }
+}
+
+/**
+ * (x - mean) / sqrt(variance + eps) * gamma + beta over the last axis, as `tf.batchNorm`, in one
+ * read and one write on the wasm backend (null elsewhere: use `tf.batchNorm`). Not differentiable.
+ *
+ * @example const y = batchNormalizeFused(x, mean, variance, gamma, beta, 1e-3) ?? tf.batchNorm(...);
+ */
+export function batchNormalizeFused(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor | undefined, beta: tf.Tensor | undefined, eps: number): tf.Tensor | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || x.size === 0 || x.rank < 2) return null;
+  const C = x.shape[x.rank - 1]!;
+  for (const t of [mean, variance, gamma, beta]) if (t !== undefined && (t.size !== C || t.dtype !== 'float32')) return null;
+  const scratch = backend.wasm._malloc(8 * C) >>> 0;
+  try {
+    const out = backend.makeOutput(x.shape, 'float32');
+    edgeExports(backend).batchNormalize(ptrOf(backend, x), ptrOf(backend, mean), ptrOf(backend, variance),
+      gamma === undefined ? 0 : ptrOf(backend, gamma), beta === undefined ? 0 : ptrOf(backend, beta),
+      ptrOf(backend, out), scratch, x.size / C, C, eps);
+    return fromInfo(out);
+  } finally {
+    backend.wasm._free(scratch);
+  }
+}

@@ -1,4 +1,5 @@
 import * as tf from '../tf.js';
+import { batchNormalizeFused, channelMomentsFused } from '../fused/index.js';
 import type { BatchNormInfo } from './introspect.js';
 import type { LayerHook } from './executor.js';
 
@@ -14,8 +15,22 @@ function reductionAxes(bn: BatchNormInfo, rank: number): number[] {
   return axes;
 }
 
-/** The batch statistics of `x` over every axis but the BN layer's channel axis. */
-export function batchMoments(x: tf.Tensor, bn: BatchNormInfo): ChannelMoments {
+/** True while tfjs records a gradient tape for the ops being run (not inside a kernel or customGrad forward). */
+export function tapeRecording(): boolean {
+  const state = tf.engine().state;
+  return state.gradientDepth > 0 && state.kernelDepth === 0;
+}
+
+/**
+ * The batch statistics of `x` over every axis but the BN layer's channel axis. When no gradient
+ * can flow through them (no tape, or `constant`), and the channel axis is last, on wasm: one
+ * SIMD pass (src/fused `channelMomentsFused`) instead of tf.moments' chain of ops.
+ */
+export function batchMoments(x: tf.Tensor, bn: BatchNormInfo, constant = false): ChannelMoments {
+  if (bn.axis === x.rank - 1 && (constant || !tapeRecording())) {
+    const fast = channelMomentsFused(x);
+    if (fast !== null) return fast;
+  }
   const { mean, variance } = tf.moments(x, reductionAxes(bn, x.rank));
   return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 }
@@ -27,7 +42,11 @@ export function batchMoments(x: tf.Tensor, bn: BatchNormInfo): ChannelMoments {
 export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor {
   const gamma = bn.gamma ?? undefined;
   const beta = bn.beta ?? undefined;
-  if (bn.axis === x.rank - 1) return tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
+  if (bn.axis === x.rank - 1) {
+    // Off the tape, on wasm: one SIMD pass (same formula as the layer, up to float rounding).
+    const fast = tapeRecording() ? null : batchNormalizeFused(x, mean, variance, gamma, beta, bn.epsilon);
+    return fast ?? tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
+  }
   // Channel axis not last: reshape the per-channel vectors so they broadcast.
   const shape = x.shape.map((d, i) => (i === bn.axis ? d : 1));
   const r = (t: tf.Tensor | undefined) => (t === undefined ? undefined : tf.reshape(t, shape));

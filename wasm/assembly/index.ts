@@ -6,3 +6,4 @@ export { depthwiseBackpropInput } from './depthwise_backprop_input';
 export { maxPoolGrad } from './max_pool_grad';
 export { emaUpdate, setRngState, getRngState, stochasticRestore, mixBnStats, softmaxEntropy, lameSolve } from './fused';
 export { simdCeiling, simdCeilingChained } from './ceiling';
+export { channelMoments, batchNormalize } from './batchnorm';

@@ -35,6 +35,9 @@ export interface EdgeExports {
   softmaxEntropy(logits: number, out: number, B: number, K: number): void;
   lameSolve(probs: number, feats: number, out: number, scratch: number, B: number, K: number,
     D: number, kind: number, knn: number, lambda: number, maxIter: number, tol: number): number;
+  channelMoments(x: number, mean: number, variance: number, scratch: number, R: number, C: number): void;
+  batchNormalize(x: number, mean: number, variance: number, gamma: number, beta: number, out: number, scratch: number,
+    R: number, C: number, eps: number): void;
   simdCeiling(iters: number, p: number): number;
   simdCeilingChained(iters: number, a: number, b: number): number;
 }

@@ -1,0 +1,77 @@
+// Batch-statistics BN for NHWC tensors seen as [R, C] (R = N*H*W rows, C channels contiguous):
+// per-channel moments in one read (f64 sums of x and x^2: with f32 inputs the cancellation in
+// E[x^2] - E[x]^2 costs ~1e-16 * mean^2 / var relative, far below f32 rounding), and the
+// normalisation y = x * scale[c] + shift[c] in one read and one write. Together 2 reads + 1
+// write of the activation, against tf.moments + tf.batchNorm's chain of 5 passes.
+
+/**
+ * mean[c], variance[c] (biased) of x[R, C]. scratch: 2*C f64, zeroed here.
+ * C % 4 == 0 uses f32x4 loads; any C works.
+ */
+export function channelMoments(x: usize, mean: usize, variance: usize, scratch: usize, R: i32, C: i32): void {
+  const sum = scratch;
+  const sq = scratch + ((<usize>C) << 3);
+  for (let c = 0; c < 2 * C; c++) store<f64>(scratch + ((<usize>c) << 3), 0);
+  const C4 = C & ~3;
+  for (let r = 0; r < R; r++) {
+    const row = x + ((<usize>(r * C)) << 2);
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const v = v128.load(row + ((<usize>c) << 2));
+      const lo = f64x2.promote_low_f32x4(v);
+      const hi = f64x2.promote_low_f32x4(v128.shuffle<u32>(v, v, 2, 3, 0, 1));
+      const ps = sum + ((<usize>c) << 3);
+      const pq = sq + ((<usize>c) << 3);
+      v128.store(ps, f64x2.add(v128.load(ps), lo));
+      v128.store(ps, f64x2.add(v128.load(ps, 16), hi), 16);
+      v128.store(pq, f64x2.add(v128.load(pq), f64x2.mul(lo, lo)));
+      v128.store(pq, f64x2.add(v128.load(pq, 16), f64x2.mul(hi, hi)), 16);
+    }
+    for (; c < C; c++) {
+      const v = <f64>load<f32>(row + ((<usize>c) << 2));
+      const ps = sum + ((<usize>c) << 3);
+      const pq = sq + ((<usize>c) << 3);
+      store<f64>(ps, load<f64>(ps) + v);
+      store<f64>(pq, load<f64>(pq) + v * v);
+    }
+  }
+  const inv = 1.0 / <f64>R;
+  for (let c = 0; c < C; c++) {
+    const m = load<f64>(sum + ((<usize>c) << 3)) * inv;
+    const v = load<f64>(sq + ((<usize>c) << 3)) * inv - m * m;
+    store<f32>(mean + ((<usize>c) << 2), <f32>m);
+    store<f32>(variance + ((<usize>c) << 2), <f32>(v > 0 ? v : 0));
+  }
+}
+
+/**
+ * out[r, c] = (x[r, c] - mean[c]) * rsqrt(var[c] + eps) * gamma[c] + beta[c], computed as
+ * x * scale + shift (gamma / beta pointers 0: 1 / 0). scratch: 2*C f32.
+ */
+export function batchNormalize(
+  x: usize, mean: usize, variance: usize, gamma: usize, beta: usize, out: usize, scratch: usize,
+  R: i32, C: i32, eps: f32,
+): void {
+  const scale = scratch;
+  const shift = scratch + ((<usize>C) << 2);
+  for (let c = 0; c < C; c++) {
+    const o = (<usize>c) << 2;
+    let s = <f32>1 / sqrt<f32>(load<f32>(variance + o) + eps);
+    if (gamma != 0) s *= load<f32>(gamma + o);
+    store<f32>(scale + o, s);
+    store<f32>(shift + o, (beta != 0 ? load<f32>(beta + o) : <f32>0) - load<f32>(mean + o) * s);
+  }
+  const C4 = C & ~3;
+  for (let r = 0; r < R; r++) {
+    const off = (<usize>(r * C)) << 2;
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const o = (<usize>c) << 2;
+      v128.store(out + off + o, f32x4.add(f32x4.mul(v128.load(x + off + o), v128.load(scale + o)), v128.load(shift + o)));
+    }
+    for (; c < C; c++) {
+      const o = (<usize>c) << 2;
+      store<f32>(out + off + o, load<f32>(x + off + o) * load<f32>(scale + o) + load<f32>(shift + o));
+    }
+  }
+}
