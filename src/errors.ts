@@ -57,7 +57,8 @@ export type EdgeTtaErrorName =
   | 'WorkerTimeoutError'
   | 'WorkerTerminatedError'
   | 'ConformanceError'
-  | 'InvalidStrategyError';
+  | 'InvalidStrategyError'
+  | 'OutOfMemoryError';
 
 /** `registerStrategy` was given a malformed definition, or a name that is already registered. */
 export class InvalidStrategyError extends EdgeTtaError {
@@ -121,4 +122,15 @@ export class WorkerTerminatedError extends WorkerFaultError {
 /** A strategy broke its contract in the conformance suite (`edge-tta/testing`); the message names the check and the values. */
 export class ConformanceError extends EdgeTtaError {
   override name = 'ConformanceError' as const;
+}
+
+/**
+ * An allocation on the wasm backend would take the live tensor bytes past the memory limit
+ * (`initBackend({ memoryLimitMB })`), so it was refused before the wasm heap ran out (which would
+ * abort the tfjs runtime). The step that hit it changed nothing; the adapter stays usable (a
+ * smaller batch, or after disposing other adapters, may fit). See docs/performance.md for the
+ * peak memory of each strategy.
+ */
+export class OutOfMemoryError extends EdgeTtaError {
+  override name = 'OutOfMemoryError' as const;
 }

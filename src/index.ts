@@ -70,6 +70,7 @@ export {
   ModelInUseError,
   UnknownStrategyError,
   InvalidStrategyError,
+  OutOfMemoryError,
   UnsupportedModelError,
   WorkerCrashedError,
   WorkerFaultError,

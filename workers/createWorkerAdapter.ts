@@ -162,6 +162,7 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   WorkerTerminatedError: errors.WorkerTerminatedError,
   ConformanceError: errors.ConformanceError,
   InvalidStrategyError: errors.InvalidStrategyError,
+  OutOfMemoryError: errors.OutOfMemoryError,
 };
 
 /**

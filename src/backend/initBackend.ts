@@ -2,6 +2,7 @@ import * as tf from '../tf.js';
 import { setWasmPaths, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError, InvalidOptionError } from '../errors.js';
 import { registerEdgeKernels } from './kernels/index.js';
+import { DEFAULT_MEMORY_LIMIT_BYTES, installMemoryGuard, setMemoryLimit } from './memoryGuard.js';
 
 /** Options of {@link initBackend}. */
 export interface BackendOptions {
@@ -19,6 +20,12 @@ export interface BackendOptions {
    * Used only when this call starts the wasm backend.
    */
   threads?: number;
+  /**
+   * The most live tensor memory on the wasm backend, in MB. An allocation past it throws
+   * `OutOfMemoryError` (the step fails and changes nothing) instead of exhausting the wasm heap,
+   * which aborts the tfjs runtime. Defaults to 3072 (3 GiB of the 4 GiB a wasm heap can address).
+   */
+  memoryLimitMB?: number;
 }
 
 /** What {@link initBackend} got. */
@@ -57,6 +64,10 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   if (backend !== 'wasm' && backend !== 'cpu') {
     throw new InvalidOptionError(`initBackend: unknown backend '${String(backend)}'. Valid backends: 'wasm', 'cpu'.`);
   }
+  const limitMB = options.memoryLimitMB;
+  if (limitMB !== undefined && !(typeof limitMB === 'number' && Number.isFinite(limitMB) && limitMB > 0 && limitMB <= 4096)) {
+    throw new InvalidOptionError(`initBackend: memoryLimitMB is ${String(limitMB)}; it must be a number of MB in (0, 4096] (a wasm heap addresses at most 4 GiB). Defaults to ${DEFAULT_MEMORY_LIMIT_BYTES / 2 ** 20}.`);
+  }
   if (tf.findBackendFactory(backend) === null) {
     throw new BackendError(
       `initBackend: no '${backend}' backend is registered with this copy of tfjs-core. ` +
@@ -89,6 +100,8 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     }
   }
   const edgeKernels = backend === 'wasm' ? await registerKernels() : false;
+  if (limitMB !== undefined) setMemoryLimit(limitMB * 2 ** 20);
+  if (backend === 'wasm') installMemoryGuard(tf.engine().registry['wasm'] as never);
   return {
     backend,
     simd: backend === 'wasm' ? Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) : false,

@@ -22,6 +22,18 @@ export function tapeRecording(): boolean {
 }
 
 /**
+ * After a gradient computation threw (e.g. out of memory): frees the tensors tfjs kept for the
+ * backward pass of the abandoned tape (customGrad's saved inputs), which tfjs only frees after a
+ * completed backward pass. Does nothing while a tape is still recording.
+ */
+export function disposeAbandonedTape(): void {
+  const state = tf.engine().state as unknown as { gradientDepth: number; activeTape: Array<{ saved?: tf.Tensor[] }> | null };
+  if (state.gradientDepth > 0 || state.activeTape === null) return;
+  for (const node of state.activeTape) if (node.saved !== undefined) tf.dispose(node.saved);
+  state.activeTape = null;
+}
+
+/**
  * The batch statistics of `x` over every axis but the BN layer's channel axis. When no gradient
  * can flow through them (no tape, or `constant`), and the channel axis is last, on wasm: one
  * SIMD pass (src/fused `channelMomentsFused`) instead of tf.moments' chain of ops.

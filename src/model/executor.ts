@@ -1,6 +1,7 @@
 import * as tf from '../tf.js';
 import { FoldCache, findFoldGroups, runFolded, type FoldGroup } from './bnFold.js';
 import { compilePlan, type GraphPlan } from './graphPlan.js';
+import { isPlainConv2d, tapedConv2d } from './tapedConv.js';
 import { inspectModel, type ModelInfo } from './introspect.js';
 
 /** What a hook sees when the executor reaches its layer. */
@@ -97,6 +98,8 @@ export class ModelExecutor {
   private readonly pinned = new Set<number>();
   private readonly groups = new Map<GraphPlan, Map<number, FoldGroup>>();
   private readonly foldCache = new FoldCache();
+  /** Conv2D layers run as separate ops under a gradient tape (see tapedConv.ts). */
+  private readonly plainConvs: ReadonlySet<tf.layers.Layer>;
 
   constructor(model: tf.LayersModel, options: ExecutorOptions = {}) {
     this.model = model;
@@ -117,6 +120,7 @@ export class ModelExecutor {
       for (const step of plan.steps) if (step.nested !== undefined) collect(step.nested);
     };
     collect(this.plan);
+    this.plainConvs = new Set(this.info.layers.filter(isPlainConv2d));
   }
 
   /** Number of conv -> BN (-> activation) chains folded in fixed-statistics passes. */
@@ -162,6 +166,7 @@ export class ModelExecutor {
       training,
       logitsMode,
       fold: this.fold && !training && !taping,
+      taping,
       remaining: taping ? null : new Map(this.consumers),
       hooked: new Set(),
       input: x,
@@ -219,6 +224,8 @@ export class ModelExecutor {
       const layer = step.layer;
       const skipSoftmax = logitsMode && layer === this.info.softmaxActivationLayer;
       const original = (xs: tf.Tensor[] = inputs): tf.Tensor => {
+        // Under a tape, plain ops: their gradients are pruned to what is asked for (tapedConv.ts).
+        if (run.taping && xs.length === 1 && this.plainConvs.has(layer)) return tapedConv2d(layer, xs[0] as tf.Tensor4D);
         const arg = xs.length === 1 ? xs[0]! : xs;
         if (!skipSoftmax) return layer.apply(arg, { training }) as tf.Tensor;
         const holder = layer as unknown as { activation: unknown };
@@ -257,6 +264,8 @@ interface RunState {
   logitsMode: boolean;
   /** Fold BN in this pass (no training flag, no tape). */
   fold: boolean;
+  /** A gradient tape records this pass. */
+  taping: boolean;
   /** Consumers still to run per id; null while a gradient tape records (nothing is released). */
   remaining: Map<number, number> | null;
   /** Inputs and outputs of hooked layers: a hook may hold on to them, so they live until the caller's tidy ends. */

@@ -11,6 +11,7 @@
  */
 import * as tf from '../../tf.js';
 import { EDGE_KERNELS_SHARED_WASM_BASE64, EDGE_KERNELS_WASM_BASE64 } from './edgeKernelsBinary.generated.js';
+import { installMemoryGuard } from '../memoryGuard.js';
 
 /** The exports of edge_kernels.wasm (see wasm/assembly/index.ts). Pointers are byte offsets. */
 export interface EdgeExports {
@@ -125,6 +126,8 @@ export function edgeExports(backend: WasmBackendLike): EdgeExports {
   const instance = new WebAssembly.Instance(compiled[v]!, { env: { memory, exp: Math.exp, log: Math.log } });
   ex = instance.exports as unknown as EdgeExports;
   instances.set(backend, ex);
+  // Wherever edge-tta binds to a wasm backend, allocations past the limit become a typed error.
+  installMemoryGuard(backend);
   return ex;
 }
 
