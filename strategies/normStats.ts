@@ -200,7 +200,9 @@ export class BnStatistics {
         this.pending.push({ bn, used: { mean: tf.keep(mean), variance: tf.keep(variance) } });
         return y;
       }
-      let estimate = batchMoments(x, bn);
+      // Forward-only strategies use the fused SIMD kernels; differentiable ones the tfjs ops in
+      // both step and predict (so the two agree bit for bit).
+      let estimate = batchMoments(x, bn, !this.differentiable);
       let ema: ChannelMoments | undefined;
       const state = moving ? this.ema.get(bn.name) : undefined;
       if (state !== undefined) {

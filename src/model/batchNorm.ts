@@ -1,5 +1,5 @@
 import * as tf from '../tf.js';
-import { batchNormalizeFused, channelMomentsFused } from '../fused/index.js';
+import { channelMomentsFused } from '../fused/index.js';
 import type { BatchNormInfo } from './introspect.js';
 import type { LayerHook } from './executor.js';
 
@@ -34,12 +34,13 @@ export function disposeAbandonedTape(): void {
 }
 
 /**
- * The batch statistics of `x` over every axis but the BN layer's channel axis. When no gradient
- * can flow through them (no tape, or `constant`), and the channel axis is last, on wasm: one
- * SIMD pass (src/fused `channelMomentsFused`) instead of tf.moments' chain of ops.
+ * The batch statistics of `x` over every axis but the BN layer's channel axis. With `fused` (by
+ * default when no gradient tape records), channel axis last, on wasm: one SIMD pass (src/fused
+ * `channelMomentsFused`, not differentiable) instead of tf.moments' chain of ops. A caller whose
+ * step and predict must agree bit for bit passes the same `fused` to both.
  */
-export function batchMoments(x: tf.Tensor, bn: BatchNormInfo, constant = false): ChannelMoments {
-  if (bn.axis === x.rank - 1 && (constant || !tapeRecording())) {
+export function batchMoments(x: tf.Tensor, bn: BatchNormInfo, fused = !tapeRecording()): ChannelMoments {
+  if (fused && bn.axis === x.rank - 1) {
     const fast = channelMomentsFused(x);
     if (fast !== null) return fast;
   }
@@ -54,11 +55,9 @@ export function batchMoments(x: tf.Tensor, bn: BatchNormInfo, constant = false):
 export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor {
   const gamma = bn.gamma ?? undefined;
   const beta = bn.beta ?? undefined;
-  if (bn.axis === x.rank - 1) {
-    // Off the tape, on wasm: one SIMD pass (same formula as the layer, up to float rounding).
-    const fast = tapeRecording() ? null : batchNormalizeFused(x, mean, variance, gamma, beta, bn.epsilon);
-    return fast ?? tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
-  }
+  // tf.batchNorm is one pass on wasm already, and with the source statistics it is bit for bit the
+  // layer's own computation (alpha-BN at alpha 0 equals the source model exactly).
+  if (bn.axis === x.rank - 1) return tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
   // Channel axis not last: reshape the per-channel vectors so they broadcast.
   const shape = x.shape.map((d, i) => (i === bn.axis ? d : 1));
   const r = (t: tf.Tensor | undefined) => (t === undefined ? undefined : tf.reshape(t, shape));
