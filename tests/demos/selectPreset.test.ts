@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../demos/cli.js';
-import { parseSelectArgs, pickWinner, stageCandidates, type Scored } from '../../demos/bench/selectPreset.js';
+import { finalists, parseSelectArgs, pickWinner, stageCandidates, type Scored } from '../../demos/bench/selectPreset.js';
 import { getStrategy, resolveOptions } from '../../strategies/registry.js';
 
 const scored = (label: string, meanError: number, imagesPerSec: number): Scored => ({
@@ -23,6 +23,12 @@ describe('selectPreset', () => {
     expect(() => pickWinner([], 0.2)).toThrow(/no candidate/);
   });
 
+  it('the confirm stage re-runs the best candidate of each strategy', () => {
+    const roid = (l: string, e: number): Scored => ({ ...scored(l, e, 20), options: { strategy: 'roid', lr: e } });
+    const picked = finalists([scored('bn64', 22.2, 600), roid('roid-a', 22.4), scored('bn128', 22.1, 500), roid('roid-b', 22.3)]);
+    expect(picked.map((s) => s.label)).toEqual(['bn128', 'roid-b']);
+  });
+
   it('every candidate of every stage is a valid strategy configuration, with a unique label', () => {
     const statistics = stageCandidates('statistics', null);
     const best = statistics.find((c) => c.options.stats === 'ema')!;
@@ -43,7 +49,8 @@ describe('selectPreset', () => {
   });
 
   it('parses its command line strictly', () => {
-    expect(parseSelectArgs([])).toMatchObject({ perDomain: 500, seed: 2, order: { kind: 'iid' }, tolerance: 0.2, backend: 'wasm' });
+    expect(parseSelectArgs([])).toMatchObject({ perDomain: 500, confirmPerDomain: 1000, seed: 2, order: { kind: 'iid' }, tolerance: 0.2, backend: 'wasm' });
+    expect(parseSelectArgs(['--from', 'a.json', '--stages', 'confirm'])).toMatchObject({ from: 'a.json', stages: ['confirm'] });
     expect(parseSelectArgs(['--order', 'dirichlet:0.1', '--stages', 'statistics'])).toMatchObject({
       order: { kind: 'dirichlet', concentration: 0.1 },
       stages: ['statistics'],
