@@ -80,7 +80,7 @@ export interface GuardMetrics {
   kind: 'guard';
   stepId: number;
   /** The signal that tripped (see `GuardOptions` in `src/safety/guard.ts`). */
-  signal: 'entropy-collapse' | 'class-collapse' | 'source-disagreement';
+  signal: 'entropy-collapse' | 'class-collapse' | 'source-disagreement' | 'reference-drift';
   /** The signal's value and the threshold it crossed. */
   value: number;
   threshold: number;

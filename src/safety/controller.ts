@@ -13,6 +13,7 @@ import { InvalidOptionError } from '../errors.js';
 import { summarizeProbs, type MetricsRecord, type UpdateInfo } from '../metrics/stepMetrics.js';
 import type { AdaptTarget } from '../model/target.js';
 import { disposeTensors } from '../model/weights.js';
+import { EMA_BELOW_BATCH } from '../../strategies/normStats.js';
 import type { StepResult, StepStats, Strategy, StrategyState } from '../../strategies/strategy.js';
 import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
 import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
@@ -162,11 +163,13 @@ export class SafetyController {
         [probs, stats, mode, reason] = [fallback, {}, 'source', 'non-finite'];
       } else if (this.guard !== null && mode !== 'source') {
         const adapted = summarizeProbs(probs, this.target.numClasses);
-        let compared: { adapted: Int32Array; source: Int32Array } | undefined;
+        let compared: { adapted: Int32Array; source: Int32Array; reference?: Int32Array } | undefined;
         if (this.guard.isCheckStep(stepId)) {
           sourceProbs ??= this.sourcePredictions(x);
           const src = summarizeProbs((await sourceProbs.data()) as Float32Array, this.target.numClasses);
           compared = { adapted: adapted.labels, source: src.labels };
+          const reference = this.referencePredictions(x);
+          if (reference !== null) compared.reference = summarizeProbs(await readAndDispose(reference), this.target.numClasses).labels;
         }
         const trip = this.guard.observe(stepId, adapted.meanEntropy, compared);
         if (trip !== null) {
@@ -214,6 +217,15 @@ export class SafetyController {
       this.impl.restore(saved);
       disposeTensors(saved.tensors);
     }
+  }
+
+  /**
+   * The guard's drift reference on a check step (source weights, BN on the batch's statistics), or
+   * null: no BN, a batch under EMA_BELOW_BATCH frames (its statistics are noise), or the signal is off.
+   */
+  private referencePredictions(x: tf.Tensor4D): tf.Tensor2D | null {
+    if (this.source === null || this.guard?.referenceSignal === false || x.shape[0] < EMA_BELOW_BATCH) return null;
+    return this.source.referenceProbs(x);
   }
 
   private sourcePredictions(x: tf.Tensor4D): tf.Tensor2D {

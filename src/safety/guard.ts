@@ -16,6 +16,19 @@
  * - disagreement with the source model (PeTTA watches divergence from the source): over the same
  *   window, the share of frames whose adapted label differs from the source label exceeds
  *   `maxDisagreement`.
+ * - drift from the strategy's own starting point (a slow degradation that never collapses, e.g.
+ *   Tent at a large learning rate over a long stream, whose error creeps up while its predictions
+ *   stay diverse): on the same check steps the batch also runs through the reference, the source
+ *   weights with BN on the batch's statistics (what bn-adapt predicts, and what Tent, CoTTA, ViDA
+ *   and RoTTA-style strategies start from). Over the first `window` compared frames after a
+ *   (re)start the guard measures the baseline agreement of the adapted labels with the
+ *   reference's; it trips when the agreement over the last `window` frames falls more than
+ *   `maxAgreementDrop` below that baseline, and resets to source (a rollback would return to a
+ *   state that has already drifted). The signal is on only when the strategy agrees with the
+ *   reference on at least `minReferenceAgreement` of the first compared batch (it starts from that
+ *   forward pass: not LAME, source or alpha-BN, whose agreement with the reference changes with
+ *   the domain), and only for batches of at least 16 frames (`EMA_BELOW_BATCH`: smaller batches'
+ *   statistics are noise, and the BN strategies then run on moving statistics).
  * - non-finite outputs are handled by the adapter on every step, guard or not (`nonfinite` records).
  *
  * Actions, escalating: a trip rolls back to the last good state (a copy taken at the last
@@ -44,6 +57,10 @@ export interface GuardOptions {
   minClassRatio?: number;
   /** Disagreement: trip when more than this share of compared frames differ from the source's label. Defaults to 0.9. */
   maxDisagreement?: number;
+  /** Drift: trip when agreement with the reference falls more than this below its baseline. Defaults to 0.05. */
+  maxAgreementDrop?: number;
+  /** Drift: the signal is on only if the first compared batch agrees with the reference at least this much. Defaults to 0.9. */
+  minReferenceAgreement?: number;
   /** A trip within this many steps of the previous one resets to source instead of rolling back. Defaults to 32. */
   escalateSteps?: number;
   /** Trips within `freezeWindow` steps that freeze updates. Defaults to 3. */
@@ -63,6 +80,8 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
   entropyMomentum: 0.5,
   minClassRatio: 0.5,
   maxDisagreement: 0.9,
+  maxAgreementDrop: 0.05,
+  minReferenceAgreement: 0.9,
   escalateSteps: 32,
   freezeAfter: 3,
   freezeWindow: 200,
@@ -70,7 +89,7 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
 });
 
 const INTEGER_OPTIONS = ['checkEvery', 'window', 'minFrames', 'escalateSteps', 'freezeAfter', 'freezeWindow', 'freezeSteps'] as const;
-const UNIT_OPTIONS = ['minEntropy', 'entropyMomentum', 'minClassRatio', 'maxDisagreement'] as const;
+const UNIT_OPTIONS = ['minEntropy', 'entropyMomentum', 'minClassRatio', 'maxDisagreement', 'maxAgreementDrop', 'minReferenceAgreement'] as const;
 
 /** Resolves the adapter option `guard` (`undefined`/`true`: defaults; `false`: off); throws {@link InvalidOptionError}. */
 export function resolveGuardOptions(value: unknown): Required<GuardOptions> | null {
@@ -120,6 +139,13 @@ export class Guard {
   // Rolling window of compared frames: adapted and source labels.
   private adaptedLabels: number[] = [];
   private sourceLabels: number[] = [];
+  // Drift: whether the signal is on (null until the first compared batch with a reference), the
+  // per-frame agreement (1/0) of the last `window` compared frames, and the baseline.
+  private referenceOn: boolean | null = null;
+  private agreements: number[] = [];
+  private baselineSum = 0;
+  private baselineFrames = 0;
+  private baseline: number | null = null;
   private tripSteps: number[] = [];
   private lastTripStep = -Infinity;
   private frozenUntil = -1;
@@ -144,9 +170,20 @@ export class Guard {
   }
 
   /** The current signal values (for logs and threshold studies). */
-  signals(): { entropy: number | null; classRatio: number | null; disagreement: number | null; comparedFrames: number } {
+  signals(): {
+    entropy: number | null;
+    classRatio: number | null;
+    disagreement: number | null;
+    comparedFrames: number;
+    referenceAgreement: number | null;
+    referenceBaseline: number | null;
+  } {
     const n = this.adaptedLabels.length;
-    if (n === 0) return { entropy: this.entropyAvg, classRatio: null, disagreement: null, comparedFrames: 0 };
+    const drift = {
+      referenceAgreement: this.agreements.length > 0 ? this.agreements.reduce((a, b) => a + b, 0) / this.agreements.length : null,
+      referenceBaseline: this.baseline,
+    };
+    if (n === 0) return { entropy: this.entropyAvg, classRatio: null, disagreement: null, comparedFrames: 0, ...drift };
     const ha = new Array<number>(this.numClasses).fill(0);
     const hs = new Array<number>(this.numClasses).fill(0);
     let differ = 0;
@@ -155,14 +192,19 @@ export class Guard {
       hs[this.sourceLabels[i]!]!++;
       if (this.adaptedLabels[i] !== this.sourceLabels[i]) differ++;
     }
-    return { entropy: this.entropyAvg, classRatio: effectiveClasses(ha) / effectiveClasses(hs), disagreement: differ / n, comparedFrames: n };
+    return { entropy: this.entropyAvg, classRatio: effectiveClasses(ha) / effectiveClasses(hs), disagreement: differ / n, comparedFrames: n, ...drift };
   }
 
   /**
    * Feeds one step's signals: its mean entropy (nats) and, on check steps, the adapted and
-   * source labels of the same frames. Returns a trip, or null if the step passed.
+   * source labels of the same frames, and the reference's labels (source weights, BN on the
+   * batch's statistics) when the batch is large enough for them. Returns a trip, or null if the step passed.
    */
-  observe(stepId: number, meanEntropy: number, compared?: { adapted: ArrayLike<number>; source: ArrayLike<number> }): GuardTrip | null {
+  observe(
+    stepId: number,
+    meanEntropy: number,
+    compared?: { adapted: ArrayLike<number>; source: ArrayLike<number>; reference?: ArrayLike<number> },
+  ): GuardTrip | null {
     const o = this.options;
     const e = meanEntropy / this.logClasses;
     this.entropyAvg = this.entropyAvg === null ? e : o.entropyMomentum * this.entropyAvg + (1 - o.entropyMomentum) * e;
@@ -177,13 +219,41 @@ export class Guard {
         this.sourceLabels.splice(0, extra);
       }
     }
+    if (compared?.reference !== undefined) this.addReference(compared.adapted, compared.reference);
     if (this.entropyAvg < o.minEntropy) return this.trip(stepId, 'entropy-collapse', this.entropyAvg, o.minEntropy);
     if (compared !== undefined && this.adaptedLabels.length >= o.minFrames) {
       const s = this.signals();
       if (s.classRatio! < o.minClassRatio) return this.trip(stepId, 'class-collapse', s.classRatio!, o.minClassRatio);
       if (s.disagreement! > o.maxDisagreement) return this.trip(stepId, 'source-disagreement', s.disagreement!, o.maxDisagreement);
     }
+    if (compared?.reference !== undefined && this.baseline !== null && this.agreements.length >= o.window) {
+      const agreement = this.agreements.reduce((a, b) => a + b, 0) / this.agreements.length;
+      const threshold = this.baseline - o.maxAgreementDrop;
+      if (agreement < threshold) return this.trip(stepId, 'reference-drift', agreement, threshold);
+    }
     return null;
+  }
+
+  /** Whether the drift signal is on: null until the first compared batch with reference labels. */
+  get referenceSignal(): boolean | null {
+    return this.referenceOn;
+  }
+
+  private addReference(adapted: ArrayLike<number>, reference: ArrayLike<number>): void {
+    const o = this.options;
+    let agree = 0;
+    for (let i = 0; i < adapted.length; i++) if (adapted[i] === reference[i]) agree++;
+    // Decided once, on the first compared batch: the strategy's starting point is the reference or not.
+    this.referenceOn ??= agree >= o.minReferenceAgreement * adapted.length;
+    if (!this.referenceOn) return;
+    for (let i = 0; i < adapted.length; i++) this.agreements.push(adapted[i] === reference[i] ? 1 : 0);
+    const extra = this.agreements.length - o.window;
+    if (extra > 0) this.agreements.splice(0, extra);
+    if (this.baseline === null) {
+      this.baselineSum += agree;
+      this.baselineFrames += adapted.length;
+      if (this.baselineFrames >= o.window) this.baseline = this.baselineSum / this.baselineFrames;
+    }
   }
 
   /** Forgets the signal history (after a rollback, a reset, or the user's `reset()`). */
@@ -191,11 +261,16 @@ export class Guard {
     this.entropyAvg = null;
     this.adaptedLabels = [];
     this.sourceLabels = [];
+    this.agreements = [];
+    this.baselineSum = 0;
+    this.baselineFrames = 0;
+    this.baseline = null;
   }
 
   /** Back to the initial state (the user's `reset()`). */
   clear(): void {
     this.clearSignals();
+    this.referenceOn = null;
     this.trips = 0;
     this.tripSteps = [];
     this.lastTripStep = -Infinity;
@@ -208,7 +283,8 @@ export class Guard {
     this.trips++;
     this.tripSteps = this.tripSteps.filter((s) => s > stepId - o.freezeWindow);
     this.tripSteps.push(stepId);
-    let action: GuardTrip['action'] = stepId - this.lastTripStep <= o.escalateSteps ? 'reset' : 'rollback';
+    // Drift builds up over many steps: the last good copy has drifted too, so it resets to source.
+    let action: GuardTrip['action'] = stepId - this.lastTripStep <= o.escalateSteps || signal === 'reference-drift' ? 'reset' : 'rollback';
     let frozenSteps = 0;
     if (this.tripSteps.length >= o.freezeAfter) {
       action = 'freeze';

@@ -11,6 +11,7 @@
  * pass is the source.
  */
 import * as tf from '../tf.js';
+import { batchStatisticsHook } from '../model/batchNorm.js';
 import { ModelExecutor, type LayerHook } from '../model/executor.js';
 import type { BatchNormInfo } from '../model/introspect.js';
 import type { AdaptTarget } from '../model/target.js';
@@ -19,6 +20,11 @@ import type { AdaptTarget } from '../model/target.js';
 export interface SourceModel {
   /** Source softmax probabilities of a validated batch, [n, classes]. */
   probs(x: tf.Tensor4D, hooks?: ReadonlyMap<string, LayerHook>): tf.Tensor2D;
+  /**
+   * The guard's drift reference: the source weights with every BN layer on the batch's
+   * statistics (bn-adapt's prediction), [n, classes]; null for a model without BN layers.
+   */
+  referenceProbs(x: tf.Tensor4D): tf.Tensor2D | null;
   /** The source model's BN layers (empty for a GraphModel or a model without BN). */
   readonly batchNorms: readonly BatchNormInfo[];
   dispose(): void;
@@ -42,14 +48,17 @@ export async function createSourceModel(target: AdaptTarget): Promise<SourceMode
     return {
       batchNorms: [],
       probs: (x) => tf.tidy(() => tf.softmax(target.run(x).logits)),
+      referenceProbs: () => null,
       dispose: () => undefined,
     };
   }
   const clone = await cloneLayersModel(target.model);
   const executor = new ModelExecutor(clone);
+  const batchStatistics = new Map(executor.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]));
   return {
     batchNorms: executor.info.batchNorms,
     probs: (x, hooks) => tf.tidy(() => tf.softmax(executor.logits(x, hooks !== undefined ? { hooks } : {}))),
+    referenceProbs: (x) => (batchStatistics.size > 0 ? tf.tidy(() => tf.softmax(executor.logits(x, { hooks: batchStatistics }))) : null),
     dispose: () => {
       executor.dispose();
       clone.dispose();

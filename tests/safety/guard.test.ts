@@ -53,6 +53,36 @@ describe('Guard signals (hand-computed)', () => {
     expect(trip).toMatchObject({ signal: 'source-disagreement', value: 1, threshold: 0.7 });
   });
 
+  it('reference drift: agreement with the reference below its baseline minus maxAgreementDrop resets to source', () => {
+    const g = new Guard({ ...GUARD_DEFAULTS, window: 8, maxAgreementDrop: 0.2, minReferenceAgreement: 0.75 }, 4);
+    const src = [0, 1, 2, 3];
+    // First batch 4/4 with the reference: the signal is on. Baseline over the first 8 frames: (4 + 3) / 8 = 0.875.
+    expect(g.observe(0, 1, { adapted: [0, 1, 2, 3], source: src, reference: [0, 1, 2, 3] })).toBeNull();
+    expect(g.referenceSignal).toBe(true);
+    expect(g.observe(8, 1, { adapted: [0, 1, 2, 0], source: src, reference: [0, 1, 2, 3] })).toBeNull();
+    expect(g.signals().referenceBaseline).toBeCloseTo(0.875, 12);
+    // Last 8 frames: 3 + 2 agree = 0.625 < 0.875 - 0.2 = 0.675.
+    const trip = g.observe(16, 1, { adapted: [0, 1, 0, 0], source: src, reference: [0, 1, 2, 3] });
+    expect(trip).toMatchObject({ signal: 'reference-drift', action: 'reset' });
+    expect(trip!.value).toBeCloseTo(0.625, 12);
+    expect(trip!.threshold).toBeCloseTo(0.675, 12);
+    // The trip clears the baseline: it is measured again from the reset state.
+    expect(g.signals().referenceBaseline).toBeNull();
+  });
+
+  it('reference drift is off when the first compared batch disagrees with the reference (LAME, source, alpha-BN)', () => {
+    const g = new Guard({ ...GUARD_DEFAULTS, window: 4, maxAgreementDrop: 0.1, minReferenceAgreement: 0.9 }, 4);
+    // 3/4 = 0.75 < 0.9: off for good; later disagreement does not trip it.
+    expect(g.observe(0, 1, { adapted: [0, 1, 2, 0], source: [0, 1, 2, 3], reference: [0, 1, 2, 3] })).toBeNull();
+    expect(g.referenceSignal).toBe(false);
+    for (let step = 8; step < 64; step += 8) {
+      expect(g.observe(step, 1, { adapted: [3, 3, 3, 3], source: [3, 3, 3, 3], reference: [0, 1, 2, 0] })).toBeNull();
+    }
+    expect(g.signals().referenceAgreement).toBeNull();
+    g.clear();
+    expect(g.referenceSignal).toBeNull();
+  });
+
   it('escalates: rollback, then reset within escalateSteps, then freeze after freezeAfter trips (doubling)', () => {
     const g = new Guard({ ...GUARD_DEFAULTS, minEntropy: 0.5, escalateSteps: 10, freezeAfter: 3, freezeWindow: 100, freezeSteps: 20 }, 4);
     expect(g.observe(0, 0)).toMatchObject({ action: 'rollback', frozenSteps: 0 });
