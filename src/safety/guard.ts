@@ -20,10 +20,11 @@
  *   Tent at a large learning rate over a long stream, whose error creeps up while its predictions
  *   stay diverse): on the same check steps the batch also runs through the reference, the source
  *   weights with BN on the batch's statistics (what bn-adapt predicts, and what Tent, CoTTA, ViDA
- *   and RoTTA-style strategies start from). Over the first `window` compared frames after a
- *   (re)start the guard measures the baseline agreement of the adapted labels with the
- *   reference's; it trips when the agreement over the last `window` frames falls more than
- *   `maxAgreementDrop` below that baseline, and resets to source (a rollback would return to a
+ *   and RoTTA-style strategies start from). The baseline is the agreement of the adapted labels
+ *   with the reference's on the first compared batch after a (re)start (the starting point
+ *   itself: 1 for Tent, whose first output is that forward pass; a baseline measured over
+ *   several checks would already include the drift); the guard trips when the agreement over
+ *   the last `window` compared frames falls more than `maxAgreementDrop` below it, and resets to source (a rollback would return to a
  *   state that has already drifted). The signal is on only when the strategy agrees with the
  *   reference on at least `minReferenceAgreement` of the first compared batch (it starts from that
  *   forward pass: not LAME, source or alpha-BN, whose agreement with the reference changes with
@@ -57,7 +58,7 @@ export interface GuardOptions {
   minClassRatio?: number;
   /** Disagreement: trip when more than this share of compared frames differ from the source's label. Defaults to 0.9. */
   maxDisagreement?: number;
-  /** Drift: trip when agreement with the reference falls more than this below its baseline. Defaults to 0.05. */
+  /** Drift: trip when agreement with the reference falls more than this below its baseline. Defaults to 0.1. */
   maxAgreementDrop?: number;
   /** Drift: the signal is on only if the first compared batch agrees with the reference at least this much. Defaults to 0.9. */
   minReferenceAgreement?: number;
@@ -80,7 +81,7 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
   entropyMomentum: 0.5,
   minClassRatio: 0.5,
   maxDisagreement: 0.9,
-  maxAgreementDrop: 0.05,
+  maxAgreementDrop: 0.1,
   minReferenceAgreement: 0.9,
   escalateSteps: 32,
   freezeAfter: 3,
@@ -143,8 +144,6 @@ export class Guard {
   // per-frame agreement (1/0) of the last `window` compared frames, and the baseline.
   private referenceOn: boolean | null = null;
   private agreements: number[] = [];
-  private baselineSum = 0;
-  private baselineFrames = 0;
   private baseline: number | null = null;
   private tripSteps: number[] = [];
   private lastTripStep = -Infinity;
@@ -249,11 +248,7 @@ export class Guard {
     for (let i = 0; i < adapted.length; i++) this.agreements.push(adapted[i] === reference[i] ? 1 : 0);
     const extra = this.agreements.length - o.window;
     if (extra > 0) this.agreements.splice(0, extra);
-    if (this.baseline === null) {
-      this.baselineSum += agree;
-      this.baselineFrames += adapted.length;
-      if (this.baselineFrames >= o.window) this.baseline = this.baselineSum / this.baselineFrames;
-    }
+    this.baseline ??= agree / adapted.length;
   }
 
   /** Forgets the signal history (after a rollback, a reset, or the user's `reset()`). */
@@ -262,8 +257,6 @@ export class Guard {
     this.adaptedLabels = [];
     this.sourceLabels = [];
     this.agreements = [];
-    this.baselineSum = 0;
-    this.baselineFrames = 0;
     this.baseline = null;
   }
 

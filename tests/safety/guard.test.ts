@@ -56,16 +56,17 @@ describe('Guard signals (hand-computed)', () => {
   it('reference drift: agreement with the reference below its baseline minus maxAgreementDrop resets to source', () => {
     const g = new Guard({ ...GUARD_DEFAULTS, window: 8, maxAgreementDrop: 0.2, minReferenceAgreement: 0.75 }, 4);
     const src = [0, 1, 2, 3];
-    // First batch 4/4 with the reference: the signal is on. Baseline over the first 8 frames: (4 + 3) / 8 = 0.875.
+    // First batch 4/4 with the reference: the signal is on, baseline 1.
     expect(g.observe(0, 1, { adapted: [0, 1, 2, 3], source: src, reference: [0, 1, 2, 3] })).toBeNull();
     expect(g.referenceSignal).toBe(true);
+    expect(g.signals().referenceBaseline).toBe(1);
+    // Last 8 frames: 4 + 3 agree = 0.875, not below 1 - 0.2 = 0.8.
     expect(g.observe(8, 1, { adapted: [0, 1, 2, 0], source: src, reference: [0, 1, 2, 3] })).toBeNull();
-    expect(g.signals().referenceBaseline).toBeCloseTo(0.875, 12);
-    // Last 8 frames: 3 + 2 agree = 0.625 < 0.875 - 0.2 = 0.675.
+    // Last 8 frames: 3 + 2 agree = 0.625 < 0.8.
     const trip = g.observe(16, 1, { adapted: [0, 1, 0, 0], source: src, reference: [0, 1, 2, 3] });
     expect(trip).toMatchObject({ signal: 'reference-drift', action: 'reset' });
     expect(trip!.value).toBeCloseTo(0.625, 12);
-    expect(trip!.threshold).toBeCloseTo(0.675, 12);
+    expect(trip!.threshold).toBeCloseTo(0.8, 12);
     // The trip clears the baseline: it is measured again from the reset state.
     expect(g.signals().referenceBaseline).toBeNull();
   });
