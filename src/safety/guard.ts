@@ -21,7 +21,7 @@
  *   stay diverse): on the same check steps the batch also runs through the reference, the source
  *   weights with BN on the batch's statistics (what bn-adapt predicts, and what Tent, CoTTA, ViDA
  *   and RoTTA-style strategies start from). The baseline is the agreement of the adapted labels
- *   with the reference's on the first compared batch after a (re)start (the starting point
+ *   with the reference's on the first step after a (re)start, always a check step (the starting point
  *   itself: 1 for Tent, whose first output is that forward pass; a baseline measured over
  *   several checks would already include the drift); the guard trips when the agreement over
  *   the last `window` compared frames falls more than `maxAgreementDrop` below it, and resets to source (a rollback would return to a
@@ -145,6 +145,8 @@ export class Guard {
   private referenceOn: boolean | null = null;
   private agreements: number[] = [];
   private baseline: number | null = null;
+  // The first step after a (re)start is a check step: the drift baseline is taken at the starting point.
+  private checkNext = true;
   private tripSteps: number[] = [];
   private lastTripStep = -Infinity;
   private frozenUntil = -1;
@@ -165,7 +167,7 @@ export class Guard {
 
   /** Whether step `stepId` compares with the source model (and, if it passes, becomes the last good state). */
   isCheckStep(stepId: number): boolean {
-    return stepId % this.options.checkEvery === 0;
+    return this.checkNext || stepId % this.options.checkEvery === 0;
   }
 
   /** The current signal values (for logs and threshold studies). */
@@ -218,6 +220,7 @@ export class Guard {
         this.sourceLabels.splice(0, extra);
       }
     }
+    if (compared !== undefined) this.checkNext = false;
     if (compared?.reference !== undefined) this.addReference(compared.adapted, compared.reference);
     if (this.entropyAvg < o.minEntropy) return this.trip(stepId, 'entropy-collapse', this.entropyAvg, o.minEntropy);
     if (compared !== undefined && this.adaptedLabels.length >= o.minFrames) {
@@ -258,6 +261,7 @@ export class Guard {
     this.sourceLabels = [];
     this.agreements = [];
     this.baseline = null;
+    this.checkNext = true;
   }
 
   /** Back to the initial state (the user's `reset()`). */
