@@ -78,7 +78,7 @@ export {
   WorkerTimeoutError,
   type EdgeTtaErrorName,
 } from './errors.js';
-export { ModelExecutor, type ExecutorOutput, type HookContext, type LayerHook, type LayerHooks, type RunOptions } from './model/executor.js';
+export { ModelExecutor, type ExecutorOptions, type ExecutorOutput, type HookContext, type LayerHook, type LayerHooks, type RunOptions } from './model/executor.js';
 export { inspectModel, type BatchNormInfo, type ModelInfo } from './model/introspect.js';
 export { batchMoments, batchStatisticsHook, normalizeWith, type ChannelMoments } from './model/batchNorm.js';
 export type { GraphModelNodes } from './model/target.js';
