@@ -73,7 +73,7 @@ export interface CottaOptions {
    * on source data minus 0.05 (`cottaThreshold` in `src/confidenceThreshold.ts`: pass its
    * result here when you have source images).
    * Defaults to `'auto'`: the same rule applied online to the anchor's confidences on the first
-   * {@link COTTA_CALIBRATION_BATCHES} (16) batches of the stream (each of those batches uses the
+   * `COTTA_CALIBRATION_BATCHES` (16) batches of the stream (each of those batches uses the
    * rule on the batches seen so far, itself included), then fixed; it assumes the stream starts
    * close to the source conditions (see docs/safe-adaptation.md). The value in use is the
    * `threshold` step statistic.

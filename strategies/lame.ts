@@ -43,7 +43,7 @@
  *   wrong on i.i.d. batches (measured: 58.7% error against the source model's 40.1). So a batch is
  *   corrected only when its source predictions are concentrated on fewer classes than the
  *   stream's: exp(H(mean prediction of the batch)) < `classGate` x exp(H(stream prior)), the
- *   stream prior being a moving average (momentum {@link LAME_PRIOR_MOMENTUM} per batch) of the
+ *   stream prior being a moving average (momentum `LAME_PRIOR_MOMENTUM` per batch) of the
  *   earlier batches' mean predictions (state `lame/streamPrior`). Comparing with the stream, not
  *   with the number of classes, keeps an i.i.d. stream on which the source model predicts few
  *   classes (a hard corruption) from looking class-correlated. Other batches (and the first one)

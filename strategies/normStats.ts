@@ -3,7 +3,7 @@
  * small-batch mode they share.
  *
  * Two ways to estimate a BN layer's test statistics (option `stats`), and a safe default between them:
- * - `'auto'` (default): `'batch'` for batches of at least {@link EMA_BELOW_BATCH} (16) frames,
+ * - `'auto'` (default): `'batch'` for batches of at least `EMA_BELOW_BATCH` (16) frames,
  *   `'ema'` below, decided per step from the batch size. Batch statistics of a few frames are
  *   noise (the shipped model at batch 1 on the continual stream: bn-adapt 85.2% error against
  *   source 39.7; measured per batch size in docs/safe-adaptation.md). The moving statistics are
@@ -48,7 +48,7 @@ import type { BatchNormInfo } from '../src/model/introspect.js';
 import type { LayersTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 
-/** How BN statistics are estimated at test time (`'auto'`: by batch size, see {@link EMA_BELOW_BATCH}). */
+/** How BN statistics are estimated at test time (`'auto'`: by batch size, see `EMA_BELOW_BATCH`). */
 export type BnStatsMode = 'auto' | 'batch' | 'ema';
 
 /**
@@ -64,7 +64,7 @@ export interface NormStatsOptions {
   /**
    * `'batch'`: the current batch's statistics (the reference behaviour; poor at batch size 1).
    * `'ema'`: moving statistics starting from the source ones, for single frames and small batches.
-   * `'auto'`: `'ema'` for batches of fewer than {@link EMA_BELOW_BATCH} (16) frames, `'batch'` from
+   * `'auto'`: `'ema'` for batches of fewer than `EMA_BELOW_BATCH` (16) frames, `'batch'` from
    * 16 up, decided at every step. Defaults to `'auto'`.
    */
   stats?: BnStatsMode;
@@ -228,7 +228,7 @@ export class BnStatistics {
     };
   }
 
-  /** Whether a batch of `n` frames is normalised with the moving statistics (`'ema'`, or `'auto'` below {@link EMA_BELOW_BATCH}). */
+  /** Whether a batch of `n` frames is normalised with the moving statistics (`'ema'`, or `'auto'` below `EMA_BELOW_BATCH`). */
   usesMovingStatistics(n: number): boolean {
     return this.mode === 'ema' || (this.mode === 'auto' && n < EMA_BELOW_BATCH);
   }
