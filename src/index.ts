@@ -43,6 +43,8 @@ export { GUARD_DEFAULTS, type GuardOptions } from './safety/guard.js';
 export { SHIFT_DEFAULTS, type ShiftDetectionOptions } from './safety/shiftDetector.js';
 export type { BudgetOptions } from './safety/budget.js';
 export { summarizeMetrics, type MetricsSummary, type SummarizeOptions } from './metrics/summarize.js';
+// Named configurations selected on a validation stream (docs/presets.md).
+export { PRESETS, type Preset, type PresetFigures, type PresetName } from './presets.js';
 export { adapt } from './stream/adapt.js';
 export { imageDataToFloat32, prepareFrame, type PreparedFrame } from './stream/frames.js';
 export type {
