@@ -3,4 +3,14 @@
  * same with and without them. Keyed by `file:line:column mutator` as tests/mutation/summary.ts
  * prints them; each with the reason.
  */
-export const EQUIVALENT_MUTANTS: Record<string, string> = {};
+export const EQUIVALENT_MUTANTS: Record<string, string> = {
+  'strategies/tent.ts:78:129 BooleanLiteral':
+    "`differentiable: false` only turns off the closed-form BN op (batchNormTrain) and the differentiable mixing, used at alpha < 1; tent's alpha is 1, so the gradient then flows by autodiff through tf.moments and batchNorm, to the same values (tests/strategies/normStats.test.ts checks closed form = autodiff). Only speed changes.",
+  'strategies/tent.ts:97:110 ArrayDeclaration':
+    "With SGD (no Adam), `?? []` becomes `?? ['Stryker was here']`: a string joins the set of non-negative variables, and stateSpec only asks the set whether it has each state variable, which a string never is.",
+  'strategies/source.ts:27:11 ConditionalExpression':
+    "For a softmax-output model, `model.predict(x)` and `tf.softmax(logits)` run the same ops (the softmax layer is tf.softmax of the same logits); the outputs are bit-identical (tests/core/adapter.test.ts \"'source' returns exactly model.predict's softmax\" passes under the mutant).",
+  'strategies/source.ts:27:38 StringLiteral': 'Same as source.ts:27:11: the condition becomes always false.',
+  'src/model/graphPlan.ts:63:52 ConditionalExpression':
+    'Pushing an input that is already computed is harmless: the loop pops any computed tensor before doing anything with it (line 50). Only the stack work changes.',
+};
