@@ -9,7 +9,7 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
   'strategies/tent.ts:97:110 ArrayDeclaration':
     "With SGD (no Adam), `?? []` becomes `?? ['Stryker was here']`: a string joins the set of non-negative variables, and stateSpec only asks the set whether it has each state variable, which a string never is.",
   'strategies/source.ts:27:11 ConditionalExpression':
-    "For a softmax-output model, `model.predict(x)` and `tf.softmax(logits)` run the same ops (the softmax layer is tf.softmax of the same logits); the outputs are bit-identical (tests/core/adapter.test.ts \"'source' returns exactly model.predict's softmax\" passes under the mutant).",
+    "For a softmax-output model, `executor.predict(x)` runs the model's last layer, whose softmax activation is tf.softmax of the same executor logits that the fallback `tf.softmax(executor.logits(x))` computes: the same ops on the same values.",
   'strategies/source.ts:27:38 StringLiteral': 'Same as source.ts:27:11: the condition becomes always false.',
   'src/model/graphPlan.ts:63:52 ConditionalExpression':
     'Pushing an input that is already computed is harmless: the loop pops any computed tensor before doing anything with it (line 50). Only the stack work changes.',
