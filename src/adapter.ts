@@ -367,7 +367,12 @@ export async function createAdapter<N extends StrategyName>(
   const target = createTarget(model, graphNodes);
   const pre = resolvePreprocess(preprocess, target.inputShape);
   checkNeeds(def, target);
-  const release = leaseModel(model, strategy);
+  const lease = leaseModel(model, strategy);
+  // Ending the lease also frees the executor's folded BN weights (a strategy need not extend BaseStrategy).
+  const release = (): void => {
+    lease();
+    if (target.kind === 'layers') target.executor.dispose();
+  };
   let impl: Strategy;
   try {
     impl = def.create(target, config as never, { seed: seed ?? 0 });
