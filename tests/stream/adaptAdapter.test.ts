@@ -27,7 +27,8 @@ describe('adapt on an in-thread adapter', () => {
   it("bad frames give error records in the output and on metrics$; the good ones match adapter.step's output", async () => {
     const model = smallResNet();
     randomizeBatchNorms(model);
-    const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
+    // Batch statistics: each output depends on its batch only, so the replay below can compare (the 'auto' default keeps moving statistics at this batch size).
+    const adapter = await createAdapter(model, { strategy: 'bn-adapt', stats: 'batch' });
     await adapter.step({ data: pixels(1), shape: SHAPE }); // warm-up: the lazily copied source state
     const records: MetricsRecord[] = [];
     adapter.metrics$.subscribe((r) => records.push(r));
@@ -55,7 +56,7 @@ describe('adapt on an in-thread adapter', () => {
     // those batches directly gives the same probabilities (bn-adapt depends on the batch).
     // (One adapter per model at a time: the stream's adapter is done, so it is disposed first.)
     adapter.dispose();
-    const direct = await createAdapter(model, { strategy: 'bn-adapt' });
+    const direct = await createAdapter(model, { strategy: 'bn-adapt', stats: 'batch' });
     const b1 = await direct.step({ data: Float32Array.from([...good[0]!, ...good[1]!, ...good[2]!]), shape: [3, ...SHAPE] });
     const b2 = await direct.step({ data: Float32Array.from([...good[3]!, ...good[5]!]), shape: [2, ...SHAPE] });
     const preds = out.filter((r): r is Prediction => r.kind === 'prediction');

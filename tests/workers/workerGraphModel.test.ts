@@ -35,10 +35,10 @@ describe.skipIf(!hasLame)('createWorkerAdapter with a tf.GraphModel', () => {
     const { modelJson, weights } = graphArtifacts(5);
     fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJson));
     fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(weights));
-    const sent = await createWorkerAdapter({ model: await loadGraph(5), strategy: 'lame', graphNodes, seed: 2 });
-    const fromDisk = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'lame', graphNodes, seed: 2 });
+    const sent = await createWorkerAdapter({ model: await loadGraph(5), strategy: 'lame', classGate: 0, graphNodes, seed: 2 });
+    const fromDisk = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'lame', classGate: 0, graphNodes, seed: 2 });
     open.push(sent, fromDisk);
-    const local = await createAdapter(await loadGraph(5), { strategy: 'lame', graphNodes, seed: 2 } as never);
+    const local = await createAdapter(await loadGraph(5), { strategy: 'lame', classGate: 0, graphNodes, seed: 2 } as never);
     expect(sent.inputShape).toEqual([H, H, 1]);
     expect(sent.numClasses).toBe(OUT);
     const x = tf.randomUniform([12, H, H, 1], 0, 1, 'float32', 9) as tf.Tensor4D;
