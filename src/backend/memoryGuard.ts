@@ -40,7 +40,8 @@ const mb = (n: number) => (n / 2 ** 20).toFixed(1);
 /** Wraps the wasm module's `_malloc` of `backend` (once; later calls do nothing). */
 export function installMemoryGuard(backend: { wasm?: MallocHolder } | undefined): void {
   const wasm = backend?.wasm;
-  if (wasm === undefined || guarded.has(wasm)) return;
+  // A module without an allocator (a bare memory handed to the kernels) has nothing to guard.
+  if (wasm === undefined || typeof wasm._malloc !== 'function' || guarded.has(wasm)) return;
   guarded.add(wasm);
   // Emscripten's `_malloc` is a stub that, on its first call, replaces itself on the module with
   // the wasm export: call it once so the wrapper below is not overwritten by that stub.
