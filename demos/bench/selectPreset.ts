@@ -31,7 +31,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend } from '../../src/index.js';
-import { continualStream, type LabelOrder, type TestStream } from '../../src/data/streams.js';
+import { continualStream, parseLabelOrder, type LabelOrder, type TestStream } from '../../src/data/streams.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
 import { HELP, UsageError, finite, oneOf, parseCli, positive, positiveInt, runCli } from '../cli.js';
 import { runOne, type StrategyResult } from './runner.js';
@@ -122,7 +122,7 @@ Selects the 'continual' preset on a validation stream of Fashion-MNIST *train* i
 Options (defaults in brackets):
   --per-domain N     validation images per domain [500]
   --seed N           seed of the validation stream (subset, order, corruption noise) [2]
-  --order o          label order within each domain: iid | class-sorted | dirichlet:<δ> [iid]
+  --order o          label order within each domain: iid | class-sorted | dirichlet[:<δ>] [iid]
   --stages a,b       stages to run, in order: ${STAGES.join(', ')} [all]
   --confirm-per-domain N   validation images per domain of the confirm stage [1000]
   --from file        take the candidates of stages 1-3 from this earlier result JSON
@@ -145,11 +145,11 @@ export interface SelectOptions {
 
 function parseOrder(spec: string): LabelOrder {
   if (spec === 'iid') return { kind: 'iid' };
-  if (spec === 'class-sorted') return { kind: 'class-sorted' };
-  const m = /^dirichlet:(.+)$/.exec(spec);
-  const c = m ? Number(m[1]) : NaN;
-  if (!(c > 0)) throw new UsageError(`--order must be iid, class-sorted or dirichlet:<δ > 0> (e.g. dirichlet:0.1); got '${spec}'.`);
-  return { kind: 'dirichlet', concentration: c };
+  try {
+    return parseLabelOrder(spec);
+  } catch (e) {
+    throw new UsageError(`--order must be iid, class-sorted or dirichlet[:<δ > 0>] (e.g. dirichlet:0.1): ${(e as Error).message}`);
+  }
 }
 
 /** The options from `argv`, or `'help'`. */

@@ -406,7 +406,11 @@ export function longStream(options: WithDomains & { order?: LabelOrder; rounds?:
 export const STREAM_SPECS =
   'continual | gradual | mixed | long[:<rounds>] | clean | single:<corruption> | class-sorted | dirichlet[:<δ>] | <continual|gradual|mixed|long>+<class-sorted|dirichlet[:<δ>]>';
 
-function parseOrder(spec: string, whole: string): LabelOrder {
+/**
+ * Parses a non-i.i.d. label order as the stream specs write it after `+`: `class-sorted`,
+ * `dirichlet[:δ]` (δ defaults to 0.1). Throws `RangeError` naming `whole` (the spec it came from).
+ */
+export function parseLabelOrder(spec: string, whole = spec): LabelOrder {
   if (spec === 'class-sorted') return { kind: 'class-sorted' };
   if (spec === 'dirichlet') return { kind: 'dirichlet', concentration: 0.1 };
   if (spec.startsWith('dirichlet:')) {
@@ -430,9 +434,9 @@ export function streamFromSpec(spec: string, options: StreamOptions = {}): TestS
   if (spec.startsWith('single:')) return singleDomainStream(spec.slice(7) as DomainName, options);
   const plus = spec.indexOf('+');
   let layout = plus < 0 ? spec : spec.slice(0, plus);
-  let order: LabelOrder = plus < 0 ? { kind: 'iid' } : parseOrder(spec.slice(plus + 1), spec);
+  let order: LabelOrder = plus < 0 ? { kind: 'iid' } : parseLabelOrder(spec.slice(plus + 1), spec);
   if (plus < 0 && (layout === 'class-sorted' || layout === 'dirichlet' || layout.startsWith('dirichlet:'))) {
-    order = parseOrder(layout, spec);
+    order = parseLabelOrder(layout, spec);
     layout = 'continual';
   }
   if (layout === 'continual') return continualStream({ ...options, order });
