@@ -51,6 +51,7 @@
  */
 import * as tf from '../src/tf.js';
 import { InvalidOptionError } from '../src/errors.js';
+import { effectiveClasses } from '../src/safety/guard.js';
 import type { LayerHook } from '../src/model/executor.js';
 import { LAME_AFFINITIES, type LameAffinity } from '../src/fused/index.js';
 import { BaseStrategy } from './baseStrategy.js';
@@ -89,13 +90,6 @@ export interface LameOptions {
 
 /** Per-batch momentum of the stream prior LAME's `classGate` compares a batch with (memory ~3 batches). */
 export const LAME_PRIOR_MOMENTUM = 0.3;
-
-/** exp(entropy) of a probability vector: the effective number of classes it spreads over. */
-function effectiveClasses(p: ArrayLike<number>): number {
-  let h = 0;
-  for (let i = 0; i < p.length; i++) if (p[i]! > 0) h -= p[i]! * Math.log(p[i]!);
-  return Math.exp(h);
-}
 
 /**
  * LAME's gate statistic: exp(H(batch mean prediction)) / exp(H(prior)) for source probabilities

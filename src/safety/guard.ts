@@ -181,7 +181,7 @@ export class Guard {
   } {
     const n = this.adaptedLabels.length;
     const drift = {
-      referenceAgreement: this.agreements.length > 0 ? this.agreements.reduce((a, b) => a + b, 0) / this.agreements.length : null,
+      referenceAgreement: this.referenceAgreement(),
       referenceBaseline: this.baseline,
     };
     if (n === 0) return { entropy: this.entropyAvg, classRatio: null, disagreement: null, comparedFrames: 0, ...drift };
@@ -229,7 +229,7 @@ export class Guard {
       if (s.disagreement! > o.maxDisagreement) return this.trip(stepId, 'source-disagreement', s.disagreement!, o.maxDisagreement);
     }
     if (compared?.reference !== undefined && this.baseline !== null && this.agreements.length >= o.window) {
-      const agreement = this.agreements.reduce((a, b) => a + b, 0) / this.agreements.length;
+      const agreement = this.referenceAgreement()!;
       const threshold = this.baseline - o.maxAgreementDrop;
       if (agreement < threshold) return this.trip(stepId, 'reference-drift', agreement, threshold);
     }
@@ -239,6 +239,11 @@ export class Guard {
   /** Whether the drift signal is on: null until the first compared batch with reference labels. */
   get referenceSignal(): boolean | null {
     return this.referenceOn;
+  }
+
+  /** Share of the last `window` compared frames whose label equals the reference's, or null before any. */
+  private referenceAgreement(): number | null {
+    return this.agreements.length > 0 ? this.agreements.reduce((a, b) => a + b, 0) / this.agreements.length : null;
   }
 
   private addReference(adapted: ArrayLike<number>, reference: ArrayLike<number>): void {
