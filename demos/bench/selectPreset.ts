@@ -147,8 +147,8 @@ function parseOrder(spec: string): LabelOrder {
   if (spec === 'iid') return { kind: 'iid' };
   try {
     return parseLabelOrder(spec);
-  } catch (e) {
-    throw new UsageError(`--order must be iid, class-sorted or dirichlet[:<δ > 0>] (e.g. dirichlet:0.1): ${(e as Error).message}`);
+  } catch {
+    throw new UsageError(`--order must be iid, class-sorted or dirichlet[:<δ > 0>] (e.g. dirichlet:0.1); got '${spec}'.`);
   }
 }
 
