@@ -84,16 +84,17 @@ export function buildSourceModel(args: SourceModelArgs = {}): tf.LayersModel {
 }
 
 /**
- * Multiply-adds per image of a model's Conv2D and Dense layers (BN, add,
+ * Multiply-adds per image of a model's Conv2D, DepthwiseConv2D and Dense layers (BN, add,
  * relu and pooling are elementwise and excluded). FLOPs = 2 x MACs.
  */
 export function countMacs(model: tf.LayersModel): number {
   let macs = 0;
   for (const layer of model.layers) {
     const cls = layer.getClassName();
-    if (cls === 'Conv2D') {
+    if (cls === 'Conv2D' || cls === 'DepthwiseConv2D') {
       const out = layer.outputShape as number[]; // [null, h, w, c]
-      const k = (layer.getWeights()[0] as tf.Tensor).shape; // [kh, kw, in, out]
+      // Conv2D [kh, kw, in, out]; DepthwiseConv2D [kh, kw, in, multiplier]: one output per product.
+      const k = (layer.getWeights()[0] as tf.Tensor).shape;
       macs += out[1] * out[2] * k[0]! * k[1]! * k[2]! * k[3]!;
     } else if (cls === 'Dense') {
       const k = (layer.getWeights()[0] as tf.Tensor).shape;

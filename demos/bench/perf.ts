@@ -18,7 +18,8 @@ import path from 'node:path';
 import { createAdapter, initBackend, listStrategies, type Adapter } from '../../src/index.js';
 import { backendMemory, edgeExports, type WasmBackendLike } from '../../src/backend/kernels/edgeModule.js';
 import { runCli } from '../cli.js';
-import { buildPerfModel, countFlops, type PerfModelName } from './perfModels.js';
+import { countMacs } from './model.js';
+import { buildPerfModel, type PerfModelName } from './perfModels.js';
 import { parsePerfArgs, PERF_USAGE, type PerfOptions } from './perfArgs.js';
 
 /** One timed call: wall and process-CPU milliseconds. */
@@ -260,7 +261,7 @@ async function main(): Promise<void> {
   };
   for (const name of opts.models) {
     const model = buildPerfModel(name, opts.seed);
-    const flops = countFlops(model);
+    const flops = 2 * countMacs(model);
     res.models.push({ model: name, flopsPerImage: flops, batchNorms: model.layers.filter((l) => l.getClassName() === 'BatchNormalization').length });
     for (const batch of opts.batches) {
       if (name === 'mobilenetv2' && batch > 8) continue; // batch 64 at 224x224 is for the ResNet only

@@ -12,7 +12,7 @@
  *
  * @example
  * const model = buildPerfModel('resnet14');
- * countFlops(model); // FLOPs per image (2 x multiply-adds of conv/depthwise/dense)
+ * 2 * countMacs(model); // FLOPs per image (countMacs in ./model.ts: conv, depthwise, dense)
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -114,19 +114,4 @@ export function buildPerfModel(name: PerfModelName, seed = 1): tf.LayersModel {
   const model = name === 'resnet14' ? resnet14(seed) : mobileNetV2(seed);
   seedBatchNorms(model, seed);
   return model;
-}
-
-/** FLOPs per image (2 x multiply-adds) of the Conv2D, DepthwiseConv2D and Dense layers. */
-export function countFlops(model: tf.LayersModel): number {
-  let macs = 0;
-  for (const layer of model.layers) {
-    const cls = layer.getClassName();
-    const out = layer.outputShape as number[];
-    const k = (layer.getWeights()[0] as tf.Tensor | undefined)?.shape;
-    if (k === undefined) continue;
-    if (cls === 'Conv2D') macs += out[1]! * out[2]! * k[0]! * k[1]! * k[2]! * k[3]!;
-    else if (cls === 'DepthwiseConv2D') macs += out[1]! * out[2]! * k[0]! * k[1]! * k[2]! * k[3]!;
-    else if (cls === 'Dense') macs += k[0]! * k[1]!;
-  }
-  return 2 * macs;
 }
