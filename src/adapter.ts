@@ -4,7 +4,8 @@ import { DisposedError, InvalidSnapshotError, UnsupportedModelError } from './er
 import { checkStateMeta, COUNTER } from './model/stateSpec.js';
 import { checkLabels, checkModelNotDisposed, checkOptionsObject, checkSeed } from './adapterArgs.js';
 import { leaseModel } from './modelLease.js';
-import { toBatchTensor, type BatchInput } from './input.js';
+import type { BatchInput } from './input.js';
+import { toBatchTensor } from './batchTensor.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from './preprocess.js';
 import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent, type UpdateInfo } from './metrics/stepMetrics.js';
 import { SafetyController, type SafetyOptions } from './safety/controller.js';

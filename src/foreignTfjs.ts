@@ -6,22 +6,14 @@
  * that the app's copy is the one used).
  */
 import * as tf from './tf.js';
-
-/** What a foreign model looks like, by its methods (classes from another copy fail instanceof). */
-function foreignKind(value: unknown): 'LayersModel' | 'GraphModel' | null {
-  if (value === null || typeof value !== 'object') return null;
-  const v = value as Record<string, unknown>;
-  if (typeof v.predict === 'function' && typeof v.getWeights === 'function' && Array.isArray(v.layers)) return 'LayersModel';
-  if (typeof v.execute === 'function' && typeof v.executeAsync === 'function' && 'modelVersion' in v) return 'GraphModel';
-  return null;
-}
+import { modelKind } from './tensorLike.js';
 
 /**
  * The message for a model from another tfjs copy, or null when `value` does not look like a
  * tfjs model at all. `where` names the calling function.
  */
 export function foreignModelMessage(value: unknown, where: string): string | null {
-  const kind = foreignKind(value);
+  const kind = modelKind(value);
   if (kind === null) return null;
   return (
     `${where}: the model is a tf.${kind} made by a different copy of TensorFlow.js than the one edge-tta uses ` +

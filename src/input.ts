@@ -4,11 +4,13 @@
  * or `OffscreenCanvas`, a `<video>` element), then the adapter's `preprocess`. The image types
  * are structural (a real DOM object or any object of that shape), so this file needs no DOM
  * library and runs in Node, browsers and workers; a source that needs drawing (video, bitmap)
- * needs `OffscreenCanvas` or a `document`.
+ * needs `OffscreenCanvas` or a `document`. This file has no tfjs code (the worker adapter's
+ * calling side and the streaming operator use it in pages that bundle no tfjs); `src/batchTensor.ts`
+ * makes the tensor.
  */
-import * as tf from './tf.js';
+import type * as tf from './tf.js';
 import { InvalidInputError } from './errors.js';
-import { applyPreprocess, noPreprocess, type ResolvedPreprocess } from './preprocess.js';
+import { isTensor } from './tensorLike.js';
 
 /** Raw pixels with their shape, as they arrive from a camera or a file; float32, NHWC or HWC. */
 export interface RawBatch {
@@ -65,11 +67,11 @@ export type Frame = tf.Tensor | RawFrame | ImageSource;
  */
 export type BatchInput = tf.Tensor | RawBatch | ImageSource | readonly Frame[];
 
-function describe(shape: readonly number[]): string {
+export function describeShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-function hasNonFinite(data: Float32Array): number {
+export function hasNonFinite(data: Float32Array): number {
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
   return -1;
 }
@@ -94,7 +96,7 @@ function isBitmapLike(x: object): x is BitmapLike {
 
 /** True for anything {@link readPixels} reads: ImageData, a canvas, a video element, an ImageBitmap. */
 export function isImageSource(x: unknown): x is ImageSource {
-  if (typeof x !== 'object' || x === null || x instanceof tf.Tensor) return false;
+  if (typeof x !== 'object' || x === null || isTensor(x)) return false;
   return isImageDataLike(x) || isCanvasLike(x) || isVideoLike(x) || isBitmapLike(x);
 }
 
@@ -189,93 +191,21 @@ export function rgbaToFloat32(image: ImageDataLike, channels: number): Float32Ar
 export function checkBatchShape(shape: readonly number[], inputShape: readonly number[], resize: boolean, what = 'batch'): void {
   const expected = `[n, ${inputShape.join(', ')}]`;
   if (shape.length !== inputShape.length + 1) {
-    throw new InvalidInputError(`The ${what} has shape ${describe(shape)}; expected ${expected}.`);
+    throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; expected ${expected}.`);
   }
-  if (shape[0] === 0) throw new InvalidInputError(`The ${what} is empty (shape ${describe(shape)}); send at least one frame.`);
+  if (shape[0] === 0) throw new InvalidInputError(`The ${what} is empty (shape ${describeShape(shape)}); send at least one frame.`);
   const c = inputShape[inputShape.length - 1];
   if (resize) {
     if (shape[shape.length - 1] !== c || shape.slice(1, -1).some((d) => !(d > 0))) {
-      throw new InvalidInputError(`The ${what} has shape ${describe(shape)}; the model takes ${c} channels ([n, h, w, ${c}], resized to ${describe(inputShape.slice(0, -1))}).`);
+      throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; the model takes ${c} channels ([n, h, w, ${c}], resized to ${describeShape(inputShape.slice(0, -1))}).`);
     }
     return;
   }
   for (let i = 0; i < inputShape.length; i++) {
     if (shape[i + 1] !== inputShape[i]) {
       throw new InvalidInputError(
-        `The ${what} has shape ${describe(shape)}; the model expects ${expected}. Resize the frames first, or set preprocess: { resize: 'bilinear' }.`,
+        `The ${what} has shape ${describeShape(shape)}; the model expects ${expected}. Resize the frames first, or set preprocess: { resize: 'bilinear' }.`,
       );
     }
-  }
-}
-
-/** A float32 tensor [n, h, w, c] (validated, at the input's own size) the caller owns. */
-function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readonly number[], resize: boolean): tf.Tensor4D {
-  if (input instanceof tf.Tensor) {
-    if (input.isDisposed) throw new InvalidInputError('The batch tensor was already disposed.');
-    if (input.dtype !== 'float32') {
-      throw new InvalidInputError(
-        `The batch has dtype ${input.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
-      );
-    }
-    const shape = input.rank === inputShape.length ? [1, ...input.shape] : input.shape;
-    checkBatchShape(shape, inputShape, resize);
-    const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(input))).dataSync()[0]);
-    if (bad) throw new InvalidInputError('The batch contains NaN or infinite values; every pixel must be a finite number.');
-    return (input.rank === inputShape.length ? tf.expandDims(input, 0) : tf.clone(input)) as tf.Tensor4D;
-  }
-  if (isImageSource(input)) {
-    const image = readPixels(input);
-    const c = inputShape[inputShape.length - 1]!;
-    const data = rgbaToFloat32(image, c);
-    checkBatchShape([1, image.height, image.width, c], inputShape, resize, 'image');
-    return tf.tensor4d(data, [1, image.height, image.width, c]);
-  }
-  if (input === null || typeof input !== 'object' || !('data' in input) || !('shape' in input)) {
-    throw new InvalidInputError(
-      `The batch must be a tf.Tensor, { data: Float32Array, shape }, an image (ImageData, ImageBitmap, canvas, video) or an array of frames; got ${String(input)}.`,
-    );
-  }
-  if (!(input.data instanceof Float32Array)) {
-    const kind = (input.data as object | null)?.constructor?.name ?? typeof input.data;
-    throw new InvalidInputError(`The batch data is a ${kind}; expected a Float32Array (scale 8-bit pixels to [0, 1] first).`);
-  }
-  const shape = input.shape.length === inputShape.length ? [1, ...input.shape] : [...input.shape];
-  checkBatchShape(shape, inputShape, resize);
-  const size = shape.reduce((a, b) => a * b, 1);
-  if (input.data.length !== size) {
-    throw new InvalidInputError(`The batch data has ${input.data.length} values; shape ${describe(shape)} needs ${size}.`);
-  }
-  const at = hasNonFinite(input.data);
-  if (at >= 0) throw new InvalidInputError(`The batch contains a non-finite value (${input.data[at]}) at index ${at}.`);
-  return tf.tensor4d(input.data, shape as [number, number, number, number]);
-}
-
-/**
- * Checks a batch against the model's input shape, converts it and applies `preprocess`; returns
- * a float32 tensor [n, ...inputShape] the caller owns (the input is not disposed). Throws
- * {@link InvalidInputError} naming the problem: wrong rank, shape or dtype, empty batch, NaN or
- * infinite values, an unreadable image.
- */
-export function toBatchTensor(input: BatchInput, inputShape: readonly number[], preprocess?: ResolvedPreprocess): tf.Tensor4D {
-  const p = preprocess ?? noPreprocess(inputShape[inputShape.length - 1]!);
-  const resize = p.resize !== 'none';
-  if (Array.isArray(input)) {
-    if (input.length === 0) throw new InvalidInputError('The batch is an empty array; send at least one frame.');
-    const frames: tf.Tensor4D[] = [];
-    try {
-      for (const frame of input as readonly Frame[]) frames.push(toBatchTensor(frame as tf.Tensor | RawBatch | ImageSource, inputShape, p));
-      return frames.length === 1 ? frames.pop()! : (tf.concat(frames, 0) as tf.Tensor4D);
-    } finally {
-      tf.dispose(frames);
-    }
-  }
-  const raw = readBatch(input as tf.Tensor | RawBatch | ImageSource, inputShape, resize);
-  const identity =
-    raw.shape[1] === inputShape[0] && raw.shape[2] === inputShape[1] && p.channelOrder === 'rgb' && p.scale.every((s) => s === 1) && p.offset.every((o) => o === 0);
-  if (identity) return raw;
-  try {
-    return applyPreprocess(raw, inputShape, p);
-  } finally {
-    raw.dispose();
   }
 }

@@ -6,8 +6,9 @@
  *     1. resize to the model's height and width (if `resize` is set and the sizes differ);
  *     2. channel order (`'bgr'` reverses the 3 channels);
  *     3. y = x * scale + offset, per channel or for all.
+ * This file resolves the option (no tfjs, so the worker adapter's calling side can use it);
+ * `src/batchTensor.ts` applies it.
  */
-import * as tf from './tf.js';
 import { InvalidOptionError } from './errors.js';
 
 /** How frames become the model's input. Every field is optional; the default changes nothing. */
@@ -79,28 +80,4 @@ export function resolvePreprocess(options: PreprocessOptions | undefined, inputS
 /** The identity preprocessing for a model with `channels` channels. */
 export function noPreprocess(channels: number): ResolvedPreprocess {
   return { resize: 'none', channelOrder: 'rgb', scale: new Array<number>(channels).fill(1), offset: new Array<number>(channels).fill(0) };
-}
-
-/**
- * Steps 1 to 3 on a float32 batch [n, h, w, c] whose channels already match the model's. Returns
- * a new tensor [n, ...inputShape]; `x` is not disposed. The caller has checked that the size
- * matches or `resize` is set.
- */
-export function applyPreprocess(x: tf.Tensor4D, inputShape: readonly number[], p: ResolvedPreprocess): tf.Tensor4D {
-  return tf.tidy(() => {
-    let y: tf.Tensor4D = x;
-    const [h, w] = inputShape as [number, number, number];
-    if (x.shape[1] !== h || x.shape[2] !== w) {
-      y = p.resize === 'nearest' ? tf.image.resizeNearestNeighbor(y, [h, w], false, true) : tf.image.resizeBilinear(y, [h, w], false, true);
-    }
-    if (p.channelOrder === 'bgr') y = tf.reverse(y, -1);
-    const identity = p.scale.every((s) => s === 1) && p.offset.every((o) => o === 0);
-    if (!identity) {
-      const same = (a: number[]) => a.every((v) => v === a[0]);
-      const scale = same(p.scale) ? tf.scalar(p.scale[0]!) : tf.tensor1d(p.scale);
-      const offset = same(p.offset) ? tf.scalar(p.offset[0]!) : tf.tensor1d(p.offset);
-      y = tf.add(tf.mul(y, scale), offset);
-    }
-    return y === x ? tf.clone(x) : y;
-  });
 }

@@ -2,7 +2,7 @@
  * `createWorkerAdapter`: the adapter of `src/adapter.ts`, run in a Web Worker (browsers) or a
  * worker_threads Worker (Node) through Comlink, behind the same `Adapter` interface.
  */
-import * as tf from '../src/tf.js';
+import type * as tf from '../src/tf.js';
 import * as Comlink from 'comlink';
 import { Subject, type Observable } from 'rxjs';
 import type { Adapter, AdapterOptions, PredictOutput, StepOutput } from '../src/adapter.js';
@@ -11,8 +11,8 @@ import type { GraphModelNodes } from '../src/model/target.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../src/preprocess.js';
 import * as errors from '../src/errors.js';
 import { checkOptionsObject } from '../src/adapterArgs.js';
-import { foreignModelMessage } from '../src/foreignTfjs.js';
 import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
+import { isTensor, modelKind } from '../src/tensorLike.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
 import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
@@ -180,6 +180,19 @@ function reviveError(err: unknown): unknown {
   return revived;
 }
 
+/** One buffer from a model's weight buffers (what `tf.io.concatenateArrayBuffers` does). */
+function concatBuffers(buffers: ArrayBuffer | readonly ArrayBuffer[]): ArrayBuffer {
+  if (!Array.isArray(buffers)) return buffers as ArrayBuffer;
+  const list = buffers as readonly ArrayBuffer[];
+  const out = new Uint8Array(list.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of list) {
+    out.set(new Uint8Array(b), at);
+    at += b.byteLength;
+  }
+  return out.buffer;
+}
+
 function toArtifacts(
   modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string },
   weights: ArrayBuffer | ArrayBuffer[],
@@ -189,32 +202,34 @@ function toArtifacts(
     ...(modelJson.format !== undefined ? { format: modelJson.format } : {}),
     modelTopology: modelJson.modelTopology,
     weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
-    weightData: tf.io.concatenateArrayBuffers(weights),
+    weightData: concatBuffers(weights),
   };
 }
 
 async function toPayload(model: WorkerModelSource, graph: boolean, platform: WorkerPlatform): Promise<ModelPayload> {
-  if (model instanceof tf.LayersModel || model instanceof tf.GraphModel) {
+  // Recognised by its methods, not instanceof, so this side needs no tfjs (and a model from
+  // another tfjs copy serialises as well: the worker loads its own).
+  const kind = modelKind(model);
+  if (kind !== null) {
     let artifacts: tf.io.ModelArtifacts | undefined;
-    await model.save(
-      tf.io.withSaveHandler(async (a) => {
+    // A save handler is an object with `save` (what `tf.io.withSaveHandler` makes).
+    await (model as tf.LayersModel | tf.GraphModel).save({
+      save: async (a: tf.io.ModelArtifacts) => {
         artifacts = a;
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
+      },
+    });
     const a = artifacts!;
     return {
       kind: 'artifacts',
-      format: model instanceof tf.GraphModel ? 'graph-model' : 'layers-model',
+      format: kind === 'GraphModel' ? 'graph-model' : 'layers-model',
       modelTopology: a.modelTopology as object,
       weightSpecs: a.weightSpecs ?? [],
-      weightData: tf.io.concatenateArrayBuffers(a.weightData ?? []),
+      weightData: concatBuffers((a.weightData as ArrayBuffer | ArrayBuffer[] | undefined) ?? []),
     };
   }
   if (typeof model === 'string') return { kind: 'url', url: platform.modelUrl(model), graph };
   if (typeof model === 'object' && model !== null && 'modelJson' in model && 'weights' in model) return toArtifacts(model.modelJson, model.weights);
-  const foreign = foreignModelMessage(model, 'createWorkerAdapter');
-  if (foreign !== null) throw new errors.UnsupportedModelError(foreign);
   throw new errors.InvalidInputError(
     'createWorkerAdapter: `model` must be a tf.LayersModel or tf.GraphModel, a model.json URL (or a file path in Node), or { modelJson, weights }.',
   );
@@ -412,7 +427,7 @@ class RemoteAdapter implements WorkerAdapter {
       return data;
     };
     const float = (x: tf.Tensor | RawBatch): { data: Float32Array; shape: number[] } => {
-      if (x instanceof tf.Tensor) {
+      if (isTensor(x)) {
         if (x.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
         if (x.dtype !== 'float32') {
           throw new errors.InvalidInputError(

@@ -1,8 +1,8 @@
-import * as tf from '../tf.js';
 import { asyncScheduler, Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StepOutput } from '../adapter.js';
 import { BackpressureError, InvalidOptionError, WorkerFaultError } from '../errors.js';
 import type { BatchInput } from '../input.js';
+import { isTensor } from '../tensorLike.js';
 import { prepareFrame, type PreparedFrame } from './frames.js';
 import type {
   AdaptStreamOptions,
@@ -45,34 +45,22 @@ function resolveStreamOptions(options: AdaptStreamOptions): Required<Omit<AdaptS
 }
 
 function isLabeledFrame(input: FrameInput): input is LabeledFrame {
-  return typeof input === 'object' && input !== null && !(input instanceof tf.Tensor) && 'frame' in input;
-}
-
-function disposeItem(item: Item): void {
-  item.frame.tensor?.dispose();
+  return typeof input === 'object' && input !== null && !isTensor(input) && 'frame' in input;
 }
 
 /**
- * One batch for the adapter: stacked tensors when every frame is a tensor of one shape, packed
- * float32 pixels when every frame has the model's shape, else (frames the adapter resizes) the
- * frames as a list, each converted on its own by the adapter.
+ * One batch for the adapter: packed float32 pixels when every frame has the model's shape, else
+ * (frames the adapter resizes) the frames as a list, each converted on its own by the adapter.
  */
 function buildBatch(items: readonly Item[], inputShape: readonly number[]): BatchInput {
-  const shapeOf = (f: PreparedFrame): readonly number[] | null => f.tensor?.shape ?? f.shape ?? null;
-  const first = shapeOf(items[0]!.frame);
-  const sameShape = first !== null && items.every((i) => tf.util.arraysEqual([...(shapeOf(i.frame) ?? [])], [...first]));
-  if (sameShape && items.every((i) => i.frame.tensor !== undefined)) return tf.stack(items.map((i) => i.frame.tensor!)) as tf.Tensor4D;
-  if (sameShape && tf.util.arraysEqual([...first], [...inputShape])) {
-    const size = inputShape.reduce((a, b) => a * b, 1);
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  const modelSized = (f: PreparedFrame): boolean => f.shape !== undefined && f.shape.length === inputShape.length && f.shape.every((d, i) => d === inputShape[i]);
+  if (items.every((i) => modelSized(i.frame))) {
     const data = new Float32Array(items.length * size);
-    items.forEach((item, k) => data.set(item.frame.data ?? (item.frame.tensor!.dataSync() as Float32Array), k * size));
+    items.forEach((item, k) => data.set(item.frame.data!, k * size));
     return { data, shape: [items.length, ...inputShape] };
   }
-  return items.map(({ frame: f }): Frame => {
-    if (f.image !== undefined) return f.image;
-    if (f.data !== undefined) return { data: f.data, shape: f.shape };
-    return { data: (f.tensor.dataSync() as Float32Array).slice(), shape: f.tensor.shape };
-  });
+  return items.map(({ frame: f }): Frame => (f.image !== undefined ? f.image : { data: f.data, shape: f.shape }));
 }
 
 function errorFields(err: unknown): { name: string; message: string } {
@@ -87,9 +75,8 @@ function errorFields(err: unknown): { name: string; message: string } {
  * goes on with the next frame; the adapter's state is untouched), or `'dropped'` when the
  * backpressure policy dropped the frame. Frames are batched by size and by maximum wait;
  * one adapter step runs at a time. Bad and dropped frames are also reported on
- * `adapter.metrics$`. Tensor frames are disposed once used, and every tensor the operator
- * holds is disposed on completion, error and unsubscribe (the batch of a step still running
- * at that moment is disposed when the step settles).
+ * `adapter.metrics$`. A tensor frame is read into float32 pixels as it arrives and then
+ * disposed (unless `disposeFrames: false`), so the operator itself holds no tensor.
  *
  * @example
  * const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
@@ -132,7 +119,7 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
       const teardown = (): void => {
         closed = true;
         cancelTimer();
-        for (const item of pending.splice(0)) disposeItem(item);
+        pending.splice(0);
         ready.clear();
       };
 
@@ -150,7 +137,6 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
 
       const drop = (items: Item[]): void => {
         const policy = backpressure as 'drop-oldest' | 'latest';
-        for (const item of items) disposeItem(item);
         adapter.report?.({ kind: 'frames-dropped', frameIds: items.map((i) => i.frameId), policy });
         for (const item of items) emit(item.seq, { kind: 'dropped', frameId: item.frameId, policy });
       };
@@ -159,18 +145,9 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         cancelTimer();
         const items = pending.splice(0, batchSize);
         inFlight = true;
-        let batch: BatchInput;
-        try {
-          batch = buildBatch(items, adapter.inputShape);
-        } finally {
-          items.forEach(disposeItem);
-        }
+        const batch = buildBatch(items, adapter.inputShape);
         const labels = items.every((i) => i.trueLabel !== undefined) ? items.map((i) => i.trueLabel!) : undefined;
-        const settle = (): void => {
-          if (batch instanceof tf.Tensor) batch.dispose();
-        };
         const onResult = (out: StepOutput): void => {
-          settle();
           if (closed) return;
           inFlight = false;
           const c = out.numClasses;
@@ -189,7 +166,6 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
           schedule();
         };
         const onError = (err: unknown): void => {
-          settle();
           if (closed) return;
           inFlight = false;
           // The adapter rejected the batch's input (frames are validated one by one first,
@@ -247,7 +223,7 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
           reject(at, frameId, err);
           return;
         } finally {
-          if (disposeFrames && frame instanceof tf.Tensor) frame.dispose();
+          if (disposeFrames && isTensor(frame)) frame.dispose();
         }
         pending.push({ seq: at, frameId, trueLabel, frame: prepared, arrival: scheduler.now() });
         schedule();
@@ -266,7 +242,7 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
       const subscription = source.subscribe({
         next: (input) => {
           if (!closed) onFrame(input);
-          else if (disposeFrames && input instanceof tf.Tensor) input.dispose();
+          else if (disposeFrames && isTensor(input)) input.dispose();
         },
         error: fail,
         complete: () => {

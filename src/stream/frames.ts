@@ -2,23 +2,20 @@
  * Frame conversion and validation for the streaming pipeline: one frame at a time, before
  * batching, so one bad frame is rejected alone and never spoils a batch. The conversions are
  * `src/input.ts`'s, shared with `step` and `predict`; the adapter's `preprocess` runs in `step`.
+ * No tfjs here: a tensor frame is read into float32 pixels at once (so the operator holds no
+ * tensor and a page whose adapter runs in a worker bundles no tfjs).
  */
-import * as tf from '../tf.js';
 import { InvalidInputError } from '../errors.js';
-import { checkBatchShape, isImageSource, readPixels, rgbaToFloat32, type Frame, type ImageDataLike, type RawFrame } from '../input.js';
+import { checkBatchShape, describeShape as describe, hasNonFinite, isImageSource, readPixels, rgbaToFloat32, type Frame, type ImageDataLike, type RawFrame } from '../input.js';
+import { isTensor } from '../tensorLike.js';
 
 /**
- * A validated frame: a float32 tensor `[h, w, c]` (owned by the holder), float32 pixels with
- * their shape `[h, w, c]`, or (when the adapter resizes) an image's RGBA bytes.
+ * A validated frame: float32 pixels with their shape `[h, w, c]` (a copy the holder owns), or
+ * (when the adapter resizes) an image's RGBA bytes.
  */
 export type PreparedFrame =
-  | { tensor: tf.Tensor3D; data?: undefined; shape?: undefined; image?: undefined }
-  | { data: Float32Array; shape: number[]; tensor?: undefined; image?: undefined }
-  | { image: ImageDataLike; tensor?: undefined; data?: undefined; shape?: undefined };
-
-function describe(shape: readonly number[]): string {
-  return `[${shape.join(', ')}]`;
-}
+  | { data: Float32Array; shape: number[]; image?: undefined }
+  | { image: ImageDataLike; data?: undefined; shape?: undefined };
 
 /** A frame's shape as [1, h, w, c], checked against the model's input (only channels when resizing). */
 function frameShape(shape: readonly number[], inputShape: readonly number[], resize: boolean): number[] {
@@ -52,14 +49,13 @@ export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly nu
 
 /**
  * Validates one frame against the model's input shape `[h, w, c]` and converts it: a float32
- * tensor stays a tensor `[h, w, c]` (a new handle the caller owns; the input is not disposed),
- * raw pixels and images of the model's size become float32 pixels (copied: the caller may
- * reuse its buffer). With `resize` (the adapter's `preprocess.resize` is set) frames of any size
+ * tensor (read with `dataSync`; the input is not disposed), raw pixels and images of the model's
+ * size become float32 pixels (copied: the caller may reuse its buffer or tensor). With `resize` (the adapter's `preprocess.resize` is set) frames of any size
  * pass, and an image of another size is kept as a copy of its RGBA bytes.
  * Throws {@link InvalidInputError} naming the problem: shape, dtype, or a non-finite value.
  */
 export function prepareFrame(frame: Frame, inputShape: readonly number[], resize = false): PreparedFrame {
-  if (frame instanceof tf.Tensor) {
+  if (isTensor(frame)) {
     if (frame.isDisposed) throw new InvalidInputError('The frame tensor was already disposed.');
     if (frame.dtype !== 'float32') {
       throw new InvalidInputError(
@@ -67,9 +63,10 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[], resize
       );
     }
     const shape = frameShape(frame.shape, inputShape, resize);
-    const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(frame))).dataSync()[0]);
-    if (bad) throw new InvalidInputError('The frame contains NaN or infinite values; every pixel must be a finite number.');
-    return { tensor: tf.reshape(frame as tf.Tensor, shape.slice(1) as [number, number, number]) as tf.Tensor3D };
+    // A copy of our own: dataSync may return the backend's storage.
+    const data = new Float32Array(frame.dataSync() as Float32Array);
+    if (hasNonFinite(data) >= 0) throw new InvalidInputError('The frame contains NaN or infinite values; every pixel must be a finite number.');
+    return { data, shape: shape.slice(1) };
   }
   if (isImageSource(frame)) {
     const image = readPixels(frame);
@@ -101,10 +98,7 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[], resize
   if (raw.data.length !== size) {
     throw new InvalidInputError(`The frame data has ${raw.data.length} values; shape ${describe(raw.shape)} needs ${size}.`);
   }
-  for (let i = 0; i < size; i++) {
-    if (!Number.isFinite(raw.data[i]!)) {
-      throw new InvalidInputError(`The frame contains a non-finite value (${raw.data[i]}) at index ${i}; every pixel must be a finite number.`);
-    }
-  }
+  const at = hasNonFinite(raw.data);
+  if (at >= 0) throw new InvalidInputError(`The frame contains a non-finite value (${raw.data[at]}) at index ${at}; every pixel must be a finite number.`);
   return { data: raw.data.slice(), shape: shape.slice(1) };
 }

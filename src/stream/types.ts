@@ -91,8 +91,9 @@ export interface AdaptStreamOptions {
   /** Most frames that may wait for a step under `'buffer'` and `'drop-oldest'` (>= `batchSize`). Defaults to max(256, batchSize). */
   bufferSize?: number;
   /**
-   * The operator owns tensor frames and disposes them once used, dropped or rejected (and on
-   * completion, error and unsubscribe). Set false to keep ownership of your tensors. Defaults to true.
+   * The operator owns tensor frames: it reads each into float32 pixels as it arrives and then
+   * disposes it (also a rejected frame, and a frame arriving after the stream closed). Set false
+   * to keep ownership of your tensors. Defaults to true.
    */
   disposeFrames?: boolean;
   /** Scheduler of the max-wait timer and the latency clock. Defaults to `asyncScheduler`. */

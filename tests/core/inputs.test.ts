@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adapt, createAdapter, initBackend, InvalidInputError, InvalidOptionError, type ImageDataLike } from '../../src/index.js';
-import { toBatchTensor } from '../../src/input.js';
+import { toBatchTensor } from '../../src/batchTensor.js';
 import { resolvePreprocess } from '../../src/preprocess.js';
 import { smallResNet } from '../helpers/models.js';
 
