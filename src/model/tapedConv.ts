@@ -8,7 +8,7 @@
 import * as tf from '../tf.js';
 
 interface Conv2DLike {
-  kernel?: { read(): tf.Tensor };
+  kernel?: { read(): tf.Tensor } | null;
   bias?: { read(): tf.Tensor } | null;
   activation?: { apply(x: tf.Tensor): tf.Tensor };
 }
@@ -17,7 +17,7 @@ interface Conv2DLike {
 export function isPlainConv2d(layer: tf.layers.Layer): boolean {
   if (layer.getClassName() !== 'Conv2D') return false;
   const c = layer.getConfig();
-  return (c.dataFormat ?? 'channelsLast') === 'channelsLast' && (c.padding === 'same' || c.padding === 'valid') && (layer as unknown as Conv2DLike).kernel !== undefined;
+  return (c.dataFormat ?? 'channelsLast') === 'channelsLast' && (c.padding === 'same' || c.padding === 'valid') && (layer as unknown as Conv2DLike).kernel != null;
 }
 
 /** The layer's computation on `x` as conv2d + bias add + activation. */
