@@ -24,6 +24,8 @@ Options (defaults in brackets):
   --model dir          folder with model.json [demos/bench/model]
   --opt s.key=value    per-strategy option, repeatable: --opt alpha-bn.alpha=0.3 (value parsed as JSON when it can be);
                        a strategy entry 'tent@x' runs tent again with --opt tent@x.key=value on top (e.g. --opt tent@x.guard=false)
+  --budget-fraction f  an entry 'name@budget' runs with budget { maxAdaptMsPerFrame: f x the ms per frame that
+                       the entry 'name' measured earlier in this process } (a same-process calibration; 0 < f <= 1)
   --json file          also write the result JSON here
   -h, --help           this text
 
@@ -40,6 +42,7 @@ const OPTIONS = {
   severity: { type: 'string' },
   model: { type: 'string' },
   opt: { type: 'string', multiple: true },
+  'budget-fraction': { type: 'string' },
   json: { type: 'string' },
   help: HELP,
 } as const;
@@ -62,6 +65,21 @@ export function parseStrategyOptions(opts: readonly string[]): Record<string, Re
   return out;
 }
 
+/** `--budget-fraction`: in (0, 1], and every 'name@budget' entry comes after its 'name'. */
+function budgetFraction(value: string, strategies: readonly string[]): number {
+  const f = finite('--budget-fraction', value, 0);
+  if (!(f > 0 && f <= 1)) throw new UsageError(`--budget-fraction must be in (0, 1]; got ${value}.`);
+  const budgeted = strategies.filter((s) => s.endsWith('@budget'));
+  if (budgeted.length === 0) throw new UsageError(`--budget-fraction needs an entry 'name@budget' in --strategies, after 'name' (e.g. --strategies tent,tent@budget).`);
+  for (const b of budgeted) {
+    const base = b.slice(0, -'@budget'.length);
+    if (!strategies.slice(0, strategies.indexOf(b)).includes(base)) {
+      throw new UsageError(`--budget-fraction: '${b}' needs '${base}' earlier in --strategies, to measure its ms per frame; got ${strategies.join(',')}.`);
+    }
+  }
+  return f;
+}
+
 /** The bench's options from `argv` (without `node` and the script), or `'help'` when `--help` was given. */
 export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string }) | 'help' {
   const v = parseCli(OPTIONS, argv);
@@ -78,6 +96,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
     severity: Number(oneOf('--severity', v.severity, ['1', '2', '3', '4', '5'] as const, '5')) as Severity,
     modelDir: v.model,
     strategyOptions: parseStrategyOptions(v.opt ?? []),
+    ...(v['budget-fraction'] === undefined ? {} : { budgetFraction: budgetFraction(v['budget-fraction'], strategies) }),
     json: v.json,
   };
 }

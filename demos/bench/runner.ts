@@ -29,6 +29,12 @@ export interface BenchOptions {
   modelDir?: string;
   /** Per-strategy options, e.g. { 'alpha-bn': { alpha: 0.3 } }. */
   strategyOptions?: Record<string, Record<string, unknown>>;
+  /**
+   * Same-process budget calibration: an entry `name@budget` runs with
+   * `budget: { maxAdaptMsPerFrame: budgetFraction x ms per frame of the entry name }`, measured
+   * earlier in this run (so both see the same machine load).
+   */
+  budgetFraction?: number;
 }
 
 export interface StrategyResult {
@@ -146,7 +152,14 @@ export async function runBenchmark(
       onStrategyDone?.(r);
       continue;
     }
-    const r = await runOne(name, stream, opts, onProgress);
+    let entryOpts = opts;
+    if (opts.budgetFraction !== undefined && name.endsWith('@budget')) {
+      const base = results.find((x) => x.strategy === baseName(name) && x.status === 'ok');
+      if (base?.safety === undefined) throw new Error(`bench: '${name}' needs a finished run of '${baseName(name)}' before it to calibrate its budget.`);
+      const budget = { maxAdaptMsPerFrame: opts.budgetFraction * base.safety.msPerImage };
+      entryOpts = { ...opts, strategyOptions: { ...opts.strategyOptions, [name]: { ...opts.strategyOptions?.[name], budget } } };
+    }
+    const r = await runOne(name, stream, entryOpts, onProgress);
     results.push(r);
     onStrategyDone?.(r);
   }
@@ -358,6 +371,14 @@ export function formatTable(res: BenchResult): string {
   for (const r of res.results) {
     if (r.status !== 'ok') continue;
     if (r.roundError) extra.push(`${r.strategy}: error % by round ${r.roundError.map((e) => e.toFixed(1)).join(' / ')}`);
+    const budget = (r.config as { budget?: { maxAdaptMsPerFrame: number } } | undefined)?.budget;
+    if (budget && r.safety) {
+      const ms = r.safety.msPerImage;
+      extra.push(
+        `${r.strategy}: budget ${budget.maxAdaptMsPerFrame.toFixed(3)} ms/frame, measured ${ms.toFixed(3)} ms/frame ` +
+          `(${((100 * ms) / budget.maxAdaptMsPerFrame).toFixed(1)}% of it), update steps ${r.safety.updatesRun} run / ${r.safety.stepsSkipped} skipped`,
+      );
+    }
     if (r.severityError) extra.push(`${r.strategy}: error % by severity ${Object.entries(r.severityError).map(([s, e]) => `${s}: ${e.toFixed(1)}`).join(', ')}`);
   }
   const meta =

@@ -23,6 +23,7 @@ describe('bench command line', () => {
       modelDir: 'm', json: 'out.json',
       strategyOptions: { tent: { lr: 0.01 }, cotta: { threshold: 0.92 }, 'alpha-bn': { stats: 'ema' }, vida: { adaptersOnly: true } },
     });
+    expect(parseBenchArgs(['--strategies', 'tent,tent@budget', '--budget-fraction', '0.5'])).toMatchObject({ strategies: ['tent', 'tent@budget'], budgetFraction: 0.5 });
     expect(parseBenchArgs(['--help', '--batch', 'x'])).toBe('help');
     expect(parseBenchArgs(['-h'])).toBe('help');
   });
@@ -38,6 +39,10 @@ describe('bench command line', () => {
       [['--bogus'], /Unknown option '--bogus'/],
       [['--batch'], /--batch/],
       [['extra'], /positional/i],
+      [['--strategies', 'tent,tent@budget', '--budget-fraction', '0'], /--budget-fraction must be in \(0, 1\]; got 0/],
+      [['--strategies', 'tent,tent@budget', '--budget-fraction', '1.5'], /--budget-fraction must be in \(0, 1\]; got 1.5/],
+      [['--strategies', 'tent', '--budget-fraction', '0.5'], /needs an entry 'name@budget'/],
+      [['--strategies', 'tent@budget,tent', '--budget-fraction', '0.5'], /'tent@budget' needs 'tent' earlier in --strategies/],
     ];
     for (const [argv, msg] of bad) {
       expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(UsageError);
