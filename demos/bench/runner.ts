@@ -60,6 +60,8 @@ export interface StrategyResult {
   peakBytes?: number;
   wallSeconds?: number;
   config?: Record<string, unknown>;
+  /** The adapter's `budget` option, when it had one (getConfig() holds the strategy's options only). */
+  budget?: { maxAdaptMsPerFrame: number };
   /** Per domain, the mean over its steps of each numeric step statistic (e.g. CoTTA's `augmented`, Tent's `entropy`). */
   domainStats?: Record<string, Record<string, number>>;
   /** The safety layer: update steps run and skipped, guard trips, non-finite steps, shift-detector changes. */
@@ -313,6 +315,7 @@ export async function runOne(name: string, stream: TestStream, opts: BenchOption
       peakBytes: Math.max(peakTf, peakRss),
       wallSeconds: (Date.now() - t0) / 1000,
       config,
+      ...(own.budget !== undefined ? { budget: own.budget as { maxAdaptMsPerFrame: number } } : {}),
       domainStats,
       safety: { ...safety, msPerImage: stepMs / images },
     };
@@ -371,7 +374,7 @@ export function formatTable(res: BenchResult): string {
   for (const r of res.results) {
     if (r.status !== 'ok') continue;
     if (r.roundError) extra.push(`${r.strategy}: error % by round ${r.roundError.map((e) => e.toFixed(1)).join(' / ')}`);
-    const budget = (r.config as { budget?: { maxAdaptMsPerFrame: number } } | undefined)?.budget;
+    const budget = r.budget;
     if (budget && r.safety) {
       const ms = r.safety.msPerImage;
       extra.push(
