@@ -58,10 +58,15 @@ export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, 
   // tf.batchNorm is one pass on wasm already, and with the source statistics it is bit for bit the
   // layer's own computation (alpha-BN at alpha 0 equals the source model exactly).
   if (bn.axis === x.rank - 1) return tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
-  // Channel axis not last: reshape the per-channel vectors so they broadcast.
+  // Channel axis not last: tf.batchNorm's kernels index the statistics by flat position modulo
+  // their length (channels last only), so broadcast per-channel vectors with elementwise ops.
   const shape = x.shape.map((d, i) => (i === bn.axis ? d : 1));
-  const r = (t: tf.Tensor | undefined) => (t === undefined ? undefined : tf.reshape(t, shape));
-  return tf.batchNorm(x, r(mean)!, r(variance)!, r(beta), r(gamma), bn.epsilon);
+  return tf.tidy(() => {
+    let y = tf.mul(tf.sub(x, tf.reshape(mean, shape)), tf.rsqrt(tf.add(tf.reshape(variance, shape), bn.epsilon)));
+    if (gamma !== undefined) y = tf.mul(y, tf.reshape(gamma, shape));
+    if (beta !== undefined) y = tf.add(y, tf.reshape(beta, shape));
+    return y;
+  });
 }
 
 /** A hook that normalises with the current batch's statistics (test-time BN), like `training: true` without updating moving statistics. */

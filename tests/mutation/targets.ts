@@ -50,7 +50,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
   },
   'strategies/strategy.ts': { tests: ['tests/core/customStrategy.test.ts'] },
   'src/model/batchNorm.ts': {
-    tests: [CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/strategies/alphaBn.test.ts'],
+    tests: ['tests/core/batchNorm.test.ts', CONFORMANCE, 'tests/strategies/alphaBn.test.ts'],
     conformance: ['bn-adapt'],
   },
   'src/model/bnFold.ts': { tests: ['tests/core/bnFold.test.ts', 'tests/core/executor.test.ts'] },
