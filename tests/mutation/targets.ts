@@ -42,7 +42,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
     conformance: ['source', 'bn-adapt', 'tent'],
   },
   'strategies/forwardNormStrategy.ts': {
-    tests: [DEFINITIONS, CONFORMANCE, 'tests/core/adapter.test.ts'],
+    tests: ['tests/strategies/forwardNorm.test.ts', DEFINITIONS, CONFORMANCE, 'tests/core/adapter.test.ts'],
     conformance: ['bn-adapt', 'alpha-bn'],
   },
   'strategies/registry.ts': {
