@@ -1,11 +1,13 @@
 /**
  * Checks of the arguments `createAdapter` and `Adapter.step` take from the caller, so that a bad
  * value gets a typed error naming it instead of a TypeError, a tfjs error, or silent acceptance
- * (a seed of 'abc' acting as 0, a label of NaN counting as a miss).
+ * (a seed of 'abc' acting as 0, a label of NaN counting as a miss). No tfjs code: the worker
+ * adapter's calling side uses these too.
  */
-import * as tf from './tf.js';
+import type * as tf from './tf.js';
 import { DisposedError, InvalidInputError, InvalidOptionError } from './errors.js';
 import { isPlainObject } from './model/stateSpec.js';
+import { modelKind } from './tensorLike.js';
 
 /** Largest seed: seeds are 32-bit (every generator is mulberry32 seeded through `hashSeed`). */
 export const MAX_SEED = 0xffffffff;
@@ -35,11 +37,12 @@ export function checkSeed(seed: unknown): void {
 export function checkModelNotDisposed(model: tf.LayersModel | tf.GraphModel): void {
   let disposed = false;
   try {
-    if (model instanceof tf.LayersModel) {
+    const kind = modelKind(model);
+    if (kind === 'LayersModel') {
       // LayerVariable.read() throws once the layer's variables are disposed.
-      disposed = model.weights.some((w) => w.read().isDisposed);
-    } else if (model instanceof tf.GraphModel) {
-      disposed = Object.values(model.weights).some((ts) => ts.some((t) => t.isDisposed));
+      disposed = (model as tf.LayersModel).weights.some((w) => w.read().isDisposed);
+    } else if (kind === 'GraphModel') {
+      disposed = Object.values((model as tf.GraphModel).weights).some((ts) => ts.some((t) => t.isDisposed));
     }
   } catch {
     disposed = true;
