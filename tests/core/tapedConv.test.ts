@@ -64,7 +64,7 @@ describe('tapedConv2d', () => {
     });
   }
 
-  it('isPlainConv2d is false for channels-first, unbuilt, depthwise and dense layers', () => {
+  it('isPlainConv2d is false for channels-first, unbuilt, depthwise, transposed, 1D and dense layers', () => {
     const first = tf.layers.conv2d({ filters: 2, kernelSize: 3, dataFormat: 'channelsFirst' });
     first.build([null, 3, 6, 6]);
     expect(isPlainConv2d(first)).toBe(false);
@@ -73,6 +73,13 @@ describe('tapedConv2d', () => {
     const depthwise = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' });
     depthwise.apply(tf.input({ shape: [5, 5, 2] }));
     expect(isPlainConv2d(depthwise)).toBe(false);
+    // Other classes with a kernel, channels last and same/valid padding: only the class tells them apart.
+    const transpose = tf.layers.conv2dTranspose({ filters: 2, kernelSize: 3, padding: 'same' });
+    transpose.apply(tf.input({ shape: [5, 5, 2] }));
+    expect(isPlainConv2d(transpose)).toBe(false);
+    const conv1d = tf.layers.conv1d({ filters: 2, kernelSize: 3, padding: 'same' });
+    conv1d.apply(tf.input({ shape: [5, 2] }));
+    expect(isPlainConv2d(conv1d)).toBe(false);
     const dense = tf.layers.dense({ units: 2 });
     dense.apply(tf.input({ shape: [3] }));
     expect(isPlainConv2d(dense)).toBe(false);
