@@ -13,4 +13,10 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
   'strategies/source.ts:27:38 StringLiteral': 'Same as source.ts:27:11: the condition becomes always false.',
   'src/model/graphPlan.ts:63:52 ConditionalExpression':
     'Pushing an input that is already computed is harmless: the loop pops any computed tensor before doing anything with it (line 50). Only the stack work changes.',
+  'src/model/tapedConv.ts:20:27 StringLiteral':
+    "A Conv2D's config always has `dataFormat` (tf.layers fills in 'channelsLast'), so the `?? 'channelsLast'` fallback is never taken; emptying it changes nothing.",
+  'src/model/tapedConv.ts:20:66 ConditionalExpression':
+    "Only a Conv2D reaches this line (the class check above), and a Conv2D's padding can only be 'same' or 'valid' (tf.layers refuses 'causal' for it): the padding check is always true.",
+  'src/model/tapedConv.ts:29:10 ConditionalExpression':
+    "A Conv2D always has an activation object (tf.layers makes 'linear' when none is given), so `l.activation !== undefined` is always true.",
 };
