@@ -122,11 +122,11 @@ describe('gradient tape state', () => {
     let inKernel: boolean | undefined;
     const g = tf.grad((x: tf.Tensor) => {
       inside = tapeRecording();
-      const f = tf.customGrad((v: tf.Tensor) => {
+      const f = tf.customGrad(((v: tf.Tensor) => {
         inKernel = tf.engine().state.kernelDepth > 0 ? tapeRecording() : undefined;
         return { value: tf.mul(v, 2), gradFunc: (dy: tf.Tensor) => tf.mul(dy, 2) };
-      });
-      return tf.sum(f(x) as tf.Tensor);
+      }) as never);
+      return tf.sum((f as (v: tf.Tensor) => tf.Tensor)(x));
     });
     const x = tf.ones([3]);
     tf.dispose(g(x));
@@ -140,10 +140,10 @@ describe('gradient tape state', () => {
     await initBackend({ backend: 'cpu' });
     const x = tf.randomNormal([4, 5], 0, 1, 'float32', 3);
     const before = tf.memory().numTensors;
-    const f = tf.customGrad((v: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+    const f = tf.customGrad(((v: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
       save([tf.square(v), tf.exp(v)]);
       return { value: tf.mul(v, 3), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]!) };
-    });
+    }) as never) as (v: tf.Tensor) => tf.Tensor;
     expect(() =>
       tf.grad((v: tf.Tensor) => {
         f(v);
