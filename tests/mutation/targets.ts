@@ -46,7 +46,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
     conformance: ['bn-adapt', 'alpha-bn'],
   },
   'strategies/registry.ts': {
-    tests: ['tests/core/customStrategy.test.ts', 'tests/core/adapter.test.ts', 'tests/conformance/userStrategy.test.ts'],
+    tests: ['tests/strategies/registry.test.ts', 'tests/core/customStrategy.test.ts', 'tests/core/adapter.test.ts', 'tests/conformance/userStrategy.test.ts'],
   },
   'strategies/strategy.ts': { tests: ['tests/core/customStrategy.test.ts'] },
   'src/model/batchNorm.ts': {
