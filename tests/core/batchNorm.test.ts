@@ -114,6 +114,41 @@ for (const backend of ['cpu', 'wasm'] as const) {
   });
 }
 
+describe('which moments path runs (wasm)', () => {
+  it("channels last outside a tape: the fused kernel, no tfjs Mean; with fused false, inside a tape, or the channel axis not last: tf.moments", async () => {
+    await initBackend({ backend: 'wasm' });
+    const x = tf.randomNormal(SHAPE, 0, 1, 'float32', 9);
+    const kernels = async (f: () => tf.Tensor[]): Promise<string[]> => {
+      const info = await tf.profile(() => f());
+      tf.dispose(info.result as tf.Tensor[]);
+      return info.kernelNames;
+    };
+    const last = bnOf(3);
+    const first = bnOf(1);
+    const moments = (i: BatchNormInfo, fused?: boolean) => () => {
+      const m = batchMoments(x, i, fused);
+      return [m.mean, m.variance];
+    };
+    expect(await kernels(moments(last.info))).not.toContain('Mean');
+    expect(await kernels(moments(last.info, false))).toContain('Mean');
+    expect(await kernels(moments(first.info))).toContain('Mean');
+    let underTape: string[] = [];
+    const g = tf.grad((v: tf.Tensor) => {
+      const m = batchMoments(v, last.info);
+      underTape = tapeRecording() ? ['taped'] : [];
+      return tf.sum(m.variance);
+    });
+    const profiled = await tf.profile(() => g(x));
+    tf.dispose(profiled.result as tf.Tensor);
+    expect(underTape).toEqual(['taped']);
+    // The default under a tape is tf.moments (differentiable): its Mean runs.
+    expect(profiled.kernelNames).toContain('Mean');
+    last.model.dispose();
+    first.model.dispose();
+    x.dispose();
+  });
+});
+
 describe('gradient tape state', () => {
   it('tapeRecording: false outside a gradient computation, true inside one, false inside a kernel', async () => {
     await initBackend({ backend: 'cpu' });
@@ -157,6 +192,16 @@ describe('gradient tape state', () => {
     // Nothing left to free: a second call changes nothing.
     disposeAbandonedTape();
     expect(tf.memory().numTensors).toBe(before);
+    // While a tape records, it frees nothing: the backward pass still has its saved tensors.
+    const grad = tf.grad((v: tf.Tensor) => {
+      const y = f(v);
+      disposeAbandonedTape();
+      return tf.sum(y);
+    })(x);
+    // d/dv sum(3v) by the custom gradient dy * v^2 (dy = 1): the saved square, still alive.
+    const want = (x.dataSync() as Float32Array).map((v) => v * v);
+    expectClose(grad.dataSync(), want, 1e-5);
+    grad.dispose();
     x.dispose();
   });
 });

@@ -19,4 +19,6 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     "Only a Conv2D reaches this line (the class check above), and a Conv2D's padding can only be 'same' or 'valid' (tf.layers refuses 'causal' for it): the padding check is always true.",
   'src/model/tapedConv.ts:29:10 ConditionalExpression':
     "A Conv2D always has an activation object (tf.layers makes 'linear' when none is given), so `l.activation !== undefined` is always true.",
+  'src/model/batchNorm.ts:32:44 ConditionalExpression':
+    '`if (node.saved !== undefined) tf.dispose(node.saved)` to `if (true)`: tf.dispose(undefined) does nothing, so the guard only skips a no-op call.',
 };
