@@ -139,7 +139,7 @@ export function inspectModel(model: tf.LayersModel): ModelInfo {
   }
   if (logits.shape.length !== 2) {
     throw new UnsupportedModelError(
-      `Model '${model.name}' has logits of shape [${logits.shape.join(', ')}]; edge-tta expects [batch, classes].`,
+      `Model '${model.name}' has logits of shape [${logits.shape.map(String).join(', ')}]; edge-tta expects [batch, classes].`,
     );
   }
   const features = inputOf(logits);
@@ -147,7 +147,7 @@ export function inspectModel(model: tf.LayersModel): ModelInfo {
   const inputShape = model.inputs[0]!.shape.slice(1);
   if (inputShape.some((d) => d === null)) {
     throw new UnsupportedModelError(
-      `Model '${model.name}' has input shape [${model.inputs[0]!.shape.join(', ')}]; edge-tta needs a fixed input size.`,
+      `Model '${model.name}' has input shape [${model.inputs[0]!.shape.map(String).join(', ')}]; edge-tta needs a fixed input size.`,
     );
   }
   return {
