@@ -182,7 +182,8 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
     return structuredClone(this.config) as C;
   }
 
-  private ensureSource(): { tensors: NamedTensors; meta: Record<string, unknown> } {
+  /** The source state (taken at the first use); throws DisposedError after dispose(). */
+  protected ensureSource(): { tensors: NamedTensors; meta: Record<string, unknown> } {
     if (this.disposed) throw new DisposedError(`Strategy '${this.name}' was used after dispose().`);
     this.source ??= { tensors: copyVariables(this.stateVariables()), meta: structuredClone(this.stateMeta()) };
     return this.source;

@@ -240,6 +240,15 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
     return probs;
   }
 
+  /**
+   * For steps the compute budget skips: the teacher on the clean batch, without the anchor pass
+   * and the augmented views (which cost about as much as an update on hard batches).
+   */
+  predictCheap(x: tf.Tensor4D): tf.Tensor2D {
+    this.ensureSource();
+    return tf.tidy(() => tf.softmax(this.teacherTarget(x, false)) as tf.Tensor2D);
+  }
+
   protected forward(x: tf.Tensor4D): StepResult {
     const c = this.config;
     const confidence = this.anchorConfidence(x);

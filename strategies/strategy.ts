@@ -70,6 +70,13 @@ export interface Strategy<C extends object = object> {
    * of a step and a state copy).
    */
   predict?(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * A cheaper prediction of the current state, for steps the compute budget (`budget`) skips:
+   * the same model without test-time extras that cost as much as an update (CoTTA: the teacher
+   * on the clean batch instead of averaged over augmented views). No state change, like
+   * `predict`. Optional: without it the budget's skipped steps run `predict`.
+   */
+  predictCheap?(x: tf.Tensor4D): tf.Tensor2D;
   /** Back to the state at attach time (weights bit-identical). */
   reset(): void;
   /** Copies of the whole state; dispose its tensors when done (or pass it to `restore`). */

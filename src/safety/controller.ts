@@ -147,7 +147,7 @@ export class SafetyController {
 
       let result: StepResult;
       if (mode === 'source') result = { probs: sourceProbs !== null ? tf.clone(sourceProbs) : this.sourcePredictions(x), stats: {} };
-      else if (mode === 'predict') result = this.predictOnly(x);
+      else if (mode === 'predict') result = this.predictOnly(x, reason === 'budget');
       else result = this.impl.step(x);
       let probs = (await result.probs.data()) as Float32Array;
       result.probs.dispose();
@@ -205,10 +205,13 @@ export class SafetyController {
   }
 
   /**
-   * The strategy's predictions without an update: its `predict` if it has one, else its step
-   * with the state put back afterwards (same predictions, the cost of an update step).
+   * The strategy's predictions without an update: for a step the budget skips, its
+   * `predictCheap` if it has one (a skipped step must cost less than an update, or the budget
+   * cannot be kept); else its `predict`; else its step with the state put back afterwards (same
+   * predictions, the cost of an update step).
    */
-  private predictOnly(x: tf.Tensor4D): StepResult {
+  private predictOnly(x: tf.Tensor4D, cheap = false): StepResult {
+    if (cheap && this.impl.predictCheap !== undefined) return { probs: this.impl.predictCheap(x), stats: {} };
     if (this.impl.predict !== undefined) return { probs: this.impl.predict(x), stats: {} };
     const saved = this.impl.snapshot();
     try {
