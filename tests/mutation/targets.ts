@@ -23,7 +23,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
   'strategies/bnAdapt.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/core/adapter.test.ts'], conformance: ['bn-adapt'] },
   'strategies/alphaBn.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/alphaBn.test.ts'], conformance: ['alpha-bn'] },
   'strategies/normStats.ts': {
-    tests: [OPTIONS, 'tests/strategies/normStats.test.ts', 'tests/strategies/alphaBn.test.ts', 'tests/strategies/forwardNorm.test.ts', 'tests/strategies/tent.test.ts', 'tests/strategies/lifecycleLeaks.test.ts'],
+    tests: [OPTIONS, 'tests/strategies/normStatsOptions.test.ts', 'tests/strategies/normStats.test.ts', 'tests/strategies/alphaBn.test.ts', 'tests/strategies/forwardNorm.test.ts', 'tests/strategies/tent.test.ts', 'tests/strategies/lifecycleLeaks.test.ts'],
   },
   'strategies/lame.ts': {
     tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts'],
