@@ -62,6 +62,6 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
   'src/model/introspect.ts': { tests: ['tests/core/introspect.test.ts', 'tests/core/adapter.test.ts', 'tests/core/adapterArgs.test.ts'] },
   'src/model/layerKinds.ts': { tests: ['tests/core/layerKinds.test.ts', 'tests/core/adapter.test.ts'] },
   'src/model/stateSpec.ts': { tests: ['tests/core/stateSpec.test.ts', 'tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
-  'src/model/target.ts': { tests: ['tests/strategies/lame.graph.test.ts', 'tests/core/adapterArgs.test.ts', 'tests/packaging/secondTfjsCopy.test.ts', 'tests/strategies/tent.test.ts'] },
+  'src/model/target.ts': { tests: ['tests/strategies/lame.graph.test.ts', 'tests/core/adapterArgs.test.ts', 'tests/core/graphPlan.test.ts', 'tests/strategies/tent.test.ts'] },
   'src/model/weights.ts': { tests: ['tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
 };
