@@ -49,6 +49,13 @@ describe('inspectModel', () => {
     expect(bn!.beta).not.toBeNull();
   });
 
+  it('a model built for a fixed batch size: featureDim counts the features, not the batch', () => {
+    const input = tf.input({ batchShape: [2, 5] });
+    const feat = tf.layers.dense({ units: 4, name: 'fb_feat' }).apply(input) as tf.SymbolicTensor;
+    const info = inspectModel(tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3 }).apply(feat) as tf.SymbolicTensor }));
+    expect([info.inputShape, info.featureDim, info.numClasses]).toEqual([[5], 4, 3]);
+  });
+
   it('a BN axis given as a positive index stays as it is; a BN without scale or center has null gamma / beta', () => {
     const m = classifier('b', { bnAxis: 3 });
     expect(inspectModel(m).batchNorms[0]!.axis).toBe(3);

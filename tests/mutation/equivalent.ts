@@ -21,4 +21,14 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     "A Conv2D always has an activation object (tf.layers makes 'linear' when none is given), so `l.activation !== undefined` is always true.",
   'src/model/batchNorm.ts:32:44 ConditionalExpression':
     '`if (node.saved !== undefined) tf.dispose(node.saved)` to `if (true)`: tf.dispose(undefined) does nothing, so the guard only skips a no-op call.',
+  'src/model/introspect.ts:90:18 OptionalChaining':
+    "A BN layer of a model always has an inbound node (it was applied to build the model), so `inboundNodes[0]?.inputShapes` never meets undefined.",
+  'src/model/introspect.ts:91:22 ConditionalExpression':
+    "tfjs-layers 4.22 stores a node's `inputShapes` as a list of shapes even for one input, so the list branch is always taken; forcing it changes nothing.",
+  'src/model/introspect.ts:91:22 LogicalOperator': 'Same as introspect.ts:91:22 ConditionalExpression: `inputShapes` is always a list of shapes.',
+  'src/model/introspect.ts:92:21 OptionalChaining': 'The input shape found above is never undefined (see introspect.ts:90:18), so `?.` never short-circuits.',
+  'src/model/introspect.ts:93:16 EqualityOperator':
+    "`bn.axis < 0` to `<= 0` differs only for a BN over axis 0, the batch axis, which tf.layers cannot build on a model input (its parameter size would be the unknown batch size).",
+  'strategies/registry.ts:53:44 StringLiteral':
+    "The message of a duplicate name among the built-in definitions, checked once at module load: the built-in names are distinct, so it never throws (and no test can load the module with a duplicate).",
 };

@@ -57,12 +57,16 @@ describe('strategy registry', () => {
     expect(got).not.toBe(def);
     expect(got).toEqual(def);
     expect(Object.isFrozen(got)).toBe(true);
-    const list = listStrategies().map((n) => `'${n}'`).join(', ');
+    const list = () => listStrategies().map((n) => `'${n}'`).join(', ');
     expect(() => registerStrategy(valid(name) as unknown as StrategyDefinition)).toThrow(
-      new InvalidStrategyError(`registerStrategy: a strategy named '${name}' is already registered. Registered strategies: ${list}. Choose another name.`),
+      new InvalidStrategyError(`registerStrategy: a strategy named '${name}' is already registered. Registered strategies: ${list()}. Choose another name.`),
     );
+    // validate is optional.
+    const plain = `${name}-plain`;
+    registerStrategy(valid(plain) as unknown as StrategyDefinition);
+    expect(getStrategy(plain).validate).toBeUndefined();
     expect(() => registerStrategy(valid('tent') as unknown as StrategyDefinition)).toThrow(
-      new InvalidStrategyError(`registerStrategy: a strategy named 'tent' is already registered (it is built in). Registered strategies: ${list}. Choose another name.`),
+      new InvalidStrategyError(`registerStrategy: a strategy named 'tent' is already registered (it is built in). Registered strategies: ${list()}. Choose another name.`),
     );
   });
 
