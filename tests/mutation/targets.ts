@@ -40,7 +40,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
     conformance: ['source'],
   },
   'strategies/baseStrategy.ts': {
-    tests: [DEFINITIONS, CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/core/snapshots.test.ts'],
+    tests: ['tests/strategies/baseStrategy.test.ts', DEFINITIONS, CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/core/snapshots.test.ts'],
     conformance: ['source', 'bn-adapt', 'tent'],
   },
   'strategies/forwardNormStrategy.ts': {
