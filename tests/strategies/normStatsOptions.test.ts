@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError, UnsupportedModelError, initBackend } from '../../src/index.js';
 import { createTarget, type LayersTarget } from '../../src/model/target.js';
 import { EMA_BELOW_BATCH, checkRange, mixMoments, requireBatchNorms, validateNormStats } from '../../strategies/normStats.js';
-import { createStrategy, stepFrames, tinyNet } from './normTinyNet.js';
+import { createStrategy, expectClose, stepFrames, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
 
 describe('normStats building blocks', () => {
   beforeAll(async () => {
@@ -70,6 +70,13 @@ describe('normStats building blocks', () => {
         expect(auto, `${name} n=${n}`).toEqual(expected);
         expect(auto, `${name} n=${n} differs from the other mode`).not.toEqual(other);
       }
+    }
+    // 'batch' means the batch's statistics at every batch size, one frame included (float64 oracle).
+    for (const n of [1, 3]) {
+      const f = frames(n, 5);
+      const { s } = createStrategy('bn-adapt', tinyNet(), { stats: 'batch' });
+      expectClose(stepFrames(s, f).probs, tinyOracle(f, tinyBatchMoments(f)).probs.flat(), 1e-5);
+      s.dispose();
     }
   });
 });
