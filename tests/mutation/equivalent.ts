@@ -31,4 +31,16 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     "`bn.axis < 0` to `<= 0` differs only for a BN over axis 0, the batch axis, which tf.layers cannot build on a model input (its parameter size would be the unknown batch size).",
   'strategies/registry.ts:53:44 StringLiteral':
     "The message of a duplicate name among the built-in definitions, checked once at module load: the built-in names are distinct, so it never throws (and no test can load the module with a duplicate).",
+  'strategies/normStats.ts:96:7 ConditionalExpression':
+    "`typeof m !== 'number' ||` dropped: Number.isFinite does not coerce, so every non-number still fails the next test with the same message.",
+  'strategies/normStats.ts:105:7 ConditionalExpression': 'Same as normStats.ts:96:7: Number.isFinite rejects every non-number on its own.',
+  'strategies/normStats.ts:182:73 BooleanLiteral':
+    "The moving-statistics variables made trainable: nothing trains 'all trainable variables' (every optimiser here gets an explicit list), so the flag is never read.",
+  'strategies/normStats.ts:183:81 BooleanLiteral': 'Same as normStats.ts:182:73, for the moving variance.',
+  'strategies/normStats.ts:194:18 ConditionalExpression': "Tent's closed-form BN (batchNormTrain) and the autodiff path through tf.moments and tf.batchNorm give the same values (tests/strategies/normStats.test.ts checks closed form = autodiff over 3 steps); the mutant only moves a batch between the two, which changes speed, not results.",
+  'strategies/normStats.ts:198:11 ConditionalExpression': "Tent's closed-form BN (batchNormTrain) and the autodiff path through tf.moments and tf.batchNorm give the same values (tests/strategies/normStats.test.ts checks closed form = autodiff over 3 steps); the mutant only moves a batch between the two, which changes speed, not results.",
+  'strategies/normStats.ts:198:42 ArithmeticOperator': "Tent's closed-form BN (batchNormTrain) and the autodiff path through tf.moments and tf.batchNorm give the same values (tests/strategies/normStats.test.ts checks closed form = autodiff over 3 steps); the mutant only moves a batch between the two, which changes speed, not results.",
+  'strategies/normStats.ts:198:54 BlockStatement': "The fast-path block emptied: the hook goes on to the general path, which computes the same values. " + "Tent's closed-form BN (batchNormTrain) and the autodiff path through tf.moments and tf.batchNorm give the same values (tests/strategies/normStats.test.ts checks closed form = autodiff over 3 steps); the mutant only moves a batch between the two, which changes speed, not results.",
+  'strategies/normStats.ts:237:9 ConditionalExpression':
+    'At alpha 1 the mix (1 - 1) * source + 1 * batch is the batch statistics bit for bit (the mixing kernels compute it exactly), so skipping the shortcut changes nothing.',
 };
