@@ -7,16 +7,12 @@ import * as tf from './tf.js';
 import { InvalidInputError } from './errors.js';
 import { checkBatchShape, describeShape, hasNonFinite, isImageSource, readPixels, rgbaToFloat32, type BatchInput, type Frame, type ImageSource, type RawBatch } from './input.js';
 import { noPreprocess, type ResolvedPreprocess } from './preprocess.js';
+import { checkFloat32Tensor } from './tensorLike.js';
 
 /** A float32 tensor [n, h, w, c] (validated, at the input's own size) the caller owns. */
 function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readonly number[], resize: boolean): tf.Tensor4D {
   if (input instanceof tf.Tensor) {
-    if (input.isDisposed) throw new InvalidInputError('The batch tensor was already disposed.');
-    if (input.dtype !== 'float32') {
-      throw new InvalidInputError(
-        `The batch has dtype ${input.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
-      );
-    }
+    checkFloat32Tensor(input, 'batch');
     const shape = input.rank === inputShape.length ? [1, ...input.shape] : input.shape;
     checkBatchShape(shape, inputShape, resize);
     const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(input))).dataSync()[0]);

@@ -12,7 +12,7 @@ import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } fr
 import * as errors from '../src/errors.js';
 import { checkOptionsObject } from '../src/adapterArgs.js';
 import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
-import { isTensor, modelKind } from '../src/tensorLike.js';
+import { checkFloat32Tensor, float32Values, isTensor, modelKind } from '../src/tensorLike.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
 import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
@@ -428,14 +428,8 @@ class RemoteAdapter implements WorkerAdapter {
     };
     const float = (x: tf.Tensor | RawBatch): { data: Float32Array; shape: number[] } => {
       if (isTensor(x)) {
-        if (x.isDisposed) throw new errors.InvalidInputError('The batch tensor was already disposed.');
-        if (x.dtype !== 'float32') {
-          throw new errors.InvalidInputError(
-            `The batch has dtype ${x.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
-          );
-        }
-        // A copy of our own (dataSync may return the backend's storage).
-        return { data: own(new Float32Array(x.dataSync() as Float32Array), true), shape: [...x.shape] };
+        checkFloat32Tensor(x, 'batch');
+        return { data: own(float32Values(x), true), shape: [...x.shape] };
       }
       if (x === null || typeof x !== 'object' || !('data' in x) || !Array.isArray(x.shape)) {
         throw new errors.InvalidInputError(

@@ -7,7 +7,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import { checkBatchShape, describeShape as describe, hasNonFinite, isImageSource, readPixels, rgbaToFloat32, type Frame, type ImageDataLike, type RawFrame } from '../input.js';
-import { isTensor } from '../tensorLike.js';
+import { checkFloat32Tensor, float32Values, isTensor } from '../tensorLike.js';
 
 /**
  * A validated frame: float32 pixels with their shape `[h, w, c]` (a copy the holder owns), or
@@ -56,15 +56,9 @@ export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly nu
  */
 export function prepareFrame(frame: Frame, inputShape: readonly number[], resize = false): PreparedFrame {
   if (isTensor(frame)) {
-    if (frame.isDisposed) throw new InvalidInputError('The frame tensor was already disposed.');
-    if (frame.dtype !== 'float32') {
-      throw new InvalidInputError(
-        `The frame has dtype ${frame.dtype}; expected float32. Convert it first, e.g. \`x.toFloat().div(255)\` for 8-bit pixels.`,
-      );
-    }
+    checkFloat32Tensor(frame, 'frame');
     const shape = frameShape(frame.shape, inputShape, resize);
-    // A copy of our own: dataSync may return the backend's storage.
-    const data = new Float32Array(frame.dataSync() as Float32Array);
+    const data = float32Values(frame);
     if (hasNonFinite(data) >= 0) throw new InvalidInputError('The frame contains NaN or infinite values; every pixel must be a finite number.');
     return { data, shape: shape.slice(1) };
   }
