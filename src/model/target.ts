@@ -72,6 +72,10 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
   if (model.inputs.length !== 1 || shape === undefined || shape.slice(1).some((d) => d === -1 || d === null)) {
     throw new UnsupportedModelError('createAdapter: the GraphModel must have one input with a fixed [batch, h, w, c] shape.');
   }
+  // A graph converted with a fixed batch size runs only batches of that size; adapters take any.
+  if (shape[0] !== -1 && shape[0] !== null) {
+    throw new UnsupportedModelError(`createAdapter: the GraphModel's input has a fixed batch size (shape [${shape}]); convert it with a free batch dimension (-1).`);
+  }
   const run = (x: tf.Tensor) => {
     const [out, feats] = model.execute(x, [full.outputNode, full.featuresNode]) as tf.Tensor[];
     const logits = (full.outputKind === 'softmax' ? tf.log(tf.maximum(out!, 1e-30)) : out!) as tf.Tensor2D;

@@ -57,11 +57,11 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
   },
   'src/model/bnFold.ts': { tests: ['tests/core/bnFold.test.ts', 'tests/core/executor.test.ts'] },
   'src/model/tapedConv.ts': { tests: ['tests/core/tapedConv.test.ts', 'tests/strategies/tent.test.ts'] },
-  'src/model/executor.ts': { tests: ['tests/core/executor.test.ts', 'tests/core/adapter.test.ts'] },
+  'src/model/executor.ts': { tests: ['tests/core/executorRelease.test.ts', 'tests/core/executor.test.ts', 'tests/core/bnFold.test.ts', 'tests/core/tapedConv.test.ts', 'tests/core/adapter.test.ts'] },
   'src/model/graphPlan.ts': { tests: ['tests/core/graphPlan.test.ts', 'tests/core/executor.test.ts', 'tests/strategies/lame.graph.test.ts'] },
   'src/model/introspect.ts': { tests: ['tests/core/introspect.test.ts', 'tests/core/adapter.test.ts', 'tests/core/adapterArgs.test.ts'] },
   'src/model/layerKinds.ts': { tests: ['tests/core/layerKinds.test.ts', 'tests/core/adapter.test.ts'] },
   'src/model/stateSpec.ts': { tests: ['tests/core/stateSpec.test.ts', 'tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
-  'src/model/target.ts': { tests: ['tests/strategies/lame.graph.test.ts', 'tests/core/adapterArgs.test.ts', 'tests/core/graphPlan.test.ts', 'tests/strategies/tent.test.ts'] },
+  'src/model/target.ts': { tests: ['tests/core/target.test.ts', 'tests/strategies/lame.graph.test.ts', 'tests/core/adapterArgs.test.ts', 'tests/core/graphPlan.test.ts', 'tests/strategies/tent.test.ts'] },
   'src/model/weights.ts': { tests: ['tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
 };
