@@ -1,4 +1,5 @@
 import * as tf from '../tf.js';
+import { tapeRecording } from './batchNorm.js';
 import { FoldCache, findFoldGroups, runFolded, type FoldGroup } from './bnFold.js';
 import { compilePlan, type GraphPlan } from './graphPlan.js';
 import { isPlainConv2d, tapedConv2d } from './tapedConv.js';
@@ -57,11 +58,6 @@ export interface ExecutorOptions {
    * `training: false`, no gradient being recorded. Same values up to float rounding. Defaults to true.
    */
   foldBatchNorm?: boolean;
-}
-
-/** True while tfjs records a gradient tape (inside `tf.grad`, `variableGrads`, `minimize`, `customGrad`). */
-function recordingGradients(): boolean {
-  return tf.engine().state.gradientDepth > 0;
 }
 
 function hookFor(hooks: LayerHooks | undefined, name: string): LayerHook | undefined {
@@ -159,7 +155,7 @@ export class ModelExecutor {
     const values = new Map<number, tf.Tensor>();
     values.set(this.plan.inputIds[0]!, x);
     const training = options.training ?? false;
-    const taping = recordingGradients();
+    const taping = tapeRecording();
     const run: RunState = {
       values,
       hooks: options.hooks,
