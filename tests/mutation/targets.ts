@@ -63,5 +63,5 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
   'src/model/layerKinds.ts': { tests: ['tests/core/layerKinds.test.ts', 'tests/core/adapter.test.ts'] },
   'src/model/stateSpec.ts': { tests: ['tests/core/stateSpec.test.ts', 'tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
   'src/model/target.ts': { tests: ['tests/core/target.test.ts', 'tests/strategies/lame.graph.test.ts', 'tests/core/adapterArgs.test.ts', 'tests/core/graphPlan.test.ts', 'tests/strategies/tent.test.ts'] },
-  'src/model/weights.ts': { tests: ['tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
+  'src/model/weights.ts': { tests: ['tests/core/weights.test.ts', 'tests/core/snapshots.test.ts', 'tests/core/snapshotFuzz.test.ts'] },
 };
