@@ -26,7 +26,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
     tests: [OPTIONS, 'tests/strategies/normStatsOptions.test.ts', 'tests/strategies/normStats.test.ts', 'tests/strategies/alphaBn.test.ts', 'tests/strategies/forwardNorm.test.ts', 'tests/strategies/tent.test.ts', 'tests/strategies/lifecycleLeaks.test.ts'],
   },
   'strategies/lame.ts': {
-    tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts'],
+    tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts', 'tests/safety/safeDefaults.test.ts'],
     conformance: ['lame'],
   },
   'strategies/cotta.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/cotta.test.ts'], conformance: ['cotta'] },

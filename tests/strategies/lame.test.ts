@@ -397,6 +397,37 @@ describe("strategy 'lame' on a LayersModel", () => {
     }
   });
 
+  it('option bounds: each smallest valid value is accepted, and each invalid one named with its exact message', async () => {
+    const model = smallResNet([12, 12, 1], 5);
+    for (const opts of [{ k: 1 }, { maxIter: 1 }, { lambda: 0 }, { tol: 0 }, { classGate: 0 }, { forceSymmetry: true }]) {
+      const adapter = await createAdapter(model, { strategy: 'lame', ...opts });
+      expect(await adapter.getConfig(), JSON.stringify(opts)).toMatchObject(opts);
+      adapter.dispose();
+    }
+    const bad: Array<[object, string]> = [
+      [{ k: 0 }, "lame: option 'k' must be an integer >= 1; got 0."],
+      [{ k: '3' }, "lame: option 'k' must be an integer >= 1; got 3."],
+      [{ maxIter: 0.5 }, "lame: option 'maxIter' must be an integer >= 1; got 0.5."],
+      [{ lambda: Infinity }, "lame: option 'lambda' must be a finite number >= 0; got Infinity."],
+      [{ lambda: '1' }, "lame: option 'lambda' must be a finite number >= 0; got 1."],
+      [{ lambda: -1e-9 }, "lame: option 'lambda' must be a finite number >= 0; got -1e-9."],
+      [{ tol: -1 }, "lame: option 'tol' must be a number >= 0; got -1."],
+      [{ tol: '0' }, "lame: option 'tol' must be a number >= 0; got 0."],
+      [{ forceSymmetry: 1 }, "lame: option 'forceSymmetry' must be a boolean; got 1."],
+      [{ classGate: Infinity }, "lame: option 'classGate' must be a finite number >= 0 (0 corrects every batch, the reference behaviour); got Infinity."],
+      [{ classGate: NaN }, "lame: option 'classGate' must be a finite number >= 0 (0 corrects every batch, the reference behaviour); got NaN."],
+      [{ classGate: '0.5' }, "lame: option 'classGate' must be a finite number >= 0 (0 corrects every batch, the reference behaviour); got 0.5."],
+      [{ featuresLayer: 5 }, "lame: option 'featuresLayer' must be a layer name (string); got 5."],
+      [{ affinity: 'cosine' }, "lame: option 'affinity' must be 'rbf', 'knn' or 'linear'; got 'cosine'."],
+    ];
+    for (const [opts, message] of bad) {
+      const err = await createAdapter(model, { strategy: 'lame', ...(opts as object) }).catch((e: unknown) => e);
+      expect(err, JSON.stringify(opts)).toBeInstanceOf(InvalidOptionError);
+      expect((err as Error).message).toBe(message);
+    }
+    model.dispose();
+  });
+
   it('batch size 1 through the adapter returns the source probabilities', async () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model, 4);
