@@ -29,12 +29,15 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
     tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/lame.test.ts', 'tests/strategies/lame.graph.test.ts', 'tests/safety/safeDefaults.test.ts'],
     conformance: ['lame'],
   },
-  'strategies/cotta.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/cotta.test.ts'], conformance: ['cotta'] },
-  'strategies/vida.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/vida.test.ts'], conformance: ['vida'] },
+  'strategies/cotta.ts': {
+    tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/cotta.test.ts', 'tests/core/predict.test.ts', 'tests/safety/safeDefaults.test.ts', 'tests/safety/budgetCheapPredict.test.ts'],
+    conformance: ['cotta'],
+  },
+  'strategies/vida.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/vida.test.ts', 'tests/core/predict.test.ts'], conformance: ['vida'] },
   'strategies/vidaAdapters.ts': {
     tests: ['tests/strategies/vidaAdapters.test.ts', 'tests/strategies/vida.test.ts'],
   },
-  'strategies/roid.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/roid.test.ts'], conformance: ['roid'] },
+  'strategies/roid.ts': { tests: [DEFINITIONS, OPTIONS, CONFORMANCE, 'tests/strategies/roid.test.ts', 'tests/core/predict.test.ts'], conformance: ['roid'] },
   'strategies/source.ts': {
     tests: [CONFORMANCE, 'tests/core/adapter.test.ts', 'tests/strategies/lame.graph.test.ts', DEFINITIONS],
     conformance: ['source'],
