@@ -185,6 +185,72 @@ describe('ModelExecutor: which layers run, and how', () => {
     model.dispose();
   });
 
+  it('folds a conv -> BN group inside a nested model, and counts consumers inside it (a skip within the nested model)', async () => {
+    const inner = (() => {
+      const i = tf.input({ shape: [6, 6, 3] });
+      const c = tf.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'in_conv' }).apply(i) as tf.SymbolicTensor;
+      const b = tf.layers.batchNormalization({ name: 'in_bn' }).apply(c) as tf.SymbolicTensor;
+      const r = tf.layers.reLU({ name: 'in_relu' }).apply(b) as tf.SymbolicTensor;
+      // `r` is read twice inside the nested model.
+      const c2 = tf.layers.conv2d({ filters: 3, kernelSize: 1, name: 'in_conv2' }).apply(r) as tf.SymbolicTensor;
+      const sum = tf.layers.add({ name: 'in_sum' }).apply([r, c2]) as tf.SymbolicTensor;
+      return tf.model({ inputs: i, outputs: sum, name: 'inner_block' });
+    })();
+    const input = tf.input({ shape: [6, 6, 3] });
+    const gap = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(inner.apply(input) as tf.SymbolicTensor) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 4, activation: 'softmax', name: 'logits' }).apply(gap) as tf.SymbolicTensor });
+    randomizeBatchNorms(model, 9);
+    const exec = new ModelExecutor(model);
+    expect(exec.foldedGroups).toBe(1);
+    const x = randomBatch([2, 6, 6, 3], 10);
+    const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+    const before = tf.memory().numTensors;
+    const got = tf.tidy(() => exec.predict(x).dataSync());
+    got.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 5));
+    const info = await tf.profile(() => tf.tidy(() => exec.predict(x)));
+    tf.dispose(info.result as tf.Tensor);
+    expect(info.kernels.map((k) => k.name)).not.toContain('FusedBatchNorm');
+    exec.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('keeps folding the groups no hook touches; logits mode leaves the softmax layer as it was', async () => {
+    const model = chain();
+    randomizeBatchNorms(model, 11);
+    const exec = new ModelExecutor(model);
+    const x = randomBatch([2, 8, 8, 2], 12);
+    const names = async (f: () => tf.Tensor) => (await tf.profile(() => tf.tidy(f))).kernels.map((k) => k.name);
+    // A hook on `fc` only: c1 -> bn1 -> a1 still runs as one fused op.
+    expect(await names(() => exec.predict(x, { hooks: { fc: ({ original }) => original() } }))).not.toContain('FusedBatchNorm');
+    expect(await names(() => exec.predict(x, { hooks: { bn1: ({ original }) => original() } }))).toContain('FusedBatchNorm');
+    const probs = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+    tf.tidy(() => {
+      const logits = exec.logits(x);
+      expect(Math.abs(logits.sum(1).dataSync()[0]! - 1)).toBeGreaterThan(1e-3); // logits, not probabilities
+      // The dense layer's softmax is back: the model predicts probabilities again.
+      expect(Array.from((model.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from(probs));
+    });
+    x.dispose();
+    model.dispose();
+  });
+
+  it('runs a layer with several outputs (an LSTM returning its states) and reads the one the model uses', () => {
+    const input = tf.input({ shape: [5, 3] });
+    const [, h] = tf.layers.lstm({ units: 4, returnState: true, name: 'lstm' }).apply(input) as tf.SymbolicTensor[];
+    const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2, name: 'logits' }).apply(h!) as tf.SymbolicTensor });
+    const exec = new ModelExecutor(model);
+    const x = tf.randomNormal([3, 5, 3], 0, 1, 'float32', 13);
+    const before = tf.memory().numTensors;
+    const got = tf.tidy(() => exec.predict(x).dataSync());
+    expect(tf.memory().numTensors).toBe(before);
+    const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+    expect(Array.from(got)).toEqual(Array.from(ref));
+    x.dispose();
+    model.dispose();
+  });
+
   it('under a gradient tape, a BN-only backward pass computes no conv filter gradient; outside one, convs run fused', async () => {
     const model = chain();
     randomizeBatchNorms(model, 7);

@@ -43,4 +43,18 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
   'strategies/normStats.ts:198:54 BlockStatement': "The fast-path block emptied: the hook goes on to the general path, which computes the same values. " + "Tent's closed-form BN (batchNormTrain) and the autodiff path through tf.moments and tf.batchNorm give the same values (tests/strategies/normStats.test.ts checks closed form = autodiff over 3 steps); the mutant only moves a batch between the two, which changes speed, not results.",
   'strategies/normStats.ts:237:9 ConditionalExpression':
     'At alpha 1 the mix (1 - 1) * source + 1 * batch is the batch statistics bit for bit (the mixing kernels compute it exactly), so skipping the shortcut changes nothing.',
+  'src/model/executor.ts:145:9 ConditionalExpression':
+    '`if (features.rank !== 2)` to `if (true)`: reshaping a [batch, features] tensor to [batch, -1] gives the same shape and values.',
+  'src/model/executor.ts:183:11 ConditionalExpression':
+    '`if (t === undefined) continue` to `if (false)`: an id is released only by a consumer that has just read its value, and `new Set(ids)` releases it once per consumer, so its value is always still there. The guard is defensive.',
+  'src/model/executor.ts:212:13 ConditionalExpression':
+    '`if (w !== null)` to `if (true)`: the fold cache returns null only when a source weight was disposed (a disposed model); the unfolded layer then fails on the same disposed weight, so both paths throw.',
+  'src/model/executor.ts:215:15 ConditionalExpression':
+    '`if (group.actStep !== null) skip.add(...)` to `if (true)`: adding null to the set of skipped step indices skips nothing (indices are numbers).',
+  'src/model/executor.ts:224:27 ConditionalExpression':
+    '`xs.length === 1` dropped from the taped-conv test: only Conv2D layers are in `plainConvs`, and a Conv2D has one input.',
+  'src/model/executor.ts:225:21 ConditionalExpression':
+    'A one-element list passed to `layer.apply` instead of the tensor: tfjs-layers unwraps a one-element input list (getExactlyOneTensor) for every layer type the tests run (conv, depthwise, BN, activation, pooling, dense, dropout, LSTM).',
+  'src/model/executor.ts:250:9 ConditionalExpression':
+    '`if (hooks === undefined) return true` to `if (false)`: hookFor(undefined, name) returns undefined, so the full check then also returns true.',
 };
