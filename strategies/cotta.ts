@@ -51,6 +51,7 @@ import { batchStatisticsHook } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { hashSeed } from '../src/random.js';
+import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
@@ -252,21 +253,29 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
   protected forward(x: tf.Tensor4D): StepResult {
     const c = this.config;
     const confidence = this.anchorConfidence(x);
+    // A failed step commits nothing: the calibration and the augmentation draws are put back.
+    const calibration = { ...this.calibration };
+    const rngState = this.augmenter.state;
     const threshold = this.thresholdFor(confidence, true);
     const augmented = confidence < threshold;
-    const target = this.teacherTarget(x, augmented);
+    let target: tf.Tensor2D | undefined;
+    let value: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap | undefined;
     let loss: number;
     try {
-      const { value, grads } = tf.variableGrads(() => {
+      const t = (target = this.teacherTarget(x, augmented));
+      ({ value, grads } = tf.variableGrads(() => {
         const student = this.layers.executor.logits(x, { hooks: this.studentHooks });
-        return tf.mean(tf.neg(tf.sum(tf.mul(tf.softmax(target), tf.logSoftmax(student)), 1))) as tf.Scalar;
-      }, this.params);
+        return tf.mean(tf.neg(tf.sum(tf.mul(tf.softmax(t), tf.logSoftmax(student)), 1))) as tf.Scalar;
+      }, this.params));
       loss = value.dataSync()[0]!;
-      value.dispose();
-      this.adam.step(this.params.map((p) => grads[p.name]!));
-      tf.dispose(grads);
+      this.adam.step(this.params.map((p) => grads![p.name]!));
+      tf.dispose([value, grads]);
     } catch (e) {
-      target.dispose();
+      tf.dispose([target, value, grads]);
+      disposeAbandonedTape();
+      this.calibration = calibration;
+      this.augmenter.state = rngState;
       throw e;
     }
     emaFrom(this.teacherParams, this.params, c.emaMomentum);

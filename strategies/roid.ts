@@ -73,6 +73,7 @@ import type { AdaptTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 import { hashSeed } from '../src/random.js';
 import { COUNTER, RNG_STATE, type StateMetaSchema } from '../src/model/stateSpec.js';
+import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import {
@@ -312,10 +313,14 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
     const c = this.config;
     const n = x.shape[0];
     const out: { logits?: tf.Tensor2D; weights?: RoidWeights | null } = {};
-    let loss: tf.Scalar;
+    let loss: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap | undefined;
     let augRan = false;
+    // A failed step commits nothing, the augmentation draws included.
+    const augmenterState = this.augmenter.state;
     try {
-      const { value, grads } = tf.variableGrads(() => {
+      let value: tf.Scalar;
+      ({ value, grads } = tf.variableGrads(() => {
         const logits = this.layers.executor.logits(x, { hooks: this.norm.hooks });
         out.logits = tf.keep(logits);
         // The weights carry no gradient (officially under torch.no_grad()): computed from the values.
@@ -347,21 +352,24 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
           total = tf.add(total, tf.div(tf.sum(tf.mul(sce, tf.gather(weights, idx))), n)) as tf.Scalar;
         }
         return total;
-      }, this.params);
+      }, this.params));
       loss = value;
-      this.adam.step(this.params.map((p) => grads[p.name]!));
+      this.adam.step(this.params.map((p) => grads![p.name]!));
       tf.dispose(grads);
     } catch (e) {
       this.norm.abort();
       this.augNorm.abort();
-      out.logits?.dispose();
+      // A failed update (the optimiser's step) leaves the loss and the gradients to free too.
+      tf.dispose([out.logits, loss, grads]);
+      disposeAbandonedTape();
+      this.augmenter.state = augmenterState;
       throw e;
     }
     if (out.weights) this.classProbsEma = out.weights.nextEma;
     this.lastWeights = out.weights ? out.weights.weights : new Float64Array(n).fill(1);
     if (c.weightEnsembling && c.momentumSrc < 1) emaFrom(this.params, this.sourceParams, c.momentumSrc);
     if (augRan) this.augNorm.finish();
-    const { bnDrift, bnVarDrift, extra } = this.norm.finish([loss]);
+    const { bnDrift, bnVarDrift, extra } = this.norm.finish([loss!]);
     const logits = out.logits!;
     const probs = tf.tidy(() => tf.softmax(c.priorCorrection ? priorCorrection(logits) : logits)) as tf.Tensor2D;
     logits.dispose();

@@ -59,6 +59,7 @@ import type { LayerHook } from '../src/model/executor.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 import { hashSeed } from '../src/random.js';
+import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
@@ -267,27 +268,37 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
 
   protected forward(x: tf.Tensor4D): StepResult {
     const c = this.config;
-    const u = this.uncertainty(x);
-    const scales = hkaScales(u, c.uncertaintyThreshold, c.hka);
-    this.adapters.scales = { ...scales };
-    this.teacherAdapters.scales = { ...scales };
-
-    const teacherLogits = tf.tidy(() => this.teacher.executor.logits(x, { hooks: this.teacherHooks }));
+    // A failed step commits nothing: the augmentation draws and the HKA scales are put back.
+    const rngState = this.augmenter.state;
+    const savedScales = { student: { ...this.adapters.scales }, teacher: { ...this.teacherAdapters.scales } };
     const params = [...this.backbone, ...this.adapterVars];
+    let teacherLogits: tf.Tensor2D | undefined;
+    let value: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap | undefined;
     let lossValue: number;
+    let u: number;
+    let scales: ReturnType<typeof hkaScales>;
     try {
-      const { value, grads } = tf.variableGrads(() => {
+      u = this.uncertainty(x);
+      scales = hkaScales(u, c.uncertaintyThreshold, c.hka);
+      this.adapters.scales = { ...scales };
+      this.teacherAdapters.scales = { ...scales };
+      const t = (teacherLogits = tf.tidy(() => this.teacher.executor.logits(x, { hooks: this.teacherHooks })));
+      ({ value, grads } = tf.variableGrads(() => {
         const student = this.layers.executor.logits(x, { hooks: this.studentHooks });
-        const target = tf.softmax(teacherLogits);
+        const target = tf.softmax(t);
         return tf.mean(tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(student)), 1))) as tf.Scalar;
-      }, params);
+      }, params));
       lossValue = value.dataSync()[0]!;
-      value.dispose();
-      this.adamBackbone?.step(this.backbone.map((p) => grads[p.name]!));
-      this.adamAdapters.step(this.adapterVars.map((p) => grads[p.name]!));
-      tf.dispose(grads);
+      this.adamBackbone?.step(this.backbone.map((p) => grads![p.name]!));
+      this.adamAdapters.step(this.adapterVars.map((p) => grads![p.name]!));
+      tf.dispose([value, grads]);
     } catch (e) {
-      teacherLogits.dispose();
+      tf.dispose([teacherLogits, value, grads]);
+      disposeAbandonedTape();
+      this.augmenter.state = rngState;
+      this.adapters.scales = savedScales.student;
+      this.teacherAdapters.scales = savedScales.teacher;
       throw e;
     }
     emaFrom(this.teacherBackbone, this.backbone, c.emaMomentum);

@@ -56,8 +56,12 @@ export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, 
   const gamma = bn.gamma ?? undefined;
   const beta = bn.beta ?? undefined;
   // tf.batchNorm is one pass on wasm already, and with the source statistics it is bit for bit the
-  // layer's own computation (alpha-BN at alpha 0 equals the source model exactly).
-  if (bn.axis === x.rank - 1) return tf.batchNorm(x, mean, variance, beta, gamma, bn.epsilon);
+  // layer's own computation (alpha-BN at alpha 0 equals the source model exactly). A layer built
+  // with `scale: false` or `center: false` gets an explicit 1 or 0: tf.batchNorm's gradient fails on
+  // a missing scale or offset (tfjs 4.22), and its kernels use 1 and 0 for them anyway (same values).
+  if (bn.axis === x.rank - 1) {
+    return tf.tidy(() => tf.batchNorm(x, mean, variance, beta ?? tf.zeros([bn.channels]), gamma ?? tf.ones([bn.channels]), bn.epsilon));
+  }
   // Channel axis not last: tf.batchNorm's kernels index the statistics by flat position modulo
   // their length (channels last only), so broadcast per-channel vectors with elementwise ops.
   const shape = x.shape.map((d, i) => (i === bn.axis ? d : 1));

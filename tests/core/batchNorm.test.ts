@@ -111,6 +111,38 @@ for (const backend of ['cpu', 'wasm'] as const) {
       }
       x.dispose();
     });
+
+    it('normalizeWith under a gradient tape, layers built without gamma, beta or both: the gradients of elementwise ops', async () => {
+      await initBackend({ backend });
+      const x = tf.randomNormal(SHAPE, -0.2, 1.5, 'float32', 9);
+      const w = tf.randomNormal(SHAPE, 0, 1, 'float32', 10);
+      for (const options of [{}, { scale: false }, { center: false }, { scale: false, center: false }]) {
+        const { info, model } = bnOf(3, options);
+        const vars = [info.gamma, info.beta].filter((v): v is tf.Variable => v !== null);
+        const loss = (norm: (xx: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor) => tf.Tensor) => (xx: tf.Tensor) => {
+          const m = batchMoments(xx, info, false);
+          return tf.sum(tf.mul(norm(xx, m.mean, m.variance), w)) as tf.Scalar;
+        };
+        const ours = loss((xx, mean, variance) => normalizeWith(xx, info, mean, variance));
+        const plain = loss((xx, mean, variance) => {
+          let y = tf.mul(tf.sub(xx, mean), tf.rsqrt(tf.add(variance, 0.01)));
+          if (info.gamma !== null) y = tf.mul(y, info.gamma);
+          return info.beta !== null ? tf.add(y, info.beta) : y;
+        });
+        const what = JSON.stringify(options);
+        const [gx, gxRef] = tf.tidy(() => [tf.grad(ours)(x), tf.grad(plain)(x)]);
+        expectClose(gx!.dataSync(), gxRef!.dataSync(), 1e-4, `dx ${what}`);
+        if (vars.length > 0) {
+          const a = tf.variableGrads(() => ours(x), vars);
+          const b = tf.variableGrads(() => plain(x), vars);
+          for (const v of vars) expectClose(a.grads[v.name]!.dataSync(), b.grads[v.name]!.dataSync(), 1e-3, `d${v.name} ${what}`);
+          tf.dispose([a.value, b.value, ...Object.values(a.grads), ...Object.values(b.grads)]);
+        }
+        tf.dispose([gx!, gxRef!]);
+        model.dispose();
+      }
+      tf.dispose([x, w]);
+    });
   });
 }
 

@@ -16,6 +16,7 @@ import { modelVariables } from '../../strategies/baseStrategy.js';
 import { getStrategy, resolveOptions } from '../../strategies/registry.js';
 import type { Strategy, StrategyState } from '../../strategies/strategy.js';
 import { ModelCopy, trainableParameters } from '../../strategies/teacher.js';
+import { expectFailedStepCommitsNothing } from '../helpers/failingStep.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE = [8, 8, 8, 1];
@@ -292,5 +293,20 @@ describe('cotta', () => {
       expect(wasm[i]!.stats.restored).toBe(o.stats.restored);
       o.probs.forEach((v, k) => expect(Math.abs(wasm[i]!.probs[k]! - v)).toBeLessThan(1e-4));
     });
+  });
+
+  it('a step that fails part-way rethrows its error, leaks no tensor and commits nothing (calibration and augmentation draws included)', async () => {
+    await tf.setBackend('cpu');
+    for (const where of ['forward', 'update'] as const) {
+      const model = tinyModel();
+      // threshold 'auto' calibrates on the first batches; 2 views so the augmented path runs.
+      const s = create(model, { augmentations: 2, restoreProb: 0.5 });
+      const x = randomBatch([4, 8, 8, 1], 60);
+      run(s, x);
+      expectFailedStepCommitsNothing(s, x, where);
+      x.dispose();
+      s.dispose();
+      model.dispose();
+    }
   });
 });

@@ -27,6 +27,8 @@ import {
   type RoidStrategy,
 } from '../../strategies/roid.js';
 import { loadMlpGraphModel, randomMlpWeights } from '../helpers/graphModel.js';
+import { expectFailedStepCommitsNothing } from '../helpers/failingStep.js';
+import { expectNonNegativeState } from '../helpers/nonNegativeState.js';
 import { plainCnn, randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE: [number, number, number] = [8, 8, 3];
@@ -375,5 +377,123 @@ describe('roid', () => {
     const ok = await createAdapter(net(), { strategy: 'roid', priorCorrection: false, momentumSrc: 0.999 });
     expect((await ok.getConfig()).momentumSrc).toBe(0.999);
     ok.dispose();
+  });
+});
+
+describe('roid: edges the reference comparison does not reach', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const batch = (n: number, seed: number) => randomBatch([n, ...SHAPE], seed);
+
+  it('a probability of exactly 0 adds nothing to the entropy (0 ln 0 = 0), as torch.special.entr', () => {
+    // -entropy = [0, -ln 2, -0.5004024]: the one-hot row is the most certain.
+    const w = roidSampleWeights([1, 0, 0.5, 0.5, 0.2, 0.8], 3, [0.5, 0.5], 1 / 3, 0.9);
+    expectNear(Array.from(w.certainty), [1, 0, 1 - 0.5004024 / Math.LN2], 1e-6, 'certainty');
+    expect(Array.from(w.weights).every(Number.isFinite)).toBe(true);
+  });
+
+  it('trains only the BN parameters that exist; a model whose BN layers have neither is refused', () => {
+    const build = (scale: boolean, center: boolean) =>
+      tf.sequential({
+        name: 'affine_test',
+        layers: [
+          tf.layers.conv2d({ inputShape: SHAPE, filters: 4, kernelSize: 3, name: 'c' }),
+          tf.layers.batchNormalization({ scale, center, name: 'bn' }),
+          tf.layers.reLU({ name: 'r' }),
+          tf.layers.globalAveragePooling2d({ name: 'gap' }),
+          tf.layers.dense({ units: CLASSES, name: 'logits' }),
+        ],
+      });
+    const x = batch(8, 3);
+    for (const [scale, center] of [[false, true], [true, false]] as const) {
+      const model = build(scale, center);
+      const before = model.getWeights().map((w) => Array.from(w.dataSync()));
+      const s = create(model);
+      tf.dispose(s.step(x).probs);
+      tf.dispose(s.step(x).probs);
+      // Only the one BN parameter the layer has moved.
+      const moved = model.weights.filter((w, i) => Array.from(w.read().dataSync()).some((v, j) => v !== before[i]![j])).map((w) => w.originalName);
+      expect(moved).toEqual([scale ? 'bn/gamma' : 'bn/beta']);
+      s.dispose();
+      model.dispose();
+    }
+    expect(() => create(build(false, false))).toThrow(
+      new UnsupportedModelError(
+        "Strategy 'roid' trains the BN scale and offset, and every BatchNormalization layer of model 'affine_test' was built with `scale: false, center: false`. Use 'bn-adapt' or 'alpha-bn' instead.",
+      ),
+    );
+    expect(() => create(plainCnn(SHAPE, CLASSES))).toThrow(/^Strategy 'roid'/);
+    x.dispose();
+  });
+
+  it('restore refuses a negative BN variance or Adam second moment, and only those', () => {
+    const model = net();
+    const s = create(model, { stats: 'ema' });
+    for (let i = 0; i < 2; i++) {
+      const x = batch(8, 20 + i);
+      tf.dispose(s.step(x).probs);
+      x.dispose();
+    }
+    const refused = expectNonNegativeState(s, 'roid', /moving_variance$|\/variance$|\/adam\/v\//);
+    expect(refused.some((n) => n.startsWith('roid/adam/v/'))).toBe(true);
+    expect(refused.some((n) => n.startsWith('roid/aug/'))).toBe(true);
+    expect(refused.some((n) => n.endsWith('/variance') && !n.startsWith('roid/'))).toBe(true);
+    s.dispose();
+    model.dispose();
+  });
+
+  it('weight ensembling: off, momentumSrc changes nothing; on, it pulls the parameters toward the source', () => {
+    const run = (options: RoidOptions) => {
+      const model = net();
+      const s = create(model, options);
+      for (let i = 0; i < 2; i++) {
+        const x = batch(8, 30 + i);
+        tf.dispose(s.step(x).probs);
+        x.dispose();
+      }
+      const params = bnAffine(model).flat();
+      s.dispose();
+      model.dispose();
+      return params;
+    };
+    const source = bnAffine(net()).flat();
+    const dist = (a: number[]) => Math.max(...a.map((v, i) => Math.abs(v - source[i]!)));
+    expect(run({ weightEnsembling: false, momentumSrc: 0.5 })).toEqual(run({ weightEnsembling: false, momentumSrc: 0.99 }));
+    const free = dist(run({ weightEnsembling: false }));
+    const pulled = dist(run({ weightEnsembling: true, momentumSrc: 0.5 }));
+    expect(free).toBeGreaterThan(1e-4);
+    expect(pulled).toBeLessThan(0.75 * free);
+  });
+
+  it("the 'kept' stat counts the samples the weighting keeps", () => {
+    const model = net();
+    const s = create(model);
+    let dropped = false;
+    for (let i = 0; i < 3; i++) {
+      const x = batch(8, 40 + i);
+      const { probs, stats } = s.step(x);
+      const nonzero = Array.from(s.lastWeights!).filter((w) => w > 0).length;
+      expect(stats.kept).toBe(nonzero);
+      dropped ||= nonzero < 8;
+      tf.dispose([x, probs]);
+    }
+    expect(dropped).toBe(true);
+    s.dispose();
+    model.dispose();
+  });
+
+  it('a step that fails part-way rethrows its error, leaks no tensor and commits nothing', () => {
+    for (const where of ['forward', 'update'] as const) {
+      const model = net();
+      const s = create(model, { stats: 'ema' });
+      const x = batch(8, 50);
+      tf.dispose(s.step(x).probs);
+      expectFailedStepCommitsNothing(s, x, where);
+      x.dispose();
+      s.dispose();
+      model.dispose();
+    }
   });
 });

@@ -20,6 +20,7 @@ import { resolveOptions } from '../../strategies/registry.js';
 import type { Strategy } from '../../strategies/strategy.js';
 import { hkaScales, vidaStrategy, type VidaOptions } from '../../strategies/vida.js';
 import { injectVidaAdapters } from '../../strategies/vidaAdapters.js';
+import { expectFailedStepCommitsNothing } from '../helpers/failingStep.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 function make(options: VidaOptions = {}, seed = 0, model = buildModel()): { strategy: Strategy; target: LayersTarget; model: tf.LayersModel } {
@@ -272,3 +273,21 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
   });
 }
+
+describe('vida: a failing step', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+  });
+
+  it('rethrows its error, leaks no tensor and commits nothing (augmentation draws and HKA scales included)', () => {
+    for (const [where, optimiser] of [['forward', 'adamBackbone'], ['update', 'adamBackbone']] as const) {
+      const { strategy, model } = make({ augmentations: 3 }, 4);
+      const x = randomBatch([8, 12, 12, 1], 61);
+      tf.dispose(strategy.step(x).probs);
+      expectFailedStepCommitsNothing(strategy, x, where, optimiser);
+      x.dispose();
+      strategy.dispose();
+      model.dispose();
+    }
+  });
+});
