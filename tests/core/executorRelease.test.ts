@@ -225,6 +225,20 @@ describe('ModelExecutor: which layers run, and how', () => {
     // A hook on `fc` only: c1 -> bn1 -> a1 still runs as one fused op.
     expect(await names(() => exec.predict(x, { hooks: { fc: ({ original }) => original() } }))).not.toContain('FusedBatchNorm');
     expect(await names(() => exec.predict(x, { hooks: { bn1: ({ original }) => original() } }))).toContain('FusedBatchNorm');
+    // A group with no activation after its BN, and a hook elsewhere.
+    const noAct = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 3, name: 'na_conv' }),
+        tf.layers.batchNormalization({ name: 'na_bn' }),
+        tf.layers.globalAveragePooling2d({ name: 'na_gap' }),
+        tf.layers.dense({ units: 3, name: 'na_logits' }),
+      ],
+    });
+    const noActExec = new ModelExecutor(noAct);
+    expect(noActExec.foldedGroups).toBe(1);
+    expect(await names(() => noActExec.predict(x, { hooks: { na_gap: ({ original }) => original() } }))).not.toContain('FusedBatchNorm');
+    noActExec.dispose();
+    noAct.dispose();
     const probs = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
     tf.tidy(() => {
       const logits = exec.logits(x);
