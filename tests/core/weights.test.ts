@@ -192,6 +192,45 @@ describe('encodeState / decodeState', () => {
   });
 });
 
+describe('decodeState: long names and values are cut in messages; boundaries', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+  });
+
+  it('every message quotes at most 80 characters of a name and 40 of a bad value', () => {
+    const long = 'x'.repeat(100);
+    const cut = 'x'.repeat(80);
+    const L = (over: Record<string, unknown> = {}) => entry({ name: long, ...over });
+    expect(decodeError(withEntries([L(), L({ offset: 8 })]))).toBe(`decodeState: entry 1: the tensor '${cut}' appears twice.`);
+    expect(decodeError(withEntries([L({ shape: [-1] })]))).toBe(`decodeState: entry 0 ('${cut}'): the shape must be an array of at most 8 non-negative integers.`);
+    expect(decodeError(withEntries([L({ length: '9'.repeat(50) })]))).toBe(`decodeState: entry 0 ('${cut}'): length ${'9'.repeat(40)} is not the product of its shape [2].`);
+    expect(decodeError(withEntries([L({ offset: '7'.repeat(50) })]))).toBe(`decodeState: entry 0 ('${cut}'): offset ${'7'.repeat(40)} must be a non-negative multiple of 4.`);
+    expect(decodeError(withEntries([L({ offset: 64 })]))).toBe(`decodeState: entry 0 ('${cut}'): bytes 64..72 lie outside the 64-byte data section.`);
+    const expected = new Map<string, TensorSpec>([['a', { shape: [2, 3], dtype: 'float32' }]]);
+    expect(decodeError(withEntries([L({ shape: [6], length: 6 })]), { expected })).toBe(
+      `decodeState: the state holds a tensor '${cut}' that this adapter's state does not have. Restore a snapshot of the same strategy, options and model.`,
+    );
+    const a = (shape: number[]) => entry({ name: 'a', shape, length: shape.reduce((x, y) => x * y, 1) });
+    for (const shape of [[2, 4], [2, 3, 1], [6]]) {
+      expect(decodeError(withEntries([a(shape)], 128), { expected }), JSON.stringify(shape)).toBe(
+        `decodeState: tensor 'a' is [${shape}] float32; this adapter's is [2,3] float32.`,
+      );
+    }
+    expect(decodeState(withEntries([a([2, 3])]), { expected }).tensors.a!.shape).toEqual([2, 3]);
+    const y = 'y'.repeat(100);
+    expect(decodeError(withEntries([L(), entry({ name: y, offset: 4 })]))).toBe(`decodeState: tensors '${cut}' and '${'y'.repeat(80)}' overlap.`);
+  });
+
+  it('a header of exactly the largest size is read; a header with bytes that are not UTF-8 inside a JSON string is refused', () => {
+    const bytes = joinSnapshot({ entries: [], meta: {} }, new Uint8Array(0));
+    new DataView(bytes.buffer).setUint32(8, MAX_HEADER_BYTES, true);
+    expect(decodeError(bytes)).toBe(`decodeState: the header claims ${MAX_HEADER_BYTES} bytes but only ${bytes.length - 12} follow the prefix (truncated?).`);
+    const text = new TextEncoder().encode('{"entries":[],"meta":{"a":"__"}}');
+    text[text.indexOf(0x5f)] = 0xff; // an invalid byte inside the string: JSON.parse alone would accept U+FFFD there
+    expect(decodeError(joinSnapshot(null, new Uint8Array(0), text))).toMatch(/^decodeState: the header is not valid UTF-8 JSON \(/);
+  });
+});
+
 describe('copies of weights', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'cpu' });

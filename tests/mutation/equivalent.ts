@@ -57,4 +57,10 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     'A one-element list passed to `layer.apply` instead of the tensor: tfjs-layers unwraps a one-element input list (getExactlyOneTensor) for every layer type the tests run (conv, depthwise, BN, activation, pooling, dense, dropout, LSTM).',
   'src/model/executor.ts:250:9 ConditionalExpression':
     '`if (hooks === undefined) return true` to `if (false)`: hookFor(undefined, name) returns undefined, so the full check then also returns true.',
+  'src/model/weights.ts:14:25 ConditionalExpression':
+    "deepCopy's float32 branch skipped: the int32 branch (a copy through dataSync into a new tensor) gives the same bits for float32 too, -0 and NaN payloads included; the multiply by 1 only avoids a round trip through JS memory.",
+  'src/model/weights.ts:14:37 StringLiteral':
+    'Same as weights.ts:14:25: the comparison with "" is always false, so every tensor takes the dataSync copy, with the same bits.',
+  'src/model/weights.ts:214:44 OptionalChaining':
+    "`expected?.get(name)?.nonNegative` to `expected?.get(name).nonNegative`: without `expected` the optional chain stops at `expected?` either way, and with it every name was checked to be in `expected` above, so `get` never returns undefined.",
 };
