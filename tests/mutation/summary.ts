@@ -9,6 +9,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { EQUIVALENT_MUTANTS } from './equivalent.js';
+import { MUTATION_TARGETS } from './targets.js';
 
 interface Mutant {
   mutatorName: string;
@@ -34,6 +35,9 @@ export function mutantKey(file: string, m: Mutant): string {
 const rows: string[] = [];
 const open: string[] = [];
 const total = { mutants: 0, killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, other: 0 };
+/** Subtotals per folder (strategies/, src/model/). */
+const folders = new Map<string, typeof total>();
+const seen = new Set<string>();
 for (const name of readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()) {
   const report = JSON.parse(readFileSync(`${DIR}/${name}`, 'utf8')) as Report;
   for (const [file, { mutants }] of Object.entries(report.files)) {
@@ -50,11 +54,18 @@ for (const name of readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()) {
         open.push(`${key} (${m.status}) -> ${JSON.stringify(m.replacement ?? '')}`);
       }
     }
-    for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += c[k];
+    const folder = file.slice(0, file.lastIndexOf('/') + 1);
+    if (!folders.has(folder)) folders.set(folder, { mutants: 0, killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, other: 0 });
+    for (const k of Object.keys(total) as (keyof typeof total)[]) {
+      total[k] += c[k];
+      folders.get(folder)![k] += c[k];
+    }
+    seen.add(file);
     rows.push(row(file, c));
   }
 }
-rows.push(row('total', total));
+for (const [folder, c] of [...folders].sort()) rows.push(row(`**${folder}** (files run)`, c));
+rows.push(row('**total**', total));
 
 function row(file: string, c: typeof total): string {
   const scored = c.killed + c.timeout + c.survived + c.noCoverage;
@@ -67,3 +78,5 @@ console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) console.log(r);
 console.log(`\nNot killed and not marked equivalent (${open.length}):`);
 for (const o of open) console.log(`- ${o}`);
+const notRun = Object.keys(MUTATION_TARGETS).filter((f) => !seen.has(f));
+console.log(`\nFiles with mutation targets and no result here (${notRun.length}): ${notRun.join(', ') || 'none'}`);
