@@ -79,4 +79,8 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     "`kept.length > 0` always true: with weighting, the mask drops only samples below the mean diversity, so at least one is kept; without it, all are. The test is defensive.",
   'strategies/roid.ts:338:30 EqualityOperator':
     "Same as roid.ts:338:30 ConditionalExpression (`>= 0`).",
+  'src/model/target.ts:72:98 ConditionalExpression':
+    "`d === null` dropped: tfjs reads a graph model's free input dimensions as -1 (the converter writes size '-1'), never null, so only the -1 test can be true.",
+  'src/model/target.ts:76:26 ConditionalExpression':
+    "Same as target.ts:72:98, for the batch dimension: it is -1 when free, never null.",
 };
