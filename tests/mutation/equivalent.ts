@@ -83,4 +83,10 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     "`d === null` dropped: tfjs reads a graph model's free input dimensions as -1 (the converter writes size '-1'), never null, so only the -1 test can be true.",
   'src/model/target.ts:76:26 ConditionalExpression':
     "Same as target.ts:72:98, for the batch dimension: it is -1 when free, never null.",
+  'strategies/cotta.ts:98:11 ConditionalExpression':
+    "calibratedThreshold's `batches > 1 ? lowest + pos * (second - lowest) : lowest`: at batches = 1, pos = 0.05 * (1 - 1) = 0, so both branches give `lowest` (second is always finite: it starts at 1).",
+  'strategies/cotta.ts:98:11 EqualityOperator':
+    "Same as cotta.ts:98:11 ConditionalExpression (`batches >= 1`).",
+  'strategies/cotta.ts:184:32 EqualityOperator':
+    "`confidence < c.lowest` to `<=`: on a tie both branches give [lowest, lowest] (the second-lowest is min(second, confidence) = lowest, since lowest <= second).",
 };

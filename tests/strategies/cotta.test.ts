@@ -309,4 +309,39 @@ describe('cotta', () => {
       model.dispose();
     }
   });
+
+  it('restoreProb 0 draws nothing from the restore generator; option bounds are exact', async () => {
+    await tf.setBackend('cpu');
+    const model = tinyModel();
+    const s = create(model, { augmentations: 1, restoreProb: 0 });
+    const start = s.snapshot();
+    const x = randomBatch([4, 8, 8, 1], 62);
+    run(s, x);
+    run(s, x);
+    const after = s.snapshot();
+    expect(after.meta.restoreRng).toBe(start.meta.restoreRng);
+    disposeTensors(start.tensors);
+    disposeTensors(after.tensors);
+    s.dispose();
+    // With restoreProb > 0 the generator moves: the check above can fail.
+    const moving = create(model, { augmentations: 1, restoreProb: 0.01 });
+    const m0 = moving.snapshot();
+    run(moving, x);
+    const m1 = moving.snapshot();
+    expect(m1.meta.restoreRng).not.toBe(m0.meta.restoreRng);
+    disposeTensors(m0.tensors);
+    disposeTensors(m1.tensors);
+    moving.dispose();
+    x.dispose();
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ beta1: 1 }, "cotta: option 'beta1' is 1; expected a number in [0, 1)."],
+      [{ threshold: NaN }, "cotta: option 'threshold' is null; expected 'auto' (calibrated on the first batches) or a number >= 0 (0 never augments, > 1 always does)."],
+      [{ threshold: Infinity }, "cotta: option 'threshold' is null; expected 'auto' (calibrated on the first batches) or a number >= 0 (0 never augments, > 1 always does)."],
+      [{ threshold: '0.5' }, `cotta: option 'threshold' is "0.5"; expected 'auto' (calibrated on the first batches) or a number >= 0 (0 never augments, > 1 always does).`],
+      [{ augmentations: 0 }, "cotta: option 'augmentations' is 0; expected an integer >= 1."],
+    ];
+    for (const [options, message] of bad) expect(() => create(model, options), JSON.stringify(options)).toThrow(new InvalidOptionError(message));
+    for (const options of [{ beta1: 0 }, { threshold: 0 }, { augmentations: 1 }]) create(model, options).dispose();
+    model.dispose();
+  });
 });
