@@ -58,7 +58,7 @@ export const MUTATION_TARGETS: Record<string, MutationTarget> = {
     tests: ['tests/core/batchNorm.test.ts', CONFORMANCE, 'tests/strategies/alphaBn.test.ts'],
     conformance: ['bn-adapt'],
   },
-  'src/model/bnFold.ts': { tests: ['tests/core/bnFoldGroups.test.ts', 'tests/core/bnFold.test.ts', 'tests/core/executorRelease.test.ts', 'tests/core/executor.test.ts'] },
+  'src/model/bnFold.ts': { tests: ['tests/core/bnFoldGroups.test.ts', 'tests/core/bnFold.test.ts'] },
   'src/model/tapedConv.ts': { tests: ['tests/core/tapedConv.test.ts', 'tests/strategies/tent.test.ts'] },
   'src/model/executor.ts': { tests: ['tests/core/executorRelease.test.ts', 'tests/core/executor.test.ts', 'tests/core/bnFold.test.ts', 'tests/core/tapedConv.test.ts', 'tests/core/adapter.test.ts'] },
   'src/model/graphPlan.ts': { tests: ['tests/core/graphPlan.test.ts', 'tests/core/executor.test.ts', 'tests/strategies/lame.graph.test.ts'] },
