@@ -291,3 +291,37 @@ describe('vida: a failing step', () => {
     }
   });
 });
+
+describe('vida: option bounds', () => {
+  it('accepts each bound, and refuses each value just outside it with the exact message', () => {
+    const ok: VidaOptions[] = [
+      { lr: 0 }, { adapterLr: 0 }, { beta1: 0 }, { beta2: 0 }, { emaMomentum: 0 }, { emaMomentum: 1 }, { restoreProb: 1 },
+      { adapterEmaMomentum: 0 }, { lowRank: 1 }, { highRank: 1 }, { augmentations: 2 }, { uncertaintyScale: 0 }, { uncertaintyThreshold: -1 },
+    ];
+    for (const o of ok) expect(() => resolveOptions(vidaStrategy as never, o as Record<string, unknown>), JSON.stringify(o)).not.toThrow();
+    const msg = (name: string, v: string, hint: string) => `Strategy 'vida': option '${name}' is ${v}; ${hint}.`;
+    const bad: Array<[Record<string, unknown>, string]> = [
+      [{ lr: -1e-9 }, msg('lr', '-1e-9', 'it must be a non-negative finite number (e.g. 1e-4)')],
+      [{ adapterLr: Infinity }, msg('adapterLr', 'Infinity', 'it must be a non-negative finite number (e.g. 1e-4)')],
+      [{ beta1: 1 }, msg('beta1', '1', 'it must be a number in [0, 1)')],
+      [{ beta2: -0.1 }, msg('beta2', '-0.1', 'it must be a number in [0, 1)')],
+      [{ beta2: '0.9' }, msg('beta2', '"0.9"', 'it must be a number in [0, 1)')],
+      [{ emaMomentum: 1.01 }, msg('emaMomentum', '1.01', 'it must be a number in [0, 1]')],
+      [{ adapterEmaMomentum: -0.5 }, msg('adapterEmaMomentum', '-0.5', 'it must be a number in [0, 1]')],
+      [{ restoreProb: '0' }, msg('restoreProb', '"0"', 'it must be a number in [0, 1]')],
+      [{ lowRank: 0 }, msg('lowRank', '0', 'it must be a positive integer')],
+      [{ highRank: 1.5 }, msg('highRank', '1.5', 'it must be a positive integer')],
+      [{ augmentations: 1 }, msg('augmentations', '1', 'it must be an integer >= 2 (a variance needs two passes)')],
+      [{ uncertaintyScale: -1 }, msg('uncertaintyScale', '-1', 'it must be a non-negative number')],
+      [{ uncertaintyScale: NaN }, msg('uncertaintyScale', 'NaN', 'it must be a non-negative number')],
+      [{ uncertaintyThreshold: NaN }, msg('uncertaintyThreshold', 'NaN', 'it must be a finite number (e.g. 0.05)')],
+      [{ hka: 'both' }, msg('hka', '"both"', "valid values: 'paper', 'official'")],
+      [{ adaptersOnly: 1 }, msg('adaptersOnly', '1', 'it must be true or false')],
+      [{ horizontalFlip: 'no' }, msg('horizontalFlip', '"no"', 'it must be true or false')],
+      [{ adapterWeights: [1, 2] }, msg('adapterWeights', '"object"', 'it must be null or a Uint8Array from VidaAdapters.encode')],
+    ];
+    for (const [o, message] of bad) {
+      expect(() => resolveOptions(vidaStrategy as never, o), JSON.stringify(o)).toThrow(new InvalidOptionError(message));
+    }
+  });
+});
