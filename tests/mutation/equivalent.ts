@@ -63,22 +63,20 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     'Same as weights.ts:14:25: the comparison with "" is always false, so every tensor takes the dataSync copy, with the same bits.',
   'src/model/weights.ts:214:44 OptionalChaining':
     "`expected?.get(name)?.nonNegative` to `expected?.get(name).nonNegative`: without `expected` the optional chain stops at `expected?` either way, and with it every name was checked to be in `expected` above, so `get` never returns undefined.",
-  'strategies/roid.ts:181:19 ConditionalExpression':
+  'strategies/roid.ts:182:19 ConditionalExpression':
     "The EMA's norm loop skipped (norm 0, clamped to 1e-8): the norm only scales every sample's cosine by the same factor, so `div = 1 - cos` changes by a positive affine map, which the min-max normalisation that follows undoes. The weights, the mask and the EMA are the same.",
-  'strategies/roid.ts:181:19 EqualityOperator':
-    "Same as roid.ts:181:19 ConditionalExpression: `k >= c` never runs the loop.",
-  'strategies/roid.ts:196:25 MethodExpression':
-    "`Math.max(emaNorm, 1e-8)` to `Math.min(...)`, i.e. the constant 1e-8 (the EMA's norm is at least 1/sqrt(C)): a common factor of every sample's cosine, undone by the min-max normalisation (see roid.ts:181:19).",
-  'strategies/roid.ts:271:113 StringLiteral':
-    "The prefix of Adam's state names emptied: the names stay distinct from every other state name (Adam's are `m/<i>` and `v/<i>`), and snapshot and restore use the same names, so nothing observable changes.",
-  'strategies/roid.ts:316:18 BooleanLiteral':
+  'strategies/roid.ts:182:19 EqualityOperator':
+    "Same as roid.ts:182:19 ConditionalExpression: `k >= c` never runs the loop.",
+  'strategies/roid.ts:197:25 MethodExpression':
+    "`Math.max(emaNorm, 1e-8)` to `Math.min(...)`, i.e. the constant 1e-8 (the EMA's norm is at least 1/sqrt(C)): a common factor of every sample's cosine, undone by the min-max normalisation (see roid.ts:182:19).",
+  'strategies/roid.ts:318:18 BooleanLiteral':
     "`augRan` starting true: finish() on the augmented pass's statistics when that pass did not run has nothing pending, so it commits nothing (its drift figures are not used).",
-  'strategies/roid.ts:363:9 ConditionalExpression':
-    "Same as roid.ts:316:18: finish() with nothing pending commits nothing.",
-  'strategies/roid.ts:338:30 ConditionalExpression':
+  'strategies/roid.ts:371:9 ConditionalExpression':
+    "Same as roid.ts:318:18: finish() with nothing pending commits nothing.",
+  'strategies/roid.ts:343:30 ConditionalExpression':
     "`kept.length > 0` always true: with weighting, the mask drops only samples below the mean diversity, so at least one is kept; without it, all are. The test is defensive.",
-  'strategies/roid.ts:338:30 EqualityOperator':
-    "Same as roid.ts:338:30 ConditionalExpression (`>= 0`).",
+  'strategies/roid.ts:343:30 EqualityOperator':
+    "Same as roid.ts:343:30 ConditionalExpression (`>= 0`).",
   'src/model/target.ts:72:98 ConditionalExpression':
     "`d === null` dropped: tfjs reads a graph model's free input dimensions as -1 (the converter writes size '-1'), never null, so only the -1 test can be true.",
   'src/model/target.ts:76:26 ConditionalExpression':
@@ -89,4 +87,8 @@ export const EQUIVALENT_MUTANTS: Record<string, string> = {
     "Same as cotta.ts:98:11 ConditionalExpression (`batches >= 1`).",
   'strategies/cotta.ts:184:32 EqualityOperator':
     "`confidence < c.lowest` to `<=`: on a tie both branches give [lowest, lowest] (the second-lowest is min(second, confidence) = lowest, since lowest <= second).",
+  'strategies/roid.ts:370:31 ConditionalExpression':
+    "`c.momentumSrc < 1` dropped: at momentumSrc 1 the ensembling is p = 1 * p + 0 * source, which leaves every parameter bit for bit as it was.",
+  'strategies/roid.ts:370:31 EqualityOperator':
+    "Same as roid.ts:370:31 ConditionalExpression (`<= 1`).",
 };
