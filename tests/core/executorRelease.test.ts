@@ -43,11 +43,11 @@ function liveAt(exec: ModelExecutor, x: tf.Tensor, at: string, training = false)
   return { live, out };
 }
 
-describe('ModelExecutor: freeing activations', () => {
-  beforeAll(async () => {
-    await initBackend({ backend: 'cpu' });
-  });
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu' });
+});
 
+describe('ModelExecutor: freeing activations', () => {
   it('holds only a few tensors at the last layer, where a tidy alone would hold every activation', () => {
     const model = chain();
     randomizeBatchNorms(model, 3);
@@ -162,10 +162,6 @@ describe('ModelExecutor: freeing activations', () => {
 });
 
 describe('ModelExecutor: which layers run, and how', () => {
-  beforeAll(async () => {
-    await initBackend({ backend: 'cpu' });
-  });
-
   it('calls a hook on the conv, the BN or the activation of a foldable group exactly once (the group is then not folded)', () => {
     const model = chain();
     randomizeBatchNorms(model, 5);
