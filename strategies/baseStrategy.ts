@@ -2,6 +2,7 @@ import * as tf from '../src/tf.js';
 import { DisposedError, InvalidSnapshotError, UnsupportedModelError } from '../src/errors.js';
 import { checkStateMeta, checkTensorValues, type StateMetaSchema, type StateSpec, type TensorSpec } from '../src/model/stateSpec.js';
 import type { AdaptTarget, LayersTarget } from '../src/model/target.js';
+import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { assignVariables, copyVariables, disposeTensors, type NamedTensors } from '../src/model/weights.js';
 import type { StepResult, Strategy, StrategyContext, StrategyNeeds, StrategyState } from './strategy.js';
 
@@ -94,7 +95,14 @@ export abstract class BaseStrategy<C extends object> implements Strategy<C> {
 
   step(x: tf.Tensor4D): StepResult {
     this.ensureSource();
-    return this.forward(x);
+    try {
+      return this.forward(x);
+    } catch (e) {
+      // A gradient computation that threw leaves what tfjs kept for its backward pass; `forward`
+      // frees its own tensors and puts its state back.
+      disposeAbandonedTape();
+      throw e;
+    }
   }
 
   predict(x: tf.Tensor4D): tf.Tensor2D {

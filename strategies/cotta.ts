@@ -51,7 +51,6 @@ import { batchStatisticsHook } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { hashSeed } from '../src/random.js';
-import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
@@ -273,7 +272,6 @@ class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
       tf.dispose([value, grads]);
     } catch (e) {
       tf.dispose([target, value, grads]);
-      disposeAbandonedTape();
       this.calibration = calibration;
       this.augmenter.state = rngState;
       throw e;

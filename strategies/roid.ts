@@ -73,7 +73,6 @@ import type { AdaptTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 import { hashSeed } from '../src/random.js';
 import { COUNTER, RNG_STATE, type StateMetaSchema } from '../src/model/stateSpec.js';
-import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import {
@@ -361,7 +360,6 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
       this.augNorm.abort();
       // A failed update (the optimiser's step) leaves the loss and the gradients to free too.
       tf.dispose([out.logits, loss, grads]);
-      disposeAbandonedTape();
       this.augmenter.state = augmenterState;
       throw e;
     }

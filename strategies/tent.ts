@@ -29,7 +29,6 @@
 import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
 import { COUNTER } from '../src/model/stateSpec.js';
-import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import {
@@ -131,7 +130,6 @@ class TentStrategy extends BaseStrategy<Required<TentOptions>> {
       this.norm.abort();
       // A failed update (the optimiser's step) leaves the loss and the gradients to free too.
       tf.dispose([out.probs, loss, grads]);
-      disposeAbandonedTape();
       throw e;
     }
     const { bnDrift, bnVarDrift, extra } = this.norm.finish([loss]);

@@ -59,7 +59,6 @@ import type { LayerHook } from '../src/model/executor.js';
 import type { AdaptTarget } from '../src/model/target.js';
 import { deepCopy } from '../src/model/weights.js';
 import { hashSeed } from '../src/random.js';
-import { disposeAbandonedTape } from '../src/model/batchNorm.js';
 import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
@@ -295,7 +294,6 @@ class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
       tf.dispose([value, grads]);
     } catch (e) {
       tf.dispose([teacherLogits, value, grads]);
-      disposeAbandonedTape();
       this.augmenter.state = rngState;
       this.adapters.scales = savedScales.student;
       this.teacherAdapters.scales = savedScales.teacher;
