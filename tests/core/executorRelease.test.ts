@@ -30,6 +30,15 @@ function chain(): tf.Sequential {
   });
 }
 
+/** `exec.predict(x)` equals `model.predict(x)` bit for bit and leaves no tensor behind. */
+function expectPredictsLikeModel(exec: ModelExecutor, model: tf.LayersModel, x: tf.Tensor): void {
+  const before = tf.memory().numTensors;
+  const got = tf.tidy(() => exec.predict(x).dataSync());
+  expect(tf.memory().numTensors).toBe(before);
+  const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+  expect(Array.from(got)).toEqual(Array.from(ref));
+}
+
 /** Live tensors when the executor reaches layer `at`, counted by a hook that runs the layer unchanged. */
 function liveAt(exec: ModelExecutor, x: tf.Tensor, at: string, training = false): { live: number; out: Float32Array } {
   let live = -1;
@@ -109,11 +118,7 @@ describe('ModelExecutor: freeing activations', () => {
     const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 4, name: 'logits' }).apply(gap) as tf.SymbolicTensor });
     const exec = new ModelExecutor(model);
     const x = randomBatch([2, 6, 6, 3], 3);
-    const before = tf.memory().numTensors;
-    const got = tf.tidy(() => exec.predict(x).dataSync());
-    expect(tf.memory().numTensors).toBe(before);
-    const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
-    expect(Array.from(got)).toEqual(Array.from(ref));
+    expectPredictsLikeModel(exec, model, x);
     x.dispose();
     model.dispose();
   });
@@ -252,11 +257,7 @@ describe('ModelExecutor: which layers run, and how', () => {
     const model = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2, name: 'logits' }).apply(h!) as tf.SymbolicTensor });
     const exec = new ModelExecutor(model);
     const x = tf.randomNormal([3, 5, 3], 0, 1, 'float32', 13);
-    const before = tf.memory().numTensors;
-    const got = tf.tidy(() => exec.predict(x).dataSync());
-    expect(tf.memory().numTensors).toBe(before);
-    const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
-    expect(Array.from(got)).toEqual(Array.from(ref));
+    expectPredictsLikeModel(exec, model, x);
     x.dispose();
     model.dispose();
   });
