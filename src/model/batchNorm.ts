@@ -27,8 +27,8 @@ export function tapeRecording(): boolean {
  * completed backward pass. Does nothing while a tape is still recording.
  */
 export function disposeAbandonedTape(): void {
-  const state = tf.engine().state as unknown as { gradientDepth: number; activeTape: Array<{ saved?: tf.Tensor[] }> | null };
-  if (state.gradientDepth > 0 || state.activeTape === null) return;
+  const state = tf.engine().state as unknown as { gradientDepth: number; activeTape: Array<{ saved?: tf.Tensor[] }> | null | undefined };
+  if (state.gradientDepth > 0 || state.activeTape == null) return; // null, or never set: no tape was abandoned
   for (const node of state.activeTape) if (node.saved !== undefined) tf.dispose(node.saved);
   state.activeTape = null;
 }
