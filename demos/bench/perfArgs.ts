@@ -3,7 +3,7 @@ import { exitOnHelp, HELP, parseCli, positive, positiveInt, UsageError } from '.
 import { PERF_MODELS, type PerfModelName } from './perfModels.js';
 
 export const PERF_USAGE = `Usage: npm run bench:perf -- [--models resnet14,mobilenetv2] [--strategies a,b] [--batches 1,8,64]
-                          [--rounds 5] [--seconds 8] [--seed 1] [--profile] [--json file]
+                          [--rounds 5] [--seconds 8] [--seed 1] [--profile] [--guard] [--json file]
 
 Speed of every strategy's step against plain model.predict on the same model and batch, in one
 process with interleaved rounds (wasm backend, SIMD, one thread). Models are built with tf.layers
@@ -19,6 +19,9 @@ Options:
   --seconds     keep adding rounds (up to 400) until a cell has run this long (default 8)
   --seed        weights, inputs and adapter seed (default 1)
   --profile     print the 12 most expensive kernels of one step per cell (tf.profile)
+  --guard       keep the adapter's default guard on (default: off, so a row is the strategy's own
+                step: on these random-weight models and random inputs the guard trips on most
+                steps and the row would time its source fallback instead)
   --json file   also write the JSON there (always written to bench-results/)
   -h, --help    this text`;
 
@@ -32,6 +35,8 @@ export interface PerfOptions {
   seconds: number;
   seed: number;
   profile: boolean;
+  /** Run adapters with their default guard (off by default: see PERF_USAGE). */
+  guard: boolean;
   json?: string;
 }
 
@@ -50,6 +55,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
       seconds: { type: 'string' },
       seed: { type: 'string' },
       profile: { type: 'boolean' },
+      guard: { type: 'boolean' },
       json: { type: 'string' },
       help: HELP,
     },
@@ -69,6 +75,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
     seconds: positive('--seconds', v.seconds, 8),
     seed: positiveInt('--seed', v.seed, 1),
     profile: v.profile ?? false,
+    guard: v.guard ?? false,
     ...(v.json !== undefined ? { json: v.json } : {}),
   };
 }
