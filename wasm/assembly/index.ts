@@ -6,4 +6,5 @@ export { depthwiseBackpropInput } from './depthwise_backprop_input';
 export { maxPoolGrad } from './max_pool_grad';
 export { emaUpdate, setRngState, getRngState, stochasticRestore, mixBnStats, softmaxEntropy, lameSolve } from './fused';
 export { simdCeiling, simdCeilingChained } from './ceiling';
-export { channelMoments, batchNormalize } from './batchnorm';
+export { channelMoments, batchNormalize, batchNormBackward } from './batchnorm';
+export { dilatePad } from './dilate_pad';

@@ -2,15 +2,18 @@
  * Faster wasm kernels on the backward path, built from tfjs-wasm's own forward kernels and
  * falling back to the original kernel for every case they do not cover:
  *
- * - `Conv2DBackpropInput` for stride 1, NHWC, odd kernels with 'same' padding (or 1x1 'valid'):
- *   dx is the forward correlation of dy with the spatially flipped, in/out-transposed filter,
- *   which tfjs-wasm runs through XNNPACK (~10x its own backprop-input loop here).
+ * - `Conv2DBackpropInput` (NHWC, float32, any stride and padding): dx is the forward correlation
+ *   of dy with the spatially flipped, in/out-transposed filter, which tfjs-wasm runs through
+ *   XNNPACK (~10x its own backprop-input loop here). Stride 1 with odd kernels and 'same' padding
+ *   (or 1x1 'valid') runs on dy as it is; every other case on dy with zeros inserted between its
+ *   rows and columns and padded around (wasm/assembly/dilate_pad.ts), with 'valid' padding.
  * - `Tile` when it is a pure broadcast (every tiled axis has size 1), as in tfjs's BN gradient:
  *   Fill(0) + broadcasting Add.
  *
  * Both are checked against the cpu backend in tests/kernels (backward parity, full-model grads).
  */
 import * as tf from '../../tf.js';
+import { edgeExports, ptrOf, type WasmBackendLike } from './edgeModule.js';
 
 type Info = tf.TensorInfo;
 type Backend = { disposeData(dataId: unknown): void };
@@ -34,32 +37,57 @@ export function isBackpropViaForward(config: tf.KernelConfig | undefined): boole
   return config !== undefined && (config.kernelFunc as unknown as Record<symbol, boolean>)[FAST] === true;
 }
 
+/** The filter spatially flipped and in/out-transposed ([kh, kw, Cout, Cin]): dx = correlate(dy, it). */
+function flippedTransposed(filter: Info, backend: unknown): Info {
+  const rev = wasmKernel('Reverse')({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
+  const wt = wasmKernel('Transpose')({ inputs: { x: rev }, backend, attrs: { perm: [0, 1, 3, 2] } });
+  (backend as Backend).disposeData(rev.dataId);
+  return wt;
+}
+
 /** Wraps tfjs-wasm's `Conv2DBackpropInput`. */
 export function fastConv2DBackpropInput(original: tf.KernelConfig): tf.KernelConfig {
   const origFn = original.kernelFunc as unknown as KernelFn;
   const fn: KernelFn = ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: Info; filter: Info };
-    const { strides, pad, dataFormat } = attrs as { strides: number | [number, number]; pad: unknown; dataFormat: string };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as {
+      strides: number | [number, number];
+      pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+      dataFormat: string;
+      dimRoundingMode?: 'floor' | 'round' | 'ceil';
+      inputShape: [number, number, number, number];
+    };
+    const empty = [dy, filter].some((t) => t.shape.some((d) => d === 0)) || inputShape.some((d) => d === 0);
+    if (empty || dataFormat !== 'NHWC' || dy.dtype !== 'float32' || filter.dtype !== 'float32') return origFn({ inputs, backend, attrs });
     const s = Array.isArray(strides) ? strides : [strides, strides];
     const [kh, kw] = filter.shape as [number, number, number, number];
     const oneByOne = kh === 1 && kw === 1;
-    const covered =
-      s[0] === 1 && s[1] === 1 && dataFormat === 'NHWC' && kh % 2 === 1 && kw % 2 === 1 && (pad === 'same' || (pad === 'valid' && oneByOne));
-    if (!covered) return origFn({ inputs, backend, attrs });
-    const b = backend as Backend;
-    const rev = wasmKernel('Reverse')({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
-    const wt = wasmKernel('Transpose')({ inputs: { x: rev }, backend, attrs: { perm: [0, 1, 3, 2] } });
-    const out = wasmKernel('Conv2D')({
-      inputs: { x: dy, filter: wt },
-      backend,
-      attrs: { strides: [1, 1], pad: oneByOne ? 'valid' : 'same', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined },
-    });
-    b.disposeData(rev.dataId);
-    b.disposeData(wt.dataId);
+    const wt = flippedTransposed(filter, backend);
+    let out: Info;
+    if (s[0] === 1 && s[1] === 1 && ((pad === 'same' && kh % 2 === 1 && kw % 2 === 1) || (pad === 'valid' && oneByOne))) {
+      // 'same' with odd kernels pads symmetrically: the forward kernel's own padding is the one needed.
+      out = wasmKernel('Conv2D')({ inputs: { x: dy, filter: wt }, backend, attrs: { ...VALID, pad: oneByOne ? 'valid' : 'same' } });
+    } else {
+      // Any stride and padding: dy with zeros between its rows and columns (stride - 1) and around
+      // it (kernel - 1 - forward pad, and what completes the input size), then a 'valid' stride-1
+      // forward conv. For stride 2 that is 4x the useful multiply-adds, at XNNPACK's speed.
+      const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+      const hp = info.inHeight + kh - 1;
+      const wp = info.inWidth + kw - 1;
+      const b = backend as WasmBackendLike;
+      const padded = b.makeOutput([info.batchSize, hp, wp, info.outChannels], 'float32');
+      edgeExports(b).dilatePad(ptrOf(b, dy), ptrOf(b, padded), info.batchSize, info.outHeight, info.outWidth, info.outChannels,
+        info.strideHeight, info.strideWidth, kh - 1 - info.padInfo.top, kw - 1 - info.padInfo.left, hp, wp);
+      out = wasmKernel('Conv2D')({ inputs: { x: padded, filter: wt }, backend, attrs: { ...VALID, pad: 'valid' } });
+      (backend as Backend).disposeData(padded.dataId);
+    }
+    (backend as Backend).disposeData(wt.dataId);
     return out;
   };
   return { ...original, kernelFunc: marked(fn) };
 }
+
+const VALID = { strides: [1, 1], dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined } as const;
 
 /** Wraps tfjs-wasm's `Tile`. */
 export function fastTile(original: tf.KernelConfig): tf.KernelConfig {

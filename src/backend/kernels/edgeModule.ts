@@ -39,6 +39,10 @@ export interface EdgeExports {
   channelMoments(x: number, mean: number, variance: number, scratch: number, R: number, C: number): void;
   batchNormalize(x: number, mean: number, variance: number, gamma: number, beta: number, out: number, scratch: number,
     R: number, C: number, eps: number): void;
+  batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number,
+    dbeta: number, scratch: number, R: number, C: number, eps: number): void;
+  dilatePad(dy: number, out: number, N: number, Ho: number, Wo: number, C: number, sh: number, sw: number,
+    top: number, left: number, Hp: number, Wp: number): void;
   simdCeiling(iters: number, p: number): number;
   simdCeilingChained(iters: number, a: number, b: number): number;
 }
@@ -48,6 +52,7 @@ export interface WasmBackendLike {
   dataIdMap: { get(dataId: object): { memoryOffset: number; shape: number[]; dtype: string; refCount: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   refCount(dataId: object): number;
+  disposeData(dataId: object, force?: boolean): boolean;
   wasm: {
     HEAPU8: Uint8Array;
     _malloc(n: number): number;
