@@ -41,7 +41,7 @@
  */
 import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
-import { batchNormalizeFused, channelMomentsFused, mixBnStats } from '../src/fused/index.js';
+import { batchNormalizeFused, batchNormBackwardFused, channelMomentsFused, mixBnStats } from '../src/fused/index.js';
 import { batchMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
 import type { BatchNormInfo } from '../src/model/introspect.js';
@@ -322,6 +322,8 @@ export function batchNormTrain(
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xv, gv, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+        const fused = batchNormBackwardFused(xv, dy, mean, variance, gv, epsilon);
+        if (fused !== null) return [fused.dx, fused.dgamma, fused.dbeta];
         const n = xv.size / xv.shape[xv.rank - 1]!;
         const rstd = tf.rsqrt(tf.add(variance, epsilon));
         const xhat = tf.mul(tf.sub(xv, mean), rstd);

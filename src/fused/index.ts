@@ -278,3 +278,38 @@ export function batchNormalizeFused(x: tf.Tensor, mean: tf.Tensor, variance: tf.
     backend.wasm._free(scratch);
   }
 }
+
+/**
+ * The closed-form backward of batch-statistics BN over the last axis (see `batchNormTrain` in
+ * strategies/normStats.ts): dx, dgamma = sum dy * xhat, dbeta = sum dy, for `y = batchNorm(x,
+ * mean, variance, beta, gamma, eps)` with `mean` / `variance` the batch's own statistics. On the
+ * wasm backend two reads of x and dy and one write of dx (null elsewhere: use tfjs ops).
+ *
+ * @example const g = batchNormBackwardFused(x, dy, mean, variance, gamma, 1e-3); // { dx, dgamma, dbeta }
+ */
+export function batchNormBackwardFused(
+  x: tf.Tensor, dy: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor | undefined, eps: number,
+): { dx: tf.Tensor; dgamma: tf.Tensor1D; dbeta: tf.Tensor1D } | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || dy.dtype !== 'float32' || x.size === 0 || x.rank < 2) return null;
+  if (!tf.util.arraysEqual(x.shape, dy.shape)) return null;
+  const C = x.shape[x.rank - 1]!;
+  for (const t of [mean, variance, gamma]) if (t !== undefined && (t.size !== C || t.dtype !== 'float32')) return null;
+  const scratch = backend.wasm._malloc(28 * C) >>> 0;
+  try {
+    const outs: tf.TensorInfo[] = [];
+    try {
+      for (const shape of [x.shape, [C], [C]]) outs.push(backend.makeOutput(shape, 'float32'));
+    } catch (e) {
+      for (const o of outs) backend.disposeData(o.dataId); // out of memory half-way: free what was made
+      throw e;
+    }
+    const [dx, dgamma, dbeta] = outs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
+    edgeExports(backend).batchNormBackward(ptrOf(backend, x), ptrOf(backend, dy), ptrOf(backend, mean), ptrOf(backend, variance),
+      gamma === undefined ? 0 : ptrOf(backend, gamma), ptrOf(backend, dx), ptrOf(backend, dgamma), ptrOf(backend, dbeta),
+      scratch, x.size / C, C, eps);
+    return { dx: fromInfo(dx), dgamma: fromInfo(dgamma), dbeta: fromInfo(dbeta) };
+  } finally {
+    backend.wasm._free(scratch);
+  }
+}

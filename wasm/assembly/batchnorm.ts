@@ -75,3 +75,80 @@ export function batchNormalize(
     }
   }
 }
+
+/**
+ * The closed-form backward of batch-statistics BN over x[R, C] (N = R values per channel,
+ * xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps)):
+ *   dbeta[c] = sum dy,  dgamma[c] = sum dy * xhat,
+ *   dx = gamma * rstd * (dy - dbeta / N - xhat * dgamma / N),
+ * in two reads of x and dy (sums in f64, on x - mean) and one write of dx, against the nine
+ * full-size passes of the same formula in tfjs ops. gamma pointer 0: 1.
+ * scratch: 2*C f64 (sums), then 3*C f32 (dx coefficients).
+ */
+export function batchNormBackward(
+  x: usize, dy: usize, mean: usize, variance: usize, gamma: usize, dx: usize, dgamma: usize, dbeta: usize,
+  scratch: usize, R: i32, C: i32, eps: f32,
+): void {
+  const sdy = scratch;
+  const sdx = scratch + ((<usize>C) << 3);
+  for (let c = 0; c < 2 * C; c++) store<f64>(scratch + ((<usize>c) << 3), 0);
+  const C4 = C & ~3;
+  for (let r = 0; r < R; r++) {
+    const off = (<usize>(r * C)) << 2;
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const o = (<usize>c) << 2;
+      const g = v128.load(dy + off + o);
+      const d = f32x4.sub(v128.load(x + off + o), v128.load(mean + o));
+      const gd = f32x4.mul(g, d);
+      const ps = sdy + ((<usize>c) << 3);
+      const pq = sdx + ((<usize>c) << 3);
+      v128.store(ps, f64x2.add(v128.load(ps), f64x2.promote_low_f32x4(g)));
+      v128.store(ps, f64x2.add(v128.load(ps, 16), f64x2.promote_low_f32x4(v128.shuffle<u32>(g, g, 2, 3, 0, 1))), 16);
+      v128.store(pq, f64x2.add(v128.load(pq), f64x2.promote_low_f32x4(gd)));
+      v128.store(pq, f64x2.add(v128.load(pq, 16), f64x2.promote_low_f32x4(v128.shuffle<u32>(gd, gd, 2, 3, 0, 1))), 16);
+    }
+    for (; c < C; c++) {
+      const o = (<usize>c) << 2;
+      const g = load<f32>(dy + off + o);
+      const d = load<f32>(x + off + o) - load<f32>(mean + o);
+      const ps = sdy + ((<usize>c) << 3);
+      const pq = sdx + ((<usize>c) << 3);
+      store<f64>(ps, load<f64>(ps) + <f64>g);
+      store<f64>(pq, load<f64>(pq) + <f64>(g * d));
+    }
+  }
+  // dx = A * dy + B * (x - mean) + K per channel, with A = gamma * rstd, B = -A * rstd * dgamma / N,
+  // K = -A * dbeta / N.
+  const A = scratch + ((<usize>C) << 4);
+  const B = A + ((<usize>C) << 2);
+  const K = B + ((<usize>C) << 2);
+  const invN = 1.0 / <f64>R;
+  for (let c = 0; c < C; c++) {
+    const o = (<usize>c) << 2;
+    const rstd = 1.0 / Math.sqrt(<f64>load<f32>(variance + o) + <f64>eps);
+    const sumDy = load<f64>(sdy + ((<usize>c) << 3));
+    const dg = load<f64>(sdx + ((<usize>c) << 3)) * rstd;
+    const a = (gamma != 0 ? <f64>load<f32>(gamma + o) : 1.0) * rstd;
+    store<f32>(dbeta + o, <f32>sumDy);
+    store<f32>(dgamma + o, <f32>dg);
+    store<f32>(A + o, <f32>a);
+    store<f32>(B + o, <f32>(-a * rstd * dg * invN));
+    store<f32>(K + o, <f32>(-a * sumDy * invN));
+  }
+  for (let r = 0; r < R; r++) {
+    const off = (<usize>(r * C)) << 2;
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const o = (<usize>c) << 2;
+      const d = f32x4.sub(v128.load(x + off + o), v128.load(mean + o));
+      const v = f32x4.add(f32x4.add(f32x4.mul(v128.load(dy + off + o), v128.load(A + o)), f32x4.mul(d, v128.load(B + o))), v128.load(K + o));
+      v128.store(dx + off + o, v);
+    }
+    for (; c < C; c++) {
+      const o = (<usize>c) << 2;
+      const d = load<f32>(x + off + o) - load<f32>(mean + o);
+      store<f32>(dx + off + o, load<f32>(dy + off + o) * load<f32>(A + o) + d * load<f32>(B + o) + load<f32>(K + o));
+    }
+  }
+}
