@@ -190,31 +190,26 @@ export class BnStatistics {
   }
 
   private hookFor(bn: BatchNormInfo): LayerHook {
-    // Tent on batch statistics: one op with the closed-form BN backward (see batchNormTrain).
+    // Tent: one op with the closed-form BN backward (see batchNormTrain), on the batch's or the moving statistics.
     const fast = this.differentiable && this.alpha === 1 && bn.gamma !== null && bn.beta !== null;
     return ({ inputs }) => {
       const x = inputs[0]!;
       const moving = this.usesMovingStatistics(x.shape[0]!);
-      if (fast && !moving && bn.axis === x.rank - 1) {
-        const { y, mean, variance } = batchNormTrain(x, bn.gamma!, bn.beta!, bn.epsilon);
-        this.pending.push({ bn, used: { mean: tf.keep(mean), variance: tf.keep(variance) } });
+      const state = moving ? this.ema.get(bn.name) : undefined;
+      const w = 1 - (1 - this.momentum) ** x.shape[0]!;
+      if (fast && bn.axis === x.rank - 1) {
+        const { y, mean, variance } = batchNormTrain(x, bn.gamma!, bn.beta!, bn.epsilon, state !== undefined ? { ...state, weight: w } : undefined);
+        const used = { mean: tf.keep(mean), variance: tf.keep(variance) };
+        // With moving statistics the statistics used are the new moving ones (alpha is 1).
+        this.pending.push({ bn, used, ...(state !== undefined ? { ema: used } : {}) });
         return y;
       }
       // Forward-only strategies use the fused SIMD kernels; differentiable ones the tfjs ops in
       // both step and predict (so the two agree bit for bit).
       let estimate = batchMoments(x, bn, !this.differentiable);
       let ema: ChannelMoments | undefined;
-      const state = moving ? this.ema.get(bn.name) : undefined;
       if (state !== undefined) {
-        const w = 1 - (1 - this.momentum) ** x.shape[0]!;
-        const d = tf.sub(estimate.mean, state.mean);
-        ema = {
-          mean: tf.add(state.mean, tf.mul(d, w)) as tf.Tensor1D,
-          variance: tf.add(
-            tf.add(tf.mul(state.variance, 1 - w), tf.mul(estimate.variance, w)),
-            tf.mul(tf.square(d), w * (1 - w)),
-          ) as tf.Tensor1D,
-        };
+        ema = emaMoments(state, estimate, w);
         estimate = ema;
       }
       const used = this.mix(bn, estimate);
@@ -292,27 +287,46 @@ export class BnStatistics {
 }
 
 /**
- * Train-mode BN with batch statistics over every axis but the last, as one differentiable op whose
- * gradient is the closed-form BN backward (N values per channel, xhat = (x - mean) * rstd):
- *     dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * rstd * (dy - dbeta / N - xhat * dgamma / N).
- * Same values and gradients as autodiff through `tf.moments` + `tf.batchNorm` (tested), without
- * the full-size `Tile` and the chain of reductions tfjs's FusedBatchNorm gradient builds: on the
- * benchmark ResNet this is most of Tent's backward time outside the convolutions.
- * Returns the normalised `y` and the batch `mean` / `variance` (no gradient through those two).
+ * The moving statistics after a batch whose moments are `batch`, moved by weight `w`: the mean
+ * moves by w (mean + w * d, d = batch mean - mean), and the variance is the w-mixture's variance,
+ * (1 - w) * var + w * batch var + w (1 - w) d^2.
+ */
+export function emaMoments(state: { mean: tf.Tensor; variance: tf.Tensor }, batch: ChannelMoments, w: number): ChannelMoments {
+  const d = tf.sub(batch.mean, state.mean);
+  return {
+    mean: tf.add(state.mean, tf.mul(d, w)) as tf.Tensor1D,
+    variance: tf.add(tf.add(tf.mul(state.variance, 1 - w), tf.mul(batch.variance, w)), tf.mul(tf.square(d), w * (1 - w))) as tf.Tensor1D,
+  };
+}
+
+/**
+ * Train-mode BN over every axis but the last, as one differentiable op whose gradient is the
+ * closed-form BN backward. The statistics are the batch's own, or with `moving` the moving ones
+ * after this batch (`emaMoments(moving, batch, moving.weight)`, which depend on x through the
+ * batch moments with weight w). With N values per channel and xhat = (x - mean) * rstd:
+ *     dbeta = sum dy,  dgamma = sum dy * xhat,  dx = gamma * rstd * (dy - w dbeta / N - w xhat dgamma / N)
+ * (w = 1 for batch statistics; for the moving ones the w(1 - w) d^2 term of the variance folds
+ * into the same formula). Same values and gradients as autodiff through `tf.moments`, the moving
+ * update and `tf.batchNorm` (tested), in one wasm kernel each way instead of a chain of
+ * full-size ops: on the benchmark ResNet this was most of Tent's backward time outside the
+ * convolutions, and at batch 1 most of its kernel calls.
+ * Returns the normalised `y` and the `mean` / `variance` used (no gradient through those two).
  */
 export function batchNormTrain(
   x: tf.Tensor,
   gamma: tf.Tensor,
   beta: tf.Tensor,
   epsilon: number,
+  moving?: { mean: tf.Tensor; variance: tf.Tensor; weight: number },
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   // Captured by the op below, not its inputs: the tape sends no gradient through them (the closed
   // form accounts for the statistics' dependence on x). On wasm one SIMD pass, off the tape (so
   // the tape keeps none of tf.moments' full-size intermediates until the backward pass).
   const m = channelMomentsFused(x) ?? tf.moments(x, axes);
-  const mean = m.mean as tf.Tensor1D;
-  const variance = m.variance as tf.Tensor1D;
+  const batch = { mean: m.mean as tf.Tensor1D, variance: m.variance as tf.Tensor1D };
+  const { mean, variance } = moving !== undefined ? emaMoments(moving, batch, moving.weight) : batch;
+  const w = moving?.weight ?? 1;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xs, g, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const y = batchNormalizeFused(xs, mean, variance, g, b, epsilon) ?? tf.batchNorm(xs, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, epsilon);
@@ -322,7 +336,7 @@ export function batchNormTrain(
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xv, gv, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D];
-        const fused = batchNormBackwardFused(xv, dy, mean, variance, gv, epsilon);
+        const fused = batchNormBackwardFused(xv, dy, mean, variance, gv, epsilon, w);
         if (fused !== null) return [fused.dx, fused.dgamma, fused.dbeta];
         const n = xv.size / xv.shape[xv.rank - 1]!;
         const rstd = tf.rsqrt(tf.add(variance, epsilon));
@@ -330,7 +344,7 @@ export function batchNormTrain(
         const dbeta = tf.sum(dy, axes);
         const dgamma = tf.sum(tf.mul(dy, xhat), axes);
         const dx = tf.mul(
-          tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xhat, tf.div(dgamma, n))),
+          tf.sub(tf.sub(dy, tf.mul(dbeta, w / n)), tf.mul(xhat, tf.mul(dgamma, w / n))),
           tf.mul(gv, rstd),
         );
         return [dx, dgamma, dbeta];

@@ -282,13 +282,13 @@ export function batchNormalizeFused(x: tf.Tensor, mean: tf.Tensor, variance: tf.
 /**
  * The closed-form backward of batch-statistics BN over the last axis (see `batchNormTrain` in
  * strategies/normStats.ts): dx, dgamma = sum dy * xhat, dbeta = sum dy, for `y = batchNorm(x,
- * mean, variance, beta, gamma, eps)` with `mean` / `variance` the batch's own statistics. On the
- * wasm backend two reads of x and dy and one write of dx (null elsewhere: use tfjs ops).
+ * mean, variance, beta, gamma, eps)` with `mean` / `variance` the batch's own statistics (`weight`
+ * 1), or statistics that move toward the batch's by `weight` (moving statistics). On the wasm backend two reads of x and dy and one write of dx (null elsewhere: use tfjs ops).
  *
  * @example const g = batchNormBackwardFused(x, dy, mean, variance, gamma, 1e-3); // { dx, dgamma, dbeta }
  */
 export function batchNormBackwardFused(
-  x: tf.Tensor, dy: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor | undefined, eps: number,
+  x: tf.Tensor, dy: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor | undefined, eps: number, weight = 1,
 ): { dx: tf.Tensor; dgamma: tf.Tensor1D; dbeta: tf.Tensor1D } | null {
   const backend = activeWasm();
   if (backend === null || x.dtype !== 'float32' || dy.dtype !== 'float32' || x.size === 0 || x.rank < 2) return null;
@@ -307,9 +307,24 @@ export function batchNormBackwardFused(
     const [dx, dgamma, dbeta] = outs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
     edgeExports(backend).batchNormBackward(ptrOf(backend, x), ptrOf(backend, dy), ptrOf(backend, mean), ptrOf(backend, variance),
       gamma === undefined ? 0 : ptrOf(backend, gamma), ptrOf(backend, dx), ptrOf(backend, dgamma), ptrOf(backend, dbeta),
-      scratch, x.size / C, C, eps);
+      scratch, x.size / C, C, eps, weight);
     return { dx: fromInfo(dx), dgamma: fromInfo(dgamma), dbeta: fromInfo(dbeta) };
   } finally {
     backend.wasm._free(scratch);
   }
+}
+
+/**
+ * The input gradient of a ReLU clipped at `maxValue` (Infinity: plain ReLU): dy where
+ * 0 < x <= maxValue (`inclusive`; else 0 < x < maxValue), else 0, as tfjs's relu and clip
+ * gradients compute it, in one pass on the wasm backend (null elsewhere: use tfjs ops).
+ *
+ * @example const dx = reluBackwardFused(x, dy, 6, true) ?? tf.mul(dy, mask);
+ */
+export function reluBackwardFused(x: tf.Tensor, dy: tf.Tensor, maxValue: number, inclusive: boolean): tf.Tensor | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || dy.dtype !== 'float32' || !tf.util.arraysEqual(x.shape, dy.shape)) return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  if (x.size > 0) edgeExports(backend).reluBackward(ptrOf(backend, x), ptrOf(backend, dy), ptrOf(backend, out), x.size, maxValue, inclusive ? 1 : 0);
+  return fromInfo(out);
 }

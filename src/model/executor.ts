@@ -3,6 +3,7 @@ import { tapeRecording } from './batchNorm.js';
 import { FoldCache, findFoldGroups, runFolded, type FoldGroup } from './bnFold.js';
 import { compilePlan, type GraphPlan } from './graphPlan.js';
 import { isPlainConv2d, tapedConv2d } from './tapedConv.js';
+import { reluLayerClip, tapedRelu, type ReluClip } from './tapedActivation.js';
 import { inspectModel, type ModelInfo } from './introspect.js';
 
 /** What a hook sees when the executor reaches its layer. */
@@ -96,6 +97,8 @@ export class ModelExecutor {
   private readonly foldCache = new FoldCache();
   /** Conv2D layers run as separate ops under a gradient tape (see tapedConv.ts). */
   private readonly plainConvs: ReadonlySet<tf.layers.Layer>;
+  /** ReLU layers run as one op each way under a tape (see tapedActivation.ts). */
+  private readonly reluLayers: ReadonlyMap<tf.layers.Layer, ReluClip>;
 
   constructor(model: tf.LayersModel, options: ExecutorOptions = {}) {
     this.model = model;
@@ -117,6 +120,10 @@ export class ModelExecutor {
     };
     collect(this.plan);
     this.plainConvs = new Set(this.info.layers.filter(isPlainConv2d));
+    this.reluLayers = new Map(this.info.layers.flatMap((l) => {
+      const clip = reluLayerClip(l);
+      return clip !== null ? [[l, clip] as const] : [];
+    }));
   }
 
   /** Number of conv -> BN (-> activation) chains folded in fixed-statistics passes. */
@@ -220,8 +227,11 @@ export class ModelExecutor {
       const layer = step.layer;
       const skipSoftmax = logitsMode && layer === this.info.softmaxActivationLayer;
       const original = (xs: tf.Tensor[] = inputs): tf.Tensor => {
-        // Under a tape, plain ops: their gradients are pruned to what is asked for (tapedConv.ts).
+        // Under a tape, plain ops: their gradients are pruned to what is asked for (tapedConv.ts),
+        // and ReLUs as one op each way (tapedActivation.ts).
         if (run.taping && xs.length === 1 && this.plainConvs.has(layer)) return tapedConv2d(layer, xs[0] as tf.Tensor4D);
+        const relu = run.taping && xs.length === 1 ? this.reluLayers.get(layer) : undefined;
+        if (relu !== undefined) return tapedRelu(xs[0]!, relu);
         const arg = xs.length === 1 ? xs[0]! : xs;
         if (!skipSoftmax) return layer.apply(arg, { training }) as tf.Tensor;
         const holder = layer as unknown as { activation: unknown };

@@ -3,9 +3,12 @@
  * layer's own `tf.fused.conv2d`. The fused op's gradient is a customGrad that computes the filter
  * and bias gradients whether or not they are asked for; the plain ops' gradients are computed per
  * input and pruned by the tape, so a backward pass that trains only BN parameters (Tent, and the
- * forward-only statistics passes of the others) skips every Conv2DBackpropFilter. Same values.
+ * forward-only statistics passes of the others) skips every Conv2DBackpropFilter. A relu or relu6
+ * activation runs as `tapedRelu` (tapedActivation.ts). Same values.
  */
 import * as tf from '../tf.js';
+import { activationOf } from './layerKinds.js';
+import { reluActivationClip, tapedRelu } from './tapedActivation.js';
 
 interface Conv2DLike {
   kernel?: { read(): tf.Tensor } | null;
@@ -26,5 +29,7 @@ export function tapedConv2d(layer: tf.layers.Layer, x: tf.Tensor4D): tf.Tensor {
   const c = layer.getConfig() as { strides: [number, number]; padding: 'same' | 'valid'; dilationRate: [number, number] | number };
   let y: tf.Tensor = tf.conv2d(x, l.kernel!.read() as tf.Tensor4D, c.strides, c.padding, 'NHWC', c.dilationRate as [number, number]);
   if (l.bias != null) y = tf.add(y, l.bias.read());
+  const relu = reluActivationClip(activationOf(layer));
+  if (relu !== null) return tapedRelu(y, relu);
   return l.activation !== undefined ? l.activation.apply(y) : y;
 }

@@ -26,6 +26,7 @@ const CASES: { name: string; config: Parameters<typeof tf.layers.conv2d>[0] }[] 
   { name: 'valid padding, stride 2, linear', config: { filters: 3, kernelSize: 3, strides: 2, padding: 'valid' } },
   { name: 'same padding, stride 2 x 1, no bias, tanh', config: { filters: 5, kernelSize: [3, 2], strides: [2, 1], padding: 'same', useBias: false, activation: 'tanh' } },
   { name: 'dilation 2, elu', config: { filters: 2, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'elu' } },
+  { name: 'same padding, relu6 (one-op taped relu)', config: { filters: 4, kernelSize: 3, padding: 'same', activation: 'relu6' } },
   { name: '1x1, linear', config: { filters: 6, kernelSize: 1, padding: 'valid', activation: 'linear' } },
 ];
 

@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidInputError } from '../../src/index.js';
 import { disposeTensors } from '../../src/model/weights.js';
 import { Rng } from '../../src/random.js';
-import { batchNormTrain } from '../../strategies/normStats.js';
+import { batchNormTrain, emaMoments } from '../../strategies/normStats.js';
+import type { ChannelMoments } from '../../src/model/batchNorm.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { createStrategy, expectClose, stepFrames, stepTensor, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
 
@@ -149,6 +150,42 @@ describe('batchNormTrain (the closed-form BN backward Tent uses in batch mode)',
     // dx is not trivially zero (it is for a loss that ignores the normalisation).
     expect(Math.max(...want![1]!.map(Math.abs))).toBeGreaterThan(1e-2);
     tf.dispose([x, gamma, beta, dy]);
+  });
+
+  it.each([
+    ['wasm', [3, 4, 5, 6], 0.3],
+    ['wasm', [1, 3, 3, 5], 0.01],
+    ['cpu', [3, 4, 5, 6], 0.3],
+  ] as const)('with moving statistics (%s, input %j, batch weight %s) matches autodiff through tf.moments, the moving update and tf.batchNorm', async (backend, shape, w) => {
+    await initBackend({ backend });
+    const c = shape[shape.length - 1]!;
+    const x = tf.randomNormal([...shape], 1, 2, 'float32', 3);
+    const gamma = tf.randomUniform([c], 0.5, 1.5, 'float32', 4);
+    const beta = tf.randomNormal([c], 0, 1, 'float32', 5);
+    const dy = tf.randomNormal([...shape], 0, 1, 'float32', 6);
+    const state = { mean: tf.randomNormal([c], 0, 1, 'float32', 7), variance: tf.randomUniform([c], 0.5, 3, 'float32', 8) };
+    const axes = shape.slice(0, -1).map((_, i) => i);
+    const reference = (xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = emaMoments(state, tf.moments(xv, axes) as ChannelMoments, w);
+      return tf.batchNorm(xv, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3);
+    };
+    const fast = (xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTrain(xv, g, b, 1e-3, { ...state, weight: w }).y;
+    const [want, got] = [reference, fast].map((f) =>
+      tf.tidy(() => {
+        const y = f(x, gamma, beta);
+        const grads = tf.grads((xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(xv, g, b), dy)))([x, gamma, beta]);
+        return [y, ...grads].map((t) => Array.from(t.dataSync()));
+      }),
+    );
+    want!.forEach((v, i) => expectClose(got![i]!, v, 2e-4));
+    // The statistics' dependence on x matters: dx differs from the fixed-statistics gradient gamma * rstd * dy.
+    const fixed = tf.tidy(() => {
+      const { variance } = emaMoments(state, tf.moments(x, axes) as ChannelMoments, w);
+      return Array.from(tf.mul(dy, tf.mul(gamma, tf.rsqrt(tf.add(variance, 1e-3)))).dataSync());
+    });
+    expect(Math.max(...fixed.map((v, i) => Math.abs(v - want![1]![i]!)))).toBeGreaterThan(1e-4);
+    tf.dispose([x, gamma, beta, dy, state.mean, state.variance]);
+    await initBackend({ backend: 'wasm' });
   });
 
   it('tent in batch mode (closed form) equals tent through the autodiff path (ema, momentum 1) over 3 steps', () => {

@@ -80,14 +80,15 @@ export function batchNormalize(
  * The closed-form backward of batch-statistics BN over x[R, C] (N = R values per channel,
  * xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps)):
  *   dbeta[c] = sum dy,  dgamma[c] = sum dy * xhat,
- *   dx = gamma * rstd * (dy - dbeta / N - xhat * dgamma / N),
+ *   dx = gamma * rstd * (dy - w * dbeta / N - w * xhat * dgamma / N),
+ * where w (`weight`) is 1 for the batch's own statistics and the batch's weight in moving ones.
  * in two reads of x and dy (sums in f64, on x - mean) and one write of dx, against the nine
  * full-size passes of the same formula in tfjs ops. gamma pointer 0: 1.
  * scratch: 2*C f64 (sums), then 3*C f32 (dx coefficients).
  */
 export function batchNormBackward(
   x: usize, dy: usize, mean: usize, variance: usize, gamma: usize, dx: usize, dgamma: usize, dbeta: usize,
-  scratch: usize, R: i32, C: i32, eps: f32,
+  scratch: usize, R: i32, C: i32, eps: f32, weight: f64,
 ): void {
   const sdy = scratch;
   const sdx = scratch + ((<usize>C) << 3);
@@ -123,7 +124,7 @@ export function batchNormBackward(
   const A = scratch + ((<usize>C) << 4);
   const B = A + ((<usize>C) << 2);
   const K = B + ((<usize>C) << 2);
-  const invN = 1.0 / <f64>R;
+  const invN = weight / <f64>R;
   for (let c = 0; c < C; c++) {
     const o = (<usize>c) << 2;
     const rstd = 1.0 / Math.sqrt(<f64>load<f32>(variance + o) + <f64>eps);

@@ -8,3 +8,4 @@ export { emaUpdate, setRngState, getRngState, stochasticRestore, mixBnStats, sof
 export { simdCeiling, simdCeilingChained } from './ceiling';
 export { channelMoments, batchNormalize, batchNormBackward } from './batchnorm';
 export { dilatePad } from './dilate_pad';
+export { reluBackward } from './relu_backward';

@@ -40,7 +40,8 @@ export interface EdgeExports {
   batchNormalize(x: number, mean: number, variance: number, gamma: number, beta: number, out: number, scratch: number,
     R: number, C: number, eps: number): void;
   batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number,
-    dbeta: number, scratch: number, R: number, C: number, eps: number): void;
+    dbeta: number, scratch: number, R: number, C: number, eps: number, weight: number): void;
+  reluBackward(x: number, dy: number, dx: number, n: number, maxValue: number, inclusive: number): void;
   dilatePad(dy: number, out: number, N: number, Ho: number, Wo: number, C: number, sh: number, sw: number,
     top: number, left: number, Hp: number, Wp: number): void;
   simdCeiling(iters: number, p: number): number;
@@ -49,7 +50,7 @@ export interface EdgeExports {
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use (not all are in its typings). */
 export interface WasmBackendLike {
-  dataIdMap: { get(dataId: object): { memoryOffset: number; shape: number[]; dtype: string; refCount: number } | undefined };
+  dataIdMap: { get(dataId: object): { memoryOffset: number; shape: number[]; dtype: string; refCount: number } | undefined; has(dataId: object): boolean };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   refCount(dataId: object): number;
   disposeData(dataId: object, force?: boolean): boolean;
