@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/index.js';
 import { maxRelError } from '../helpers/models.js';
 import { createRng } from '../../src/random.js';
-import { isBackpropViaForward } from '../../src/backend/kernels/backpropViaForward.js';
+import { cachedTransposedFilters, isBackpropViaForward } from '../../src/backend/kernels/backpropViaForward.js';
 
 async function onBoth<T extends tf.Tensor>(f: () => T): Promise<[Float32Array, Float32Array]> {
   await tf.setBackend('cpu');
@@ -80,6 +80,32 @@ describe('Conv2DBackpropInput and Tile through forward kernels', () => {
     const g = tf.grad((xx: tf.Tensor) => tf.sum(tf.conv2d(xx as tf.Tensor4D, w, 2, 'same')))(x);
     expect(tf.memory().numBytes - before).toBe(g.size * 4);
     tf.dispose([x, w, g]);
+  });
+
+  it('transposes a filter once while it lives, and frees the copy once it is disposed', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend();
+    const x = tf.randomUniform([2, 6, 6, 4], -1, 1, 'float32', 3) as tf.Tensor4D;
+    const gradFor = (w: tf.Tensor4D) => tf.grad((xx: tf.Tensor) => tf.sum(tf.conv2d(xx as tf.Tensor4D, w, 1, 'same')))(x);
+    const w1 = tf.randomUniform([3, 3, 4, 5], -1, 1, 'float32', 4) as tf.Tensor4D;
+    const first = gradFor(w1); // (also frees the copies of earlier tests' disposed filters)
+    const count = cachedTransposedFilters(backend);
+    expect(count).toBeGreaterThanOrEqual(1);
+    const again = gradFor(w1);
+    expect(cachedTransposedFilters(backend)).toBe(count);
+    expect(Array.from(again.dataSync())).toEqual(Array.from(first.dataSync()));
+    // A new filter with the same shape but other values: a new entry, a new (right) gradient.
+    const w2 = tf.randomUniform([3, 3, 4, 5], -1, 1, 'float32', 5) as tf.Tensor4D;
+    const [wasm2] = [gradFor(w2).dataSync().slice()];
+    expect(cachedTransposedFilters(backend)).toBe(count + 1);
+    w1.dispose();
+    gradFor(w2).dispose();
+    expect(cachedTransposedFilters(backend)).toBe(count); // w1's copy freed
+    await tf.setBackend('cpu');
+    const cpu2 = tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.conv2d(xx as tf.Tensor4D, w2, 1, 'same')))(x).dataSync().slice());
+    expect(maxRelError(wasm2, cpu2, 1e-2)).toBeLessThan(1e-4);
+    await tf.setBackend('wasm');
+    tf.dispose([x, w2, first, again]);
   });
 
   it('Tile: broadcast (covered) and general (fallback) reps', async () => {

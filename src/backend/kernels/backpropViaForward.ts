@@ -9,6 +9,7 @@
  *   rows and columns and padded around (wasm/assembly/dilate_pad.ts), with 'valid' padding.
  * - `Tile` when it is a pure broadcast (every tiled axis has size 1), as in tfjs's BN gradient:
  *   Fill(0) + broadcasting Add.
+ * - `Identity` (what tfjs runs to save a tensor for the backward pass) without a copy.
  *
  * Both are checked against the cpu backend in tests/kernels (backward parity, full-model grads).
  */
@@ -45,6 +46,35 @@ function flippedTransposed(filter: Info, backend: unknown): Info {
   return wt;
 }
 
+/**
+ * Flipped-transposed filters by the filter's dataId, per backend. A filter's data never changes
+ * under its dataId (tfjs tensors are immutable; `assign` gives a new one), so a model's conv
+ * weights are transposed once, and XNNPACK, which caches its packed weights by the filter tensor,
+ * packs them once too (at small batches repacking on every call cost more than the convolution).
+ * Entries whose filter has been disposed are freed at the next call. The copies live in the wasm
+ * heap outside tfjs's tensor count (like XNNPACK's packed weights): one per conv layer trained through.
+ */
+const transposedFilters = new WeakMap<object, Map<object, Info>>();
+
+function cachedFlippedTransposed(filter: Info, backend: unknown): Info {
+  const b = backend as WasmBackendLike & Backend;
+  let cache = transposedFilters.get(b);
+  if (cache === undefined) transposedFilters.set(b, (cache = new Map()));
+  for (const [id, wt] of cache) {
+    if (b.dataIdMap.has(id)) continue;
+    b.disposeData(wt.dataId);
+    cache.delete(id);
+  }
+  let wt = cache.get(filter.dataId);
+  if (wt === undefined) cache.set(filter.dataId, (wt = flippedTransposed(filter, backend)));
+  return wt;
+}
+
+/** How many flipped-transposed filters `backend` holds (for tests). */
+export function cachedTransposedFilters(backend: object): number {
+  return transposedFilters.get(backend)?.size ?? 0;
+}
+
 /** Wraps tfjs-wasm's `Conv2DBackpropInput`. */
 export function fastConv2DBackpropInput(original: tf.KernelConfig): tf.KernelConfig {
   const origFn = original.kernelFunc as unknown as KernelFn;
@@ -62,7 +92,7 @@ export function fastConv2DBackpropInput(original: tf.KernelConfig): tf.KernelCon
     const s = Array.isArray(strides) ? strides : [strides, strides];
     const [kh, kw] = filter.shape as [number, number, number, number];
     const oneByOne = kh === 1 && kw === 1;
-    const wt = flippedTransposed(filter, backend);
+    const wt = cachedFlippedTransposed(filter, backend);
     let out: Info;
     if (s[0] === 1 && s[1] === 1 && ((pad === 'same' && kh % 2 === 1 && kw % 2 === 1) || (pad === 'valid' && oneByOne))) {
       // 'same' with odd kernels pads symmetrically: the forward kernel's own padding is the one needed.
@@ -81,7 +111,6 @@ export function fastConv2DBackpropInput(original: tf.KernelConfig): tf.KernelCon
       out = wasmKernel('Conv2D')({ inputs: { x: padded, filter: wt }, backend, attrs: { ...VALID, pad: 'valid' } });
       (backend as Backend).disposeData(padded.dataId);
     }
-    (backend as Backend).disposeData(wt.dataId);
     return out;
   };
   return { ...original, kernelFunc: marked(fn) };
@@ -106,8 +135,27 @@ export function fastTile(original: tf.KernelConfig): tf.KernelConfig {
   return { ...original, kernelFunc: marked(fn) };
 }
 
+/**
+ * Wraps tfjs-wasm's `Identity`: the output shares the input's data (a reference count, as
+ * tfjs-wasm's own Reshape does, and as the cpu backend's Identity does) instead of a copy. tfjs
+ * clones every tensor a gradient saves (`saveTensorsForBackwardMode`), so on wasm each activation
+ * a backward pass needs was held twice, and written once more; tfjs tensors are immutable, so
+ * sharing is safe. Strings keep the original (their data is not in the wasm heap).
+ */
+export function sharedIdentity(original: tf.KernelConfig): tf.KernelConfig {
+  const origFn = original.kernelFunc as unknown as KernelFn;
+  const fn: KernelFn = ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: Info };
+    if (x.dtype === 'string') return origFn({ inputs, backend, attrs });
+    (backend as { incRef(dataId: unknown): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+  return { ...original, kernelFunc: marked(fn) };
+}
+
 /** The wrappers, by the kernel they wrap. */
 export const BACKPROP_VIA_FORWARD: ReadonlyArray<[string, (original: tf.KernelConfig) => tf.KernelConfig]> = Object.freeze([
   ['Conv2DBackpropInput', fastConv2DBackpropInput],
   ['Tile', fastTile],
+  ['Identity', sharedIdentity],
 ]);
