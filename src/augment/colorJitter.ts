@@ -8,6 +8,7 @@
  * once per batch) and must be called inside `tf.tidy`.
  */
 import * as tf from '../tf.js';
+import { adjustHueFused, grayscaleFused } from '../fused/index.js';
 
 /** `ratio * a + (1 - ratio) * b`, clipped to [0, 1] (torchvision `_blend`). */
 function blend(a: tf.Tensor4D, b: tf.Tensor, ratio: number): tf.Tensor4D {
@@ -16,6 +17,12 @@ function blend(a: tf.Tensor4D, b: tf.Tensor, ratio: number): tf.Tensor4D {
 
 /** ITU-R 601-2 luma (torchvision's `rgb_to_grayscale`), keeping a channel axis: [n, h, w, 1]. */
 export function toGrayscale(x: tf.Tensor4D): tf.Tensor4D {
+  if (x.shape[3] === 1) return x;
+  return grayscaleFused(x) ?? toGrayscaleOps(x);
+}
+
+/** {@link toGrayscale} as tfjs ops (split, products, addN). */
+export function toGrayscaleOps(x: tf.Tensor4D): tf.Tensor4D {
   if (x.shape[3] === 1) return x;
   const [r, g, b] = tf.split(x, 3, 3);
   return tf.addN([tf.mul(r!, 0.2989), tf.mul(g!, 0.587), tf.mul(b!, 0.114)]) as tf.Tensor4D;
@@ -51,6 +58,13 @@ export function adjustGamma(x: tf.Tensor4D, gamma: number): tf.Tensor4D {
  * torchvision's `_rgb2hsv` / `_hsv2rgb`; grayscale input is returned as is.
  */
 export function adjustHue(x: tf.Tensor4D, shift: number): tf.Tensor4D {
+  if (x.shape[3] !== 3) return x;
+  // On wasm one pass with the same f32 operations (src/fused); adjustHueOps elsewhere.
+  return adjustHueFused(x, shift) ?? adjustHueOps(x, shift);
+}
+
+/** {@link adjustHue} as tfjs ops. */
+export function adjustHueOps(x: tf.Tensor4D, shift: number): tf.Tensor4D {
   if (x.shape[3] !== 3) return x;
   const [r, g, b] = tf.split(x, 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
   // rgb -> hsv

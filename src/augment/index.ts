@@ -10,5 +10,5 @@ export {
   type AugmentDraw,
   type CottaAugmentOptions,
 } from './cottaAugment.js';
-export { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustSaturation, toGrayscale } from './colorJitter.js';
-export { applyWarp, gaussianBlurValid, gaussianKernel1d, planAffineWarp, type AffineParams, type PaddingMode, type WarpPlan } from './geometric.js';
+export { adjustBrightness, adjustContrast, adjustGamma, adjustHue, adjustHueOps, adjustSaturation, toGrayscale, toGrayscaleOps } from './colorJitter.js';
+export { applyWarp, applyWarpOps, gaussianBlurValid, gaussianKernel1d, planAffineWarp, type AffineParams, type PaddingMode, type WarpPlan } from './geometric.js';

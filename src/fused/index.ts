@@ -328,3 +328,50 @@ export function reluBackwardFused(x: tf.Tensor, dy: tf.Tensor, maxValue: number,
   if (x.size > 0) edgeExports(backend).reluBackward(ptrOf(backend, x), ptrOf(backend, dy), ptrOf(backend, out), x.size, maxValue, inclusive ? 1 : 0);
   return fromInfo(out);
 }
+
+/**
+ * The bilinear resampling of CoTTA's affine augmentation (src/augment/geometric.ts `applyWarp`):
+ * x [n, h*w, c] and four taps per output pixel (`index` int32 [4 * m], `weights` [4 * m]) ->
+ * [n, m, c], in one pass on the wasm backend (the same values as the four gathers, products and
+ * addN bit for bit; null elsewhere: use those ops).
+ */
+export function warpGatherFused(x: tf.Tensor3D, index: Int32Array, weights: Float32Array): tf.Tensor3D | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || x.size === 0) return null;
+  const [n, hw, c] = x.shape;
+  const m = index.length / 4;
+  const idx = tf.tensor1d(index, 'int32');
+  const w = tf.tensor1d(weights);
+  try {
+    const out = backend.makeOutput([n, m, c], 'float32');
+    edgeExports(backend).warpGather(ptrOf(backend, x), ptrOf(backend, idx), ptrOf(backend, w), ptrOf(backend, out), n, hw, m, c);
+    return fromInfo(out);
+  } finally {
+    tf.dispose([idx, w]);
+  }
+}
+
+/**
+ * CoTTA's hue shift of RGB images (src/augment/colorJitter.ts `adjustHue`, torchvision's
+ * rgb -> hsv -> rgb) in one pass on the wasm backend, the same values bit for bit (null
+ * elsewhere, or for other than 3 channels: use the tfjs ops).
+ */
+export function adjustHueFused(x: tf.Tensor4D, shift: number): tf.Tensor4D | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || x.shape[3] !== 3 || x.size === 0) return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  edgeExports(backend).adjustHueRgb(ptrOf(backend, x), ptrOf(backend, out), x.size / 3, Math.fround(shift + 1));
+  return fromInfo(out);
+}
+
+/**
+ * ITU-R 601-2 luma of RGB images [n, h, w, 3] -> [n, h, w, 1] (src/augment/colorJitter.ts
+ * `toGrayscale`) in one pass on the wasm backend, the same values bit for bit (null elsewhere).
+ */
+export function grayscaleFused(x: tf.Tensor4D): tf.Tensor4D | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || x.shape[3] !== 3 || x.size === 0) return null;
+  const out = backend.makeOutput([x.shape[0], x.shape[1], x.shape[2], 1], 'float32');
+  edgeExports(backend).rgbToGray(ptrOf(backend, x), ptrOf(backend, out), x.size / 3);
+  return fromInfo(out);
+}

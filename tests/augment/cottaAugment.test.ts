@@ -10,8 +10,12 @@ import {
   adjustContrast,
   adjustGamma,
   adjustHue,
+  adjustHueOps,
   applyAugment,
   applyWarp,
+  applyWarpOps,
+  toGrayscale,
+  toGrayscaleOps,
   COTTA_AUGMENT_DEFAULTS,
   CottaAugmenter,
   drawAugment,
@@ -24,6 +28,7 @@ import {
 } from '../../src/augment/index.js';
 import { InvalidInputError, InvalidOptionError } from '../../src/errors.js';
 import { createRng } from '../../src/random.js';
+import { initBackend } from '../../src/index.js';
 
 const data = (t: tf.Tensor) => Array.from(t.dataSync());
 
@@ -301,5 +306,46 @@ describe('CoTTA augmentation', () => {
     expect(() => new CottaAugmenter({ bogus: 1 } as never)).toThrow(/no option 'bogus'/);
     expect(() => new CottaAugmenter().augment(tf.zeros([1, 4, 4, 2]) as tf.Tensor4D)).toThrow(InvalidInputError);
     expect(COTTA_AUGMENT_DEFAULTS.rotation).toBe(15);
+  });
+});
+
+describe('CoTTA augmentation kernels on wasm (src/fused warpGatherFused, adjustHueFused, grayscaleFused)', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('the warp equals the four gathers and their sum bit for bit (edge and reflect, with the blur border)', () => {
+    const x = images(3, 13, 11, 3);
+    const draws: Array<[AffineParams, number, 'edge' | 'reflect']> = [
+      [{ angle: 12.5, tx: 2, ty: -3, scale: 1.07 }, 2, 'edge'],
+      [{ angle: -7, tx: -1, ty: 0, scale: 0.92 }, 0, 'reflect'],
+      [{ angle: 0, tx: 0, ty: 0, scale: 1 }, 2, 'reflect'],
+    ];
+    for (const [p, border, padding] of draws) {
+      const plan = planAffineWarp(13, 11, p, border, padding);
+      tf.tidy(() => {
+        const fused = applyWarp(x, plan);
+        const ops = applyWarpOps(x, plan);
+        expect(fused.shape).toEqual(ops.shape);
+        expect(data(fused)).toEqual(data(ops));
+      });
+    }
+    x.dispose();
+  });
+
+  it('the hue shift and the grayscale equal their tfjs-op versions bit for bit, grey, saturated and black pixels included', () => {
+    // Random pixels, then pure greys, primaries, black, white, and ties between two channels.
+    const special = [0.5, 0.5, 0.5, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 0.3, 0.3, 0.1, 0.2, 0.7, 0.7, 0.9, 0.1, 0.9];
+    const rand = images(2, 6, 7, 3).dataSync();
+    const x = tf.tensor4d([...rand, ...special, ...special.slice(0, 6)], [1, 1, (rand.length + special.length + 6) / 3, 3]);
+    tf.tidy(() => {
+      expect(data(toGrayscale(x))).toEqual(data(toGrayscaleOps(x)));
+    });
+    for (const shift of [0.06, -0.06, 0.5, -0.5, 0, 0.0123]) {
+      tf.tidy(() => {
+        expect(data(adjustHue(x, shift))).toEqual(data(adjustHueOps(x, shift)));
+      });
+    }
+    x.dispose();
   });
 });

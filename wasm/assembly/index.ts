@@ -9,3 +9,4 @@ export { simdCeiling, simdCeilingChained } from './ceiling';
 export { channelMoments, batchNormalize, batchNormBackward } from './batchnorm';
 export { dilatePad } from './dilate_pad';
 export { reluBackward } from './relu_backward';
+export { warpGather, adjustHueRgb, rgbToGray } from './augment';

@@ -41,6 +41,9 @@ export interface EdgeExports {
     R: number, C: number, eps: number): void;
   batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number,
     dbeta: number, scratch: number, R: number, C: number, eps: number, weight: number): void;
+  warpGather(x: number, index: number, weights: number, out: number, N: number, HW: number, M: number, C: number): void;
+  adjustHueRgb(x: number, out: number, P: number, shiftPlusOne: number): void;
+  rgbToGray(x: number, out: number, P: number): void;
   reluBackward(x: number, dy: number, dx: number, n: number, maxValue: number, inclusive: number): void;
   dilatePad(dy: number, out: number, N: number, Ho: number, Wo: number, C: number, sh: number, sw: number,
     top: number, left: number, Hp: number, Wp: number): void;
