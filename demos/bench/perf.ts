@@ -191,7 +191,7 @@ async function runCell(model: tf.LayersModel, name: PerfModelName, batch: number
   for (const strategy of strategies) {
     let adapter: Adapter | undefined;
     try {
-      adapter = await createAdapter(model, { strategy: strategy as never, seed: opts.seed, ...(opts.guard ? {} : { guard: false }) } as never);
+      adapter = await createAdapter(model, { strategy: strategy as never, seed: opts.seed, ...(opts.guard ? {} : { guard: false }), ...opts.strategyOptions[strategy] } as never);
       const a = adapter;
       const step = async () => void (await a.step(x));
       // Warm-up: the first step does one-time set-up (source copies, weight packing); the

@@ -1,9 +1,11 @@
 /** The command line of `npm run bench:perf` (demos/bench/perf.ts), parsed by demos/cli.ts. */
 import { exitOnHelp, HELP, parseCli, positive, positiveInt, UsageError } from '../cli.js';
 import { PERF_MODELS, type PerfModelName } from './perfModels.js';
+import { parseStrategyOptions } from './benchArgs.js';
 
 export const PERF_USAGE = `Usage: npm run bench:perf -- [--models resnet14,mobilenetv2] [--strategies a,b] [--batches 1,8,64]
-                          [--rounds 5] [--seconds 8] [--seed 1] [--profile] [--guard] [--json file]
+                          [--rounds 5] [--seconds 8] [--seed 1] [--profile] [--guard]
+                          [--opt s.key=value ...] [--json file]
 
 Speed of every strategy's step against plain model.predict on the same model and batch, in one
 process with interleaved rounds (wasm backend, SIMD, one thread). Models are built with tf.layers
@@ -22,6 +24,8 @@ Options:
   --guard       keep the adapter's default guard on (default: off, so a row is the strategy's own
                 step: on these random-weight models and random inputs the guard trips on most
                 steps and the row would time its source fallback instead)
+  --opt s.key=value  a strategy option, repeatable (value parsed as JSON when it can be), e.g.
+                --opt cotta.threshold=2 (every batch augmented: 32 teacher views)
   --json file   also write the JSON there (always written to bench-results/)
   -h, --help    this text`;
 
@@ -37,6 +41,8 @@ export interface PerfOptions {
   profile: boolean;
   /** Run adapters with their default guard (off by default: see PERF_USAGE). */
   guard: boolean;
+  /** Per-strategy options (`--opt`). */
+  strategyOptions: Record<string, Record<string, unknown>>;
   json?: string;
 }
 
@@ -56,6 +62,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
       seed: { type: 'string' },
       profile: { type: 'boolean' },
       guard: { type: 'boolean' },
+      opt: { type: 'string', multiple: true },
       json: { type: 'string' },
       help: HELP,
     },
@@ -76,6 +83,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
     seed: positiveInt('--seed', v.seed, 1),
     profile: v.profile ?? false,
     guard: v.guard ?? false,
+    strategyOptions: parseStrategyOptions(v.opt ?? []),
     ...(v.json !== undefined ? { json: v.json } : {}),
   };
 }
