@@ -219,7 +219,8 @@ export class BnStatistics {
         used: { mean: tf.keep(used.mean), variance: tf.keep(used.variance) },
         ...(ema !== undefined ? { ema: { mean: tf.keep(ema.mean), variance: tf.keep(ema.variance) } } : {}),
       });
-      return normalizeWith(x, bn, used.mean, used.variance);
+      // alpha 0 normalises with the source statistics: as the layer itself, bit for bit.
+      return normalizeWith(x, bn, used.mean, used.variance, this.alpha === 0);
     };
   }
 
