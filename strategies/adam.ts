@@ -1,4 +1,5 @@
 import * as tf from '../src/tf.js';
+import { adamStepFused } from '../src/fused/index.js';
 
 /** Options of {@link Adam}, with PyTorch's defaults (which the reference TTA code uses). */
 export interface AdamOptions {
@@ -44,9 +45,18 @@ export class Adam {
     this.t++;
     const c1 = 1 - this.beta1 ** this.t;
     const c2 = 1 - this.beta2 ** this.t;
+    const scalars = { beta1: this.beta1, beta2: this.beta2, sqrtC2: Math.sqrt(c2), epsilon: this.epsilon, step: this.lr / c1 };
     tf.tidy(() => {
       this.params.forEach((p, i) => {
         const g = grads[i]!;
+        // On wasm one pass with the same f32 operations (src/fused adamStepFused); the ops below elsewhere.
+        const fused = adamStepFused(p, g, this.m[i]!, this.v[i]!, scalars);
+        if (fused !== null) {
+          this.m[i]!.assign(fused.m);
+          this.v[i]!.assign(fused.v);
+          p.assign(fused.p);
+          return;
+        }
         const m = tf.add(tf.mul(this.m[i]!, this.beta1), tf.mul(g, 1 - this.beta1));
         const v = tf.add(tf.mul(this.v[i]!, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
         this.m[i]!.assign(m);

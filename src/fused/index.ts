@@ -375,3 +375,37 @@ export function grayscaleFused(x: tf.Tensor4D): tf.Tensor4D | null {
   edgeExports(backend).rgbToGray(ptrOf(backend, x), ptrOf(backend, out), x.size / 3);
   return fromInfo(out);
 }
+
+/** The scalars of one Adam update (strategies/adam.ts), as JS numbers; the kernel rounds them to f32 as tfjs does. */
+export interface AdamScalars {
+  beta1: number;
+  beta2: number;
+  /** sqrt(1 - beta2^t). */
+  sqrtC2: number;
+  epsilon: number;
+  /** lr / (1 - beta1^t). */
+  step: number;
+}
+
+/**
+ * One Adam update of one parameter on the wasm backend: the new parameter and moments (fresh
+ * tensors; the caller assigns them), the same values bit for bit as the tfjs ops of
+ * strategies/adam.ts in one pass instead of eleven. Null elsewhere (use the ops).
+ */
+export function adamStepFused(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: AdamScalars): { p: tf.Tensor; m: tf.Tensor; v: tf.Tensor } | null {
+  const backend = activeWasm();
+  if (backend === null || p.size === 0) return null;
+  for (const t of [p, g, m, v]) if (t.dtype !== 'float32' || t.size !== p.size) return null;
+  const outs: tf.TensorInfo[] = [];
+  try {
+    for (let i = 0; i < 3; i++) outs.push(backend.makeOutput(p.shape, 'float32'));
+  } catch (e) {
+    for (const o of outs) backend.disposeData(o.dataId); // out of memory half-way: free what was made
+    throw e;
+  }
+  const [op, om, ov] = outs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
+  edgeExports(backend).adamStep(ptrOf(backend, p), ptrOf(backend, g), ptrOf(backend, m), ptrOf(backend, v),
+    ptrOf(backend, op), ptrOf(backend, om), ptrOf(backend, ov), p.size,
+    s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.sqrtC2, s.epsilon, s.step);
+  return { p: fromInfo(op), m: fromInfo(om), v: fromInfo(ov) };
+}

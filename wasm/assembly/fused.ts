@@ -280,3 +280,26 @@ export function lameSolve(
   for (let i = 0; i < BK; i++) store<f32>(out + ((<usize>i) << 2), <f32>at(y, i));
   return it;
 }
+
+/**
+ * One Adam update of n parameters (strategies/adam.ts), the same f32 operations in the same order
+ * as its tfjs ops, so the same values bit for bit:
+ *   m' = m * b1 + g * omb1;  v' = v * b2 + (g * g) * omb2;
+ *   p' = p - (m' / (sqrt(v') / sc2 + eps)) * step
+ * with omb1 = f32(1 - beta1), omb2 = f32(1 - beta2), sc2 = f32(sqrt(1 - beta2^t)), step = f32(lr / (1 - beta1^t)).
+ */
+export function adamStep(
+  p: usize, g: usize, m: usize, v: usize, outP: usize, outM: usize, outV: usize, n: i32,
+  b1: f32, omb1: f32, b2: f32, omb2: f32, sc2: f32, eps: f32, step: f32,
+): void {
+  for (let i = 0; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const gi = load<f32>(g + o);
+    const mi = load<f32>(m + o) * b1 + gi * omb1;
+    const vi = load<f32>(v + o) * b2 + (gi * gi) * omb2;
+    const denom = sqrt<f32>(vi) / sc2 + eps;
+    store<f32>(outM + o, mi);
+    store<f32>(outV + o, vi);
+    store<f32>(outP + o, load<f32>(p + o) - (mi / denom) * step);
+  }
+}

@@ -4,7 +4,7 @@ export { conv2dBackpropFilter } from './conv2d_backprop_filter';
 export { depthwiseBackpropFilter } from './depthwise_backprop_filter';
 export { depthwiseBackpropInput } from './depthwise_backprop_input';
 export { maxPoolGrad } from './max_pool_grad';
-export { emaUpdate, setRngState, getRngState, stochasticRestore, mixBnStats, softmaxEntropy, lameSolve } from './fused';
+export { emaUpdate, setRngState, getRngState, stochasticRestore, mixBnStats, softmaxEntropy, lameSolve, adamStep } from './fused';
 export { simdCeiling, simdCeilingChained } from './ceiling';
 export { channelMoments, batchNormalize, batchNormBackward } from './batchnorm';
 export { dilatePad } from './dilate_pad';

@@ -36,6 +36,8 @@ export interface EdgeExports {
   softmaxEntropy(logits: number, out: number, B: number, K: number): void;
   lameSolve(probs: number, feats: number, out: number, scratch: number, B: number, K: number,
     D: number, kind: number, knn: number, lambda: number, maxIter: number, tol: number): number;
+  adamStep(p: number, g: number, m: number, v: number, outP: number, outM: number, outV: number, n: number,
+    b1: number, omb1: number, b2: number, omb2: number, sc2: number, eps: number, step: number): void;
   channelMoments(x: number, mean: number, variance: number, scratch: number, R: number, C: number): void;
   batchNormalize(x: number, mean: number, variance: number, gamma: number, beta: number, out: number, scratch: number,
     R: number, C: number, eps: number): void;
