@@ -155,6 +155,7 @@ export class BnStatistics {
   readonly hooks: ReadonlyMap<string, LayerHook>;
   private readonly ema = new Map<string, { mean: tf.Variable; variance: tf.Variable }>();
   private pending: Pending[] = [];
+  private readonly sourceCache = new Map<string, { meanId: object; varianceId: object; mean: Float32Array; variance: Float32Array }>();
 
   readonly mode: BnStatsMode;
   readonly momentum: number;
@@ -251,23 +252,55 @@ export class BnStatistics {
         state.mean.assign(p.ema.mean);
         state.variance.assign(p.ema.variance);
       }
-      const values = tf.tidy(() => {
-        const drift: tf.Scalar[] = [];
-        const varDrift: tf.Scalar[] = [];
-        for (const { bn, used } of pending) {
-          const srcVar = tf.add(bn.movingVariance, bn.epsilon);
-          drift.push(tf.mean(tf.div(tf.abs(tf.sub(used.mean, bn.movingMean)), tf.sqrt(srcVar))));
-          varDrift.push(tf.mean(tf.abs(tf.log(tf.div(tf.add(used.variance, bn.epsilon), srcVar)))));
+      // One device read for every layer's statistics and the extras; the drift is then plain JS
+      // (eleven small kernels per BN layer before, most of a batch-1 step's overhead).
+      const parts = [...pending.flatMap((p) => [p.used.mean, p.used.variance]), ...extra];
+      let flat: Float32Array = new Float32Array(0);
+      if (parts.length > 0) {
+        const all = tf.tidy(() => tf.concat(parts.map((t) => tf.reshape(t, [-1]))));
+        flat = all.dataSync() as Float32Array;
+        all.dispose();
+      }
+      let at = 0;
+      let drift = 0;
+      let varDrift = 0;
+      for (const { bn } of pending) {
+        const src = this.sourceStatistics(bn);
+        const c = src.mean.length;
+        let d = 0;
+        let vd = 0;
+        for (let i = 0; i < c; i++) {
+          const srcVar = src.variance[i]! + bn.epsilon;
+          d += Math.abs(flat[at + i]! - src.mean[i]!) / Math.sqrt(srcVar);
+          vd += Math.abs(Math.log((flat[at + c + i]! + bn.epsilon) / srcVar));
         }
-        const zero = tf.scalar(0);
-        const avg = (xs: tf.Scalar[]) => (xs.length > 0 ? tf.div(tf.addN(xs), xs.length) : zero);
-        return tf.stack([avg(drift), avg(varDrift), ...extra]).dataSync();
-      });
-      return { bnDrift: values[0]!, bnVarDrift: values[1]!, extra: Array.from(values.slice(2)) };
+        drift += c > 0 ? d / c : 0;
+        varDrift += c > 0 ? vd / c : 0;
+        at += 2 * c;
+      }
+      const n = pending.length;
+      return { bnDrift: n > 0 ? drift / n : 0, bnVarDrift: n > 0 ? varDrift / n : 0, extra: Array.from(flat.slice(at)) };
     } finally {
       tf.dispose(extra);
       disposePending(pending);
     }
+  }
+
+  /**
+   * The source (moving) statistics of `bn` as numbers, read once per tensor: a dataId never changes
+   * its values, so a new dataId (the user set new weights) is read again.
+   */
+  private sourceStatistics(bn: BatchNormInfo): { mean: Float32Array; variance: Float32Array } {
+    const cached = this.sourceCache.get(bn.name);
+    if (cached !== undefined && cached.meanId === bn.movingMean.dataId && cached.varianceId === bn.movingVariance.dataId) return cached;
+    const entry = {
+      meanId: bn.movingMean.dataId,
+      varianceId: bn.movingVariance.dataId,
+      mean: bn.movingMean.dataSync() as Float32Array,
+      variance: bn.movingVariance.dataSync() as Float32Array,
+    };
+    this.sourceCache.set(bn.name, entry);
+    return entry;
   }
 
   /** Drops a step's pending statistics without committing them (the step failed). */
