@@ -43,6 +43,22 @@ describe('forward-only BN strategies (bn-adapt, alpha-bn)', () => {
     }
   });
 
+  it('the drift follows new source statistics set on the model between steps (read again for a new tensor)', () => {
+    const model = tinyNet();
+    const { s } = createStrategy('bn-adapt', model, { stats: 'batch' });
+    const first = stepFrames(s, FRAMES).stats.bnDrift!;
+    const movingMean = [3, -2];
+    const layer = model.getLayer('tiny_bn');
+    layer.setWeights([TINY.gamma, TINY.beta, movingMean, TINY.movingVariance].map((v) => tf.tensor1d([...v])));
+    const { mean } = tinyBatchMoments(FRAMES);
+    const eps = TINY.epsilon;
+    const want = [0, 1].reduce((acc, c) => acc + Math.abs(mean[c]! - movingMean[c]!) / Math.sqrt(TINY.movingVariance[c]! + eps), 0) / 2;
+    const { stats } = stepFrames(s, FRAMES);
+    expect(stats.bnDrift).toBeCloseTo(want, 5);
+    expect(Math.abs(stats.bnDrift! - first)).toBeGreaterThan(0.1);
+    s.dispose();
+  });
+
   it('restore refuses a negative moving variance or moving-statistics variance, and only those', () => {
     const nonNegative = /moving_variance|^normStats\/.*\/variance$/;
     for (const name of ['bn-adapt', 'alpha-bn'] as const) {
