@@ -345,8 +345,9 @@ export class RoidStrategy extends BaseStrategy<Required<RoidOptions>> {
           const augLogits = this.layers.executor.logits(this.augmenter.augment(xKept), { hooks: this.augNorm.hooks });
           augRan = true;
           // The kept rows of the logits as a one-hot matmul: exact, and differentiable on the wasm
-          // backend (gather's gradient, UnsortedSegmentSum, has no wasm kernel in tfjs 4.22).
-          const keptLogits = tf.matMul(tf.oneHot(idx, n, 1, 0, 'float32'), logits) as tf.Tensor2D;
+          // backend (gather's gradient, UnsortedSegmentSum, has no wasm kernel in tfjs 4.22). All
+          // rows kept (always so for a single frame, where tf.oneHot refuses a depth of 1): the logits.
+          const keptLogits = kept.length === n ? logits : (tf.matMul(tf.oneHot(idx, n, 1, 0, 'float32'), logits) as tf.Tensor2D);
           const sce = symmetricCrossEntropy(augLogits, keptLogits);
           total = tf.add(total, tf.div(tf.sum(tf.mul(sce, tf.gather(weights, idx))), n)) as tf.Scalar;
         }

@@ -467,6 +467,30 @@ describe('roid: edges the reference comparison does not reach', () => {
     expect(pulled).toBeLessThan(0.75 * free);
   });
 
+  it('steps on single frames (batch 1: the consistency loss on the one kept frame), on cpu and wasm', async () => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(backend);
+      const model = net();
+      const s = create(model, { stats: 'ema' });
+      const gammas = () => bnAffine(model).flat();
+      const before = gammas();
+      let kept = 0;
+      for (let i = 0; i < 6; i++) {
+        const x = batch(1, 60 + i);
+        const { probs, stats } = s.step(x);
+        expect(probs.shape, backend).toEqual([1, model.outputs[0]!.shape[1]]);
+        expect(Math.abs(probs.sum().dataSync()[0]! - 1), backend).toBeLessThan(1e-5);
+        kept += stats.kept!;
+        tf.dispose([x, probs]);
+      }
+      expect(kept, backend).toBeGreaterThan(0); // some frames were kept and trained on
+      expect(gammas(), backend).not.toEqual(before);
+      s.dispose();
+      model.dispose();
+    }
+    await tf.setBackend('cpu');
+  });
+
   it("the 'kept' stat counts the samples the weighting keeps", () => {
     const model = net();
     const s = create(model);
