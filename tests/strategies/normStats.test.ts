@@ -115,6 +115,15 @@ describe("small-batch mode (stats: 'ema')", () => {
   });
 });
 
+/** f(x, gamma, beta) and the gradients of sum(f * dy) with respect to x, gamma and beta, as arrays. */
+function outputAndGrads(f: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor, x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor): number[][] {
+  return tf.tidy(() => {
+    const y = f(x, gamma, beta);
+    const grads = tf.grads((xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(xv, g, b), dy)))([x, gamma, beta]);
+    return [y, ...grads].map((t) => Array.from(t.dataSync()));
+  });
+}
+
 describe('batchNormTrain (the closed-form BN backward Tent uses in batch mode)', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
@@ -139,13 +148,7 @@ describe('batchNormTrain (the closed-form BN backward Tent uses in batch mode)',
       const r = batchNormTrain(xv, g, b, 1e-3);
       return r.y;
     };
-    const [want, got] = [reference, fast].map((f) =>
-      tf.tidy(() => {
-        const y = f(x, gamma, beta);
-        const grads = tf.grads((xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(xv, g, b), dy)))([x, gamma, beta]);
-        return [y, ...grads].map((t) => Array.from(t.dataSync()));
-      }),
-    );
+    const [want, got] = [reference, fast].map((f) => outputAndGrads(f, x, gamma, beta, dy));
     want!.forEach((w, i) => expectClose(got![i]!, w, 2e-4));
     // dx is not trivially zero (it is for a loss that ignores the normalisation).
     expect(Math.max(...want![1]!.map(Math.abs))).toBeGreaterThan(1e-2);
@@ -170,13 +173,7 @@ describe('batchNormTrain (the closed-form BN backward Tent uses in batch mode)',
       return tf.batchNorm(xv, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3);
     };
     const fast = (xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTrain(xv, g, b, 1e-3, { ...state, weight: w }).y;
-    const [want, got] = [reference, fast].map((f) =>
-      tf.tidy(() => {
-        const y = f(x, gamma, beta);
-        const grads = tf.grads((xv: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(xv, g, b), dy)))([x, gamma, beta]);
-        return [y, ...grads].map((t) => Array.from(t.dataSync()));
-      }),
-    );
+    const [want, got] = [reference, fast].map((f) => outputAndGrads(f, x, gamma, beta, dy));
     want!.forEach((v, i) => expectClose(got![i]!, v, 2e-4));
     // The statistics' dependence on x matters: dx differs from the fixed-statistics gradient gamma * rstd * dy.
     const fixed = tf.tidy(() => {
