@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidInputError } from '../../src/index.js';
 import { disposeTensors } from '../../src/model/weights.js';
 import { Rng } from '../../src/random.js';
-import { batchNormTrain, emaMoments } from '../../strategies/normStats.js';
+import { batchNormTrain, emaMoments } from '../../src/model/batchNorm.js';
 import type { ChannelMoments } from '../../src/model/batchNorm.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { createStrategy, expectClose, stepFrames, stepTensor, tinyBatch, tinyBatchMoments, tinyNet, tinyOracle } from './normTinyNet.js';
