@@ -17,7 +17,7 @@ function blend(a: tf.Tensor4D, b: tf.Tensor, ratio: number): tf.Tensor4D {
 
 /** ITU-R 601-2 luma (torchvision's `rgb_to_grayscale`), keeping a channel axis: [n, h, w, 1]. */
 export function toGrayscale(x: tf.Tensor4D): tf.Tensor4D {
-  if (x.shape[3] === 1) return x;
+  // On wasm one pass with the same f32 operations (src/fused); toGrayscaleOps elsewhere and for 1 channel.
   return grayscaleFused(x) ?? toGrayscaleOps(x);
 }
 
@@ -58,8 +58,7 @@ export function adjustGamma(x: tf.Tensor4D, gamma: number): tf.Tensor4D {
  * torchvision's `_rgb2hsv` / `_hsv2rgb`; grayscale input is returned as is.
  */
 export function adjustHue(x: tf.Tensor4D, shift: number): tf.Tensor4D {
-  if (x.shape[3] !== 3) return x;
-  // On wasm one pass with the same f32 operations (src/fused); adjustHueOps elsewhere.
+  // On wasm one pass with the same f32 operations (src/fused); adjustHueOps elsewhere and for 1 channel.
   return adjustHueFused(x, shift) ?? adjustHueOps(x, shift);
 }
 

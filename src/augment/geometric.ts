@@ -14,17 +14,6 @@
 import * as tf from '../tf.js';
 import { warpGatherFused } from '../fused/index.js';
 
-function concatInt32(parts: readonly Int32Array[]): Int32Array {
-  const out = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
-
-function concatFloat32(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
 
 /** One draw of the affine parameters (torchvision `RandomAffine.get_params`). */
 export interface AffineParams {
@@ -118,7 +107,7 @@ export function planAffineWarp(h: number, w: number, p: AffineParams, border = 0
 export function applyWarp(x: tf.Tensor4D, plan: WarpPlan): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   // On wasm one pass (the same sums in the same order, src/fused); the gathers of applyWarpOps elsewhere.
-  const fused = warpGatherFused(tf.reshape(x, [n, h * w, c]) as tf.Tensor3D, concatInt32(plan.index), concatFloat32(plan.weights));
+  const fused = warpGatherFused(tf.reshape(x, [n, h * w, c]) as tf.Tensor3D, plan.index, plan.weights);
   if (fused !== null) return tf.reshape(fused, [n, plan.height, plan.width, c]) as tf.Tensor4D;
   return applyWarpOps(x, plan);
 }

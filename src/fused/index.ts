@@ -35,6 +35,21 @@ function fromInfo<R extends tf.Rank>(info: tf.TensorInfo): tf.Tensor<R> {
   return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor<R>;
 }
 
+/**
+ * Outputs of the given shapes for one kernel call. If one cannot be made (out of memory), those
+ * already made are freed before the error goes on: they are not tensors yet, so no tidy would.
+ */
+function makeOutputs(backend: WasmBackendLike, shapes: readonly number[][]): tf.TensorInfo[] {
+  const outs: tf.TensorInfo[] = [];
+  try {
+    for (const shape of shapes) outs.push(backend.makeOutput(shape, 'float32'));
+  } catch (e) {
+    for (const o of outs) backend.disposeData(o.dataId);
+    throw e;
+  }
+  return outs;
+}
+
 function checkPairs(op: string, a: readonly tf.Tensor[], aName: string, b: readonly tf.Tensor[], bName: string): void {
   if (a.length !== b.length) {
     throw new Error(`${op}: ${aName} has ${a.length} tensors but ${bName} has ${b.length}; pass them in matching order.`);
@@ -144,8 +159,7 @@ export function mixBnStats(srcMean: tf.Tensor, srcVar: tf.Tensor, batchMean: tf.
   checkUnit('mixBnStats', 'alpha', alpha);
   const backend = activeWasm();
   if (backend && srcMean.size > 0) {
-    const om = backend.makeOutput(srcMean.shape, 'float32');
-    const ov = backend.makeOutput(srcMean.shape, 'float32');
+    const [om, ov] = makeOutputs(backend, [srcMean.shape, srcMean.shape]) as [tf.TensorInfo, tf.TensorInfo];
     edgeExports(backend).mixBnStats(ptrOf(backend, srcMean), ptrOf(backend, srcVar), ptrOf(backend, batchMean), ptrOf(backend, batchVar),
       ptrOf(backend, om), ptrOf(backend, ov), srcMean.size, alpha);
     return { mean: fromInfo(om), variance: fromInfo(ov) };
@@ -247,8 +261,7 @@ export function channelMomentsFused(x: tf.Tensor): { mean: tf.Tensor1D; variance
   const R = x.size / C;
   const scratch = backend.wasm._malloc(16 * C) >>> 0;
   try {
-    const mean = backend.makeOutput([C], 'float32');
-    const variance = backend.makeOutput([C], 'float32');
+    const [mean, variance] = makeOutputs(backend, [[C], [C]]) as [tf.TensorInfo, tf.TensorInfo];
     edgeExports(backend).channelMoments(ptrOf(backend, x), ptrOf(backend, mean), ptrOf(backend, variance), scratch, R, C);
     return { mean: fromInfo(mean), variance: fromInfo(variance) };
   } finally {
@@ -281,9 +294,10 @@ export function batchNormalizeFused(x: tf.Tensor, mean: tf.Tensor, variance: tf.
 
 /**
  * The closed-form backward of batch-statistics BN over the last axis (see `batchNormTrain` in
- * strategies/normStats.ts): dx, dgamma = sum dy * xhat, dbeta = sum dy, for `y = batchNorm(x,
+ * src/model/batchNorm.ts): dx, dgamma = sum dy * xhat, dbeta = sum dy, for `y = batchNorm(x,
  * mean, variance, beta, gamma, eps)` with `mean` / `variance` the batch's own statistics (`weight`
- * 1), or statistics that move toward the batch's by `weight` (moving statistics). On the wasm backend two reads of x and dy and one write of dx (null elsewhere: use tfjs ops).
+ * 1), or statistics that move toward the batch's by `weight` (moving statistics). On the wasm
+ * backend two reads of x and dy and one write of dx (null elsewhere: use tfjs ops).
  *
  * @example const g = batchNormBackwardFused(x, dy, mean, variance, gamma, 1e-3); // { dx, dgamma, dbeta }
  */
@@ -297,14 +311,7 @@ export function batchNormBackwardFused(
   for (const t of [mean, variance, gamma]) if (t !== undefined && (t.size !== C || t.dtype !== 'float32')) return null;
   const scratch = backend.wasm._malloc(28 * C) >>> 0;
   try {
-    const outs: tf.TensorInfo[] = [];
-    try {
-      for (const shape of [x.shape, [C], [C]]) outs.push(backend.makeOutput(shape, 'float32'));
-    } catch (e) {
-      for (const o of outs) backend.disposeData(o.dataId); // out of memory half-way: free what was made
-      throw e;
-    }
-    const [dx, dgamma, dbeta] = outs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
+    const [dx, dgamma, dbeta] = makeOutputs(backend, [x.shape, [C], [C]]) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
     edgeExports(backend).batchNormBackward(ptrOf(backend, x), ptrOf(backend, dy), ptrOf(backend, mean), ptrOf(backend, variance),
       gamma === undefined ? 0 : ptrOf(backend, gamma), ptrOf(backend, dx), ptrOf(backend, dgamma), ptrOf(backend, dbeta),
       scratch, x.size / C, C, eps, weight);
@@ -331,17 +338,18 @@ export function reluBackwardFused(x: tf.Tensor, dy: tf.Tensor, maxValue: number,
 
 /**
  * The bilinear resampling of CoTTA's affine augmentation (src/augment/geometric.ts `applyWarp`):
- * x [n, h*w, c] and four taps per output pixel (`index` int32 [4 * m], `weights` [4 * m]) ->
+ * x [n, h*w, c] and four taps per output pixel (`index[k]` int32 [m], `weights[k]` [m]) ->
  * [n, m, c], in one pass on the wasm backend (the same values as the four gathers, products and
  * addN bit for bit; null elsewhere: use those ops).
  */
-export function warpGatherFused(x: tf.Tensor3D, index: Int32Array, weights: Float32Array): tf.Tensor3D | null {
+export function warpGatherFused(x: tf.Tensor3D, index: readonly Int32Array[], weights: readonly Float32Array[]): tf.Tensor3D | null {
   const backend = activeWasm();
   if (backend === null || x.dtype !== 'float32' || x.size === 0) return null;
   const [n, hw, c] = x.shape;
-  const m = index.length / 4;
-  const idx = tf.tensor1d(index, 'int32');
-  const w = tf.tensor1d(weights);
+  const m = index[0]!.length;
+  // The four taps end to end, the layout the kernel reads.
+  const idx = tf.tensor1d(joined(index, new Int32Array(4 * m)), 'int32');
+  const w = tf.tensor1d(joined(weights, new Float32Array(4 * m)));
   try {
     const out = backend.makeOutput([n, m, c], 'float32');
     edgeExports(backend).warpGather(ptrOf(backend, x), ptrOf(backend, idx), ptrOf(backend, w), ptrOf(backend, out), n, hw, m, c);
@@ -349,6 +357,11 @@ export function warpGatherFused(x: tf.Tensor3D, index: Int32Array, weights: Floa
   } finally {
     tf.dispose([idx, w]);
   }
+}
+
+function joined<T extends Int32Array | Float32Array>(parts: readonly T[], out: T): T {
+  parts.forEach((p, k) => out.set(p, k * p.length));
+  return out;
 }
 
 /**
@@ -396,14 +409,7 @@ export function adamStepFused(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Te
   const backend = activeWasm();
   if (backend === null || p.size === 0) return null;
   for (const t of [p, g, m, v]) if (t.dtype !== 'float32' || t.size !== p.size) return null;
-  const outs: tf.TensorInfo[] = [];
-  try {
-    for (let i = 0; i < 3; i++) outs.push(backend.makeOutput(p.shape, 'float32'));
-  } catch (e) {
-    for (const o of outs) backend.disposeData(o.dataId); // out of memory half-way: free what was made
-    throw e;
-  }
-  const [op, om, ov] = outs as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
+  const [op, om, ov] = makeOutputs(backend, [p.shape, p.shape, p.shape]) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
   edgeExports(backend).adamStep(ptrOf(backend, p), ptrOf(backend, g), ptrOf(backend, m), ptrOf(backend, v),
     ptrOf(backend, op), ptrOf(backend, om), ptrOf(backend, ov), p.size,
     s.beta1, 1 - s.beta1, s.beta2, 1 - s.beta2, s.sqrtC2, s.epsilon, s.step);
