@@ -42,7 +42,7 @@
 import * as tf from '../src/tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../src/errors.js';
 import { mixBnStats } from '../src/fused/index.js';
-import { batchMoments, batchNormTrain, emaMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';
+import { batchMoments, batchNormTrain, closedFormFits, emaMoments, normalizeWith, type ChannelMoments } from '../src/model/batchNorm.js';
 import type { LayerHook } from '../src/model/executor.js';
 import type { BatchNormInfo } from '../src/model/introspect.js';
 import type { LayersTarget } from '../src/model/target.js';
@@ -192,13 +192,13 @@ export class BnStatistics {
 
   private hookFor(bn: BatchNormInfo): LayerHook {
     // Tent: one op with the closed-form BN backward (see batchNormTrain), on the batch's or the moving statistics.
-    const fast = this.differentiable && this.alpha === 1 && bn.gamma !== null && bn.beta !== null;
+    const fast = this.differentiable && this.alpha === 1;
     return ({ inputs }) => {
       const x = inputs[0]!;
       const moving = this.usesMovingStatistics(x.shape[0]!);
       const state = moving ? this.ema.get(bn.name) : undefined;
       const w = 1 - (1 - this.momentum) ** x.shape[0]!;
-      if (fast && bn.axis === x.rank - 1) {
+      if (fast && closedFormFits(bn, x)) {
         const { y, mean, variance } = batchNormTrain(x, bn.gamma!, bn.beta!, bn.epsilon, state !== undefined ? { ...state, weight: w } : undefined);
         const used = { mean: tf.keep(mean), variance: tf.keep(variance) };
         // With moving statistics the statistics used are the new moving ones (alpha is 1).

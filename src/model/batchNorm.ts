@@ -59,9 +59,9 @@ export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, 
   const gamma = bn.gamma ?? undefined;
   const beta = bn.beta ?? undefined;
   // tf.batchNorm with the source statistics is bit for bit the layer's own computation (alpha-BN at
-  // alpha 0 equals the source model exactly). A layer built
-  // with `scale: false` or `center: false` gets an explicit 1 or 0: tf.batchNorm's gradient fails on
-  // a missing scale or offset (tfjs 4.22), and its kernels use 1 and 0 for them anyway (same values).
+  // alpha 0 equals the source model exactly). A layer built with `scale: false` or `center: false`
+  // gets an explicit 1 or 0: tf.batchNorm's gradient fails on a missing scale or offset (tfjs
+  // 4.22), and its kernels use 1 and 0 for them anyway (same values).
   if (bn.axis === x.rank - 1) {
     const fast = asLayer || tapeRecording() ? null : batchNormalizeFused(x, mean, variance, gamma, beta, bn.epsilon);
     if (fast !== null) return fast;
@@ -88,12 +88,15 @@ export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, 
 export function batchStatisticsHook(bn: BatchNormInfo): LayerHook {
   return ({ inputs }) => {
     const x = inputs[0]!;
-    if (tapeRecording() && bn.gamma !== null && bn.beta !== null && bn.axis === x.rank - 1) {
-      return batchNormTrain(x, bn.gamma, bn.beta, bn.epsilon).y;
-    }
+    if (tapeRecording() && closedFormFits(bn, x)) return batchNormTrain(x, bn.gamma!, bn.beta!, bn.epsilon).y;
     const { mean, variance } = batchMoments(x, bn);
     return normalizeWith(x, bn, mean, variance);
   };
+}
+
+/** Whether {@link batchNormTrain} can run layer `bn` on `x`: a scale and an offset, channels last. */
+export function closedFormFits(bn: BatchNormInfo, x: tf.Tensor): boolean {
+  return bn.gamma !== null && bn.beta !== null && bn.axis === x.rank - 1;
 }
 
 /**
