@@ -11,7 +11,7 @@
  *   Fill(0) + broadcasting Add.
  * - `Identity` (what tfjs runs to save a tensor for the backward pass) without a copy.
  *
- * Both are checked against the cpu backend in tests/kernels (backward parity, full-model grads).
+ * Each is checked against the cpu backend in tests/kernels (backward parity, full-model grads).
  */
 import * as tf from '../../tf.js';
 import { edgeExports, ptrOf, type WasmBackendLike } from './edgeModule.js';
@@ -41,9 +41,11 @@ export function isBackpropViaForward(config: tf.KernelConfig | undefined): boole
 /** The filter spatially flipped and in/out-transposed ([kh, kw, Cout, Cin]): dx = correlate(dy, it). */
 function flippedTransposed(filter: Info, backend: unknown): Info {
   const rev = wasmKernel('Reverse')({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
-  const wt = wasmKernel('Transpose')({ inputs: { x: rev }, backend, attrs: { perm: [0, 1, 3, 2] } });
-  (backend as Backend).disposeData(rev.dataId);
-  return wt;
+  try {
+    return wasmKernel('Transpose')({ inputs: { x: rev }, backend, attrs: { perm: [0, 1, 3, 2] } });
+  } finally {
+    (backend as Backend).disposeData(rev.dataId);
+  }
 }
 
 /**
@@ -108,8 +110,11 @@ export function fastConv2DBackpropInput(original: tf.KernelConfig): tf.KernelCon
       const padded = b.makeOutput([info.batchSize, hp, wp, info.outChannels], 'float32');
       edgeExports(b).dilatePad(ptrOf(b, dy), ptrOf(b, padded), info.batchSize, info.outHeight, info.outWidth, info.outChannels,
         info.strideHeight, info.strideWidth, kh - 1 - info.padInfo.top, kw - 1 - info.padInfo.left, hp, wp);
-      out = wasmKernel('Conv2D')({ inputs: { x: padded, filter: wt }, backend, attrs: { ...VALID, pad: 'valid' } });
-      (backend as Backend).disposeData(padded.dataId);
+      try {
+        out = wasmKernel('Conv2D')({ inputs: { x: padded, filter: wt }, backend, attrs: { ...VALID, pad: 'valid' } });
+      } finally {
+        b.disposeData(padded.dataId); // also when the convolution runs out of memory
+      }
     }
     return out;
   };
