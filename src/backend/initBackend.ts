@@ -3,6 +3,7 @@ import { setWasmPaths, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs
 import { BackendError, InvalidOptionError } from '../errors.js';
 import { registerEdgeKernels } from './kernels/index.js';
 import { DEFAULT_MEMORY_LIMIT_BYTES, installMemoryGuard, setMemoryLimit } from './memoryGuard.js';
+import { MAX_WASM_THREADS, prepareWasmThreads } from './wasmThreads.js';
 
 /** Options of {@link initBackend}. */
 export interface BackendOptions {
@@ -16,8 +17,13 @@ export interface BackendOptions {
    */
   wasmPaths?: string | Record<string, string>;
   /**
-   * Threads for XNNPACK when the page is cross-origin isolated. Defaults to tfjs's choice.
-   * Used only when this call starts the wasm backend.
+   * XNNPACK threads of the wasm backend (convolutions and matrix products run on them; 1 to 8).
+   * In browsers it needs a cross-origin-isolated page (tfjs-wasm's threaded build needs
+   * SharedArrayBuffer); elsewhere the backend runs one thread. In Node (>= 20.16) edge-tta starts
+   * tfjs-wasm's threaded build itself, which tfjs does not do there. Unlike tfjs's
+   * `setThreadsCount`, the count is not halved to guess away hyperthreads: `threads: 2` on a
+   * two-core device runs two. Defaults to tfjs's choice (half the logical cores in an isolated
+   * page; one thread in Node). Used only when this call starts the wasm backend.
    */
   threads?: number;
   /**
@@ -33,7 +39,7 @@ export interface BackendInfo {
   backend: 'wasm' | 'cpu';
   /** The wasm binary uses 128-bit SIMD. Always false on the cpu backend. */
   simd: boolean;
-  /** Threads the wasm backend uses (1 in Node: tfjs-wasm never uses threads there). */
+  /** XNNPACK threads the wasm backend uses (1 unless `threads` asked for more and the runtime allows it). */
   threads: number;
   /** edge-tta's own WASM kernels (gradients tfjs-wasm lacks, fused ops) are registered. */
   edgeKernels: boolean;
@@ -68,6 +74,10 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
   if (limitMB !== undefined && !(typeof limitMB === 'number' && Number.isFinite(limitMB) && limitMB > 0 && limitMB <= 4096)) {
     throw new InvalidOptionError(`initBackend: memoryLimitMB is ${String(limitMB)}; it must be a number of MB in (0, 4096] (a wasm heap addresses at most 4 GiB). Defaults to ${DEFAULT_MEMORY_LIMIT_BYTES / 2 ** 20}.`);
   }
+  const threads = options.threads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_WASM_THREADS)) {
+    throw new InvalidOptionError(`initBackend: threads is ${String(threads)}; it must be an integer from 1 to ${MAX_WASM_THREADS} (tfjs-wasm's pthread pool).`);
+  }
   if (tf.findBackendFactory(backend) === null) {
     throw new BackendError(
       `initBackend: no '${backend}' backend is registered with this copy of tfjs-core. ` +
@@ -82,16 +92,23 @@ export async function initBackend(options: BackendOptions = {}): Promise<Backend
     await tf.ready(); // the app's own set-up may still be pending
   } else {
     // tfjs reads wasmPaths and the thread count only when the wasm backend first starts.
-    if (backend === 'wasm' && !('wasm' in tf.engine().registry)) {
+    const startsWasm = backend === 'wasm' && !('wasm' in tf.engine().registry);
+    if (startsWasm) {
       try {
         if (options.wasmPaths !== undefined) setWasmPaths(options.wasmPaths as never);
       } catch (e) {
         throw new BackendError(`initBackend: tfjs-backend-wasm refused wasmPaths: ${(e as Error).message}`);
       }
-      if (options.threads !== undefined) setThreadsCount(options.threads);
+      if (threads !== undefined) setThreadsCount(threads);
     }
+    const restore = startsWasm && threads !== undefined && threads > 1 ? prepareWasmThreads(threads) : () => {};
     // setBackend resolves false (instead of throwing) when the wasm binary fails to load.
-    const ok = await tf.setBackend(backend);
+    let ok: boolean;
+    try {
+      ok = await tf.setBackend(backend);
+    } finally {
+      restore();
+    }
     if (!ok) {
       throw new BackendError(
         `initBackend: the '${backend}' backend failed to initialise. In a browser or Web Worker, ` +
