@@ -244,7 +244,7 @@ export function formatPerfTable(res: PerfResult): string {
 
 async function main(): Promise<void> {
   const opts = parsePerfArgs(process.argv.slice(2));
-  const info = await initBackend({ backend: 'wasm' });
+  const info = await initBackend({ backend: 'wasm', threads: opts.threads });
   const ceiling = measureCeiling();
   const all: string[] = listStrategies();
   const strategies = opts.strategies.length > 0 ? opts.strategies : all;

@@ -4,11 +4,11 @@ import { PERF_MODELS, type PerfModelName } from './perfModels.js';
 import { parseStrategyOptions } from './benchArgs.js';
 
 export const PERF_USAGE = `Usage: npm run bench:perf -- [--models resnet14,mobilenetv2] [--strategies a,b] [--batches 1,8,64]
-                          [--rounds 5] [--seconds 8] [--seed 1] [--profile] [--guard]
+                          [--rounds 5] [--seconds 8] [--seed 1] [--threads 1] [--profile] [--guard]
                           [--opt s.key=value ...] [--json file]
 
 Speed of every strategy's step against plain model.predict on the same model and batch, in one
-process with interleaved rounds (wasm backend, SIMD, one thread). Models are built with tf.layers
+process with interleaved rounds (wasm backend, SIMD, one XNNPACK thread unless --threads). Models are built with tf.layers
 and seeded weights (demos/bench/perfModels.ts): resnet14 (32x32x3, 15 BN) and mobilenetv2 (Keras
 MobileNetV2 224x224x3, 52 BN). Batch 64 runs on resnet14 only.
 
@@ -20,6 +20,8 @@ Options:
                 2 when one step takes longer than --seconds)
   --seconds     keep adding rounds (up to 400) until a cell has run this long (default 8)
   --seed        weights, inputs and adapter seed (default 1)
+  --threads     XNNPACK threads of the wasm backend (default 1; initBackend({ threads })). With
+                more than one, compare the wall-time ratio: CPU time then sums every thread
   --profile     print the 12 most expensive kernels of one step per cell (tf.profile)
   --guard       keep the adapter's default guard on (default: off, so a row is the strategy's own
                 step: on these random-weight models and random inputs the guard trips on most
@@ -38,6 +40,8 @@ export interface PerfOptions {
   rounds: number;
   seconds: number;
   seed: number;
+  /** XNNPACK threads (initBackend's `threads`). */
+  threads: number;
   profile: boolean;
   /** Run adapters with their default guard (off by default: see PERF_USAGE). */
   guard: boolean;
@@ -60,6 +64,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
       rounds: { type: 'string' },
       seconds: { type: 'string' },
       seed: { type: 'string' },
+      threads: { type: 'string' },
       profile: { type: 'boolean' },
       guard: { type: 'boolean' },
       opt: { type: 'string', multiple: true },
@@ -81,6 +86,7 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
     rounds: positiveInt('--rounds', v.rounds, 5),
     seconds: positive('--seconds', v.seconds, 8),
     seed: positiveInt('--seed', v.seed, 1),
+    threads: positiveInt('--threads', v.threads, 1),
     profile: v.profile ?? false,
     guard: v.guard ?? false,
     strategyOptions: parseStrategyOptions(v.opt ?? []),
