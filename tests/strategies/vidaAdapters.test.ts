@@ -1,12 +1,14 @@
 /**
  * ViDA adapter injection: a fresh injection reproduces the source model bit for bit; trained
- * adapters equal a second implementation (the adapter merged into the layer's own kernel,
- * run by model.predict); layer selection, rank capping, seeding, save/load, typed errors.
+ * adapters equal two other implementations (the adapter merged into the layer's own kernel and
+ * run by the plain model, and the two branches computed unfolded beside the layer, as the
+ * official code writes them); layer selection, rank capping, seeding, save/load, typed errors.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, InvalidOptionError, InvalidSnapshotError, ModelExecutor, initBackend } from '../../src/index.js';
+import type { LayerHook } from '../../src/model/executor.js';
 import { injectVidaAdapters, warmUpVidaAdapters } from '../../strategies/vidaAdapters.js';
 import { maxRelError, plainCnn, randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
@@ -32,6 +34,36 @@ function mergedKernel(kernel: tf.Tensor, vars: Map<string, tf.Variable>, layer: 
     const g = (p: string) => vars.get(`${layer}/${p}`)!;
     return tf.add(kernel, tf.add(fold(g('downLow'), g('upLow'), low), fold(g('downHigh'), g('upHigh'), high)));
   });
+}
+
+/**
+ * Third implementation, for conv adapters: act(conv(x, W) + b + low * up_low(down_low(x)) +
+ * high * up_high(down_high(x))), each branch a conv with the layer's geometry then a 1x1 conv.
+ */
+function unfoldedHooks(layers: readonly string[], vars: Map<string, tf.Variable>, low: number, high: number): Map<string, LayerHook> {
+  const hooks = new Map<string, LayerHook>();
+  for (const name of layers) {
+    hooks.set(name, ({ layer, inputs }) => {
+      const c = layer as unknown as {
+        kernel: { read(): tf.Tensor4D };
+        bias: { read(): tf.Tensor } | null;
+        useBias: boolean;
+        strides: [number, number];
+        padding: 'same' | 'valid';
+        dilationRate: [number, number];
+        activation: { apply(x: tf.Tensor): tf.Tensor };
+      };
+      const x = inputs[0] as tf.Tensor4D;
+      const conv = (k: tf.Tensor) => tf.conv2d(x, k as tf.Tensor4D, c.strides, c.padding, 'NHWC', c.dilationRate);
+      const branch = (down: string, up: string, scale: number) =>
+        tf.mul(tf.conv2d(conv(vars.get(`${name}/${down}`)!), vars.get(`${name}/${up}`)! as tf.Tensor4D, 1, 'valid'), scale);
+      let y = conv(c.kernel.read());
+      if (c.useBias && c.bias) y = tf.add(y, c.bias.read());
+      y = tf.add(tf.add(y, branch('downLow', 'upLow', low)), branch('downHigh', 'upHigh', high));
+      return c.activation.apply(y);
+    });
+  }
+  return hooks;
 }
 
 for (const backend of ['cpu', 'wasm'] as const) {
@@ -70,6 +102,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
       adapters.scales = { low: 0.7, high: 1.3 };
       const x = randomBatch([3, 12, 12, 1], 5);
       const ours = tf.tidy(() => exec.logits(x, { hooks: adapters.hooks() }).dataSync());
+      const unfolded = tf.tidy(() => exec.logits(x, { hooks: unfoldedHooks(adapters.specs.map((s) => s.layer), vars, 0.7, 1.3) }).dataSync());
+      expect(maxRelError(ours, unfolded, 1e-2)).toBeLessThan(1e-4);
+      expect(maxRelError(ours, tf.tidy(() => exec.logits(x).dataSync()), 1e-2)).toBeGreaterThan(1e-2); // the adapters matter
       // Fold every adapter into its kernel and run the plain model.
       const saved = new Map<string, tf.Tensor>();
       for (const s of adapters.specs) {
