@@ -39,7 +39,7 @@ export type {
 } from './metrics/stepMetrics.js';
 // Safe adaptation: the guard, the shift detector and the compute budget (docs/safe-adaptation.md).
 export type { SafetyOptions } from './safety/controller.js';
-export { GUARD_DEFAULTS, type GuardOptions } from './safety/guard.js';
+export { GUARD_DEFAULTS, STRATEGY_GUARD_DEFAULTS, type GuardOptions } from './safety/guard.js';
 export { SHIFT_DEFAULTS, type ShiftDetectionOptions } from './safety/shiftDetector.js';
 export type { BudgetOptions } from './safety/budget.js';
 export { summarizeMetrics, type MetricsSummary, type SummarizeOptions } from './metrics/summarize.js';

@@ -14,6 +14,7 @@ import { summarizeProbs, type MetricsRecord, type UpdateInfo } from '../metrics/
 import type { AdaptTarget } from '../model/target.js';
 import { disposeTensors } from '../model/weights.js';
 import { EMA_BELOW_BATCH } from '../../strategies/normStats.js';
+import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
 import type { StepResult, StepStats, Strategy, StrategyState } from '../../strategies/strategy.js';
 import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
 import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
@@ -79,6 +80,8 @@ function nonFiniteParts(probs: Float32Array, stats: StepStats): string[] {
 /** The safety layer of one adapter. Build with {@link SafetyController.create}. */
 export class SafetyController {
   private lastGood: StrategyState | null = null;
+  /** The stream prior of the class gate: a moving mean of the source's batch-mean predictions. */
+  private streamPrior: Float32Array = new Float32Array(0);
   private stepsRun = 0;
   private stepsSkipped = 0;
 
@@ -89,14 +92,22 @@ export class SafetyController {
     readonly guard: Guard | null,
     readonly detector: ShiftDetector | null,
     readonly budget: ComputeBudget | null,
-  ) {}
+    /** `guard.classGate`, 0 when off (no guard, or source / LAME, which have no batch statistics to protect). */
+    private readonly classGate: number,
+  ) {
+    this.streamPrior = new Float32Array(target.numClasses);
+  }
+
+  private get gatesClasses(): boolean {
+    return this.classGate > 0;
+  }
 
   /**
    * Resolves the options and builds the guard, detector and budget; call before the strategy's
    * first step (the source model copy is taken now). Throws `InvalidOptionError` on bad options.
    */
   static async create(impl: Strategy, target: AdaptTarget, options: SafetyOptions): Promise<SafetyController> {
-    const guardOptions = resolveGuardOptions(options.guard);
+    const guardOptions = resolveGuardOptions(options.guard, impl.name);
     const shiftOptions = resolveShiftOptions(options.shiftDetection);
     const budgetOptions = resolveBudgetOptions(options.budget);
     const predicting = typeof (impl as Strategy).predict === 'function';
@@ -112,6 +123,7 @@ export class SafetyController {
         guardOptions !== null ? new Guard(withoutEntropySignal(impl.name, guardOptions), target.numClasses) : null,
         shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
+        guardOptions !== null && impl.name !== 'source' && impl.name !== 'lame' ? guardOptions.classGate : 0,
       );
     } catch (e) {
       source?.dispose();
@@ -142,6 +154,12 @@ export class SafetyController {
         else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
       }
       if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
+      if (mode !== 'source' && this.gatesClasses && n >= EMA_BELOW_BATCH) {
+        sourceProbs ??= this.sourcePredictions(x);
+        const gate = classGateRatio((await sourceProbs.data()) as Float32Array, n, this.target.numClasses, this.streamPrior, LAME_PRIOR_MOMENTUM);
+        this.streamPrior = gate.prior;
+        if (!gate.first && gate.ratio < this.classGate) [mode, reason] = ['source', 'class-correlated'];
+      }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
 
@@ -193,6 +211,7 @@ export class SafetyController {
   /** The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's history. */
   onReset(): void {
     this.dropLastGood();
+    this.streamPrior = new Float32Array(this.target.numClasses);
     this.guard?.clear();
     this.detector?.clear();
     this.budget?.clear();

@@ -105,6 +105,12 @@ describe('guard options', () => {
     expect(resolveGuardOptions(false)).toBeNull();
     expect(resolveGuardOptions(undefined)).toEqual(GUARD_DEFAULTS);
     expect(resolveGuardOptions({ minEntropy: 0.1 })).toEqual({ ...GUARD_DEFAULTS, minEntropy: 0.1 });
+    // A strategy's own defaults apply under the user's fields.
+    expect(resolveGuardOptions(undefined, 'cotta')).toEqual({ ...GUARD_DEFAULTS, maxAgreementDrop: 0.2 });
+    expect(resolveGuardOptions({ minEntropy: 0.1 }, 'cotta')).toEqual({ ...GUARD_DEFAULTS, minEntropy: 0.1, maxAgreementDrop: 0.2 });
+    expect(resolveGuardOptions({ maxAgreementDrop: 0.05 }, 'cotta')).toEqual({ ...GUARD_DEFAULTS, maxAgreementDrop: 0.05 });
+    expect(resolveGuardOptions(undefined, 'tent')).toEqual(GUARD_DEFAULTS);
+    expect(resolveGuardOptions(undefined, 'toString')).toEqual(GUARD_DEFAULTS);
     expect(() => resolveGuardOptions({ minEntropie: 0.1 })).toThrow(/no field 'minEntropie'/);
     expect(() => resolveGuardOptions({ checkEvery: 0 })).toThrow(/guard.checkEvery/);
     expect(() => resolveGuardOptions({ maxDisagreement: 2 })).toThrow(InvalidOptionError);
