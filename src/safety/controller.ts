@@ -82,8 +82,6 @@ export class SafetyController {
   private lastGood: StrategyState | null = null;
   /** The stream prior of the class gate: a moving mean of the source's batch-mean predictions. */
   private streamPrior: Float32Array = new Float32Array(0);
-  /** Whether the previous batch was below the class gate. */
-  private lastBatchLow = false;
   private stepsRun = 0;
   private stepsSkipped = 0;
 
@@ -160,10 +158,7 @@ export class SafetyController {
         sourceProbs ??= this.sourcePredictions(x);
         const gate = classGateRatio((await sourceProbs.data()) as Float32Array, n, this.target.numClasses, this.streamPrior, LAME_PRIOR_MOMENTUM);
         this.streamPrior = gate.prior;
-        // Two batches in a row: a lone low batch is the source's answer to a domain change.
-        const low = !gate.first && gate.ratio < this.classGate;
-        if (low && this.lastBatchLow) [mode, reason] = ['source', 'class-correlated'];
-        this.lastBatchLow = low;
+        if (!gate.first && gate.ratio < this.classGate) [mode, reason] = ['source', 'class-correlated'];
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
@@ -217,7 +212,6 @@ export class SafetyController {
   onReset(): void {
     this.dropLastGood();
     this.streamPrior = new Float32Array(this.target.numClasses);
-    this.lastBatchLow = false;
     this.guard?.clear();
     this.detector?.clear();
     this.budget?.clear();
