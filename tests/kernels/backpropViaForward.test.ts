@@ -1,6 +1,6 @@
 /**
- * The Conv2DBackpropInput and Tile wrappers (src/backend/kernels/backpropViaForward.ts) against
- * the cpu backend, on the cases they cover and on the cases they hand back to tfjs-wasm.
+ * The Conv2DBackpropInput, Tile and Reverse wrappers (src/backend/kernels/backpropViaForward.ts)
+ * against the cpu backend, on the cases they cover and on the cases they hand back to tfjs-wasm.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +105,29 @@ describe('Conv2DBackpropInput and Tile through forward kernels', () => {
     expect(maxRelError(wasm2, cpu2, 1e-2)).toBeLessThan(1e-4);
     await tf.setBackend('wasm');
     tf.dispose([x, w2, first, again]);
+  });
+
+  it('Reverse: one axis of float32 / int32 (covered, any axis, negative, size-1 axes ignored); several or repeated axes (fallback)', async () => {
+    const cases: Array<[number[], number | number[], 'float32' | 'int32']> = [
+      [[4, 5, 6, 3], 2, 'float32'], // CoTTA's horizontal flip (NHWC, width)
+      [[4, 5, 6, 3], -1, 'float32'],
+      [[3, 3, 2, 4], [0, 0], 'float32'], // a repeated axis flips twice: tfjs-wasm's own
+      [[1, 7, 1, 2], [0, 1, 2], 'float32'], // only axis 1 has more than one element
+      [[6], 0, 'int32'],
+      [[2, 3, 4], [0, 2], 'float32'], // two axes: tfjs-wasm's own
+      [[0, 3], 1, 'float32'],
+    ];
+    for (const [shape, axis, dtype] of cases) {
+      const make = () => (dtype === 'int32' ? tf.range(0, shape.reduce((a, b) => a * b, 1), 1, 'int32').reshape(shape) : tf.randomUniform(shape, -1, 1, 'float32', 9));
+      const [wasm, cpu] = await onBoth(() => tf.reverse(make(), axis));
+      expect(Array.from(wasm), `${shape} axis ${axis}`).toEqual(Array.from(cpu));
+    }
+    const before = tf.memory().numTensors;
+    const x = tf.randomUniform([2, 3, 4, 3]);
+    tf.reverse(x, 2).dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(isBackpropViaForward(tf.getKernel('Reverse', 'wasm'))).toBe(true);
   });
 
   it('Tile: broadcast (covered) and general (fallback) reps', async () => {

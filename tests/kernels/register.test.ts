@@ -26,8 +26,9 @@ describe('registerEdgeKernels', () => {
       'Conv2DBackpropInput',
       'Tile',
       'Identity',
+      'Reverse',
     ]);
-    expect(info.replaced).toEqual(['MaxPoolGrad', 'Conv2DBackpropInput', 'Tile', 'Identity']);
+    expect(info.replaced).toEqual(['MaxPoolGrad', 'Conv2DBackpropInput', 'Tile', 'Identity', 'Reverse']);
     const x = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
     const g = tf.grads((f: tf.Tensor, d: tf.Tensor) => tf.add(tf.conv2d(x, f as tf.Tensor4D, 1, 'same').sum(), tf.depthwiseConv2d(x, d as tf.Tensor4D, 1, 'valid').sum()));
     const [gf, gd] = g([tf.ones([3, 3, 2, 1]), tf.ones([3, 3, 2, 1])]);
