@@ -189,7 +189,7 @@ export class SafetyController {
           const reference = this.referencePredictions(x);
           if (reference !== null) compared.reference = summarizeProbs(await readAndDispose(reference), this.target.numClasses).labels;
         }
-        const trip = this.guard.observe(stepId, adapted.meanEntropy, compared);
+        const trip = this.guard.observe(stepId, adapted.meanEntropy, compared, n);
         if (trip !== null) {
           const action = trip.action === 'rollback' ? this.rollback() : (this.resetToSource(), trip.action);
           emit({ kind: 'guard', stepId, signal: trip.signal, value: trip.value, threshold: trip.threshold, action, frozenSteps: trip.frozenSteps, trips: trip.trips, time: performance.now(), memory: memoryFigures() });

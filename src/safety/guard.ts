@@ -7,7 +7,9 @@
  * docs/safe-adaptation.md):
  * - entropy collapse (SAR's model recovery, mr-eggplant/SAR): a moving average of the mean
  *   prediction entropy, divided by ln(classes), falls below `minEntropy`. Collapsed models are
- *   certain of everything (entropy 0). Checked every step, free (the probabilities are read anyway).
+ *   certain of everything (entropy 0). The average is over frames (`entropyMomentum` per 64
+ *   frames) and trips only after `minFrames` frames, so at batch 1 a few confident frames in a
+ *   row are not a collapse. Checked every step, free (the probabilities are read anyway).
  * - class collapse against the source model: every `checkEvery` steps the batch also runs through
  *   the source model; over the last `window` compared frames, the effective number of predicted
  *   classes (exp of the entropy of the label histogram) of the adapted model falls below
@@ -48,11 +50,11 @@ export interface GuardOptions {
   checkEvery?: number;
   /** Compared frames over which class collapse and disagreement are measured. Defaults to 256. */
   window?: number;
-  /** Compared frames needed before class collapse or disagreement can trip. Defaults to 64. */
+  /** Frames needed before entropy collapse, class collapse or disagreement can trip. Defaults to 64. */
   minFrames?: number;
   /** Entropy collapse: trip when the moving mean entropy / ln(classes) falls below this. Defaults to 0.02. */
   minEntropy?: number;
-  /** Weight of the past in the entropy moving average (SAR: 0.9). Defaults to 0.5. */
+  /** Weight of the past in the entropy moving average per 64 frames (SAR: 0.9 per batch). Defaults to 0.5. */
   entropyMomentum?: number;
   /** Class collapse: trip when adapted effective classes < this x the source model's. Defaults to 0.5. */
   minClassRatio?: number;
@@ -81,6 +83,9 @@ export interface GuardOptions {
    */
   classGate?: number;
 }
+
+/** The batch size `entropyMomentum` is defined for: smaller batches weigh less in the entropy average. */
+export const ENTROPY_REFERENCE_BATCH = 64;
 
 /** The guard's defaults (documented in docs/safe-adaptation.md with the runs that chose them). */
 export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
@@ -163,6 +168,8 @@ export class Guard {
   /** Trips so far. */
   trips = 0;
   private entropyAvg: number | null = null;
+  /** Frames the entropy average has seen since the last (re)start. */
+  private entropyFrames = 0;
   // Rolling window of compared frames: adapted and source labels.
   private adaptedLabels: number[] = [];
   private sourceLabels: number[] = [];
@@ -231,10 +238,15 @@ export class Guard {
     stepId: number,
     meanEntropy: number,
     compared?: { adapted: ArrayLike<number>; source: ArrayLike<number>; reference?: ArrayLike<number> },
+    frames = ENTROPY_REFERENCE_BATCH,
   ): GuardTrip | null {
     const o = this.options;
     const e = meanEntropy / this.logClasses;
-    this.entropyAvg = this.entropyAvg === null ? e : o.entropyMomentum * this.entropyAvg + (1 - o.entropyMomentum) * e;
+    // The average is over frames, not steps: `entropyMomentum` is per batch of 64, so a batch of
+    // n frames weighs as n/64 of one (one confident frame is not a collapsed model).
+    const m = o.entropyMomentum ** (frames / ENTROPY_REFERENCE_BATCH);
+    this.entropyAvg = this.entropyAvg === null ? e : m * this.entropyAvg + (1 - m) * e;
+    this.entropyFrames += frames;
     if (compared !== undefined) {
       for (let i = 0; i < compared.adapted.length; i++) {
         this.adaptedLabels.push(compared.adapted[i]!);
@@ -248,7 +260,7 @@ export class Guard {
     }
     if (compared !== undefined) this.checkNext = false;
     if (compared?.reference !== undefined) this.addReference(compared.adapted, compared.reference);
-    if (this.entropyAvg < o.minEntropy) return this.trip(stepId, 'entropy-collapse', this.entropyAvg, o.minEntropy);
+    if (this.entropyFrames >= o.minFrames && this.entropyAvg < o.minEntropy) return this.trip(stepId, 'entropy-collapse', this.entropyAvg, o.minEntropy);
     if (compared !== undefined && this.adaptedLabels.length >= o.minFrames) {
       const s = this.signals();
       if (s.classRatio! < o.minClassRatio) return this.trip(stepId, 'class-collapse', s.classRatio!, o.minClassRatio);
@@ -288,6 +300,7 @@ export class Guard {
   /** Forgets the signal history (after a rollback, a reset, or the user's `reset()`). */
   clearSignals(): void {
     this.entropyAvg = null;
+    this.entropyFrames = 0;
     this.adaptedLabels = [];
     this.sourceLabels = [];
     this.agreements = [];

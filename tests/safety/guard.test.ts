@@ -37,6 +37,22 @@ describe('Guard signals (hand-computed)', () => {
     expect(trip!.value).toBeCloseTo(0.055, 12);
   });
 
+  it('entropy collapse at batch 1: averaged over frames, so confident single frames do not trip it, and a collapse still does', () => {
+    const ln10 = Math.log(10);
+    // One uncertain frame (0.4) in six, the others certain: a mean of 0.067, above minEntropy 0.02.
+    const healthy = new Guard({ ...GUARD_DEFAULTS }, 10);
+    for (let step = 0; step < 600; step++) expect(healthy.observe(step, (step % 6 === 0 ? 0.4 : 0) * ln10, undefined, 1)).toBeNull();
+    // Per step (the old average, as a batch of 64 each), the same frames trip it within six steps.
+    const perStep = new Guard({ ...GUARD_DEFAULTS }, 10);
+    let tripped = -1;
+    for (let step = 0; step < 12 && tripped < 0; step++) if (perStep.observe(step, (step % 6 === 0 ? 0.4 : 0) * ln10) !== null) tripped = step;
+    expect(tripped).toBeGreaterThan(0);
+    // Every frame certain: no trip before minFrames (64) frames, a trip right after.
+    const collapsed = new Guard({ ...GUARD_DEFAULTS }, 10);
+    for (let step = 0; step < 63; step++) expect(collapsed.observe(step, 0, undefined, 1)).toBeNull();
+    expect(collapsed.observe(63, 0, undefined, 1)).toMatchObject({ signal: 'entropy-collapse' });
+  });
+
   it('class collapse compares with the source on the same frames; class-correlated frames do not trip it', () => {
     const g = new Guard({ ...GUARD_DEFAULTS, minFrames: 8, window: 8 }, 4);
     // Source predicts one class on all frames (class-sorted batch), adapted too: ratio 1.
@@ -174,11 +190,13 @@ describe('a collapsing Tent', () => {
       adapter.metrics$.subscribe((r) => records.push(r));
       const hist = [0, 0, 0, 0];
       let lastProbs: Float32Array = new Float32Array();
-      for (let i = 0; i < 40; i++) {
+      // 80 batches of 16 frames: the entropy average weighs each as 16/64 of a batch of 64 and
+      // trips after 64 frames, so each trip needs at least four steps.
+      for (let i = 0; i < 80; i++) {
         const x = randomBatch([16, ...SHAPE], 100 + i);
         const out = await adapter.step(x);
         x.dispose();
-        if (i >= 30) out.labels.forEach((l) => hist[l]!++);
+        if (i >= 70) out.labels.forEach((l) => hist[l]!++);
         lastProbs = out.probs;
       }
       adapter.dispose();
@@ -201,7 +219,7 @@ describe('a collapsing Tent', () => {
     // Frozen at its source state, Tent predicts as bn-adapt does.
     const m = model();
     const bn = await createAdapter(m, { strategy: 'bn-adapt', guard: false });
-    const x = randomBatch([16, ...SHAPE], 139);
+    const x = randomBatch([16, ...SHAPE], 179);
     const expected = (await bn.step(x)).probs;
     Array.from(on.lastProbs).forEach((p, i) => expect(p).toBeCloseTo(expected[i]!, 5));
     x.dispose();
