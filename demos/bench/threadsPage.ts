@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { createAdapter, initBackend } from '../../src/index.js';
+import { quantile } from '../../src/confidenceThreshold.js';
 import { resnet14 } from './perfModels.js';
 
 /** One strategy's figures on one page (one thread count). */
@@ -32,10 +33,7 @@ export interface ThreadsPageResult {
 
 declare const __WASM_PATHS__: Record<string, string>;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const median = (xs: number[]): number => quantile(xs, 0.5);
 
 async function timed(f: () => Promise<void>): Promise<number> {
   const t0 = performance.now();

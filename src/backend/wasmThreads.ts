@@ -46,10 +46,13 @@ export function prepareWasmThreads(threads: number): () => void {
       `initBackend: threads: ${threads} in Node needs process.getBuiltinModule (Node >= 20.16); this is Node ${proc.versions?.node}. Leave threads unset for one thread.`,
     );
   }
-  const restores = [allowNodePthreads(proc.getBuiltinModule.bind(proc)), reportNodeCores(proc.getBuiltinModule.bind(proc), threads)];
+  const builtin = proc.getBuiltinModule.bind(proc);
+  const restorePthreads = allowNodePthreads(builtin);
+  const restoreCores = reportNodeCores(builtin, threads);
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   return () => {
-    for (const restore of restores.reverse()) restore();
+    restoreCores();
+    restorePthreads();
   };
 }
 
@@ -101,7 +104,8 @@ function allowNodePthreads(builtin: (id: string) => unknown): () => void {
 
   class PthreadWorker extends NodeWorker {
     constructor(url: string | URL, options?: object) {
-      super(String(url).startsWith('blob:') ? source : url, String(url).startsWith('blob:') ? { ...options, eval: true } : options);
+      const fromBlob = String(url).startsWith('blob:');
+      super(fromBlob ? source : url, fromBlob ? { ...options, eval: true } : options);
       super.unref();
     }
 

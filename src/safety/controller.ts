@@ -81,7 +81,7 @@ function nonFiniteParts(probs: Float32Array, stats: StepStats): string[] {
 export class SafetyController {
   private lastGood: StrategyState | null = null;
   /** The stream prior of the class gate: a moving mean of the source's batch-mean predictions. */
-  private streamPrior: Float32Array = new Float32Array(0);
+  private streamPrior: Float32Array;
   private stepsRun = 0;
   private stepsSkipped = 0;
 
@@ -96,10 +96,6 @@ export class SafetyController {
     private readonly classGate: number,
   ) {
     this.streamPrior = new Float32Array(target.numClasses);
-  }
-
-  private get gatesClasses(): boolean {
-    return this.classGate > 0;
   }
 
   /**
@@ -154,7 +150,7 @@ export class SafetyController {
         else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
       }
       if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
-      if (mode !== 'source' && this.gatesClasses && n >= EMA_BELOW_BATCH) {
+      if (mode !== 'source' && this.classGate > 0 && n >= EMA_BELOW_BATCH) {
         sourceProbs ??= this.sourcePredictions(x);
         const gate = classGateRatio((await sourceProbs.data()) as Float32Array, n, this.target.numClasses, this.streamPrior, LAME_PRIOR_MOMENTUM);
         this.streamPrior = gate.prior;

@@ -27,7 +27,7 @@ const FAST = Symbol('edgeTtaFast');
 
 function wasmKernel(name: string): KernelFn {
   const k = tf.getKernel(name, 'wasm');
-  if (!k) throw new Error(`tfjs-backend-wasm has no '${name}' kernel, which edge-tta's fast ${name === 'Conv2D' ? 'Conv2DBackpropInput' : 'Tile'} needs.`);
+  if (!k) throw new Error(`tfjs-backend-wasm has no '${name}' kernel, which edge-tta's faster wasm kernels (src/backend/kernels/backpropViaForward.ts) need.`);
   return k.kernelFunc as unknown as KernelFn;
 }
 
