@@ -363,6 +363,11 @@ function makeAdapter(strategy: Settings['strategies'][0]): Promise<WorkerAdapter
     model: absolute('/model/model.json'),
     strategy,
     seed: 1,
+    // The demo streams i.i.d. test images for a few hundred frames; the guard's class-correlation
+    // detector would answer its first ~1,200 frames with the source model while it gathers
+    // evidence (docs/safe-adaptation.md). A real camera, whose frames hold one object for
+    // seconds, should keep it on.
+    guard: { classGate: 0 },
     // The worker fetches the .wasm files itself: absolute URLs. The page is not cross-origin
     // isolated, so tfjs-wasm takes its single-threaded SIMD build: no pthread workers.
     backend: { backend: 'wasm', wasmPaths: Object.fromEntries(Object.entries(__DEMO_ASSETS__.wasm).map(([k, v]) => [k, absolute(v)])) },

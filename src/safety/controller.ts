@@ -14,8 +14,8 @@ import { summarizeProbs, type MetricsRecord, type UpdateInfo } from '../metrics/
 import type { AdaptTarget } from '../model/target.js';
 import { disposeTensors } from '../model/weights.js';
 import { EMA_BELOW_BATCH } from '../../strategies/normStats.js';
-import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
 import type { StepResult, StepStats, Strategy, StrategyState } from '../../strategies/strategy.js';
+import { ClassCorrelation } from './classCorrelation.js';
 import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
 import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
 import { createSourceModel, sourceProbsAfterReset, type SourceModel } from './sourceModel.js';
@@ -80,8 +80,6 @@ function nonFiniteParts(probs: Float32Array, stats: StepStats): string[] {
 /** The safety layer of one adapter. Build with {@link SafetyController.create}. */
 export class SafetyController {
   private lastGood: StrategyState | null = null;
-  /** The stream prior of the class gate: a moving mean of the source's batch-mean predictions. */
-  private streamPrior: Float32Array;
   private stepsRun = 0;
   private stepsSkipped = 0;
 
@@ -92,11 +90,9 @@ export class SafetyController {
     readonly guard: Guard | null,
     readonly detector: ShiftDetector | null,
     readonly budget: ComputeBudget | null,
-    /** `guard.classGate`, 0 when off (no guard, or source / LAME, which have no batch statistics to protect). */
-    private readonly classGate: number,
-  ) {
-    this.streamPrior = new Float32Array(target.numClasses);
-  }
+    /** The class-correlation detector; null when off (no guard, `classGate` 0, or source / LAME, which have no batch statistics to protect). */
+    readonly correlation: ClassCorrelation | null,
+  ) {}
 
   /**
    * Resolves the options and builds the guard, detector and budget; call before the strategy's
@@ -119,7 +115,9 @@ export class SafetyController {
         guardOptions !== null ? new Guard(withoutEntropySignal(impl.name, guardOptions), target.numClasses) : null,
         shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
-        guardOptions !== null && impl.name !== 'source' && impl.name !== 'lame' ? guardOptions.classGate : 0,
+        guardOptions !== null && guardOptions.classGate > 0 && impl.name !== 'source' && impl.name !== 'lame'
+          ? new ClassCorrelation(guardOptions, target.numClasses)
+          : null,
       );
     } catch (e) {
       source?.dispose();
@@ -150,11 +148,10 @@ export class SafetyController {
         else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
       }
       if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
-      if (mode !== 'source' && this.classGate > 0 && n >= EMA_BELOW_BATCH) {
+      // Smaller batches run on moving statistics (stats 'auto'), and their histograms are noise.
+      if (mode !== 'source' && this.correlation !== null && n >= EMA_BELOW_BATCH) {
         sourceProbs ??= this.sourcePredictions(x);
-        const gate = classGateRatio((await sourceProbs.data()) as Float32Array, n, this.target.numClasses, this.streamPrior, LAME_PRIOR_MOMENTUM);
-        this.streamPrior = gate.prior;
-        if (!gate.first && gate.ratio < this.classGate) [mode, reason] = ['source', 'class-correlated'];
+        if (this.correlation.observe((await sourceProbs.data()) as Float32Array, n)) [mode, reason] = ['source', 'class-correlated'];
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
@@ -207,7 +204,7 @@ export class SafetyController {
   /** The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's history. */
   onReset(): void {
     this.dropLastGood();
-    this.streamPrior = new Float32Array(this.target.numClasses);
+    this.correlation?.clear();
     this.guard?.clear();
     this.detector?.clear();
     this.budget?.clear();

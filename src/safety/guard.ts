@@ -32,6 +32,11 @@
  *   forward pass: not LAME, source or alpha-BN, whose agreement with the reference changes with
  *   the domain), and only for batches of at least 16 frames (`EMA_BELOW_BATCH`: smaller batches'
  *   statistics are noise, and the BN strategies then run on moving statistics).
+ * - class-correlated streams (`src/safety/classCorrelation.ts`, options `classGate`,
+ *   `correlationEnter`, `correlationExit`): from a source pass of every batch of 16+ frames, the
+ *   moving rate of batches whose predictions concentrate on fewer classes than the stream's; while
+ *   it says the stream is class-correlated (and at the start of a stream, until ~18 batches have
+ *   shown otherwise) the adapter answers with the source prediction and does not update.
  * - non-finite outputs are handled by the adapter on every step, guard or not (`nonfinite` records).
  *
  * Actions, escalating: a trip rolls back to the last good state (a copy taken at the last
@@ -73,15 +78,19 @@ export interface GuardOptions {
   /** Steps updates stay off after the first freeze (doubled at each further one). Defaults to 200. */
   freezeSteps?: number;
   /**
-   * Class-correlated batches: a batch of at least 16 frames whose mean source prediction spreads
-   * over fewer than this x the stream's classes (LAME's gate statistic, `classGateRatio`) is
-   * answered with the source prediction and no update: batch statistics of a batch of few
-   * classes are the classes', not the domain's. Costs a source pass per step. Defaults to 0
-   * (off): on i.i.d. streams the source model also predicts few classes for a batch or two
-   * after a domain change, and gating them costs 1.7 points of mean error at 0.6 (bn-adapt,
-   * continual; docs/safe-adaptation.md). Not applied to source and LAME.
+   * Class-correlated streams (`src/safety/classCorrelation.ts`): a batch of at least 16 frames is
+   * *concentrated* when its mean source prediction spreads over fewer than this x the stream's
+   * classes (LAME's gate statistic, `classGateRatio`). While the moving rate of concentrated
+   * batches says the stream is class-correlated, every batch is answered with the source
+   * prediction and no update (reason 'class-correlated'): batch statistics of a batch of few
+   * classes are the classes', not the domain's. Costs a source pass per step. Defaults to 0.8;
+   * 0 turns the detector off. Not applied to source and LAME (LAME has its own gate).
    */
   classGate?: number;
+  /** The stream turns class-correlated when the rate of concentrated batches reaches this. Defaults to 0.3. */
+  correlationEnter?: number;
+  /** ... and i.i.d. again when the rate falls below this (at most `correlationEnter`). Defaults to 0.15. */
+  correlationExit?: number;
 }
 
 /** The batch size `entropyMomentum` is defined for: smaller batches weigh less in the entropy average. */
@@ -102,7 +111,9 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
   freezeAfter: 3,
   freezeWindow: 200,
   freezeSteps: 200,
-  classGate: 0,
+  classGate: 0.8,
+  correlationEnter: 0.3,
+  correlationExit: 0.15,
 });
 
 /**
@@ -117,7 +128,7 @@ export const STRATEGY_GUARD_DEFAULTS: Readonly<Record<string, Readonly<GuardOpti
 });
 
 const INTEGER_OPTIONS = ['checkEvery', 'window', 'minFrames', 'escalateSteps', 'freezeAfter', 'freezeWindow', 'freezeSteps'] as const;
-const UNIT_OPTIONS = ['minEntropy', 'entropyMomentum', 'minClassRatio', 'maxDisagreement', 'maxAgreementDrop', 'minReferenceAgreement', 'classGate'] as const;
+const UNIT_OPTIONS = ['minEntropy', 'entropyMomentum', 'minClassRatio', 'maxDisagreement', 'maxAgreementDrop', 'minReferenceAgreement', 'classGate', 'correlationEnter', 'correlationExit'] as const;
 
 /**
  * Resolves the adapter option `guard` (`undefined`/`true`: defaults; `false`: off) for a strategy
@@ -143,6 +154,9 @@ export function resolveGuardOptions(value: unknown, strategy?: string): Required
   for (const k of UNIT_OPTIONS) {
     const v = config[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw new InvalidOptionError(`Option 'guard.${k}' is ${String(v)}; it must be a number in [0, 1] (default ${GUARD_DEFAULTS[k]}).`);
+  }
+  if (config.correlationExit! > config.correlationEnter!) {
+    throw new InvalidOptionError(`Option 'guard.correlationExit' (${config.correlationExit}) is above 'guard.correlationEnter' (${config.correlationEnter}); the stream must turn i.i.d. at a lower rate than it turns correlated.`);
   }
   return config as Required<GuardOptions>;
 }

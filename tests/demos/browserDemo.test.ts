@@ -41,7 +41,8 @@ const SEVERITY = 5;
 async function nodeOracle(strategy: 'bn-adapt' | 'source'): Promise<{ labels: number[]; truth: number[] }> {
   const bin = sampleBinary(640);
   const n = bin.readUInt32LE(8);
-  const adapter = await createAdapter(await loadSourceModel(), { strategy, seed: 1 } as never);
+  // The page's options (demos/browser-camera/page.ts: class-correlation detector off).
+  const adapter = await createAdapter(await loadSourceModel(), { strategy, seed: 1, guard: { classGate: 0 } } as never);
   const labels: number[] = [];
   const truth: number[] = [];
   try {

@@ -1,0 +1,150 @@
+/**
+ * The guard's class-correlation detector (`guard.classGate`, `correlationEnter`, `correlationExit`):
+ * - the pooling into chunks of 64 frames, the rate and the state transitions against the formula
+ *   computed here by hand;
+ * - on real Fashion-MNIST test images and the shipped model, an adapter with the default guard
+ *   answers with the source model's prediction (reason 'class-correlated') exactly while a
+ *   second computation of the detector (float64, from a source adapter's probabilities and
+ *   LAME's gate statistic) says the stream is correlated, and is plain bn-adapt otherwise: an
+ *   i.i.d. stream leaves the correlated start after the prior wears off, a one-class-at-a-time
+ *   stream never does.
+ */
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter, GUARD_DEFAULTS, initBackend, type Adapter } from '../../src/index.js';
+import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
+import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
+import { ClassCorrelation, CORRELATION_CHUNK, CORRELATION_MOMENTUM, CORRELATION_PRIOR } from '../../src/safety/classCorrelation.js';
+import { loadSourceModel } from '../../demos/bench/loadModel.js';
+import { mulberry32 } from '../../src/random.js';
+
+const B = 32;
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm' });
+});
+
+/** A second computation of the detector: float64, written from the documented rule. */
+class Oracle {
+  rate = 0.5;
+  correlated = true;
+  t = 0;
+  prior: Float32Array = new Float32Array(10);
+  pooled: number[] = [];
+  constructor(private readonly gate = 0.8, private readonly enter = 0.3, private readonly exit = 0.15) {}
+  observe(probs: ArrayLike<number>, n: number): boolean {
+    // Batches pooled into chunks of at least 64 frames.
+    this.pooled.push(...Array.from(probs));
+    if (this.pooled.length < 64 * 10) return this.correlated;
+    const g = classGateRatio(this.pooled, this.pooled.length / 10, 10, this.prior, LAME_PRIOR_MOMENTUM);
+    this.pooled = [];
+    this.prior = g.prior;
+    this.t++;
+    const m = Math.max(1 / 64, 1 / (8 + this.t));
+    this.rate = (1 - m) * this.rate + m * (!g.first && g.ratio < this.gate ? 1 : 0);
+    if (!this.correlated && this.rate >= this.enter) this.correlated = true;
+    else if (this.correlated && this.rate < this.exit) this.correlated = false;
+    return this.correlated;
+  }
+}
+
+describe('ClassCorrelation', () => {
+  it('keeps the rate of concentrated batches as the hand-computed running mean, then a 64-batch memory', () => {
+    expect(CORRELATION_PRIOR).toEqual({ rate: 0.5, batches: 8 });
+    expect(CORRELATION_MOMENTUM).toBe(1 / 64);
+    expect(CORRELATION_CHUNK).toBe(64);
+    const c = new ClassCorrelation({ classGate: 0.8, correlationEnter: 0.3, correlationExit: 0.15 }, 2);
+    const rows = (n: number, p: [number, number]) => Array.from({ length: n }, () => p).flat();
+    const uniform = rows(64, [0.5, 0.5]);
+    const oneClass = (i: number) => rows(64, i % 2 === 0 ? [1, 0] : [0, 1]);
+    // Smaller batches pool until 64 frames: nothing is observed before.
+    expect(c.observe(rows(40, [1, 0]), 40)).toBe(true);
+    expect(c.rate).toBe(0.5);
+    // Chunk 1 (40 + 24 frames) has no prior to compare with: not concentrated. rate = (8 * 0.5 + 0) / 9.
+    expect(c.observe(rows(24, [0, 1]), 24)).toBe(true);
+    expect(c.rate).toBeCloseTo(4 / 9, 12);
+    // Uniform batches against a uniform prior: ratio 1, not concentrated; the running mean is 4 / (8 + t).
+    for (let t = 2; t <= 18; t++) {
+      c.observe(uniform, 64);
+      expect(c.rate).toBeCloseTo(4 / (8 + t), 12);
+      expect(c.correlated).toBe(true); // 4 / 26 = 0.1538 >= 0.15 at t = 18
+    }
+    expect(c.observe(uniform, 64)).toBe(false); // 4 / 27 = 0.148 < 0.15: i.i.d.
+    // One-class batches, the class alternating: exp(H) 1 against the prior's spread (a moving mean of
+    // both classes, momentum 0.3): concentrated.
+    let rate = c.rate;
+    let t = 19;
+    const entered: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      t++;
+      const m = Math.max(1 / 64, 1 / (8 + t));
+      rate = (1 - m) * rate + m;
+      if (c.observe(oneClass(i), 64)) entered.push(t);
+      expect(c.rate).toBeCloseTo(rate, 12);
+    }
+    // Turns correlated at the first batch whose rate reaches 0.3, and stays.
+    const first = entered[0]!;
+    expect(entered).toEqual(Array.from({ length: 40 - (first - 20) }, (_, i) => first + i));
+    c.clear();
+    expect([c.rate, c.correlated]).toEqual([0.5, true]);
+  });
+
+  it('rejects an exit above the enter threshold, and thresholds outside [0, 1]', async () => {
+    expect([GUARD_DEFAULTS.classGate, GUARD_DEFAULTS.correlationEnter, GUARD_DEFAULTS.correlationExit]).toEqual([0.8, 0.3, 0.15]);
+    for (const guard of [{ classGate: 1.5 }, { correlationExit: 0.4 }, { correlationEnter: -0.1 }]) {
+      const a = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard }).catch((e: unknown) => e);
+      expect((a as Error).name).toBe('InvalidOptionError');
+    }
+  });
+});
+
+describe('guard: class-correlated streams', () => {
+  const test = loadFashionMnist('test');
+  const rand = mulberry32(3);
+  const byClass = Array.from({ length: 10 }, (_, c) => Array.from({ length: test.n }, (_, i) => i).filter((i) => test.labels[i] === c));
+  const iid = () => Array.from({ length: B }, () => Math.floor(rand() * test.n));
+
+  async function run(batches: number[][]): Promise<string[]> {
+    const guarded: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt' });
+    const plain: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: false });
+    const source: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'source', guard: false });
+    const oracle = new Oracle();
+    const modes: string[] = [];
+    try {
+      for (const idx of batches) {
+        const batch = { data: toFloat32(test, idx), shape: [B, 28, 28, 1] as [number, number, number, number] };
+        const src = await source.step(batch);
+        const correlated = oracle.observe(src.probs, B);
+        const [g, p] = [await guarded.step(batch), await plain.step(batch)];
+        if (correlated) {
+          expect(g.update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
+          // The guard's own copy of the source model (BN folded or not: float rounding apart).
+          expect(Math.max(...Array.from(g.probs, (v, i) => Math.abs(v - src.probs[i]!)))).toBeLessThan(1e-5);
+        } else {
+          expect(g.update.mode).toBe('adapt');
+          // bn-adapt keeps no state between batches: an adapted batch is plain bn-adapt's answer.
+          expect(Array.from(g.probs)).toEqual(Array.from(p.probs));
+        }
+        modes.push(g.update.mode);
+      }
+    } finally {
+      guarded.dispose();
+      plain.dispose();
+      source.dispose();
+    }
+    return modes;
+  }
+
+  it('an i.i.d. stream starts on the source answer and turns to adaptation', async () => {
+    // Chunks of two batches of 32. With no concentrated chunk the running mean 4 / (8 + t) falls
+    // under 0.15 at chunk t = 19 (batch 38); a concentrated chunk or two delays that.
+    const modes = await run(Array.from({ length: 80 }, iid));
+    expect(modes[0]).toBe('source');
+    expect(modes.slice(-5)).toEqual(Array(5).fill('adapt'));
+  });
+
+  it('a stream of one class at a time stays on the source answer', async () => {
+    const modes = await run(Array.from({ length: 30 }, (_, k) => byClass[k % 10]!.slice(Math.floor(k / 10) * B, (Math.floor(k / 10) + 1) * B)));
+    expect(modes).toEqual(Array(30).fill('source'));
+  });
+});
