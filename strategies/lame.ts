@@ -437,6 +437,8 @@ type LameConfig = Required<LameOptions>;
 class LameStrategy extends BaseStrategy<LameConfig> {
   readonly name = 'lame';
   readonly needs = lameStrategy.needs;
+  /** With the guard on, LAME corrects only on streams its class-correlation detector calls correlated. */
+  readonly streams = 'class-correlated';
   protected readonly stateMetaSchema = {};
   private readonly featureHooks: Map<string, LayerHook> | undefined;
   private captured: tf.Tensor | null = null;

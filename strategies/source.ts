@@ -12,6 +12,7 @@ export type SourceOptions = Record<never, never>;
 class SourceStrategy extends BaseStrategy<SourceOptions> {
   readonly name = 'source';
   readonly needs = sourceStrategy.needs;
+  readonly streams = 'any';
   protected readonly stateMetaSchema = {};
 
   protected forward(x: tf.Tensor4D): StepResult {

@@ -59,6 +59,14 @@ export interface StrategyContext {
 export interface Strategy<C extends object = object> {
   readonly name: string;
   readonly needs: StrategyNeeds;
+  /**
+   * The streams the strategy is for, as the guard's class-correlation detector
+   * (`src/safety/classCorrelation.ts`) tells them apart; on the other kind the guard answers with
+   * the source model. `'iid'` (the default): strategies that estimate BN statistics from the
+   * batch, which a batch of few classes misleads. `'class-correlated'`: LAME, whose Laplacian
+   * pulls a batch's neighbours to one class. `'any'`: nothing to protect (source).
+   */
+  readonly streams?: 'iid' | 'class-correlated' | 'any';
   /** One online step on a validated float32 batch [n, h, w, c]. */
   step(x: tf.Tensor4D): StepResult;
   /**

@@ -90,7 +90,7 @@ export class SafetyController {
     readonly guard: Guard | null,
     readonly detector: ShiftDetector | null,
     readonly budget: ComputeBudget | null,
-    /** The class-correlation detector; null when off (no guard, `classGate` 0, or source / LAME, which have no batch statistics to protect). */
+    /** The class-correlation detector; null when off (no guard, `classGate` 0, or a strategy for any stream). */
     readonly correlation: ClassCorrelation | null,
   ) {}
 
@@ -115,9 +115,7 @@ export class SafetyController {
         guardOptions !== null ? new Guard(withoutEntropySignal(impl.name, guardOptions), target.numClasses) : null,
         shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
-        guardOptions !== null && guardOptions.classGate > 0 && impl.name !== 'source' && impl.name !== 'lame'
-          ? new ClassCorrelation(guardOptions, target.numClasses)
-          : null,
+        guardOptions !== null && guardOptions.classGate > 0 && impl.streams !== 'any' ? new ClassCorrelation(guardOptions, target.numClasses) : null,
       );
     } catch (e) {
       source?.dispose();
@@ -151,7 +149,9 @@ export class SafetyController {
       // Smaller batches run on moving statistics (stats 'auto'), and their histograms are noise.
       if (mode !== 'source' && this.correlation !== null && n >= EMA_BELOW_BATCH) {
         sourceProbs ??= this.sourcePredictions(x);
-        if (this.correlation.observe((await sourceProbs.data()) as Float32Array, n)) [mode, reason] = ['source', 'class-correlated'];
+        const correlated = this.correlation.observe((await sourceProbs.data()) as Float32Array, n);
+        // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d. ones.
+        if (correlated !== (this.impl.streams === 'class-correlated')) [mode, reason] = ['source', correlated ? 'class-correlated' : 'iid-stream'];
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];

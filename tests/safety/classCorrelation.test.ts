@@ -7,7 +7,7 @@
  *   second computation of the detector (float64, from a source adapter's probabilities and
  *   LAME's gate statistic) says the stream is correlated, and is plain bn-adapt otherwise: an
  *   i.i.d. stream leaves the correlated start after the prior wears off, a one-class-at-a-time
- *   stream never does.
+ *   stream never does; LAME (`streams: 'class-correlated'`) the other way round.
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -104,9 +104,14 @@ describe('guard: class-correlated streams', () => {
   const byClass = Array.from({ length: 10 }, (_, c) => Array.from({ length: test.n }, (_, i) => i).filter((i) => test.labels[i] === c));
   const iid = () => Array.from({ length: B }, () => Math.floor(rand() * test.n));
 
-  async function run(batches: number[][]): Promise<string[]> {
-    const guarded: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt' });
-    const plain: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: false });
+  /**
+   * Runs `strategy` with the default guard and without, and a source adapter, over `batches`;
+   * checks every answer against the oracle's decision. bn-adapt answers with the source model
+   * on correlated streams, LAME on i.i.d. ones (reason 'iid-stream').
+   */
+  async function run(batches: number[][], strategy: 'bn-adapt' | 'lame' = 'bn-adapt'): Promise<string[]> {
+    const guarded: Adapter = await createAdapter(await loadSourceModel(), { strategy });
+    const plain: Adapter = await createAdapter(await loadSourceModel(), { strategy, guard: false });
     const source: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'source', guard: false });
     const oracle = new Oracle();
     const modes: string[] = [];
@@ -116,13 +121,15 @@ describe('guard: class-correlated streams', () => {
         const src = await source.step(batch);
         const correlated = oracle.observe(src.probs, B);
         const [g, p] = [await guarded.step(batch), await plain.step(batch)];
-        if (correlated) {
-          expect(g.update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
+        const bySource = strategy === 'lame' ? !correlated : correlated;
+        if (bySource) {
+          expect(g.update).toMatchObject({ mode: 'source', reason: correlated ? 'class-correlated' : 'iid-stream' });
           // The guard's own copy of the source model (BN folded or not: float rounding apart).
           expect(Math.max(...Array.from(g.probs, (v, i) => Math.abs(v - src.probs[i]!)))).toBeLessThan(1e-5);
         } else {
           expect(g.update.mode).toBe('adapt');
           // bn-adapt keeps no state between batches: an adapted batch is plain bn-adapt's answer.
+          // LAME's only state is its gate's prior, the same while every batch has reached it.
           expect(Array.from(g.probs)).toEqual(Array.from(p.probs));
         }
         modes.push(g.update.mode);
@@ -146,5 +153,13 @@ describe('guard: class-correlated streams', () => {
   it('a stream of one class at a time stays on the source answer', async () => {
     const modes = await run(Array.from({ length: 30 }, (_, k) => byClass[k % 10]!.slice(Math.floor(k / 10) * B, (Math.floor(k / 10) + 1) * B)));
     expect(modes).toEqual(Array(30).fill('source'));
+  });
+
+  it('LAME corrects on a correlated stream, and answers an i.i.d. one with the source model once the detector knows', async () => {
+    const iidModes = await run(Array.from({ length: 80 }, iid), 'lame');
+    expect(iidModes[0]).toBe('adapt');
+    expect(iidModes.slice(-5)).toEqual(Array(5).fill('source'));
+    const sortedModes = await run(Array.from({ length: 30 }, (_, k) => byClass[(k + 3) % 10]!.slice(Math.floor(k / 10) * B + 200, (Math.floor(k / 10) + 1) * B + 200)), 'lame');
+    expect(sortedModes).toEqual(Array(30).fill('adapt'));
   });
 });
