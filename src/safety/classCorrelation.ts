@@ -61,6 +61,11 @@ export class ClassCorrelation {
     this.sum = new Float64Array(numClasses);
   }
 
+  /** Whether any frame has been observed since the start (or the last `clear`). */
+  get observed(): boolean {
+    return this.chunks > 0 || this.frames > 0;
+  }
+
   /**
    * Observes one batch's source probabilities [n, K]; returns whether the stream is correlated
    * (as of the last complete chunk: a batch that completes one counts in it).

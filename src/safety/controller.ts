@@ -146,10 +146,15 @@ export class SafetyController {
         else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
       }
       if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
-      // Smaller batches run on moving statistics (stats 'auto'), and their histograms are noise.
-      if (mode !== 'source' && this.correlation !== null && n >= EMA_BELOW_BATCH) {
-        sourceProbs ??= this.sourcePredictions(x);
-        const correlated = this.correlation.observe((await sourceProbs.data()) as Float32Array, n);
+      // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
+      // statistics, stats 'auto') only follows what the larger ones showed, if any: a stream of
+      // single frames is never gated.
+      if (mode !== 'source' && this.correlation !== null && (n >= EMA_BELOW_BATCH || this.correlation.observed)) {
+        let correlated = this.correlation.correlated;
+        if (n >= EMA_BELOW_BATCH) {
+          sourceProbs ??= this.sourcePredictions(x);
+          correlated = this.correlation.observe((await sourceProbs.data()) as Float32Array, n);
+        }
         // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d. ones.
         if (correlated !== (this.impl.streams === 'class-correlated')) [mode, reason] = ['source', correlated ? 'class-correlated' : 'iid-stream'];
       }

@@ -33,9 +33,9 @@
  *   the domain), and only for batches of at least 16 frames (`EMA_BELOW_BATCH`: smaller batches'
  *   statistics are noise, and the BN strategies then run on moving statistics).
  * - class-correlated streams (`src/safety/classCorrelation.ts`, options `classGate`,
- *   `correlationEnter`, `correlationExit`): from a source pass of every batch of 16+ frames, the
- *   moving rate of batches whose predictions concentrate on fewer classes than the stream's; while
- *   it says the stream is class-correlated (and at the start of a stream, until ~18 batches have
+ *   `correlationEnter`, `correlationExit`): from a source pass of every batch of 16+ frames, pooled
+ *   into chunks of 64 frames, the moving rate of chunks whose predictions concentrate on fewer classes than the stream's; while
+ *   it says the stream is class-correlated (and at the start of a stream, until ~18 chunks have
  *   shown otherwise) the adapter answers with the source prediction and does not update.
  * - non-finite outputs are handled by the adapter on every step, guard or not (`nonfinite` records).
  *
@@ -78,12 +78,13 @@ export interface GuardOptions {
   /** Steps updates stay off after the first freeze (doubled at each further one). Defaults to 200. */
   freezeSteps?: number;
   /**
-   * Class-correlated streams (`src/safety/classCorrelation.ts`): a batch of at least 16 frames is
-   * *concentrated* when its mean source prediction spreads over fewer than this x the stream's
-   * classes (LAME's gate statistic, `classGateRatio`). While the moving rate of concentrated
+   * Class-correlated streams (`src/safety/classCorrelation.ts`): a chunk of 64 frames (a batch,
+   * or consecutive batches of 16+ frames pooled) is *concentrated* when its mean source prediction spreads over
+   * fewer than this x the stream's classes (LAME's gate statistic, `classGateRatio`). While the moving rate of concentrated
    * batches says the stream is class-correlated, every batch is answered with the source
-   * prediction and no update (reason 'class-correlated'): batch statistics of a batch of few
-   * classes are the classes', not the domain's. Costs a source pass per step. Defaults to 0.8;
+   * prediction and no update (reason 'class-correlated'; smaller batches follow the state the
+   * larger ones set, and a stream of batches under 16 frames is not gated): batch statistics of
+   * a batch of few classes are the classes', not the domain's. Costs a source pass per step. Defaults to 0.8;
    * 0 turns the detector off. Not applied to source and LAME (LAME has its own gate).
    */
   classGate?: number;

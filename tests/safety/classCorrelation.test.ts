@@ -162,4 +162,20 @@ describe('guard: class-correlated streams', () => {
     const sortedModes = await run(Array.from({ length: 30 }, (_, k) => byClass[(k + 3) % 10]!.slice(Math.floor(k / 10) * B + 200, (Math.floor(k / 10) + 1) * B + 200)), 'lame');
     expect(sortedModes).toEqual(Array(30).fill('adapt'));
   });
+
+  it('a batch under 16 frames follows the state the larger ones set; a stream of small batches is not gated', async () => {
+    const small = (idx: number[]) => ({ data: toFloat32(test, idx), shape: [idx.length, 28, 28, 1] as [number, number, number, number] });
+    const mixedSizes = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt' });
+    const smallOnly = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt' });
+    try {
+      // Before any observation the detector has nothing to say: a batch of 8 is adapted.
+      expect((await mixedSizes.step(small(iid().slice(0, 8)))).update.mode).toBe('adapt');
+      await mixedSizes.step(small(byClass[2]!.slice(0, B)));
+      expect((await mixedSizes.step(small(byClass[2]!.slice(B, B + 8)))).update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
+      for (let i = 0; i < 5; i++) expect((await smallOnly.step(small(byClass[4]!.slice(8 * i, 8 * i + 8)))).update.mode).toBe('adapt');
+    } finally {
+      mixedSizes.dispose();
+      smallOnly.dispose();
+    }
+  });
 });
