@@ -40,12 +40,12 @@ export class Adam {
     this.v = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p), false)));
   }
 
-  /** Applies one update; `grads[i]` is the gradient of `params[i]`. */
-  step(grads: tf.Tensor[]): void {
+  /** Applies one update; `grads[i]` is the gradient of `params[i]`; `lr` this step's learning rate (default: the optimiser's). */
+  step(grads: tf.Tensor[], lr = this.lr): void {
     this.t++;
     const c1 = 1 - this.beta1 ** this.t;
     const c2 = 1 - this.beta2 ** this.t;
-    const scalars = { beta1: this.beta1, beta2: this.beta2, sqrtC2: Math.sqrt(c2), epsilon: this.epsilon, step: this.lr / c1 };
+    const scalars = { beta1: this.beta1, beta2: this.beta2, sqrtC2: Math.sqrt(c2), epsilon: this.epsilon, step: lr / c1 };
     tf.tidy(() => {
       this.params.forEach((p, i) => {
         const g = grads[i]!;
@@ -62,7 +62,7 @@ export class Adam {
         this.m[i]!.assign(m);
         this.v[i]!.assign(v);
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(c2)), this.epsilon);
-        p.assign(tf.sub(p, tf.mul(tf.div(m, denom), this.lr / c1)));
+        p.assign(tf.sub(p, tf.mul(tf.div(m, denom), lr / c1)));
       });
     });
   }

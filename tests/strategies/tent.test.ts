@@ -32,7 +32,7 @@ describe('tent', () => {
     // The gradient is not trivially small: the check below can fail.
     expect(Math.min(...oracle.gradGamma.map(Math.abs), ...oracle.gradBeta.map(Math.abs))).toBeGreaterThan(1e-3);
     const lr = 0.5;
-    const { s, target } = create(tinyNet(), { optimizer: 'sgd', lr, stats: 'batch' });
+    const { s, target } = create(tinyNet(), { optimizer: 'sgd', lr, stats: 'batch', smallBatchLr: 'fixed' });
     const { probs, stats } = step(s, FRAMES);
     // The returned prediction is the forward pass before the update (as Tent's forward_and_adapt).
     expectClose(probs, oracle.probs.flat(), 2e-6);
@@ -47,14 +47,17 @@ describe('tent', () => {
     s.dispose();
   });
 
-  it('Adam (default, lr 1e-3): the first update is lr * g / (|g| + 1e-8) per parameter', () => {
+  it('Adam (default, lr 1e-3, scaled by 2n/64 below 32 frames): the first update is lr * g / (|g| + 1e-8) per parameter', () => {
     const oracle = tinyOracle(FRAMES, tinyBatchMoments(FRAMES));
     const { s, target } = create(tinyNet());
-    expect(s.getConfig()).toEqual({ optimizer: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, stats: 'auto', statsMomentum: 0.01 });
+    expect(s.getConfig()).toEqual({ optimizer: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, smallBatchLr: 'scale', stats: 'auto', statsMomentum: 0.01 });
     step(s, FRAMES);
     const { gamma, beta } = bnParams(target);
+    // SAR's small-batch rule: a batch of n < 32 frames steps with lr * 2n / 64.
+    expect(FRAMES.length).toBeLessThan(32);
+    const lr = (1e-3 * 2 * FRAMES.length) / 64;
     // Bias-corrected first Adam step: m_hat = g, v_hat = g^2.
-    const upd = (g: number) => (1e-3 * g) / (Math.abs(g) + 1e-8);
+    const upd = (g: number) => (lr * g) / (Math.abs(g) + 1e-8);
     expectClose(gamma, TINY.gamma.map((v, c) => v - upd(oracle.gradGamma[c]!)), 1e-6);
     expectClose(beta, TINY.beta.map((v, c) => v - upd(oracle.gradBeta[c]!)), 1e-6);
     s.dispose();
