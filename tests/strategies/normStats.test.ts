@@ -103,7 +103,7 @@ describe("small-batch mode (stats: 'ema')", () => {
     // gradient is the oracle's (hand-derived) one with z computed from the moving statistics.
     const m = 0.3;
     const frames = [[1, 3]];
-    const { s, target } = create('tent', tinyNet(), { stats: 'ema', statsMomentum: m, optimizer: 'sgd', lr: 1 });
+    const { s, target } = create('tent', tinyNet(), { stats: 'ema', statsMomentum: m, optimizer: 'sgd', lr: 1, smallBatchLr: 'fixed' });
     const ema = { mean: [0.5, 1.5], variance: [0.25, 1] };
     emaUpdate(ema, frames, m);
     const oracle = tinyOracle(frames, ema);
