@@ -1,5 +1,5 @@
 /**
- * The guard, the shift detector and the budget work the same in-thread, in a worker
+ * The guard (with its class-correlation detector), the shift detector and the budget work the same in-thread, in a worker
  * (createWorkerAdapter) and through adapt(): the same stream gives the same guard and shift
  * records and the same update modes; the budget thins update steps in all three. Plus the
  * budget's token bucket, hand-computed.
@@ -12,6 +12,9 @@ import { ComputeBudget, resolveBudgetOptions } from '../../src/safety/budget.js'
 import type { FrameInput } from '../../src/stream/types.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
+import { mulberry32 } from '../../src/random.js';
+import { loadSourceModel } from '../../demos/bench/loadModel.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
 const BATCH = 8;
@@ -55,10 +58,10 @@ function trace(records: MetricsRecord[]): string[] {
   });
 }
 
-async function viaSteps(adapter: Adapter, data: Float32Array[]): Promise<string[]> {
+async function viaSteps(adapter: Adapter, data: Float32Array[], batch = BATCH, shape: [number, number, number] = SHAPE): Promise<string[]> {
   const records: MetricsRecord[] = [];
   adapter.metrics$.subscribe((r) => records.push(r));
-  for (const d of data) await adapter.step({ data: d.slice(), shape: [BATCH, ...SHAPE] });
+  for (const d of data) await adapter.step({ data: d.slice(), shape: [batch, ...shape] });
   // A worker's records cross on their own channel and may land just after step() resolves:
   // wait (at most 10 s) for one step record per batch.
   const deadline = Date.now() + 10_000;
@@ -68,13 +71,14 @@ async function viaSteps(adapter: Adapter, data: Float32Array[]): Promise<string[
   return trace(records);
 }
 
-async function viaAdapt(adapter: Adapter, data: Float32Array[]): Promise<string[]> {
+async function viaAdapt(adapter: Adapter, data: Float32Array[], batch = BATCH, shape: [number, number, number] = SHAPE): Promise<string[]> {
   const records: MetricsRecord[] = [];
   adapter.metrics$.subscribe((r) => records.push(r));
+  const size = shape[0] * shape[1] * shape[2];
   const frames: FrameInput[] = data.flatMap((d) =>
-    Array.from({ length: BATCH }, (_, k) => ({ data: d.slice(k * 64, (k + 1) * 64), shape: [...SHAPE] })),
+    Array.from({ length: batch }, (_, k) => ({ data: d.slice(k * size, (k + 1) * size), shape: [...shape] })),
   );
-  await lastValueFrom(from(frames).pipe(adapt(adapter, { batchSize: BATCH, maxWaitMs: Infinity, bufferSize: 1024 }), toArray()));
+  await lastValueFrom(from(frames).pipe(adapt(adapter, { batchSize: batch, maxWaitMs: Infinity, bufferSize: 4096 }), toArray()));
   return trace(records);
 }
 
@@ -100,6 +104,26 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     expect(await viaSteps(worker, data)).toEqual(expected);
     const streamed = await createAdapter(model(), OPTIONS);
     expect(await viaAdapt(streamed, data)).toEqual(expected);
+    streamed.dispose();
+  });
+
+  it('the class-correlation detector decides the same in all three', { timeout: 120_000 }, async () => {
+    // Real test images and the shipped model: 50 i.i.d. batches of 32. The stream starts
+    // correlated (source answers) and turns i.i.d. after ~19 chunks of 64 frames.
+    const test = loadFashionMnist('test');
+    const rand = mulberry32(11);
+    const data = Array.from({ length: 50 }, () => toFloat32(test, Array.from({ length: 32 }, () => Math.floor(rand() * test.n))));
+    const shape: [number, number, number] = [28, 28, 1];
+    const local = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', seed: 1 });
+    const expected = await viaSteps(local, data, 32, shape);
+    local.dispose();
+    expect(expected[0]).toBe('step 0 source:class-correlated');
+    expect(expected.at(-1)).toBe('step 49 adapt');
+    const worker = await createWorkerAdapter({ model: await loadSourceModel(), strategy: 'bn-adapt', seed: 1 });
+    open.push(worker);
+    expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
+    const streamed = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', seed: 1 });
+    expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
     streamed.dispose();
   });
 
