@@ -111,7 +111,9 @@ describe('cotta', () => {
     params.forEach((p, i) => {
       const g = grads[p.name]!.dataSync();
       source[i]!.forEach((v, k) => {
-        if (Math.abs(g[k]!) < 1e-5) return; // the step's size is ill-conditioned near g = 0
+        // The step is +-lr whatever |g|: near g = 0 its sign depends on float summation order (the
+        // wasm kernels against the oracle's ops), so only clearly non-zero gradients are compared.
+        if (Math.abs(g[k]!) < 1e-4) return;
         expect(Math.abs(after[i]![k]! - (v - (1e-3 * g[k]!) / (Math.abs(g[k]!) + 1e-8)))).toBeLessThan(2e-5);
         checked++;
       });
