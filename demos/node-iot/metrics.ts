@@ -47,6 +47,12 @@ export class ServiceMetrics {
       tensors: new Gauge({ name: 'edge_tta_tensors', help: "Live tensors in the adapter's thread after the last step.", registers }),
       tensorBytes: new Gauge({ name: 'edge_tta_tensor_bytes', help: "Bytes of live tensors in the adapter's thread after the last step.", registers }),
       records: new Counter({ name: 'edge_tta_metrics_records_total', help: 'Records on adapter.metrics$, by kind (step, frames-dropped, frame-error, guard, ...).', labelNames: ['kind'], registers }),
+      updates: new Counter({
+        name: 'edge_tta_update_steps_total',
+        help: "Steps by what the safety layer let them do (mode adapt / predict / source) and why (reason: class-correlated, guard-frozen, budget, ...; 'none' for a plain update).",
+        labelNames: ['mode', 'reason'],
+        registers,
+      }),
       guard: new Counter({ name: 'edge_tta_guard_events_total', help: 'Guard records on adapter.metrics$ (adaptation judged to go wrong), by action.', labelNames: ['action'], registers }),
       snapshots: new Counter({ name: 'edge_tta_snapshots_total', help: 'Snapshots of the adapted state written to disk.', labelNames: ['result'], registers }),
       snapshotSteps: new Gauge({ name: 'edge_tta_snapshot_steps', help: 'Step count of the last snapshot written.', registers }),
@@ -71,6 +77,7 @@ export class ServiceMetrics {
       record.classHistogram.forEach((n, k) => n > 0 && this.c.predictions.inc({ class: CLASS_NAMES[k] ?? String(k) }, n));
       this.c.tensors.set(record.memory.numTensors);
       this.c.tensorBytes.set(record.memory.numBytes);
+      this.c.updates.inc({ mode: labelValue(record.update.mode), reason: labelValue(record.update.reason ?? 'none') });
     } else if (record.kind === 'frames-dropped') {
       this.c.drops.inc(record.frameIds.length);
     } else if (record.kind === 'frame-error') {

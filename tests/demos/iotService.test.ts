@@ -95,6 +95,7 @@ describe('IoT service (loopback)', () => {
       edge_tta_step_duration_seconds: 'HISTOGRAM', edge_tta_entropy_nats: 'GAUGE', edge_tta_confidence: 'GAUGE',
       edge_tta_running_accuracy: 'GAUGE', edge_tta_predictions_total: 'COUNTER', edge_tta_tensors: 'GAUGE', edge_tta_tensor_bytes: 'GAUGE',
       edge_tta_metrics_records_total: 'COUNTER', edge_tta_guard_events_total: 'COUNTER', edge_tta_snapshots_total: 'COUNTER',
+      edge_tta_update_steps_total: 'COUNTER',
       edge_tta_snapshot_steps: 'GAUGE', nodejs_heap_size_used_bytes: 'GAUGE', process_resident_memory_bytes: 'GAUGE',
     };
     for (const [name, type] of Object.entries(types)) expect(m.get(name)?.type, name).toBe(type);
@@ -105,6 +106,10 @@ describe('IoT service (loopback)', () => {
     expect(Number(hist.count)).toBe(steps);
     expect(Number(hist.buckets!['+Inf'])).toBe(steps);
     expect(Number(hist.sum)).toBeGreaterThan(0);
+    // Every step is counted once by what the safety layer let it do.
+    const updates = m.get('edge_tta_update_steps_total')!.metrics;
+    expect(updates.reduce((a, r) => a + Number(r.value), 0)).toBe(steps);
+    for (const r of updates) expect(['adapt', 'predict', 'source']).toContain(r.labels?.mode);
     const records = m.get('edge_tta_metrics_records_total')!.metrics;
     expect(Number(records.find((r) => r.labels?.kind === 'step')?.value)).toBe(steps);
     // Every predicted frame has a class: the per-class counts sum to the frames.
