@@ -64,7 +64,8 @@ function replay(records: BatchRecord[], options: (typeof CANDIDATES)[0] | null, 
     mean += d.wrong / d.n / domains.size;
     worst = Math.max(worst, (d.wrong - d.sourceWrong) / d.n);
   }
-  return `${(100 * mean).toFixed(2)} (${worst >= 0 ? '+' : ''}${(100 * worst).toFixed(1)}, ${bySource}/${records.length})`;
+  const share = detector !== null && detector.chunks > 0 ? `, ${Math.round((100 * detector.concentratedChunks) / detector.chunks)}% concentrated` : '';
+  return `${(100 * mean).toFixed(2)} (${worst >= 0 ? '+' : ''}${(100 * worst).toFixed(1)}, ${bySource}/${records.length}${share})`;
 }
 
 async function main(): Promise<void> {
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     console.error(`${spec}: ${records.length} batches`);
   }
   const shipped = `classGate ${GUARD_DEFAULTS.classGate}, enter ${GUARD_DEFAULTS.correlationEnter} / exit ${GUARD_DEFAULTS.correlationExit}`;
-  console.log(`${strategy}, ${perDomain} per domain, batch ${batchSize}. Cells: mean error % (worst domain vs source, batches answered by source). Shipped: ${shipped}`);
+  console.log(`${strategy}, ${perDomain} per domain, batch ${batchSize}. Cells: mean error % (worst domain vs source, batches answered by source, share of 64-frame chunks concentrated). Shipped: ${shipped}`);
   for (const [key, cells] of results) console.log(`${key === shipped ? '* ' : '  '}${key}: ${cells.join(' | ')}`);
   source.dispose();
 }

@@ -47,8 +47,10 @@ export class ClassCorrelation {
   rate: number = CORRELATION_PRIOR.rate;
   /** Whether the stream is currently taken as class-correlated. */
   correlated = true;
+  /** Chunks observed, and how many of them were concentrated (since the start or the last `clear`). */
+  chunks = 0;
+  concentratedChunks = 0;
   private prior: Float32Array;
-  private chunks = 0;
   /** The pooled chunk: the sum of its frames' probabilities, and its frames. */
   private sum: Float64Array;
   private frames = 0;
@@ -82,6 +84,7 @@ export class ClassCorrelation {
     this.prior = gate.prior;
     const concentrated = !gate.first && gate.ratio < this.options.classGate ? 1 : 0;
     this.chunks++;
+    this.concentratedChunks += concentrated;
     const m = Math.max(CORRELATION_MOMENTUM, 1 / (CORRELATION_PRIOR.batches + this.chunks));
     this.rate = (1 - m) * this.rate + m * concentrated;
     if (!this.correlated && this.rate >= this.options.correlationEnter) this.correlated = true;
@@ -94,6 +97,7 @@ export class ClassCorrelation {
     this.prior = new Float32Array(this.numClasses);
     this.rate = CORRELATION_PRIOR.rate;
     this.chunks = 0;
+    this.concentratedChunks = 0;
     this.sum.fill(0);
     this.frames = 0;
     this.correlated = true;

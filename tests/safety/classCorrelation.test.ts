@@ -85,8 +85,10 @@ describe('ClassCorrelation', () => {
     // Turns correlated at the first batch whose rate reaches 0.3, and stays.
     const first = entered[0]!;
     expect(entered).toEqual(Array.from({ length: 40 - (first - 20) }, (_, i) => first + i));
+    // 1 + 17 + 1 uniform chunks, then 40 concentrated ones.
+    expect([c.chunks, c.concentratedChunks]).toEqual([59, 40]);
     c.clear();
-    expect([c.rate, c.correlated]).toEqual([0.5, true]);
+    expect([c.rate, c.correlated, c.chunks, c.concentratedChunks]).toEqual([0.5, true, 0, 0]);
   });
 
   it('rejects an exit above the enter threshold, and thresholds outside [0, 1]', async () => {
