@@ -7,7 +7,8 @@
  * stream against the source model's 39.7 (docs/safe-adaptation.md).
  *
  * Per chunk of at least 64 frames (one batch of 64 or more, or consecutive smaller batches pooled:
- * the statistic of 16 i.i.d. frames is too noisy, 42% of clean batches of 16 fall under 0.8),
+ * the statistic of 16 i.i.d. frames is too noisy: in a scratch trace on clean test images 42% of
+ * batches of 16 fell under 0.8, none of 32 or more),
  * LAME's gate statistic on the source model's prediction: r = exp(H(chunk mean)) / exp(H(stream
  * prior)), the prior a moving mean of the earlier chunks' (`classGateRatio`). A chunk is
  * *concentrated* when r < `classGate`. One batch cannot tell a
@@ -25,8 +26,8 @@
  */
 import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
 
-/** The rate of concentrated chunks a stream starts from, and the number of chunks (`batches`) that prior is worth. */
-export const CORRELATION_PRIOR = Object.freeze({ rate: 0.5, batches: 8 });
+/** The rate of concentrated chunks a stream starts from, and the number of chunks that prior is worth. */
+export const CORRELATION_PRIOR = Object.freeze({ rate: 0.5, chunks: 8 });
 /** The per-chunk momentum of the rate once the prior has worn off (a memory of ~64 chunks). */
 export const CORRELATION_MOMENTUM = 1 / 64;
 /** Frames pooled into one observation of the gate statistic. */
@@ -34,9 +35,9 @@ export const CORRELATION_CHUNK = 64;
 
 /** Thresholds of {@link ClassCorrelation} (the `guard` options of the same names). */
 export interface ClassCorrelationOptions {
-  /** A batch is concentrated when its gate statistic is below this. */
+  /** A chunk is concentrated when its gate statistic is below this. */
   classGate: number;
-  /** The stream turns correlated when the rate of concentrated batches reaches this. */
+  /** The stream turns correlated when the rate of concentrated chunks reaches this. */
   correlationEnter: number;
   /** ... and i.i.d. again when it falls below this. */
   correlationExit: number;
@@ -44,7 +45,7 @@ export interface ClassCorrelationOptions {
 
 /** Stream-level class-correlation state of one adapter. Pure bookkeeping: no tensors. */
 export class ClassCorrelation {
-  /** The moving rate of concentrated batches. */
+  /** The moving rate of concentrated chunks. */
   rate: number = CORRELATION_PRIOR.rate;
   /** Whether the stream is currently taken as class-correlated. */
   correlated = true;
@@ -86,7 +87,7 @@ export class ClassCorrelation {
     const concentrated = !gate.first && gate.ratio < this.options.classGate ? 1 : 0;
     this.chunks++;
     this.concentratedChunks += concentrated;
-    const m = Math.max(CORRELATION_MOMENTUM, 1 / (CORRELATION_PRIOR.batches + this.chunks));
+    const m = Math.max(CORRELATION_MOMENTUM, 1 / (CORRELATION_PRIOR.chunks + this.chunks));
     this.rate = (1 - m) * this.rate + m * concentrated;
     if (!this.correlated && this.rate >= this.options.correlationEnter) this.correlated = true;
     else if (this.correlated && this.rate < this.options.correlationExit) this.correlated = false;

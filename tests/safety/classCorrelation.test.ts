@@ -50,7 +50,7 @@ class Oracle {
 
 describe('ClassCorrelation', () => {
   it('keeps the rate of concentrated batches as the hand-computed running mean, then a 64-batch memory', () => {
-    expect(CORRELATION_PRIOR).toEqual({ rate: 0.5, batches: 8 });
+    expect(CORRELATION_PRIOR).toEqual({ rate: 0.5, chunks: 8 });
     expect(CORRELATION_MOMENTUM).toBe(1 / 64);
     expect(CORRELATION_CHUNK).toBe(64);
     const c = new ClassCorrelation({ classGate: 0.8, correlationEnter: 0.3, correlationExit: 0.15 }, 2);
