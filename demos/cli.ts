@@ -22,6 +22,11 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** A comma-separated flag value as its trimmed, non-empty items (`undefined`: none). */
+export function commaList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
 /** The `--help` / `-h` flag every script has. */
 export const HELP = { type: 'boolean', short: 'h' } as const;
 

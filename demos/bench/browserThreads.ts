@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
-import { exitOnHelp, HELP, parseCli, positive, positiveInt, runCli, UsageError } from '../cli.js';
+import { commaList, exitOnHelp, HELP, parseCli, positive, positiveInt, runCli, UsageError } from '../cli.js';
 import { parseStrategyOptions } from './benchArgs.js';
 import type { ThreadsPageResult } from './threadsPage.js';
 
@@ -39,8 +39,6 @@ Options (defaults in brackets):
   --json file   also write the JSON there (always written to bench-results/)
   -h, --help    this text`;
 
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-
 function parse(argv: string[]) {
   const v = parseCli(
     {
@@ -57,8 +55,8 @@ function parse(argv: string[]) {
   );
   exitOnHelp(v, USAGE);
   return {
-    threads: list(v.threads ?? '1,2,4').map((t) => positiveInt('--threads', t)),
-    strategies: list(v.strategies ?? 'source,bn-adapt,tent,cotta,vida'),
+    threads: commaList(v.threads ?? '1,2,4').map((t) => positiveInt('--threads', t)),
+    strategies: commaList(v.strategies ?? 'source,bn-adapt,tent,cotta,vida'),
     batch: positiveInt('--batch', v.batch, 64),
     seconds: positive('--seconds', v.seconds, 8),
     rounds: positiveInt('--rounds', v.rounds, 3),

@@ -12,10 +12,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { createAdapter, initBackend } from '../../src/index.js';
 import { streamFromSpec } from '../../src/data/streams.js';
+import { summarizeProbs } from '../../src/metrics/stepMetrics.js';
 import { ClassCorrelation } from '../../src/safety/classCorrelation.js';
 import { GUARD_DEFAULTS } from '../../src/safety/guard.js';
 import { loadSourceModel } from './loadModel.js';
-import { HELP, parseCli, positiveInt, runCli } from '../cli.js';
+import { commaList, HELP, parseCli, positiveInt, runCli } from '../cli.js';
 
 const USAGE = 'Usage: npx tsx demos/bench/correlationPolicy.ts [--strategy bn-adapt] [--per-domain 500] [--batch 64] [--streams a,b,...]';
 const OPTIONS = { strategy: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, streams: { type: 'string' }, help: HELP } as const;
@@ -34,13 +35,10 @@ for (const classGate of [0.6, 0.7, 0.8]) {
   for (const [correlationEnter, correlationExit] of [[0.3, 0.15], [0.35, 0.25], [0.4, 0.2]] as const) CANDIDATES.push({ classGate, correlationEnter, correlationExit });
 }
 
-function wrongCount(probs: Float32Array, labels: ArrayLike<number>, k: number): number {
+/** Frames whose predicted label is not the true one. */
+function wrongCount(predicted: ArrayLike<number>, labels: ArrayLike<number>): number {
   let wrong = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;
-    wrong += best === labels[i] ? 0 : 1;
-  }
+  for (let i = 0; i < labels.length; i++) wrong += predicted[i] === labels[i] ? 0 : 1;
   return wrong;
 }
 
@@ -75,7 +73,7 @@ async function main(): Promise<void> {
   const perDomain = positiveInt('--per-domain', args['per-domain'], 500);
   const batchSize = positiveInt('--batch', args.batch, 64);
   const strategy = args.strategy ?? 'bn-adapt';
-  const specs = (args.streams ?? 'continual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1').split(',');
+  const specs = commaList(args.streams ?? 'continual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1');
   const source = await loadSourceModel();
   const results = new Map<string, string[]>();
   for (const spec of specs) {
@@ -89,7 +87,7 @@ async function main(): Promise<void> {
       const sourceProbs = (await probs.data()) as Float32Array;
       probs.dispose();
       const out = await adapter.step({ data: b.x, shape: b.shape });
-      records.push({ domain: b.domain, n: b.shape[0], sourceWrong: wrongCount(sourceProbs, b.labels, k), strategyWrong: wrongCount(out.probs, b.labels, k), sourceProbs });
+      records.push({ domain: b.domain, n: b.shape[0], sourceWrong: wrongCount(summarizeProbs(sourceProbs, k).labels, b.labels), strategyWrong: wrongCount(out.labels, b.labels), sourceProbs });
     }
     adapter.dispose();
     model.dispose();

@@ -1,5 +1,5 @@
 /** The command line of `npm run bench:perf` (demos/bench/perf.ts), parsed by demos/cli.ts. */
-import { exitOnHelp, HELP, parseCli, positive, positiveInt, UsageError } from '../cli.js';
+import { commaList, exitOnHelp, HELP, parseCli, positive, positiveInt, UsageError } from '../cli.js';
 import { PERF_MODELS, type PerfModelName } from './perfModels.js';
 import { parseStrategyOptions } from './benchArgs.js';
 
@@ -50,10 +50,6 @@ export interface PerfOptions {
   json?: string;
 }
 
-function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
 /** Parses argv; returns 'help' when --help was given (after printing nothing: the caller prints). */
 export function parsePerfArgs(argv: string[]): PerfOptions {
   const v = parseCli(
@@ -74,14 +70,14 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
     argv,
   );
   exitOnHelp(v, PERF_USAGE);
-  const models = v.models === undefined ? [...PERF_MODELS] : list(v.models);
+  const models = v.models === undefined ? [...PERF_MODELS] : commaList(v.models);
   for (const m of models) {
     if (!PERF_MODELS.includes(m as PerfModelName)) throw new UsageError(`--models: unknown model '${m}'; valid: ${PERF_MODELS.join(', ')}.`);
   }
-  const batches = v.batches === undefined ? [1, 8, 64] : list(v.batches).map((b) => positiveInt('--batches', b));
+  const batches = v.batches === undefined ? [1, 8, 64] : commaList(v.batches).map((b) => positiveInt('--batches', b));
   return {
     models: models as PerfModelName[],
-    strategies: list(v.strategies),
+    strategies: commaList(v.strategies),
     batches,
     rounds: positiveInt('--rounds', v.rounds, 5),
     seconds: positive('--seconds', v.seconds, 8),
