@@ -149,14 +149,16 @@ export class SafetyController {
       // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
       // statistics, stats 'auto') only follows what the larger ones showed, if any: a stream of
       // single frames is never gated.
-      if (mode !== 'source' && this.correlation !== null && (n >= EMA_BELOW_BATCH || this.correlation.observed)) {
-        let correlated = this.correlation.correlated;
+      if (mode !== 'source' && this.correlation !== null) {
+        let correlated = this.correlation.observed ? this.correlation.correlated : null;
         if (n >= EMA_BELOW_BATCH) {
           sourceProbs ??= this.sourcePredictions(x);
           correlated = this.correlation.observe((await sourceProbs.data()) as Float32Array, n);
         }
         // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d. ones.
-        if (correlated !== (this.impl.streams === 'class-correlated')) [mode, reason] = ['source', correlated ? 'class-correlated' : 'iid-stream'];
+        if (correlated !== null && correlated !== (this.impl.streams === 'class-correlated')) {
+          [mode, reason] = ['source', correlated ? 'class-correlated' : 'iid-stream'];
+        }
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];

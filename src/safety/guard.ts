@@ -81,14 +81,15 @@ export interface GuardOptions {
    * Class-correlated streams (`src/safety/classCorrelation.ts`): a chunk of 64 frames (a batch,
    * or consecutive batches of 16+ frames pooled) is *concentrated* when its mean source prediction spreads over
    * fewer than this x the stream's classes (LAME's gate statistic, `classGateRatio`). While the moving rate of concentrated
-   * batches says the stream is class-correlated, every batch is answered with the source
+   * chunks says the stream is class-correlated, every batch is answered with the source
    * prediction and no update (reason 'class-correlated'; smaller batches follow the state the
    * larger ones set, and a stream of batches under 16 frames is not gated): batch statistics of
    * a batch of few classes are the classes', not the domain's. Costs a source pass per step. Defaults to 0.8;
-   * 0 turns the detector off. Not applied to source and LAME (LAME has its own gate).
+   * 0 turns the detector off. Not applied to source; LAME (`streams: 'class-correlated'`) is
+   * answered with the source prediction the other way round, on i.i.d. streams (reason 'iid-stream').
    */
   classGate?: number;
-  /** The stream turns class-correlated when the rate of concentrated batches reaches this. Defaults to 0.3. */
+  /** The stream turns class-correlated when the rate of concentrated chunks reaches this. Defaults to 0.3. */
   correlationEnter?: number;
   /** ... and i.i.d. again when the rate falls below this (at most `correlationEnter`). Defaults to 0.15. */
   correlationExit?: number;
