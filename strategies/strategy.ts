@@ -60,11 +60,13 @@ export interface Strategy<C extends object = object> {
   readonly name: string;
   readonly needs: StrategyNeeds;
   /**
-   * The streams the strategy is for, as the guard's class-correlation detector
-   * (`src/safety/classCorrelation.ts`) tells them apart; on the other kind the guard answers with
-   * the source model. `'iid'` (the default): strategies that estimate BN statistics from the
-   * batch, which a batch of few classes misleads. `'class-correlated'`: LAME, whose Laplacian
-   * pulls a batch's neighbours to one class. `'any'`: nothing to protect (source).
+   * The streams the strategy is for, as the guard's stream detectors tell them apart
+   * (`src/safety/classCorrelation.ts`, `src/safety/domainMixture.ts`); on the other kind the
+   * guard answers with the source model. `'iid'` (the default): strategies that estimate BN
+   * statistics from the batch, which a batch of few classes or of several domains misleads: for
+   * i.i.d. labels from one domain at a time. `'class-correlated'`: LAME, whose Laplacian pulls a
+   * batch's neighbours to one class (and which reads no batch statistics, so mixed domains do not
+   * concern it). `'any'`: nothing to protect (source).
    */
   readonly streams?: 'iid' | 'class-correlated' | 'any';
   /** One online step on a validated float32 batch [n, h, w, c]. */

@@ -25,13 +25,7 @@
  * domains mixed with i.i.d. labels 0%.
  */
 import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
-
-/** The rate of concentrated chunks a stream starts from, and the number of chunks that prior is worth. */
-export const CORRELATION_PRIOR = Object.freeze({ rate: 0.5, chunks: 8 });
-/** The per-chunk momentum of the rate once the prior has worn off (a memory of ~64 chunks). */
-export const CORRELATION_MOMENTUM = 1 / 64;
-/** Frames pooled into one observation of the gate statistic. */
-export const CORRELATION_CHUNK = 64;
+import { STREAM_CHUNK, StreamRate } from './streamRate.js';
 
 /** Thresholds of {@link ClassCorrelation} (the `guard` options of the same names). */
 export interface ClassCorrelationOptions {
@@ -45,13 +39,7 @@ export interface ClassCorrelationOptions {
 
 /** Stream-level class-correlation state of one adapter. Pure bookkeeping: no tensors. */
 export class ClassCorrelation {
-  /** The moving rate of concentrated chunks. */
-  rate: number = CORRELATION_PRIOR.rate;
-  /** Whether the stream is currently taken as class-correlated. */
-  correlated = true;
-  /** Chunks observed, and how many of them were concentrated (since the start or the last `clear`). */
-  chunks = 0;
-  concentratedChunks = 0;
+  private readonly stream: StreamRate;
   private prior: Float32Array;
   /** The pooled chunk: the sum of its frames' probabilities, and its frames. */
   private sum: Float64Array;
@@ -61,8 +49,28 @@ export class ClassCorrelation {
     readonly options: ClassCorrelationOptions,
     private readonly numClasses: number,
   ) {
+    this.stream = new StreamRate(options.correlationEnter, options.correlationExit);
     this.prior = new Float32Array(numClasses);
     this.sum = new Float64Array(numClasses);
+  }
+
+  /** The moving rate of concentrated chunks. */
+  get rate(): number {
+    return this.stream.rate;
+  }
+
+  /** Whether the stream is currently taken as class-correlated. */
+  get correlated(): boolean {
+    return this.stream.active;
+  }
+
+  /** Chunks observed, and how many of them were concentrated (since the start or the last `clear`). */
+  get chunks(): number {
+    return this.stream.chunks;
+  }
+
+  get concentratedChunks(): number {
+    return this.stream.positiveChunks;
   }
 
   /** Whether any frame has been observed since the start (or the last `clear`). */
@@ -78,30 +86,20 @@ export class ClassCorrelation {
     const k = this.numClasses;
     for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) this.sum[c] = this.sum[c]! + sourceProbs[i * k + c]!;
     this.frames += n;
-    if (this.frames < CORRELATION_CHUNK) return this.correlated;
+    if (this.frames < STREAM_CHUNK) return this.correlated;
     const mean = Float64Array.from(this.sum, (v) => v / this.frames);
     this.sum.fill(0);
     this.frames = 0;
     const gate = classGateRatio(mean, 1, k, this.prior, LAME_PRIOR_MOMENTUM);
     this.prior = gate.prior;
-    const concentrated = !gate.first && gate.ratio < this.options.classGate ? 1 : 0;
-    this.chunks++;
-    this.concentratedChunks += concentrated;
-    const m = Math.max(CORRELATION_MOMENTUM, 1 / (CORRELATION_PRIOR.chunks + this.chunks));
-    this.rate = (1 - m) * this.rate + m * concentrated;
-    if (!this.correlated && this.rate >= this.options.correlationEnter) this.correlated = true;
-    else if (this.correlated && this.rate < this.options.correlationExit) this.correlated = false;
-    return this.correlated;
+    return this.stream.add(!gate.first && gate.ratio < this.options.classGate);
   }
 
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */
   clear(): void {
     this.prior = new Float32Array(this.numClasses);
-    this.rate = CORRELATION_PRIOR.rate;
-    this.chunks = 0;
-    this.concentratedChunks = 0;
+    this.stream.clear();
     this.sum.fill(0);
     this.frames = 0;
-    this.correlated = true;
   }
 }

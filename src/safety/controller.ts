@@ -16,6 +16,7 @@ import { disposeTensors } from '../model/weights.js';
 import { EMA_BELOW_BATCH } from '../../strategies/normStats.js';
 import type { StepResult, StepStats, Strategy, StrategyState } from '../../strategies/strategy.js';
 import { ClassCorrelation } from './classCorrelation.js';
+import { DomainMixture } from './domainMixture.js';
 import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
 import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
 import { createSourceModel, sourceProbsAfterReset, type SourceModel } from './sourceModel.js';
@@ -92,6 +93,8 @@ export class SafetyController {
     readonly budget: ComputeBudget | null,
     /** The class-correlation detector; null when off (no guard, `classGate` 0, or a strategy for any stream). */
     readonly correlation: ClassCorrelation | null,
+    /** The domain-mixture detector; null when off (no guard, `mixtureGate` 0, no BN layer, or a strategy that is not for single-domain streams). */
+    readonly mixture: DomainMixture | null,
   ) {}
 
   /**
@@ -108,6 +111,8 @@ export class SafetyController {
     }
     const source = guardOptions !== null || shiftOptions !== null ? await createSourceModel(target) : null;
     try {
+      const forSingleDomains = impl.streams === undefined || impl.streams === 'iid';
+      const mixture = guardOptions !== null && guardOptions.mixtureGate > 0 && forSingleDomains ? new DomainMixture(guardOptions, source!.batchNorms) : null;
       return new SafetyController(
         impl,
         target,
@@ -116,6 +121,7 @@ export class SafetyController {
         shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
         guardOptions !== null && guardOptions.classGate > 0 && impl.streams !== 'any' ? new ClassCorrelation(guardOptions, target.numClasses) : null,
+        mixture?.usable === true ? mixture : null,
       );
     } catch (e) {
       source?.dispose();
@@ -136,7 +142,7 @@ export class SafetyController {
     let sourceProbs: tf.Tensor2D | null = null;
     try {
       if (this.detector !== null) {
-        sourceProbs = this.detector.sourceProbs(x);
+        sourceProbs = await this.sourcePass(x);
         const change = await this.detector.measure(this.canPredict);
         if (change !== null) {
           emit({ kind: 'shift', stepId, from: change.from, to: change.to, distance: this.detector.distance, time: performance.now(), memory: memoryFigures() });
@@ -149,15 +155,17 @@ export class SafetyController {
       // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
       // statistics, stats 'auto') only follows what the larger ones showed, if any: a stream of
       // single frames is never gated.
-      if (mode !== 'source' && this.correlation !== null) {
-        let correlated = this.correlation.observed ? this.correlation.correlated : null;
-        if (n >= EMA_BELOW_BATCH) {
-          sourceProbs ??= this.sourcePredictions(x);
-          correlated = this.correlation.observe((await sourceProbs.data()) as Float32Array, n);
-        }
-        // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d. ones.
+      if (mode !== 'source' && (this.correlation !== null || this.mixture !== null)) {
+        if (n >= EMA_BELOW_BATCH) sourceProbs ??= await this.sourcePass(x);
+        let correlated = this.correlation?.observed === true ? this.correlation.correlated : null;
+        if (this.correlation !== null && n >= EMA_BELOW_BATCH) correlated = this.correlation.observe((await sourceProbs!.data()) as Float32Array, n);
+        const mixed = this.mixture?.observed === true && this.mixture.mixed;
+        // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d.
+        // ones; strategies for single-domain streams on mixed ones.
         if (correlated !== null && correlated !== (this.impl.streams === 'class-correlated')) {
           [mode, reason] = ['source', correlated ? 'class-correlated' : 'iid-stream'];
+        } else if (mixed) {
+          [mode, reason] = ['source', 'domain-mixed'];
         }
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
@@ -212,6 +220,7 @@ export class SafetyController {
   onReset(): void {
     this.dropLastGood();
     this.correlation?.clear();
+    this.mixture?.clear();
     this.guard?.clear();
     this.detector?.clear();
     this.budget?.clear();
@@ -220,6 +229,7 @@ export class SafetyController {
   dispose(): void {
     this.dropLastGood();
     this.detector?.dispose();
+    this.mixture?.dispose();
     this.source?.dispose();
   }
 
@@ -248,6 +258,23 @@ export class SafetyController {
   private referencePredictions(x: tf.Tensor4D): tf.Tensor2D | null {
     if (this.source === null || this.guard?.referenceSignal === false || x.shape[0] < EMA_BELOW_BATCH) return null;
     return this.source.referenceProbs(x);
+  }
+
+  /**
+   * The source pass of a batch for the detectors: with the shift detector's hooks, and on a batch
+   * of 16+ frames the domain-mixture detector's, which then folds the batch in.
+   */
+  private async sourcePass(x: tf.Tensor4D): Promise<tf.Tensor2D> {
+    const watch = this.mixture !== null && x.shape[0] >= EMA_BELOW_BATCH ? this.mixture : null;
+    const hooks = watch !== null ? watch.hooks(this.detector?.hooks) : this.detector?.hooks;
+    const probs = this.source!.probs(x, hooks);
+    try {
+      await watch?.observe();
+    } catch (e) {
+      probs.dispose();
+      throw e;
+    }
+    return probs;
   }
 
   private sourcePredictions(x: tf.Tensor4D): tf.Tensor2D {

@@ -37,6 +37,9 @@
  *   into chunks of 64 frames, the moving rate of chunks whose predictions concentrate on fewer classes than the stream's; while
  *   it says the stream is class-correlated (and at the start of a stream, until ~18 chunks have
  *   shown otherwise) the adapter answers with the source prediction and does not update.
+ * - domain-mixed streams (`src/safety/domainMixture.ts`, option `mixtureGate`): from the same
+ *   source pass, the moving rate of chunks whose frames differ in texture energy more than one
+ *   domain's do; while it says the stream mixes domains (and at the start) likewise.
  * - non-finite outputs are handled by the adapter on every step, guard or not (`nonfinite` records).
  *
  * Actions, escalating: a trip rolls back to the last good state (a copy taken at the last
@@ -93,6 +96,17 @@ export interface GuardOptions {
   correlationEnter?: number;
   /** ... and i.i.d. again when the rate falls below this (at most `correlationEnter`). Defaults to 0.15. */
   correlationExit?: number;
+  /**
+   * Domain-mixed streams (`src/safety/domainMixture.ts`): a chunk of 64 frames is *mixed* when the
+   * variance over its frames of their log texture energy (per channel, in the first half of the
+   * BN layers, on the source model) exceeds this. While the moving rate of mixed chunks (the
+   * thresholds `correlationEnter` / `correlationExit`) says the stream mixes domains, strategies
+   * for single-domain streams answer with the source prediction and do not update (reason
+   * 'domain-mixed'): batch statistics of a mixed batch belong to no domain in it. Not applied to
+   * source and LAME (its correction reads the source predictions, not the batch statistics).
+   * Defaults to 0.35; 0 turns the detector off.
+   */
+  mixtureGate?: number;
 }
 
 /** The batch size `entropyMomentum` is defined for: smaller batches weigh less in the entropy average. */
@@ -116,6 +130,7 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
   classGate: 0.8,
   correlationEnter: 0.3,
   correlationExit: 0.15,
+  mixtureGate: 0.35,
 });
 
 /**
@@ -156,6 +171,9 @@ export function resolveGuardOptions(value: unknown, strategy?: string): Required
   for (const k of UNIT_OPTIONS) {
     const v = config[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw new InvalidOptionError(`Option 'guard.${k}' is ${String(v)}; it must be a number in [0, 1] (default ${GUARD_DEFAULTS[k]}).`);
+  }
+  if (typeof config.mixtureGate !== 'number' || !Number.isFinite(config.mixtureGate) || config.mixtureGate < 0) {
+    throw new InvalidOptionError(`Option 'guard.mixtureGate' is ${String(config.mixtureGate)}; it must be a non-negative number (default ${GUARD_DEFAULTS.mixtureGate}; 0 turns the detector off).`);
   }
   if (config.correlationExit! > config.correlationEnter!) {
     throw new InvalidOptionError(`Option 'guard.correlationExit' (${config.correlationExit}) is above 'guard.correlationEnter' (${config.correlationEnter}); the stream must turn i.i.d. at a lower rate than it turns correlated.`);

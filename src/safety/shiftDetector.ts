@@ -84,7 +84,8 @@ export class ShiftDetector {
   /** The last distance measured. */
   distance = 0;
   private readonly moving = new Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }>();
-  private readonly hooks: ReadonlyMap<string, LayerHook>;
+  /** The hooks a source pass runs with so the detector sees the batch (then call {@link measure}). */
+  readonly hooks: ReadonlyMap<string, LayerHook>;
   private pending: tf.Scalar[] = [];
   private anchor = 0;
   private inBand = 0;
@@ -125,12 +126,7 @@ export class ShiftDetector {
     };
   }
 
-  /** Source probabilities of `x`, updating the moving statistics; call {@link measure} next. */
-  sourceProbs(x: tf.Tensor4D): tf.Tensor2D {
-    return this.source.probs(x, this.hooks);
-  }
-
-  /** The distance after the last {@link sourceProbs}, and the state transition it causes (null if none). */
+  /** The distance after the last source pass with {@link hooks}, and the state transition it causes (null if none). */
   async measure(canPredict: boolean): Promise<{ from: ShiftState; to: ShiftState } | null> {
     const pending = this.pending;
     this.pending = [];

@@ -14,7 +14,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, GUARD_DEFAULTS, initBackend, type Adapter } from '../../src/index.js';
 import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
 import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
-import { ClassCorrelation, CORRELATION_CHUNK, CORRELATION_MOMENTUM, CORRELATION_PRIOR } from '../../src/safety/classCorrelation.js';
+import { ClassCorrelation } from '../../src/safety/classCorrelation.js';
+import { STREAM_CHUNK, STREAM_RATE_MOMENTUM, STREAM_RATE_PRIOR } from '../../src/safety/streamRate.js';
 import { loadSourceModel } from '../../demos/bench/loadModel.js';
 import { mulberry32 } from '../../src/random.js';
 
@@ -50,9 +51,9 @@ class Oracle {
 
 describe('ClassCorrelation', () => {
   it('keeps the rate of concentrated batches as the hand-computed running mean, then a 64-batch memory', () => {
-    expect(CORRELATION_PRIOR).toEqual({ rate: 0.5, chunks: 8 });
-    expect(CORRELATION_MOMENTUM).toBe(1 / 64);
-    expect(CORRELATION_CHUNK).toBe(64);
+    expect(STREAM_RATE_PRIOR).toEqual({ rate: 0.5, chunks: 8 });
+    expect(STREAM_RATE_MOMENTUM).toBe(1 / 64);
+    expect(STREAM_CHUNK).toBe(64);
     const c = new ClassCorrelation({ classGate: 0.8, correlationEnter: 0.3, correlationExit: 0.15 }, 2);
     const rows = (n: number, p: [number, number]) => Array.from({ length: n }, () => p).flat();
     const uniform = rows(64, [0.5, 0.5]);

@@ -1,5 +1,5 @@
 /**
- * The guard (with its class-correlation detector), the shift detector and the budget work the same in-thread, in a worker
+ * The guard (with its class-correlation and domain-mixture detectors), the shift detector and the budget work the same in-thread, in a worker
  * (createWorkerAdapter) and through adapt(): the same stream gives the same guard and shift
  * records and the same update modes; the budget thins update steps in all three. Plus the
  * budget's token bucket, hand-computed.
@@ -13,6 +13,7 @@ import type { FrameInput } from '../../src/stream/types.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
+import { streamFromSpec } from '../../src/data/streams.js';
 import { mulberry32 } from '../../src/random.js';
 import { loadSourceModel } from '../../demos/bench/loadModel.js';
 
@@ -123,6 +124,26 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     open.push(worker);
     expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
     const streamed = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', seed: 1 });
+    expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
+    streamed.dispose();
+  });
+
+  it('the domain-mixture detector decides the same in all three', { timeout: 120_000 }, async () => {
+    // All fifteen corruptions shuffled together, batches of 32 (class-correlation detector off):
+    // adapted until four 64-frame chunks in a row look mixed, then source answers.
+    const data: Float32Array[] = [];
+    for (const b of streamFromSpec('mixed', { seed: 3, perDomain: 20, batchSize: 32 })) if (b.shape[0] === 32) data.push(b.x);
+    const shape: [number, number, number] = [28, 28, 1];
+    const opts = { strategy: 'bn-adapt' as const, seed: 1, guard: { classGate: 0 } };
+    const local = await createAdapter(await loadSourceModel(), opts);
+    const expected = await viaSteps(local, data, 32, shape);
+    local.dispose();
+    expect(expected[0]).toBe('step 0 adapt');
+    expect(expected.at(-1)).toBe(`step ${data.length - 1} source:domain-mixed`);
+    const worker = await createWorkerAdapter({ model: await loadSourceModel(), ...opts });
+    open.push(worker);
+    expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
+    const streamed = await createAdapter(await loadSourceModel(), opts);
     expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
     streamed.dispose();
   });
