@@ -101,7 +101,7 @@ export interface Adapter {
   snapshot(): Promise<Uint8Array>;
   /** Loads bytes from `snapshot()`. */
   restore(bytes: Uint8Array): Promise<void>;
-  /** The resolved strategy options, as JSON. */
+  /** The resolved strategy options and the safety options given (`guard`, `shiftDetection`, `budget`), as JSON: `createAdapter(model, await adapter.getConfig())` makes the same adapter. */
   getConfig(): Promise<Record<string, unknown>>;
   /**
    * Publishes a stream event (a rejected frame, dropped frames) on `metrics$` and adds it to
@@ -164,6 +164,8 @@ class LocalAdapter implements Adapter {
     private readonly safety: SafetyController,
     /** Ends this adapter's lease on the model (one adapter per model, src/modelLease.ts). */
     private readonly releaseModel: () => void = () => undefined,
+    /** The safety options the adapter was created with (those given), for getConfig(). */
+    private readonly safetyConfig: Record<string, unknown> = {},
   ) {
     this.metrics$ = this.metrics.asObservable();
     this.inputShape = target.inputShape;
@@ -316,7 +318,7 @@ class LocalAdapter implements Adapter {
   }
 
   async getConfig(): Promise<Record<string, unknown>> {
-    return { strategy: this.strategy, ...(this.impl.getConfig() as Record<string, unknown>) };
+    return { strategy: this.strategy, ...(this.impl.getConfig() as Record<string, unknown>), ...this.safetyConfig };
   }
 
   report(event: StreamEvent): void {
@@ -389,5 +391,7 @@ export async function createAdapter<N extends StrategyName>(
     release();
     throw e;
   }
-  return new LocalAdapter(strategy, impl, target, pre, safety, release);
+  // The safety options as given (JSON: booleans and numbers), so getConfig() round-trips them.
+  const safetyConfig = JSON.parse(JSON.stringify({ guard, shiftDetection, budget })) as Record<string, unknown>;
+  return new LocalAdapter(strategy, impl, target, pre, safety, release, safetyConfig);
 }

@@ -55,6 +55,7 @@ import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
 import { emaFrom, ModelCopy, restoreToSource, tensorBytes, trainableParameters } from './teacher.js';
+import { EMA_BELOW_BATCH } from './normStats.js';
 
 /** Options of `cotta`. Defaults are the official CIFAR-10 configuration (`cfgs/cifar10/cotta.yaml`). */
 export interface CottaOptions {
@@ -100,6 +101,8 @@ export function calibratedThreshold(batches: number, lowest: number, second: num
 
 class CottaStrategy extends BaseStrategy<Required<CottaOptions>> {
   readonly name = 'cotta';
+  /** Every pass on batch statistics (docs/safe-adaptation.md: batch 1). */
+  readonly minBatch = EMA_BELOW_BATCH;
   readonly needs = cottaStrategy.needs;
   private readonly teacher: ModelCopy;
   private readonly anchor: ModelCopy;

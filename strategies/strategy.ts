@@ -69,6 +69,13 @@ export interface Strategy<C extends object = object> {
    * concern it). `'any'`: nothing to protect (source).
    */
   readonly streams?: 'iid' | 'class-correlated' | 'any';
+  /**
+   * The smallest batch the strategy's step is defined for, if it has one: CoTTA and ViDA
+   * normalise every pass with the batch's own statistics (the reference behaviour), which a batch
+   * of a few frames turns to noise. With the guard on, a smaller batch gets the source model's
+   * prediction and no update (reason `small-batch`); `guard: false` runs the step anyway.
+   */
+  readonly minBatch?: number;
   /** One online step on a validated float32 batch [n, h, w, c]. */
   step(x: tf.Tensor4D): StepResult;
   /**

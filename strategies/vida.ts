@@ -63,6 +63,7 @@ import { Adam } from './adam.js';
 import { BaseStrategy } from './baseStrategy.js';
 import type { StepResult, StrategyContext, StrategyDefinition } from './strategy.js';
 import { emaFrom, ModelCopy, restoreToSource, trainableParameters } from './teacher.js';
+import { EMA_BELOW_BATCH } from './normStats.js';
 import { injectVidaAdapters, type VidaAdapters, type VidaLayerSelection, type VidaScales } from './vidaAdapters.js';
 
 /** How HKA sets the branch scales. */
@@ -125,6 +126,8 @@ export function hkaScales(u: number, threshold: number, mode: VidaHka): VidaScal
 
 class VidaStrategy extends BaseStrategy<Required<VidaOptions>> {
   readonly name = 'vida';
+  /** Every pass on batch statistics (docs/safe-adaptation.md: batch 1). */
+  readonly minBatch = EMA_BELOW_BATCH;
   readonly needs = vidaStrategy.needs;
   private readonly adapters: VidaAdapters;
   private readonly teacherAdapters: VidaAdapters;

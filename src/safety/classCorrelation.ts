@@ -14,15 +14,17 @@
  * *concentrated* when r < `classGate`. One batch cannot tell a
  * concentrated batch from a domain change (the source model also predicts few classes for a batch
  * or two after one), but a stream can: the detector keeps the moving rate of concentrated
- * chunks (momentum `max(1/64, 1/(8 + t))` at the t-th chunk, starting from 0.5, i.e.
- * the mean of the chunks so far with a prior worth 8 chunks, then a 64-chunk memory) and calls
- * the stream correlated from `correlationEnter` up, i.i.d. again below `correlationExit`. It
- * starts correlated: until the stream has shown ~18 chunks (~1,200 frames) of evidence the adapter answers with
- * the source prediction, since the first batches of a class-sorted stream are where batch
+ * chunks (`src/safety/streamRate.ts`: the mean of the chunks so far with a prior of 0.5 worth 8
+ * chunks, then a 64-chunk memory) and calls the stream correlated from `correlationEnter` up,
+ * i.i.d. again below `correlationExit`. It starts correlated: until the stream has shown ~9 chunks
+ * (~580 frames) of evidence the adapter answers with the source prediction, since the first
+ * batches of a class-sorted stream are where batch
  * statistics do their worst. Measured (500 images per domain, batch 64, `demos/bench/correlationPolicy.ts`):
  * on the i.i.d. continual stream 18% of chunks are concentrated (in bursts after domain changes),
  * class-sorted 76%, Dirichlet(0.1) 70%, all domains mixed with Dirichlet(0.1) labels 58%, all
- * domains mixed with i.i.d. labels 0%.
+ * domains mixed with i.i.d. labels 0%. The exit was 0.15 (~1,200 frames of startup) until the
+ * domain-mixture detector (`src/safety/domainMixture.ts`) took over the stream that a shorter
+ * startup let through, all domains mixed with Dirichlet labels; 0.25 halves the startup's cost.
  */
 import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
 import { STREAM_CHUNK, StreamRate } from './streamRate.js';
@@ -37,9 +39,8 @@ export interface ClassCorrelationOptions {
   correlationExit: number;
 }
 
-/** Stream-level class-correlation state of one adapter. Pure bookkeeping: no tensors. */
-export class ClassCorrelation {
-  private readonly stream: StreamRate;
+/** Stream-level class-correlation state of one adapter (its rate: {@link StreamRate}). Pure bookkeeping: no tensors. */
+export class ClassCorrelation extends StreamRate {
   private prior: Float32Array;
   /** The pooled chunk: the sum of its frames' probabilities, and its frames. */
   private sum: Float64Array;
@@ -49,28 +50,19 @@ export class ClassCorrelation {
     readonly options: ClassCorrelationOptions,
     private readonly numClasses: number,
   ) {
-    this.stream = new StreamRate(options.correlationEnter, options.correlationExit);
+    super(options.correlationEnter, options.correlationExit);
     this.prior = new Float32Array(numClasses);
     this.sum = new Float64Array(numClasses);
   }
 
-  /** The moving rate of concentrated chunks. */
-  get rate(): number {
-    return this.stream.rate;
-  }
-
   /** Whether the stream is currently taken as class-correlated. */
   get correlated(): boolean {
-    return this.stream.active;
+    return this.active;
   }
 
-  /** Chunks observed, and how many of them were concentrated (since the start or the last `clear`). */
-  get chunks(): number {
-    return this.stream.chunks;
-  }
-
+  /** Chunks observed that were concentrated (since the start or the last `clear`). */
   get concentratedChunks(): number {
-    return this.stream.positiveChunks;
+    return this.positiveChunks;
   }
 
   /** Whether any frame has been observed since the start (or the last `clear`). */
@@ -92,13 +84,13 @@ export class ClassCorrelation {
     this.frames = 0;
     const gate = classGateRatio(mean, 1, k, this.prior, LAME_PRIOR_MOMENTUM);
     this.prior = gate.prior;
-    return this.stream.add(!gate.first && gate.ratio < this.options.classGate);
+    return this.add(!gate.first && gate.ratio < this.options.classGate);
   }
 
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */
-  clear(): void {
+  override clear(): void {
+    super.clear();
     this.prior = new Float32Array(this.numClasses);
-    this.stream.clear();
     this.sum.fill(0);
     this.frames = 0;
   }

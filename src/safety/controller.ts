@@ -152,6 +152,8 @@ export class SafetyController {
         else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
       }
       if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
+      // A batch smaller than the strategy's step is defined for (CoTTA, ViDA: batch statistics).
+      if (mode !== 'source' && this.guard !== null && this.impl.minBatch !== undefined && n < this.impl.minBatch) [mode, reason] = ['source', 'small-batch'];
       // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
       // statistics, stats 'auto') only follows what the larger ones showed, if any: a stream of
       // single frames is never gated.

@@ -54,11 +54,10 @@ export function mixtureLayers(batchNorms: readonly BatchNormInfo[]): BatchNormIn
 }
 
 /**
- * Stream-level domain-mixture state of one adapter. {@link hooks} record, on a source pass, each
+ * Stream-level domain-mixture state of one adapter (its rate: {@link StreamRate}). {@link hooks} record, on a source pass, each
  * frame's log spatial variances; {@link observe} folds them in.
  */
-export class DomainMixture {
-  private readonly stream: StreamRate;
+export class DomainMixture extends StreamRate {
   private readonly layers: BatchNormInfo[];
   /** Per layer, the recorded [n, channels] log variances of the last pass (kept tensors). */
   private pending: tf.Tensor2D[] = [];
@@ -73,8 +72,8 @@ export class DomainMixture {
     readonly options: DomainMixtureOptions,
     batchNorms: readonly BatchNormInfo[],
   ) {
+    super(options.correlationEnter, options.correlationExit, MIXTURE_PRIOR_RATE);
     this.layers = mixtureLayers(batchNorms);
-    this.stream = new StreamRate(options.correlationEnter, options.correlationExit, MIXTURE_PRIOR_RATE);
     this.sum = this.layers.map((bn) => new Float64Array(bn.channels));
     this.sumSq = this.layers.map((bn) => new Float64Array(bn.channels));
   }
@@ -84,21 +83,9 @@ export class DomainMixture {
     return this.layers.length > 0;
   }
 
-  get rate(): number {
-    return this.stream.rate;
-  }
-
   /** Whether the stream is currently taken as domain-mixed. */
   get mixed(): boolean {
-    return this.stream.active;
-  }
-
-  get chunks(): number {
-    return this.stream.chunks;
-  }
-
-  get mixedChunks(): number {
-    return this.stream.positiveChunks;
+    return this.active;
   }
 
   /** Whether any frame has been observed since the start (or the last `clear`). */
@@ -159,7 +146,7 @@ export class DomainMixture {
     if (this.frames < STREAM_CHUNK) return this.mixed;
     this.lastStatistic = this.chunkStatistic();
     this.resetChunk();
-    return this.stream.add(this.lastStatistic > this.options.mixtureGate);
+    return this.add(this.lastStatistic > this.options.mixtureGate);
   }
 
   /** Mean over layers of the mean over channels of the unbiased variance of ln(v + eps) over the chunk's frames. */
@@ -181,11 +168,11 @@ export class DomainMixture {
   }
 
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */
-  clear(): void {
+  override clear(): void {
+    super.clear();
     tf.dispose(this.pending);
     this.pending = [];
     this.resetChunk();
-    this.stream.clear();
     this.lastStatistic = Number.NaN;
   }
 

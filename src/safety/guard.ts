@@ -35,7 +35,7 @@
  * - class-correlated streams (`src/safety/classCorrelation.ts`, options `classGate`,
  *   `correlationEnter`, `correlationExit`): from a source pass of every batch of 16+ frames, pooled
  *   into chunks of 64 frames, the moving rate of chunks whose predictions concentrate on fewer classes than the stream's; while
- *   it says the stream is class-correlated (and at the start of a stream, until ~18 chunks have
+ *   it says the stream is class-correlated (and at the start of a stream, until ~9 chunks have
  *   shown otherwise) the adapter answers with the source prediction and does not update.
  * - domain-mixed streams (`src/safety/domainMixture.ts`, option `mixtureGate`): from the same
  *   source pass, the moving rate of chunks whose frames differ in texture energy more than one
@@ -94,7 +94,7 @@ export interface GuardOptions {
   classGate?: number;
   /** The stream turns class-correlated when the rate of concentrated chunks reaches this. Defaults to 0.3. */
   correlationEnter?: number;
-  /** ... and i.i.d. again when the rate falls below this (at most `correlationEnter`). Defaults to 0.15. */
+  /** ... and i.i.d. again when the rate falls below this (at most `correlationEnter`). Defaults to 0.25. */
   correlationExit?: number;
   /**
    * Domain-mixed streams (`src/safety/domainMixture.ts`): a chunk of 64 frames is *mixed* when the
@@ -129,7 +129,7 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
   freezeSteps: 200,
   classGate: 0.8,
   correlationEnter: 0.3,
-  correlationExit: 0.15,
+  correlationExit: 0.25,
   mixtureGate: 0.35,
 });
 

@@ -6,8 +6,8 @@
  * chunk: the mean of the chunks so far with the prior worth 8 chunks, then a memory of ~64 chunks.
  * The stream has the property from `enter` up and loses it below `exit`; it starts with it when
  * the prior rate is at least `enter`. The class-correlation detector starts from 0.5, with the
- * property: with no positive chunk the rate falls under 0.15 at the 19th chunk (~1,200 frames of
- * 64-frame chunks), and until then the adapter answers with the source prediction, since the first
+ * property: with no positive chunk the rate falls under the default exit, 0.25, at the 9th chunk
+ * (~580 frames of 64-frame chunks), and until then the adapter answers with the source prediction, since the first
  * batches of a class-sorted stream are where batch statistics do their worst. The domain-mixture
  * detector starts from 0, without it: four positive chunks in a row reach 0.3.
  */

@@ -32,7 +32,7 @@ class Oracle {
   t = 0;
   prior: Float32Array = new Float32Array(10);
   pooled: number[] = [];
-  constructor(private readonly gate = 0.8, private readonly enter = 0.3, private readonly exit = 0.15) {}
+  constructor(private readonly gate = 0.8, private readonly enter = 0.3, private readonly exit = 0.25) {}
   observe(probs: ArrayLike<number>, n: number): boolean {
     // Batches pooled into chunks of at least 64 frames.
     this.pooled.push(...Array.from(probs));
@@ -93,7 +93,7 @@ describe('ClassCorrelation', () => {
   });
 
   it('rejects an exit above the enter threshold, and thresholds outside [0, 1]', async () => {
-    expect([GUARD_DEFAULTS.classGate, GUARD_DEFAULTS.correlationEnter, GUARD_DEFAULTS.correlationExit]).toEqual([0.8, 0.3, 0.15]);
+    expect([GUARD_DEFAULTS.classGate, GUARD_DEFAULTS.correlationEnter, GUARD_DEFAULTS.correlationExit]).toEqual([0.8, 0.3, 0.25]);
     for (const guard of [{ classGate: 1.5 }, { correlationExit: 0.4 }, { correlationEnter: -0.1 }]) {
       const a = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard }).catch((e: unknown) => e);
       expect((a as Error).name).toBe('InvalidOptionError');
@@ -147,7 +147,7 @@ describe('guard: class-correlated streams', () => {
 
   it('an i.i.d. stream starts on the source answer and turns to adaptation', async () => {
     // Chunks of two batches of 32. With no concentrated chunk the running mean 4 / (8 + t) falls
-    // under 0.15 at chunk t = 19 (batch 38); a concentrated chunk or two delays that.
+    // under 0.25 at chunk t = 9 (batch 18); a concentrated chunk or two delays that.
     const modes = await run(Array.from({ length: 80 }, iid));
     expect(modes[0]).toBe('source');
     expect(modes.slice(-5)).toEqual(Array(5).fill('adapt'));

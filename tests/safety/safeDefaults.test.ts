@@ -153,3 +153,29 @@ describe('LAME classGate', () => {
     model.dispose();
   });
 });
+
+describe('CoTTA and ViDA below 16 frames (minBatch)', () => {
+  it('with the guard, a smaller batch gets the source prediction and no update; 16 frames adapt; guard off runs the step', async () => {
+    const model = smallResNet([12, 12, 1], 5);
+    randomizeBatchNorms(model, 9);
+    const small = randomBatch([4, 12, 12, 1], 51);
+    const full = randomBatch([EMA_BELOW_BATCH, 12, 12, 1], 52);
+    const source = tf.tidy(() => (model.predict(small) as tf.Tensor2D).dataSync() as Float32Array);
+    for (const strategy of ['cotta', 'vida'] as const) {
+      const guarded = await createAdapter(model, { strategy, seed: 1, guard: { classGate: 0, mixtureGate: 0 } });
+      const first = await guarded.step(small);
+      expect(first.update).toMatchObject({ mode: 'source', reason: 'small-batch', stepsRun: 0, stepsSkipped: 1 });
+      expectClose(Array.from(first.probs), Array.from(source), 1e-5);
+      expect((await guarded.step(full)).update).toMatchObject({ mode: 'adapt', stepsRun: 1 });
+      guarded.dispose();
+      const plain = await createAdapter(model, { strategy, seed: 1, guard: false });
+      const step = await plain.step(small);
+      expect(step.update.mode).toBe('adapt');
+      // Its own batch statistics of 4 frames: not the source prediction.
+      expect(Math.max(...Array.from(step.probs, (v, i) => Math.abs(v - source[i]!)))).toBeGreaterThan(1e-3);
+      plain.dispose();
+    }
+    tf.dispose([small, full]);
+    model.dispose();
+  });
+});
