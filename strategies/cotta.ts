@@ -41,6 +41,8 @@
  *   model's per-batch confidence minus 0.05) applied to the anchor's confidences on the first 16
  *   batches of the stream, instead of CIFAR-10's 0.92, which on another model can mean "always
  *   augment" (docs/safe-adaptation.md). A number restores the official behaviour.
+ * - `minBatch` 16: with the guard on, a batch of fewer frames gets the source model's prediction
+ *   and no update (every pass here is on batch statistics; docs/safe-adaptation.md).
  */
 import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';

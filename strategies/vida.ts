@@ -48,6 +48,8 @@
  * - The source-side warm-up of the adapters is not in the official code; ours is
  *   `trainVidaAdapters` (demos/bench/trainVidaAdapters.ts) and its weights are passed as
  *   `adapterWeights`. Without them the adapters start at zero (up = 0), as injected.
+ * - `minBatch` 16: with the guard on, a batch of fewer frames gets the source model's prediction
+ *   and no update (every pass here is on batch statistics; docs/safe-adaptation.md).
  */
 import * as tf from '../src/tf.js';
 import { CottaAugmenter } from '../src/augment/index.js';
