@@ -20,7 +20,7 @@ import { DomainMixture } from './domainMixture.js';
 import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
 import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
 import { createSourceModel, sourceProbsAfterReset, type SourceModel } from './sourceModel.js';
-import { ShiftDetector, resolveShiftOptions, type ShiftDetectionOptions } from './shiftDetector.js';
+import { SHIFT_DEFAULTS, ShiftDetector, resolveShiftOptions, type ShiftDetectionOptions } from './shiftDetector.js';
 
 /** The adapter-level safety options (flat beside the strategy's own options). */
 export interface SafetyOptions {
@@ -51,6 +51,16 @@ export interface SafeStepResult {
  */
 function withoutEntropySignal(strategy: string, options: Required<GuardOptions>): Required<GuardOptions> {
   return strategy === 'lame' ? { ...options, minEntropy: 0 } : options;
+}
+
+/**
+ * The guard's unshifted-stream rule (`guard.minShift`): a shift detector that turns updates on at
+ * `minShift` and off (strategy reset) at 2/3 of it, with no steady state; for strategies for
+ * single-domain streams on a model with BN layers. Null when off.
+ */
+function guardShift(guard: Required<GuardOptions> | null, forSingleDomains: boolean, source: SourceModel | null): ShiftDetector | null {
+  if (guard === null || guard.minShift <= 0 || !forSingleDomains || source === null || source.batchNorms.length === 0) return null;
+  return new ShiftDetector({ ...SHIFT_DEFAULTS, onThreshold: guard.minShift, offThreshold: (2 / 3) * guard.minShift, steadySteps: Number.MAX_SAFE_INTEGER }, source);
 }
 
 async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
@@ -118,7 +128,7 @@ export class SafetyController {
         target,
         source,
         guardOptions !== null ? new Guard(withoutEntropySignal(impl.name, guardOptions), target.numClasses) : null,
-        shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : null,
+        shiftOptions !== null ? new ShiftDetector(shiftOptions, source!) : guardShift(guardOptions, forSingleDomains, source),
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
         guardOptions !== null && guardOptions.classGate > 0 && impl.streams !== 'any' ? new ClassCorrelation(guardOptions, target.numClasses) : null,
         mixture?.usable === true ? mixture : null,

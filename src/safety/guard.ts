@@ -107,6 +107,17 @@ export interface GuardOptions {
    * Defaults to 0.35; 0 turns the detector off.
    */
   mixtureGate?: number;
+  /**
+   * Unshifted streams: strategies for single-domain streams update only once the stream's BN
+   * statistics on the source model are at least this far from the source statistics (the shift
+   * detector's distance, `src/safety/shiftDetector.ts`: mean over BN layers and channels of the
+   * mean's distance in source standard deviations plus the log-variance ratio; moving, per-frame
+   * momentum 0.05). Until then, and again once it falls to 2/3 of this (the strategy reset), the
+   * adapter answers with the source prediction and does not update (reason 'shift-none'): on an
+   * unshifted stream adaptation has nothing to gain and can only drift. An explicit
+   * `shiftDetection` replaces this rule. Defaults to 0.15; 0 turns it off.
+   */
+  minShift?: number;
 }
 
 /** The batch size `entropyMomentum` is defined for: smaller batches weigh less in the entropy average. */
@@ -131,6 +142,7 @@ export const GUARD_DEFAULTS: Readonly<Required<GuardOptions>> = Object.freeze({
   correlationEnter: 0.3,
   correlationExit: 0.25,
   mixtureGate: 0.35,
+  minShift: 0.15,
 });
 
 /**
@@ -172,8 +184,11 @@ export function resolveGuardOptions(value: unknown, strategy?: string): Required
     const v = config[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) throw new InvalidOptionError(`Option 'guard.${k}' is ${String(v)}; it must be a number in [0, 1] (default ${GUARD_DEFAULTS[k]}).`);
   }
-  if (typeof config.mixtureGate !== 'number' || !Number.isFinite(config.mixtureGate) || config.mixtureGate < 0) {
-    throw new InvalidOptionError(`Option 'guard.mixtureGate' is ${String(config.mixtureGate)}; it must be a non-negative number (default ${GUARD_DEFAULTS.mixtureGate}; 0 turns the detector off).`);
+  for (const k of ['mixtureGate', 'minShift'] as const) {
+    const v = config[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new InvalidOptionError(`Option 'guard.${k}' is ${String(v)}; it must be a non-negative number (default ${GUARD_DEFAULTS[k]}; 0 turns it off).`);
+    }
   }
   if (config.correlationExit! > config.correlationEnter!) {
     throw new InvalidOptionError(`Option 'guard.correlationExit' (${config.correlationExit}) is above 'guard.correlationEnter' (${config.correlationEnter}); the stream must turn i.i.d. at a lower rate than it turns correlated.`);

@@ -113,7 +113,8 @@ describe('guard: class-correlated streams', () => {
    * on correlated streams, LAME on i.i.d. ones (reason 'iid-stream').
    */
   async function run(batches: number[][], strategy: 'bn-adapt' | 'lame' = 'bn-adapt'): Promise<string[]> {
-    const guarded: Adapter = await createAdapter(await loadSourceModel(), { strategy });
+    // Clean images: the unshifted-stream rule (guard.minShift) is off to isolate this detector.
+    const guarded: Adapter = await createAdapter(await loadSourceModel(), { strategy, guard: { minShift: 0 } });
     const plain: Adapter = await createAdapter(await loadSourceModel(), { strategy, guard: false });
     const source: Adapter = await createAdapter(await loadSourceModel(), { strategy: 'source', guard: false });
     const oracle = new Oracle();
@@ -168,8 +169,8 @@ describe('guard: class-correlated streams', () => {
 
   it('a batch under 16 frames follows the state the larger ones set; a stream of small batches is not gated', async () => {
     const small = (idx: number[]) => ({ data: toFloat32(test, idx), shape: [idx.length, 28, 28, 1] as [number, number, number, number] });
-    const mixedSizes = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt' });
-    const smallOnly = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt' });
+    const mixedSizes = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: { minShift: 0 } });
+    const smallOnly = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: { minShift: 0 } });
     try {
       // Before any observation the detector has nothing to say: a batch of 8 is adapted.
       expect((await mixedSizes.step(small(iid().slice(0, 8)))).update.mode).toBe('adapt');

@@ -100,11 +100,11 @@ function batchesOf(spec: string, perDomain: number): Float32Array[] {
   return out;
 }
 
-/** Runs guarded bn-adapt (class-correlation detector off, to isolate this one) against the oracle; returns the modes. */
+/** Runs guarded bn-adapt (class-correlation detector and unshifted-stream rule off, to isolate this one) against the oracle; returns the modes. */
 async function run(batches: Float32Array[], strategy: 'bn-adapt' | 'lame' = 'bn-adapt'): Promise<string[]> {
   const model = await loadSourceModel();
   const oracle = new Oracle(model);
-  const guarded = await createAdapter(model, { strategy, guard: { classGate: 0 } });
+  const guarded = await createAdapter(model, { strategy, guard: { classGate: 0, minShift: 0 } });
   const source = await createAdapter(await loadSourceModel(), { strategy: 'source', guard: false });
   const modes: string[] = [];
   try {

@@ -115,22 +115,25 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     const rand = mulberry32(11);
     const data = Array.from({ length: 50 }, () => toFloat32(test, Array.from({ length: 32 }, () => Math.floor(rand() * test.n))));
     const shape: [number, number, number] = [28, 28, 1];
-    const local = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', seed: 1 });
+    // Clean images: the guard's unshifted-stream rule (minShift) would answer them all with source.
+    const opts = { strategy: 'bn-adapt' as const, seed: 1, guard: { minShift: 0 } };
+    const local = await createAdapter(await loadSourceModel(), opts);
     const expected = await viaSteps(local, data, 32, shape);
     local.dispose();
     expect(expected[0]).toBe('step 0 source:class-correlated');
     expect(expected.at(-1)).toBe('step 49 adapt');
-    const worker = await createWorkerAdapter({ model: await loadSourceModel(), strategy: 'bn-adapt', seed: 1 });
+    const worker = await createWorkerAdapter({ model: await loadSourceModel(), ...opts });
     open.push(worker);
     expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
-    const streamed = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', seed: 1 });
+    const streamed = await createAdapter(await loadSourceModel(), opts);
     expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
     streamed.dispose();
   });
 
   it('the domain-mixture detector decides the same in all three', { timeout: 120_000 }, async () => {
     // All fifteen corruptions shuffled together, batches of 32 (class-correlation detector off):
-    // adapted until four 64-frame chunks in a row look mixed, then source answers.
+    // shifted from the first batch (the unshifted-stream rule turns updates on), adapted until
+    // four 64-frame chunks in a row look mixed, then source answers.
     const data: Float32Array[] = [];
     for (const b of streamFromSpec('mixed', { seed: 3, perDomain: 20, batchSize: 32 })) if (b.shape[0] === 32) data.push(b.x);
     const shape: [number, number, number] = [28, 28, 1];
@@ -138,7 +141,7 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     const local = await createAdapter(await loadSourceModel(), opts);
     const expected = await viaSteps(local, data, 32, shape);
     local.dispose();
-    expect(expected[0]).toBe('step 0 adapt');
+    expect(expected.slice(0, 2)).toEqual(['shift 0 none>adapting', 'step 0 adapt']);
     expect(expected.at(-1)).toBe(`step ${data.length - 1} source:domain-mixed`);
     const worker = await createWorkerAdapter({ model: await loadSourceModel(), ...opts });
     open.push(worker);

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAdapter, initBackend, InvalidOptionError, UnsupportedModelError, type MetricsRecord } from '../../src/index.js';
+import { createAdapter, GUARD_DEFAULTS, initBackend, InvalidOptionError, UnsupportedModelError, type MetricsRecord } from '../../src/index.js';
 import { ModelExecutor } from '../../src/model/executor.js';
 import { resolveShiftOptions, SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
 import { plainCnn, smallResNet } from '../helpers/models.js';
@@ -98,6 +98,53 @@ describe('shift detection', () => {
     const shifts = records.filter((r) => r.kind === 'shift');
     expect(shifts.map((r) => r.kind === 'shift' && `${r.stepId}:${r.from}>${r.to}`)).toEqual(['4:none>adapting', expect.stringMatching(/^(8|9):adapting>none$/)]);
     adapter.dispose();
+    m.dispose();
+  });
+});
+
+describe('guard.minShift: the unshifted-stream rule, on by default', () => {
+  it('source frames get the source answer (reason shift-none); shifted ones adapt; back to source resets; LAME is not gated', async () => {
+    expect(GUARD_DEFAULTS.minShift).toBe(0.15);
+    const m = calibratedModel();
+    // Default guard (class-correlation detector off: it would answer these first batches with source too).
+    const adapter = await createAdapter(m, { strategy: 'tent', guard: { classGate: 0 } });
+    const records: MetricsRecord[] = [];
+    adapter.metrics$.subscribe((r) => records.push(r));
+    const steps: string[] = [];
+    const run = async (x: tf.Tensor4D) => {
+      const out = await adapter.step(x);
+      steps.push(`${out.update.mode}${out.update.reason !== undefined ? `:${out.update.reason}` : ''}`);
+      return out;
+    };
+    for (let i = 0; i < 4; i++) {
+      const x = sourceBatch(32, 40 + i);
+      const expected = (m.predict(x) as tf.Tensor).dataSync();
+      Array.from((await run(x)).probs).forEach((p, k) => expect(p).toBeCloseTo(expected[k]!, 5));
+      x.dispose();
+    }
+    for (let i = 0; i < 4; i++) await run(shiftedBatch(32, 50 + i));
+    for (let i = 0; i < 8; i++) await run(sourceBatch(32, 60 + i));
+    expect(steps.slice(0, 4)).toEqual(Array(4).fill('source:shift-none'));
+    expect(steps.slice(4, 8)).toEqual(Array(4).fill('adapt'));
+    expect(steps.slice(-2)).toEqual(Array(2).fill('source:shift-none'));
+    const shifts = records.filter((r) => r.kind === 'shift').map((r) => r.kind === 'shift' && `${r.from}>${r.to}`);
+    expect(shifts).toEqual(['none>adapting', 'adapting>none']);
+    adapter.dispose();
+    // minShift 0 turns it off; an explicit shiftDetection replaces it; LAME is not gated by it.
+    for (const [options, first] of [
+      [{ strategy: 'tent', guard: { classGate: 0, minShift: 0 } }, 'adapt'],
+      [{ strategy: 'tent', guard: { classGate: 0 }, shiftDetection: { onThreshold: 0, offThreshold: 0 } }, 'adapt'],
+      [{ strategy: 'lame', guard: { classGate: 0 } }, 'adapt'],
+    ] as const) {
+      const a = await createAdapter(m, options as never);
+      const x = sourceBatch(32, 70);
+      expect((await a.step(x)).update.mode).toBe(first);
+      x.dispose();
+      a.dispose();
+    }
+    for (const guard of [{ minShift: -1 }, { minShift: Number.POSITIVE_INFINITY }]) {
+      await expect(createAdapter(m, { strategy: 'tent', guard })).rejects.toBeInstanceOf(InvalidOptionError);
+    }
     m.dispose();
   });
 });
