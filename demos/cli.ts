@@ -30,7 +30,7 @@ export function commaList(value: string | undefined): string[] {
 /** The `--help` / `-h` flag every script has. */
 export const HELP = { type: 'boolean', short: 'h' } as const;
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+export type Options = NonNullable<ParseArgsConfig['options']>;
 /** The typed `values` parseArgs returns for `options`. */
 export type ParsedValues<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>['values'];
 

@@ -10,16 +10,16 @@
  *     --streams continual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1,gradual
  */
 import * as tf from '@tensorflow/tfjs';
-import { createAdapter, initBackend } from '../../src/index.js';
+import { createAdapter } from '../../src/index.js';
 import { streamFromSpec } from '../../src/data/streams.js';
 import { summarizeProbs } from '../../src/metrics/stepMetrics.js';
 import { ClassCorrelation } from '../../src/safety/classCorrelation.js';
 import { GUARD_DEFAULTS } from '../../src/safety/guard.js';
 import { loadSourceModel } from './loadModel.js';
-import { commaList, HELP, parseCli, positiveInt, runCli } from '../cli.js';
+import { runCli } from '../cli.js';
+import { replayArgs } from './replayArgs.js';
 
 const USAGE = 'Usage: npx tsx demos/bench/correlationPolicy.ts [--strategy bn-adapt] [--per-domain 500] [--batch 64] [--streams a,b,...]';
-const OPTIONS = { strategy: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, streams: { type: 'string' }, help: HELP } as const;
 
 interface BatchRecord {
   domain: string;
@@ -67,13 +67,10 @@ function replay(records: BatchRecord[], options: (typeof CANDIDATES)[0] | null, 
 }
 
 async function main(): Promise<void> {
-  const args = parseCli(OPTIONS, process.argv.slice(2));
-  if (args.help) return console.log(USAGE);
-  await initBackend({ backend: 'wasm' });
-  const perDomain = positiveInt('--per-domain', args['per-domain'], 500);
-  const batchSize = positiveInt('--batch', args.batch, 64);
-  const strategy = args.strategy ?? 'bn-adapt';
-  const specs = commaList(args.streams ?? 'continual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1');
+  const run = await replayArgs({ strategy: { type: 'string' } }, USAGE, 'continual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1');
+  if (run === null) return;
+  const { perDomain, batchSize, streams: specs } = run;
+  const strategy = run.args.strategy ?? 'bn-adapt';
   const source = await loadSourceModel();
   const results = new Map<string, string[]>();
   for (const spec of specs) {

@@ -9,17 +9,16 @@
  *     --streams continual,clean,gradual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/index.js';
 import { streamFromSpec } from '../../src/data/streams.js';
 import { ModelExecutor } from '../../src/model/executor.js';
 import { DomainMixture, MIXTURE_PRIOR_RATE } from '../../src/safety/domainMixture.js';
 import { GUARD_DEFAULTS } from '../../src/safety/guard.js';
 import { StreamRate } from '../../src/safety/streamRate.js';
 import { loadSourceModel } from './loadModel.js';
-import { commaList, HELP, parseCli, positiveInt, runCli } from '../cli.js';
+import { commaList, runCli } from '../cli.js';
+import { replayArgs } from './replayArgs.js';
 
 const USAGE = 'Usage: npx tsx demos/bench/mixturePolicy.ts [--per-domain 500] [--batch 64] [--streams a,b,...] [--gates 0.3,0.35,0.4]';
-const OPTIONS = { 'per-domain': { type: 'string' }, batch: { type: 'string' }, streams: { type: 'string' }, gates: { type: 'string' }, help: HELP } as const;
 const DEFAULT_STREAMS = 'continual,clean,gradual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1';
 
 function quantile(sorted: number[], f: number): number {
@@ -59,18 +58,16 @@ function replay(stats: number[], gate: number): { mixed: number; first: number }
 }
 
 async function main(): Promise<void> {
-  const args = parseCli(OPTIONS, process.argv.slice(2));
-  if (args.help) return console.log(USAGE);
-  await initBackend({ backend: 'wasm' });
-  const perDomain = positiveInt('--per-domain', args['per-domain'], 500);
-  const batch = positiveInt('--batch', args.batch, 64);
-  const gates = commaList(args.gates ?? '0.3,0.35,0.4').map(Number);
+  const run = await replayArgs({ gates: { type: 'string' } }, USAGE, DEFAULT_STREAMS);
+  if (run === null) return;
+  const { perDomain, batchSize: batch } = run;
+  const gates = commaList(run.args.gates ?? '0.3,0.35,0.4').map(Number);
   const executor = new ModelExecutor(await loadSourceModel());
   console.log(`Chunk statistic of the source model's pass (${perDomain} per domain, batch ${batch}, seed 1); shipped gate ${GUARD_DEFAULTS.mixtureGate}.`);
   console.log(`Per gate: share of chunks over it; chunks in the mixed state / chunks (first mixed chunk).\n`);
   console.log(`| stream | chunks | median (5%-95%) | ${gates.map((g) => `gate ${g}`).join(' | ')} |`);
   console.log(`|---|---:|---|${gates.map(() => '---').join('|')}|`);
-  for (const spec of commaList(args.streams ?? DEFAULT_STREAMS)) {
+  for (const spec of run.streams) {
     const stats = await chunkStatistics(executor, spec, perDomain, batch);
     const sorted = [...stats].sort((a, b) => a - b);
     const cells = gates.map((g) => {

@@ -8,29 +8,26 @@
  *   npx tsx demos/bench/shiftDistances.ts --streams clean,continual --per-domain 500
  */
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/index.js';
 import { streamFromSpec } from '../../src/data/streams.js';
 import { createTarget } from '../../src/model/target.js';
 import { createSourceModel } from '../../src/safety/sourceModel.js';
 import { SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
 import { loadSourceModel } from './loadModel.js';
-import { commaList, HELP, parseCli, positiveInt, runCli } from '../cli.js';
+import { runCli } from '../cli.js';
+import { replayArgs } from './replayArgs.js';
 
 const USAGE = 'Usage: npx tsx demos/bench/shiftDistances.ts [--streams clean,continual] [--per-domain 500] [--batch 64]';
-const OPTIONS = { streams: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, help: HELP } as const;
 
 async function main(): Promise<void> {
-  const args = parseCli(OPTIONS, process.argv.slice(2));
-  if (args.help) return console.log(USAGE);
-  await initBackend({ backend: 'wasm' });
-  const perDomain = positiveInt('--per-domain', args['per-domain'], 500);
-  const batchSize = positiveInt('--batch', args.batch, 64);
+  const run = await replayArgs({}, USAGE, 'clean,continual');
+  if (run === null) return;
+  const { perDomain, batchSize } = run;
   const model = await loadSourceModel();
   const source = await createSourceModel(createTarget(model));
   console.log(`Shift distance (momentum ${SHIFT_DEFAULTS.momentum} per frame; ${perDomain} per domain, batch ${batchSize}, seed 1)\n`);
   console.log('| stream | domain | first batch | min | median | max |');
   console.log('|---|---|---:|---:|---:|---:|');
-  for (const spec of commaList(args.streams ?? 'clean,continual')) {
+  for (const spec of run.streams) {
     const detector = new ShiftDetector({ ...SHIFT_DEFAULTS }, source);
     const byDomain = new Map<string, number[]>();
     for (const b of streamFromSpec(spec, { seed: 1, perDomain, batchSize })) {

@@ -1,0 +1,43 @@
+/**
+ * The shared command line of the replay scripts that chose the guard's defaults
+ * (correlationPolicy.ts, mixturePolicy.ts, shiftDistances.ts): `--streams`, `--per-domain` (500),
+ * `--batch` (64) and `--help` beside each script's own flags, and the wasm backend started.
+ */
+import { initBackend } from '../../src/index.js';
+import { commaList, HELP, parseCli, positiveInt, type Options, type ParsedValues } from '../cli.js';
+
+/** Flags every replay script takes. */
+export const REPLAY_OPTIONS = { streams: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, help: HELP } as const;
+
+/** What a replay script runs over: its parsed flags (its own included) and the common ones. */
+export interface ReplayRun<A> {
+  args: A;
+  streams: string[];
+  perDomain: number;
+  batchSize: number;
+}
+
+/**
+ * Parses `argv` with the replay flags plus `own`; prints `usage` and returns null on `--help`;
+ * otherwise starts the wasm backend.
+ */
+export async function replayArgs<const O extends Options>(
+  own: O,
+  usage: string,
+  defaultStreams: string,
+  argv: string[] = process.argv.slice(2),
+): Promise<ReplayRun<ParsedValues<typeof REPLAY_OPTIONS & O>> | null> {
+  const args = parseCli({ ...REPLAY_OPTIONS, ...own } as typeof REPLAY_OPTIONS & O, argv);
+  const common = args as { help?: boolean; streams?: string; 'per-domain'?: string; batch?: string };
+  if (common.help === true) {
+    console.log(usage);
+    return null;
+  }
+  await initBackend({ backend: 'wasm' });
+  return {
+    args,
+    streams: commaList(common.streams ?? defaultStreams),
+    perDomain: positiveInt('--per-domain', common['per-domain'], 500),
+    batchSize: positiveInt('--batch', common.batch, 64),
+  };
+}
