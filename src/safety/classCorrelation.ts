@@ -27,7 +27,7 @@
  * startup let through, all domains mixed with Dirichlet labels; 0.25 halves the startup's cost.
  */
 import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
-import { STREAM_CHUNK, StreamRate } from './streamRate.js';
+import { StreamRate } from './streamRate.js';
 
 /** Thresholds of {@link ClassCorrelation} (the `guard` options of the same names). */
 export interface ClassCorrelationOptions {
@@ -42,9 +42,8 @@ export interface ClassCorrelationOptions {
 /** Stream-level class-correlation state of one adapter (its rate: {@link StreamRate}). Pure bookkeeping: no tensors. */
 export class ClassCorrelation extends StreamRate {
   private prior: Float32Array;
-  /** The pooled chunk: the sum of its frames' probabilities, and its frames. */
+  /** The pooled chunk: the sum of its frames' probabilities. */
   private sum: Float64Array;
-  private frames = 0;
 
   constructor(
     readonly options: ClassCorrelationOptions,
@@ -65,11 +64,6 @@ export class ClassCorrelation extends StreamRate {
     return this.positiveChunks;
   }
 
-  /** Whether any frame has been observed since the start (or the last `clear`). */
-  get observed(): boolean {
-    return this.chunks > 0 || this.frames > 0;
-  }
-
   /**
    * Observes one batch's source probabilities [n, K]; returns whether the stream is correlated
    * (as of the last complete chunk: a batch that completes one counts in it).
@@ -77,11 +71,9 @@ export class ClassCorrelation extends StreamRate {
   observe(sourceProbs: ArrayLike<number>, n: number): boolean {
     const k = this.numClasses;
     for (let i = 0; i < n; i++) for (let c = 0; c < k; c++) this.sum[c] = this.sum[c]! + sourceProbs[i * k + c]!;
-    this.frames += n;
-    if (this.frames < STREAM_CHUNK) return this.correlated;
-    const mean = Float64Array.from(this.sum, (v) => v / this.frames);
+    if (!this.pool(n)) return this.correlated;
+    const mean = Float64Array.from(this.sum, (v) => v / this.pooledFrames);
     this.sum.fill(0);
-    this.frames = 0;
     const gate = classGateRatio(mean, 1, k, this.prior, LAME_PRIOR_MOMENTUM);
     this.prior = gate.prior;
     return this.add(!gate.first && gate.ratio < this.options.classGate);
@@ -92,6 +84,5 @@ export class ClassCorrelation extends StreamRate {
     super.clear();
     this.prior = new Float32Array(this.numClasses);
     this.sum.fill(0);
-    this.frames = 0;
   }
 }

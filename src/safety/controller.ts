@@ -11,6 +11,7 @@
 import * as tf from '../tf.js';
 import { InvalidOptionError } from '../errors.js';
 import { summarizeProbs, type MetricsRecord, type UpdateInfo } from '../metrics/stepMetrics.js';
+import type { LayerHook } from '../model/executor.js';
 import type { AdaptTarget } from '../model/target.js';
 import { disposeTensors } from '../model/weights.js';
 import { EMA_BELOW_BATCH } from '../../strategies/normStats.js';
@@ -93,6 +94,8 @@ export class SafetyController {
   private lastGood: StrategyState | null = null;
   private stepsRun = 0;
   private stepsSkipped = 0;
+  /** The domain-mixture detector's hooks around the shift detector's, built at the first pass that needs them. */
+  private mixtureHooks: Map<string, LayerHook> | null = null;
 
   private constructor(
     private readonly impl: Strategy,
@@ -150,6 +153,9 @@ export class SafetyController {
     let mode: UpdateInfo['mode'] = 'adapt';
     let reason: UpdateInfo['reason'];
     let sourceProbs: tf.Tensor2D | null = null;
+    // The source predictions' values, read once per step (the correlation detector and the guard's check both need them).
+    let sourceValues: Float32Array | null = null;
+    const readSource = async (t: tf.Tensor2D): Promise<Float32Array> => (sourceValues ??= (await t.data()) as Float32Array);
     try {
       if (this.detector !== null) {
         sourceProbs = await this.sourcePass(x);
@@ -170,7 +176,7 @@ export class SafetyController {
       if (mode !== 'source' && (this.correlation !== null || this.mixture !== null)) {
         if (n >= EMA_BELOW_BATCH) sourceProbs ??= await this.sourcePass(x);
         let correlated = this.correlation?.observed === true ? this.correlation.correlated : null;
-        if (this.correlation !== null && n >= EMA_BELOW_BATCH) correlated = this.correlation.observe((await sourceProbs!.data()) as Float32Array, n);
+        if (this.correlation !== null && n >= EMA_BELOW_BATCH) correlated = this.correlation.observe(await readSource(sourceProbs!), n);
         const mixed = this.mixture?.observed === true && this.mixture.mixed;
         // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d.
         // ones; strategies for single-domain streams on mixed ones.
@@ -204,7 +210,7 @@ export class SafetyController {
         let compared: { adapted: Int32Array; source: Int32Array; reference?: Int32Array } | undefined;
         if (this.guard.isCheckStep(stepId)) {
           sourceProbs ??= this.sourcePredictions(x);
-          const src = summarizeProbs((await sourceProbs.data()) as Float32Array, this.target.numClasses);
+          const src = summarizeProbs(await readSource(sourceProbs), this.target.numClasses);
           compared = { adapted: adapted.labels, source: src.labels };
           const reference = this.referencePredictions(x);
           if (reference !== null) compared.reference = summarizeProbs(await readAndDispose(reference), this.target.numClasses).labels;
@@ -278,7 +284,8 @@ export class SafetyController {
    */
   private async sourcePass(x: tf.Tensor4D): Promise<tf.Tensor2D> {
     const watch = this.mixture !== null && x.shape[0] >= EMA_BELOW_BATCH ? this.mixture : null;
-    const hooks = watch !== null ? watch.hooks(this.detector?.hooks) : this.detector?.hooks;
+    if (watch !== null) this.mixtureHooks ??= watch.hooks(this.detector?.hooks);
+    const hooks = watch !== null ? this.mixtureHooks! : this.detector?.hooks;
     const probs = this.source!.probs(x, hooks);
     try {
       await watch?.observe();

@@ -29,7 +29,7 @@
 import * as tf from '../tf.js';
 import type { LayerHook } from '../model/executor.js';
 import type { BatchNormInfo } from '../model/introspect.js';
-import { STREAM_CHUNK, StreamRate } from './streamRate.js';
+import { StreamRate } from './streamRate.js';
 
 /**
  * The rate the detector starts from: a stream is taken as single-domain until four chunks in a
@@ -61,10 +61,9 @@ export class DomainMixture extends StreamRate {
   private readonly layers: BatchNormInfo[];
   /** Per layer, the recorded [n, channels] log variances of the last pass (kept tensors). */
   private pending: tf.Tensor2D[] = [];
-  /** The pooled chunk: per layer and channel, the sums of ln v and of its square, and its frames. */
+  /** The pooled chunk: per layer and channel, the sums of ln v and of its square. */
   private sum: Float64Array[];
   private sumSq: Float64Array[];
-  private frames = 0;
   /** The statistic of the last complete chunk (NaN before the first). */
   lastStatistic = Number.NaN;
 
@@ -86,11 +85,6 @@ export class DomainMixture extends StreamRate {
   /** Whether the stream is currently taken as domain-mixed. */
   get mixed(): boolean {
     return this.active;
-  }
-
-  /** Whether any frame has been observed since the start (or the last `clear`). */
-  get observed(): boolean {
-    return this.chunks > 0 || this.frames > 0;
   }
 
   /**
@@ -142,16 +136,15 @@ export class DomainMixture extends StreamRate {
       }
       offset += bn.channels;
     });
-    this.frames += n;
-    if (this.frames < STREAM_CHUNK) return this.mixed;
+    if (!this.pool(n)) return this.mixed;
     this.lastStatistic = this.chunkStatistic();
-    this.resetChunk();
+    this.resetSums();
     return this.add(this.lastStatistic > this.options.mixtureGate);
   }
 
   /** Mean over layers of the mean over channels of the unbiased variance of ln(v + eps) over the chunk's frames. */
   private chunkStatistic(): number {
-    const f = this.frames;
+    const f = this.pooledFrames;
     let total = 0;
     this.layers.forEach((bn, l) => {
       let layer = 0;
@@ -161,10 +154,9 @@ export class DomainMixture extends StreamRate {
     return total / this.layers.length;
   }
 
-  private resetChunk(): void {
+  private resetSums(): void {
     for (const s of this.sum) s.fill(0);
     for (const q of this.sumSq) q.fill(0);
-    this.frames = 0;
   }
 
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */
@@ -172,7 +164,7 @@ export class DomainMixture extends StreamRate {
     super.clear();
     tf.dispose(this.pending);
     this.pending = [];
-    this.resetChunk();
+    this.resetSums();
     this.lastStatistic = Number.NaN;
   }
 

@@ -19,7 +19,10 @@ export const STREAM_RATE_MOMENTUM = 1 / 64;
 /** Frames pooled into one chunk. */
 export const STREAM_CHUNK = 64;
 
-/** The moving rate of positive chunks and the state it implies. Pure bookkeeping. */
+/**
+ * The moving rate of positive chunks and the state it implies, and the count of frames pooled
+ * into the chunk in progress (a detector folds a chunk's own statistic). Pure bookkeeping.
+ */
 export class StreamRate {
   /** The moving rate of positive chunks. */
   rate: number;
@@ -28,6 +31,8 @@ export class StreamRate {
   /** Chunks observed, and how many were positive (since the start or the last `clear`). */
   chunks = 0;
   positiveChunks = 0;
+  /** Frames pooled into the chunk in progress. */
+  protected pooledFrames = 0;
 
   constructor(
     private readonly enter: number,
@@ -38,8 +43,20 @@ export class StreamRate {
     this.active = priorRate >= enter;
   }
 
-  /** Folds in one chunk; returns the state after it. */
+  /** Whether any frame has been observed since the start (or the last `clear`). */
+  get observed(): boolean {
+    return this.chunks > 0 || this.pooledFrames > 0;
+  }
+
+  /** Pools n more frames into the chunk in progress; true once it holds `STREAM_CHUNK` or more (fold it, then {@link add}). */
+  protected pool(n: number): boolean {
+    this.pooledFrames += n;
+    return this.pooledFrames >= STREAM_CHUNK;
+  }
+
+  /** Folds in one chunk (the one in progress is done); returns the state after it. */
   add(positive: boolean): boolean {
+    this.pooledFrames = 0;
     this.chunks++;
     this.positiveChunks += positive ? 1 : 0;
     const m = Math.max(STREAM_RATE_MOMENTUM, 1 / (STREAM_RATE_PRIOR.chunks + this.chunks));
@@ -54,5 +71,6 @@ export class StreamRate {
     this.active = this.priorRate >= this.enter;
     this.chunks = 0;
     this.positiveChunks = 0;
+    this.pooledFrames = 0;
   }
 }
