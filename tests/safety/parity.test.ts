@@ -92,6 +92,24 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     await Promise.all(open.map((a) => a.terminate()));
   });
 
+  /**
+   * The shipped model over `data` (batches of 32 Fashion-MNIST-size frames) in-thread, in a worker
+   * and through adapt(): the worker's and adapt()'s traces must equal the in-thread one, returned.
+   */
+  async function shippedModelInAllThree(opts: { strategy: 'bn-adapt'; seed: number; guard: Record<string, number> }, data: Float32Array[]): Promise<string[]> {
+    const shape: [number, number, number] = [28, 28, 1];
+    const local = await createAdapter(await loadSourceModel(), opts);
+    const expected = await viaSteps(local, data, 32, shape);
+    local.dispose();
+    const worker = await createWorkerAdapter({ model: await loadSourceModel(), ...opts });
+    open.push(worker);
+    expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
+    const streamed = await createAdapter(await loadSourceModel(), opts);
+    expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
+    streamed.dispose();
+    return expected;
+  }
+
   it('the same guard and shift records and update modes', async () => {
     const data = batches();
     const local = await createAdapter(model(), OPTIONS);
@@ -114,20 +132,10 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     const test = loadFashionMnist('test');
     const rand = mulberry32(11);
     const data = Array.from({ length: 50 }, () => toFloat32(test, Array.from({ length: 32 }, () => Math.floor(rand() * test.n))));
-    const shape: [number, number, number] = [28, 28, 1];
     // Clean images: the guard's unshifted-stream rule (minShift) would answer them all with source.
-    const opts = { strategy: 'bn-adapt' as const, seed: 1, guard: { minShift: 0 } };
-    const local = await createAdapter(await loadSourceModel(), opts);
-    const expected = await viaSteps(local, data, 32, shape);
-    local.dispose();
+    const expected = await shippedModelInAllThree({ strategy: 'bn-adapt', seed: 1, guard: { minShift: 0 } }, data);
     expect(expected[0]).toBe('step 0 source:class-correlated');
     expect(expected.at(-1)).toBe('step 49 adapt');
-    const worker = await createWorkerAdapter({ model: await loadSourceModel(), ...opts });
-    open.push(worker);
-    expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
-    const streamed = await createAdapter(await loadSourceModel(), opts);
-    expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
-    streamed.dispose();
   });
 
   it('the domain-mixture detector decides the same in all three', { timeout: 120_000 }, async () => {
@@ -136,19 +144,9 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     // four 64-frame chunks in a row look mixed, then source answers.
     const data: Float32Array[] = [];
     for (const b of streamFromSpec('mixed', { seed: 3, perDomain: 20, batchSize: 32 })) if (b.shape[0] === 32) data.push(b.x);
-    const shape: [number, number, number] = [28, 28, 1];
-    const opts = { strategy: 'bn-adapt' as const, seed: 1, guard: { classGate: 0 } };
-    const local = await createAdapter(await loadSourceModel(), opts);
-    const expected = await viaSteps(local, data, 32, shape);
-    local.dispose();
+    const expected = await shippedModelInAllThree({ strategy: 'bn-adapt', seed: 1, guard: { classGate: 0 } }, data);
     expect(expected.slice(0, 2)).toEqual(['shift 0 none>adapting', 'step 0 adapt']);
     expect(expected.at(-1)).toBe(`step ${data.length - 1} source:domain-mixed`);
-    const worker = await createWorkerAdapter({ model: await loadSourceModel(), ...opts });
-    open.push(worker);
-    expect(await viaSteps(worker, data, 32, shape)).toEqual(expected);
-    const streamed = await createAdapter(await loadSourceModel(), opts);
-    expect(await viaAdapt(streamed, data, 32, shape)).toEqual(expected);
-    streamed.dispose();
   });
 
   it('the budget thins update steps in all three', async () => {
