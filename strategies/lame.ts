@@ -54,6 +54,14 @@
  *   i.i.d. 39.73 = source, class-sorted 33.0, mixed domains with Dirichlet(0.1) labels 29.8,
  *   against 39.73 for source; 0.6: 39.73, 34.4, 37.5; with the detector's later exit 0.25,
  *   mixed+Dirichlet 30.9). Guard off, 0.8 costs i.i.d. streams more than 0.6 did (41.7 against 40.1).
+ * - Safe default (not in the reference): `maxChanged`. A correction that changes the arg-max of
+ *   more than this fraction of the batch (0.25) is not trusted and the batch gets the source
+ *   prediction (stats `rejected: 1`). On the benchmark's Dirichlet(0.1) batches the corrections
+ *   that made a domain worse were the ones that overruled the model on a third of the frames or
+ *   more, on domains where its features are poor (chosen on validation streams with
+ *   `demos/bench/lamePolicy.ts`; docs/safe-adaptation.md). 1 keeps every correction. With the
+ *   guard on, LAME also corrects only while the stream is less than `guard.maxShift` from the
+ *   source (src/safety/guard.ts).
  */
 import * as tf from '../src/tf.js';
 import { InvalidOptionError } from '../src/errors.js';
@@ -93,6 +101,12 @@ export interface LameOptions {
    * detector, which lets LAME correct only on class-correlated streams; docs/safe-adaptation.md).
    */
   classGate?: number;
+  /**
+   * Largest fraction of a batch's labels the correction may change; a correction that changes
+   * more returns the source prediction instead (see the file header). 1 keeps every correction
+   * (the reference behaviour). Defaults to 0.25.
+   */
+  maxChanged?: number;
 }
 
 /** Per-batch momentum of the stream prior LAME's `classGate` compares a batch with (memory ~3 batches). */
@@ -528,13 +542,18 @@ class LameStrategy extends BaseStrategy<LameConfig> {
         gateRatio = gate.ratio;
         // The first batch has no stream to compare with: never corrected.
         if (gate.first || gate.ratio >= this.config.classGate) {
-          return { probs: tf.clone(probs), stats: { iterations: 0, energy: 0, changed: 0, gateRatio, corrected: 0 } };
+          return { probs: tf.clone(probs), stats: { iterations: 0, energy: 0, changed: 0, gateRatio, corrected: 0, rejected: 0 } };
         }
       }
       const sol = lameCorrect(probs, feats, this.config);
       const changed = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(tf.argMax(probs, 1), tf.argMax(sol.y, 1)), 'int32')).dataSync()[0]!);
-      const stats: Record<string, number> = { iterations: sol.iterations, energy: sol.energy, changed, gateRatio, corrected: 1 };
+      const stats: Record<string, number> = { iterations: sol.iterations, energy: sol.energy, changed, gateRatio, corrected: 1, rejected: 0 };
       if (sol.sigma !== undefined) stats.sigma = sol.sigma;
+      // A correction that overrules the model on too many frames is not trusted (maxChanged).
+      if (changed > this.config.maxChanged * n) {
+        sol.y.dispose();
+        return { probs: tf.clone(probs), stats: { ...stats, changed: 0, corrected: 0, rejected: 1 } };
+      }
       return { probs: sol.y, stats };
     } finally {
       probs.dispose();
@@ -554,7 +573,7 @@ export const lameStrategy: StrategyDefinition<'lame', LameOptions> = {
   name: 'lame',
   description: 'LAME: Laplacian correction of each batch\'s outputs over feature affinities (model untouched; GraphModels too).',
   needs: { batchNorm: false, gradients: false, layersModel: false } satisfies StrategyNeeds,
-  defaults: { affinity: 'rbf', k: 5, lambda: 1, maxIter: 100, tol: 1e-8, forceSymmetry: false, featuresLayer: '', classGate: 0.8 },
+  defaults: { affinity: 'rbf', k: 5, lambda: 1, maxIter: 100, tol: 1e-8, forceSymmetry: false, featuresLayer: '', classGate: 0.8, maxChanged: 0.25 },
   validate(config) {
     if (!(LAME_AFFINITIES as readonly string[]).includes(config.affinity)) {
       throw new InvalidOptionError(`lame: option 'affinity' must be 'rbf', 'knn' or 'linear'; got '${String(config.affinity)}'.`);
@@ -572,6 +591,9 @@ export const lameStrategy: StrategyDefinition<'lame', LameOptions> = {
     }
     if (typeof config.classGate !== 'number' || !(config.classGate >= 0) || !Number.isFinite(config.classGate)) {
       throw new InvalidOptionError(`lame: option 'classGate' must be a finite number >= 0 (0 corrects every batch, the reference behaviour); got ${String(config.classGate)}.`);
+    }
+    if (typeof config.maxChanged !== 'number' || !(config.maxChanged >= 0 && config.maxChanged <= 1)) {
+      throw new InvalidOptionError(`lame: option 'maxChanged' must be a number in [0, 1] (1 keeps every correction, the reference behaviour); got ${String(config.maxChanged)}.`);
     }
     if (typeof config.featuresLayer !== 'string') {
       throw new InvalidOptionError(`lame: option 'featuresLayer' must be a layer name (string); got ${String(config.featuresLayer)}.`);

@@ -50,7 +50,7 @@ export interface StepMetrics {
 export interface UpdateInfo {
   mode: 'adapt' | 'predict' | 'source';
   /** Why the step did not adapt (absent on `'adapt'` steps). */
-  reason?: 'budget' | 'shift-none' | 'shift-steady' | 'guard-frozen' | 'guard-trip' | 'non-finite' | 'class-correlated' | 'iid-stream' | 'domain-mixed' | 'small-batch';
+  reason?: 'budget' | 'shift-none' | 'shift-steady' | 'guard-frozen' | 'guard-trip' | 'non-finite' | 'class-correlated' | 'iid-stream' | 'domain-mixed' | 'small-batch' | 'shift-far';
   /** Update steps run so far. */
   stepsRun: number;
   /** Steps so far that did not run the update (predict-only or source). */

@@ -64,6 +64,16 @@ function guardShift(guard: Required<GuardOptions> | null, forSingleDomains: bool
   return new ShiftDetector({ ...SHIFT_DEFAULTS, onThreshold: guard.minShift, offThreshold: (2 / 3) * guard.minShift, steadySteps: Number.MAX_SAFE_INTEGER }, source);
 }
 
+/**
+ * The distance LAME's far-shift rule (`guard.maxShift`) reads, for strategies for class-correlated
+ * streams on a model with BN layers: a shift detector with the default momentum (its states are
+ * not used). Null when off, or when an explicit `shiftDetection` detector gives the distance.
+ */
+function guardFarShift(guard: Required<GuardOptions> | null, forCorrelated: boolean, explicit: boolean, source: SourceModel | null): ShiftDetector | null {
+  if (guard === null || guard.maxShift <= 0 || !forCorrelated || explicit || source === null || source.batchNorms.length === 0) return null;
+  return new ShiftDetector({ ...SHIFT_DEFAULTS }, source);
+}
+
 async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
   try {
     return (await t.data()) as Float32Array;
@@ -108,6 +118,10 @@ export class SafetyController {
     readonly correlation: ClassCorrelation | null,
     /** The domain-mixture detector; null when off (no guard, `mixtureGate` 0, no BN layer, or a strategy that is not for single-domain streams). */
     readonly mixture: DomainMixture | null,
+    /** The detector whose distance LAME's far-shift rule reads when no explicit `shiftDetection` gives one; null otherwise. */
+    private readonly farShift: ShiftDetector | null,
+    /** `guard.maxShift` for strategies for class-correlated streams; 0 when the rule is off. */
+    private readonly maxShift: number,
   ) {}
 
   /**
@@ -125,7 +139,10 @@ export class SafetyController {
     const source = guardOptions !== null || shiftOptions !== null ? await createSourceModel(target) : null;
     try {
       const forSingleDomains = impl.streams === undefined || impl.streams === 'iid';
+      const forCorrelated = impl.streams === 'class-correlated';
       const mixture = guardOptions !== null && guardOptions.mixtureGate > 0 && forSingleDomains ? new DomainMixture(guardOptions, source!.batchNorms) : null;
+      const farShift = guardFarShift(guardOptions, forCorrelated, shiftOptions !== null, source);
+      const maxShift = guardOptions !== null && forCorrelated && source!.batchNorms.length > 0 ? guardOptions.maxShift : 0;
       return new SafetyController(
         impl,
         target,
@@ -135,6 +152,8 @@ export class SafetyController {
         budgetOptions !== null ? new ComputeBudget(budgetOptions) : null,
         guardOptions !== null && guardOptions.classGate > 0 && impl.streams !== 'any' ? new ClassCorrelation(guardOptions, target.numClasses) : null,
         mixture?.usable === true ? mixture : null,
+        farShift,
+        maxShift,
       );
     } catch (e) {
       source?.dispose();
@@ -185,6 +204,14 @@ export class SafetyController {
         } else if (mixed) {
           [mode, reason] = ['source', 'domain-mixed'];
         }
+      }
+      // LAME on a stream far from the source: its feature affinities no longer follow the classes.
+      if (this.maxShift > 0) {
+        if (this.farShift !== null) {
+          sourceProbs ??= await this.sourcePass(x);
+          await this.farShift.measure(this.canPredict);
+        }
+        if (mode !== 'source' && (this.detector ?? this.farShift)!.distance >= this.maxShift) [mode, reason] = ['source', 'shift-far'];
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
@@ -241,12 +268,14 @@ export class SafetyController {
     this.mixture?.clear();
     this.guard?.clear();
     this.detector?.clear();
+    this.farShift?.clear();
     this.budget?.clear();
   }
 
   dispose(): void {
     this.dropLastGood();
     this.detector?.dispose();
+    this.farShift?.dispose();
     this.mixture?.dispose();
     this.source?.dispose();
   }
@@ -285,7 +314,7 @@ export class SafetyController {
   private async sourcePass(x: tf.Tensor4D): Promise<tf.Tensor2D> {
     const watch = this.mixture !== null && x.shape[0] >= EMA_BELOW_BATCH ? this.mixture : null;
     if (watch !== null) this.mixtureHooks ??= watch.hooks(this.detector?.hooks);
-    const hooks = watch !== null ? this.mixtureHooks! : this.detector?.hooks;
+    const hooks = watch !== null ? this.mixtureHooks! : (this.detector ?? this.farShift)?.hooks;
     const probs = this.source!.probs(x, hooks);
     try {
       await watch?.observe();

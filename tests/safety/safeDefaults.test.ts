@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createAdapter, initBackend } from '../../src/index.js';
+import { createAdapter, initBackend, InvalidOptionError } from '../../src/index.js';
 import { disposeTensors } from '../../src/model/weights.js';
 import { EMA_BELOW_BATCH } from '../../strategies/normStats.js';
 import { calibratedThreshold, COTTA_CALIBRATION_BATCHES } from '../../strategies/cotta.js';
@@ -134,12 +134,12 @@ describe('LAME classGate', () => {
     const pa = source(a);
     const pb = source(b);
     const { ratio } = classGateRatio(pb, 16, 5, classGateRatio(pa, 16, 5, new Float32Array(5), 0.3).prior, 0.3);
-    const corrector = await createAdapter(model, { strategy: 'lame', classGate: 0, guard: false });
+    const corrector = await createAdapter(model, { strategy: 'lame', classGate: 0, maxChanged: 1, guard: false });
     await corrector.step(a);
     const lameB = (await corrector.step(b)).probs;
     corrector.dispose();
     for (const [gate, corrected] of [[ratio + 1e-3, true], [ratio - 1e-3, false]] as const) {
-      const adapter = await createAdapter(model, { strategy: 'lame', classGate: gate, guard: false });
+      const adapter = await createAdapter(model, { strategy: 'lame', classGate: gate, maxChanged: 1, guard: false });
       const first = await adapter.step(a);
       expect(first.stats).toMatchObject({ corrected: 0, gateRatio: 1 }); // the first batch has no stream to compare with
       expectClose(Array.from(first.probs), Array.from(pa), 1e-6);
@@ -150,6 +150,36 @@ describe('LAME classGate', () => {
       adapter.dispose();
     }
     tf.dispose([a, b]);
+    model.dispose();
+  });
+});
+
+describe('LAME maxChanged', () => {
+  it('a correction that changes more than maxChanged of the labels returns the source prediction; one within it is kept exactly', async () => {
+    const model = smallResNet([12, 12, 1], 5);
+    // Seeded weights, and frames at contrasts from -3 to 3, so that the source model predicts two classes and LAME changes 9 of 16 labels.
+    model.weights.forEach((w, i) => w.write(tf.tidy(() => tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 2500 + i))));
+    randomizeBatchNorms(model, 8);
+    const x = tf.tidy(() => tf.mul(randomBatch([16, 12, 12, 1], 45), tf.reshape(tf.linspace(-3, 3, 16), [16, 1, 1, 1]))) as tf.Tensor4D;
+    const source = tf.tidy(() => (model.predict(x) as tf.Tensor2D).dataSync() as Float32Array);
+    const argmax = (p: Float32Array, i: number) => Array.from(p.subarray(i * 5, i * 5 + 5)).indexOf(Math.max(...p.subarray(i * 5, i * 5 + 5)));
+    const reference = await createAdapter(model, { strategy: 'lame', classGate: 0, maxChanged: 1, guard: false });
+    const lame = (await reference.step(x)).probs;
+    reference.dispose();
+    let changed = 0;
+    for (let i = 0; i < 16; i++) changed += +(argmax(lame, i) !== argmax(source, i));
+    expect(changed).toBeGreaterThan(1);
+    for (const [maxChanged, kept] of [[changed / 16, true], [(changed - 1) / 16, false]] as const) {
+      const adapter = await createAdapter(model, { strategy: 'lame', classGate: 0, maxChanged, guard: false });
+      const out = await adapter.step(x);
+      expect(out.stats).toMatchObject(kept ? { corrected: 1, rejected: 0, changed } : { corrected: 0, rejected: 1, changed: 0 });
+      expectClose(Array.from(out.probs), Array.from(kept ? lame : source), 1e-6);
+      adapter.dispose();
+    }
+    for (const maxChanged of [-0.1, 1.5, Number.NaN, '0.5']) {
+      await expect(createAdapter(model, { strategy: 'lame', maxChanged } as never)).rejects.toBeInstanceOf(InvalidOptionError);
+    }
+    x.dispose();
     model.dispose();
   });
 });

@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, GUARD_DEFAULTS, initBackend, InvalidOptionError, UnsupportedModelError, type MetricsRecord } from '../../src/index.js';
 import { ModelExecutor } from '../../src/model/executor.js';
+import { createTarget } from '../../src/model/target.js';
 import { resolveShiftOptions, SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
+import { createSourceModel } from '../../src/safety/sourceModel.js';
 import { plainCnn, smallResNet } from '../helpers/models.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
@@ -145,6 +147,57 @@ describe('guard.minShift: the unshifted-stream rule, on by default', () => {
     for (const guard of [{ minShift: -1 }, { minShift: Number.POSITIVE_INFINITY }]) {
       await expect(createAdapter(m, { strategy: 'tent', guard })).rejects.toBeInstanceOf(InvalidOptionError);
     }
+    m.dispose();
+  });
+});
+
+describe('guard.maxShift: LAME corrects only while the stream is near the source', () => {
+  it('a batch at or beyond maxShift (the distance of a separate detector) gets the source answer (shift-far), the others LAME\'s correction', async () => {
+    expect(GUARD_DEFAULTS.maxShift).toBe(0.8);
+    const m = calibratedModel();
+    const batches = [40, 41, 42].map((s) => sourceBatch(32, s)).concat([50, 52, 54].map((s) => shiftedBatch(32, s)), [60, 61].map((s) => sourceBatch(32, s)));
+    // The distance after each batch, from a detector of its own on the source model.
+    const source = await createSourceModel(createTarget(m));
+    const oracle = new ShiftDetector({ ...SHIFT_DEFAULTS }, source);
+    const distances: number[] = [];
+    const sourceProbs: Float32Array[] = [];
+    for (const x of batches) {
+      const p = source.probs(x, oracle.hooks);
+      sourceProbs.push((await p.data()) as Float32Array);
+      p.dispose();
+      await oracle.measure(true);
+      distances.push(oracle.distance);
+    }
+    oracle.dispose();
+    source.dispose();
+    const maxShift = (Math.max(...distances.slice(0, 3)) + Math.min(...distances.slice(3, 6))) / 2;
+    const far = distances.map((d) => d >= maxShift);
+    expect(far).toEqual([false, false, false, true, true, true, false, false]);
+    // LAME correcting every batch (both of its own gates off), guarded and not.
+    const lame = { strategy: 'lame', classGate: 0, maxChanged: 1 } as const;
+    const plain = await createAdapter(m, { ...lame, guard: false });
+    const corrected: Float32Array[] = [];
+    for (const x of batches) corrected.push((await plain.step(x)).probs);
+    plain.dispose();
+    const guarded = await createAdapter(m, { ...lame, guard: { classGate: 0, maxShift } });
+    for (let i = 0; i < batches.length; i++) {
+      const out = await guarded.step(batches[i]!);
+      expect(out.update.mode).toBe(far[i] ? 'source' : 'adapt');
+      if (far[i]) expect(out.update.reason).toBe('shift-far');
+      const expected = far[i] ? sourceProbs[i]! : corrected[i]!;
+      Array.from(out.probs).forEach((p, k) => expect(p).toBeCloseTo(expected[k]!, 5));
+    }
+    guarded.dispose();
+    // The corrections differ from the source answers, so the check above can tell them apart.
+    expect(Math.max(...Array.from(corrected[3]!, (v, k) => Math.abs(v - sourceProbs[3]![k]!)))).toBeGreaterThan(1e-3);
+    // maxShift 0 turns the rule off; bad values are typed errors.
+    const off = await createAdapter(m, { ...lame, guard: { classGate: 0, maxShift: 0 } });
+    for (const x of batches) expect((await off.step(x)).update.mode).toBe('adapt');
+    off.dispose();
+    for (const guard of [{ maxShift: -1 }, { maxShift: Number.NaN }]) {
+      await expect(createAdapter(m, { strategy: 'lame', guard })).rejects.toBeInstanceOf(InvalidOptionError);
+    }
+    tf.dispose(batches);
     m.dispose();
   });
 });

@@ -114,9 +114,10 @@ describe("strategy 'lame' on a tf.GraphModel", () => {
       const graph = await buildGraphModel(w);
       const layers = buildLayersModel(w);
       const outputNode = outputKind === 'logits' ? 'logits' : 'probs';
-      // classGate 0: every batch corrected, as the official algorithm (the gate: tests/safety/safeDefaults.test.ts).
-      const onGraph = await createAdapter(graph, { strategy: 'lame', classGate: 0, graphNodes: { outputNode, featuresNode: 'features', outputKind } });
-      const onLayers = await createAdapter(layers, { strategy: 'lame', classGate: 0 });
+      // classGate 0, maxChanged 1: every batch corrected, as the official algorithm (the gates:
+      // tests/safety/safeDefaults.test.ts); no guard on either (guard.maxShift reads BN layers, which only the LayersModel has).
+      const onGraph = await createAdapter(graph, { strategy: 'lame', classGate: 0, maxChanged: 1, guard: false, graphNodes: { outputNode, featuresNode: 'features', outputKind } });
+      const onLayers = await createAdapter(layers, { strategy: 'lame', classGate: 0, maxChanged: 1, guard: false });
       const source = await createAdapter(graph, { strategy: 'source', graphNodes: { outputNode, featuresNode: 'features', outputKind } });
       const x = tf.randomUniform([24, H, H, 1], 0, 1, 'float32', 4);
       const g = await onGraph.step(x);

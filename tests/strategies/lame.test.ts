@@ -332,8 +332,10 @@ describe("strategy 'lame' on a LayersModel", () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model);
     const before = model.weights.map((w) => Array.from(w.read().dataSync()));
-    // classGate 0: every batch corrected, as the reference code does (the gate is tested below).
-    const adapter = await createAdapter(model, { strategy: 'lame', classGate: 0 });
+    // The reference behaviour: every batch corrected (classGate 0, maxChanged 1; the gates are
+    // tested in tests/safety/safeDefaults.test.ts), no guard (this random model is far from its
+    // own BN statistics, where the guard answers with the source model: guard.maxShift).
+    const adapter = await createAdapter(model, { strategy: 'lame', classGate: 0, maxChanged: 1, guard: false });
     expect(await adapter.getConfig()).toEqual({
       strategy: 'lame',
       affinity: 'rbf',
@@ -344,6 +346,8 @@ describe("strategy 'lame' on a LayersModel", () => {
       forceSymmetry: false,
       featuresLayer: '',
       classGate: 0,
+      maxChanged: 1,
+      guard: false,
     });
     const x = randomBatch([20, 12, 12, 1], 21);
     const out = await adapter.step(x);
@@ -368,7 +372,7 @@ describe("strategy 'lame' on a LayersModel", () => {
   it('featuresLayer names another layer; a bad name or bad option is an InvalidOptionError', async () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model, 3);
-    const adapter = await createAdapter(model, { strategy: 'lame', featuresLayer: 'b2s_bn', affinity: 'knn', k: 3, classGate: 0 });
+    const adapter = await createAdapter(model, { strategy: 'lame', featuresLayer: 'b2s_bn', affinity: 'knn', k: 3, classGate: 0, maxChanged: 1, guard: false });
     const x = randomBatch([10, 12, 12, 1], 22);
     const out = await adapter.step(x);
     const featModel = tf.model({ inputs: model.inputs, outputs: model.getLayer('b2s_bn').output as tf.SymbolicTensor });
@@ -431,7 +435,7 @@ describe("strategy 'lame' on a LayersModel", () => {
   it('batch size 1 through the adapter returns the source probabilities', async () => {
     const model = smallResNet([12, 12, 1], 5);
     randomizeBatchNorms(model, 4);
-    const adapter = await createAdapter(model, { strategy: 'lame' });
+    const adapter = await createAdapter(model, { strategy: 'lame', guard: false });
     const x = randomBatch([1, 12, 12, 1], 23);
     const out = await adapter.step(x);
     const p = tf.tidy(() => Array.from((model.predict(x) as tf.Tensor).dataSync()));
