@@ -96,7 +96,7 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
    * The shipped model over `data` (batches of 32 Fashion-MNIST-size frames) in-thread, in a worker
    * and through adapt(): the worker's and adapt()'s traces must equal the in-thread one, returned.
    */
-  async function shippedModelInAllThree(opts: { strategy: 'bn-adapt'; seed: number; guard: Record<string, number> }, data: Float32Array[]): Promise<string[]> {
+  async function shippedModelInAllThree(opts: { strategy: 'bn-adapt' | 'lame'; seed: number; guard: Record<string, number> }, data: Float32Array[]): Promise<string[]> {
     const shape: [number, number, number] = [28, 28, 1];
     const local = await createAdapter(await loadSourceModel(), opts);
     const expected = await viaSteps(local, data, 32, shape);
@@ -147,6 +147,18 @@ describe('the safety layer in-thread, in a worker and through adapt()', () => {
     const expected = await shippedModelInAllThree({ strategy: 'bn-adapt', seed: 1, guard: { classGate: 0 } }, data);
     expect(expected.slice(0, 2)).toEqual(['shift 0 none>adapting', 'step 0 adapt']);
     expect(expected.at(-1)).toBe(`step ${data.length - 1} source:domain-mixed`);
+  });
+
+  it("LAME's far-shift rule (maxShift) decides the same in all three", { timeout: 120_000 }, async () => {
+    // Contrast (distance ~1.6 from the source) then jpeg (~0.1), batches of 32, the
+    // class-correlation detector off: source answers on contrast, corrections on jpeg.
+    const data: Float32Array[] = [];
+    for (const domain of ['contrast', 'jpeg_compression']) {
+      for (const b of streamFromSpec(`single:${domain}`, { seed: 3, perDomain: 128, batchSize: 32 })) data.push(b.x);
+    }
+    const expected = await shippedModelInAllThree({ strategy: 'lame', seed: 1, guard: { classGate: 0 } }, data);
+    expect(expected.slice(0, 4)).toEqual([0, 1, 2, 3].map((i) => `step ${i} source:shift-far`));
+    expect(expected.slice(4)).toEqual([4, 5, 6, 7].map((i) => `step ${i} adapt`));
   });
 
   it('the budget thins update steps in all three', async () => {
