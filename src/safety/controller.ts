@@ -181,7 +181,7 @@ export class SafetyController {
         const change = await this.detector.measure(this.canPredict);
         if (change !== null) {
           emit({ kind: 'shift', stepId, from: change.from, to: change.to, distance: this.detector.distance, time: performance.now(), memory: memoryFigures() });
-          if (change.to === 'none') this.backToSource();
+          if (change.to === 'none') this.resetToSource();
         }
         if (this.detector.state === 'none') [mode, reason] = ['source', 'shift-none'];
         else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
@@ -352,10 +352,6 @@ export class SafetyController {
     this.impl.reset();
     this.dropLastGood();
     this.guard?.clearSignals();
-  }
-
-  private backToSource(): void {
-    this.resetToSource();
   }
 
   private keepAsLastGood(): void {
