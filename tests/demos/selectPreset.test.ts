@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../demos/cli.js';
-import { finalists, parseSelectArgs, pickWinner, stageCandidates, type Scored } from '../../demos/bench/selectPreset.js';
+import { finalists, parseSelectArgs, pickWinner, SPEED_MARGIN, stageCandidates, type Scored } from '../../demos/bench/selectPreset.js';
 import { getStrategy, resolveOptions } from '../../strategies/registry.js';
 
 const scored = (label: string, meanError: number, imagesPerSec: number): Scored => ({
@@ -21,6 +21,20 @@ describe('selectPreset', () => {
     expect(pickWinner([a, b, c], 0.1).label).toBe('a');
     expect(pickWinner([c, b, a], 1).label).toBe('c');
     expect(() => pickWinner([], 0.2)).toThrow(/no candidate/);
+  });
+
+  it(`takes a faster candidate within the tolerance only if it is ${SPEED_MARGIN}x as fast; never one that needs model files`, () => {
+    expect(SPEED_MARGIN).toBe(1.5);
+    const best = scored('best', 20.0, 300);
+    // 1.4x as fast and 0.15 behind: timing noise, the best stays; 1.5x: taken.
+    expect(pickWinner([best, scored('near', 20.15, 420)], 0.2).label).toBe('best');
+    expect(pickWinner([best, scored('near', 20.15, 450)], 0.2).label).toBe('near');
+    // ViDA with adapters made for this model: lower error, still not the winner.
+    const vida = { ...scored('vida', 19.6, 900), modelFiles: 'vida-adapters.bin' };
+    expect(pickWinner([best, vida], 0.2).label).toBe('best');
+    expect(() => pickWinner([vida], 0.2)).toThrow(/model files/);
+    // The slow stage's ViDA candidate is marked.
+    expect(stageCandidates('slow', best).every((c) => c.modelFiles !== undefined)).toBe(true);
   });
 
   it('the confirm stage re-runs the best candidate of each strategy', () => {
