@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { streamFromSpec } from '../../src/data/streams.js';
 import { createAdapter } from '../../src/index.js';
+import { summarizeProbs } from '../../src/metrics/stepMetrics.js';
 import { createTarget } from '../../src/model/target.js';
 import { createSourceModel } from '../../src/safety/sourceModel.js';
 import { SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
@@ -38,12 +39,6 @@ interface BatchRecord {
   distance: number;
 }
 
-function argmax(p: ArrayLike<number>, i: number, k: number): number {
-  let b = 0;
-  for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
-  return b;
-}
-
 async function record(spec: string, seed: number, perDomain: number, batchSize: number): Promise<BatchRecord[]> {
   const model = await loadSourceModel();
   const source = await createSourceModel(createTarget(model));
@@ -65,8 +60,9 @@ async function record(spec: string, seed: number, perDomain: number, batchSize: 
     prior = gate.prior;
     const corrected = await lame.step({ data: b.x, shape: b.shape });
     const rec: BatchRecord = { domain: b.domain, n, sourceWrong: 0, lameWrong: 0, changed: 0, gateRatio: gate.ratio, first: gate.first, distance: detector.distance };
+    const sourceLabels = summarizeProbs(probs, k).labels;
     for (let i = 0; i < n; i++) {
-      const s = argmax(probs, i, k);
+      const s = sourceLabels[i]!;
       rec.sourceWrong += +(s !== b.labels[i]);
       rec.lameWrong += +(corrected.labels[i] !== b.labels[i]);
       rec.changed += +(corrected.labels[i] !== s);

@@ -13,6 +13,7 @@ import { createAdapter, initBackend } from '../../src/index.js';
 import { streamFromSpec } from '../../src/data/streams.js';
 import { ModelExecutor } from '../../src/model/executor.js';
 import { batchStatisticsHook } from '../../src/model/batchNorm.js';
+import { summarizeProbs } from '../../src/metrics/stepMetrics.js';
 import { loadSourceModel } from './loadModel.js';
 import { HELP, parseCli, positiveInt, runCli } from '../cli.js';
 
@@ -74,16 +75,6 @@ class ClassRatio {
   }
 }
 
-function argmaxRows(p: Float32Array, n: number, k: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let b = 0;
-    for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + b]!) b = c;
-    out[i] = b;
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   const args = parseCli(OPTIONS, process.argv.slice(2));
   if (args.help) return console.log(USAGE);
@@ -118,8 +109,8 @@ async function main(): Promise<void> {
     x.dispose();
     const out = await adapter.step({ data: b.x, shape: b.shape });
     const n = b.shape[0];
-    const sl = argmaxRows(src!, n, k);
-    const rl = argmaxRows(bnref!, n, k);
+    const sl = summarizeProbs(src!, k).labels;
+    const rl = summarizeProbs(bnref!, k).labels;
     for (let i = 0; i < n; i++) {
       acc.wrong += +(out.labels[i] !== b.labels[i]);
       acc.refWrong += +(rl[i] !== b.labels[i]);

@@ -64,16 +64,6 @@ function guardShift(guard: Required<GuardOptions> | null, forSingleDomains: bool
   return new ShiftDetector({ ...SHIFT_DEFAULTS, onThreshold: guard.minShift, offThreshold: (2 / 3) * guard.minShift, steadySteps: Number.MAX_SAFE_INTEGER }, source);
 }
 
-/**
- * The distance LAME's far-shift rule (`guard.maxShift`) reads, for strategies for class-correlated
- * streams on a model with BN layers: a shift detector with the default momentum (its states are
- * not used). Null when off, or when an explicit `shiftDetection` detector gives the distance.
- */
-function guardFarShift(guard: Required<GuardOptions> | null, forCorrelated: boolean, explicit: boolean, source: SourceModel | null): ShiftDetector | null {
-  if (guard === null || guard.maxShift <= 0 || !forCorrelated || explicit || source === null || source.batchNorms.length === 0) return null;
-  return new ShiftDetector({ ...SHIFT_DEFAULTS }, source);
-}
-
 async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
   try {
     return (await t.data()) as Float32Array;
@@ -141,8 +131,10 @@ export class SafetyController {
       const forSingleDomains = impl.streams === undefined || impl.streams === 'iid';
       const forCorrelated = impl.streams === 'class-correlated';
       const mixture = guardOptions !== null && guardOptions.mixtureGate > 0 && forSingleDomains ? new DomainMixture(guardOptions, source!.batchNorms) : null;
-      const farShift = guardFarShift(guardOptions, forCorrelated, shiftOptions !== null, source);
+      // LAME's far-shift rule (guard.maxShift) on a model with BN layers; it reads the distance of an
+      // explicit shiftDetection's detector, else of one of its own (default momentum, states unused).
       const maxShift = guardOptions !== null && forCorrelated && source!.batchNorms.length > 0 ? guardOptions.maxShift : 0;
+      const farShift = maxShift > 0 && shiftOptions === null ? new ShiftDetector({ ...SHIFT_DEFAULTS }, source!) : null;
       return new SafetyController(
         impl,
         target,
