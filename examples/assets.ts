@@ -1,7 +1,8 @@
 /**
  * Puts what the examples load at run time next to them: the shipped Fashion-MNIST model
- * (demos/bench/model: model.json + weights.bin) and `samples.bin`, a few test-split images
- * with their labels. The files are generated, not committed (see .gitignore).
+ * (demos/bench/model: model.json + weights.bin) and `samples.bin`, test-split images with their
+ * labels: 1,024 for the Node example (enough to get past the guard's ~580-frame startup and
+ * adapt), 256 for the Vite app. The files are generated, not committed (see .gitignore).
  *
  *   npm run examples:assets                                  # into the examples in the repo
  *   tsx examples/assets.ts --node <dir> --vite <dir>         # into copies (the consumer check)
@@ -32,7 +33,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
       vite: { type: 'string', default: join(HERE, 'vite-camera') },
     },
   });
-  writeAssets(join(values.node, 'assets'));
+  writeAssets(join(values.node, 'assets'), 1024);
   writeAssets(join(values.vite, 'public'));
   console.log(`examples: wrote model/ and samples.bin into ${join(values.node, 'assets')} and ${join(values.vite, 'public')}`);
 }
