@@ -474,7 +474,7 @@ class RemoteAdapter implements WorkerAdapter {
 
   restore(bytes: Uint8Array): Promise<void> {
     // Our own copy: the bytes are the state a new worker would resume from.
-    const copy = this.settings.resume !== null && bytes instanceof Uint8Array ? bytes.slice() : null;
+    const copy = this.settings.resume !== null && bytes instanceof Uint8Array ? new Uint8Array(bytes) : null; // never Buffer#slice (a view)
     return this.enqueue(
       (remote) => remote.restore(bytes),
       this.settings.timeoutMs,

@@ -134,6 +134,10 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
     throw new InvalidSnapshotError(`${owner}: ${why}`);
   };
   if (!(bytes instanceof Uint8Array)) fail(`expected the snapshot as a Uint8Array; got ${bytes === null ? 'null' : typeof bytes}.`);
+  // A plain Uint8Array over exactly the caller's view: a Node Buffer (fs.readFileSync, Buffer.concat)
+  // is a Uint8Array subclass whose slice() is a view sharing memory, and its bytes often sit at a
+  // nonzero byteOffset inside a larger pooled buffer. From here on only the view's bytes are read.
+  bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < PREFIX_BYTES) fail(`${bytes.byteLength} bytes is too short to be an edge-tta state.`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) fail('these bytes are not an edge-tta state (bad magic number).');
@@ -209,7 +213,8 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
   for (const e of entries) {
     // A copy of this region of the view (never of the underlying buffer), aligned, of its own.
     const start = dataStart + e.offset;
-    const raw = bytes.slice(start, start + e.length * 4).buffer;
+    const raw = new ArrayBuffer(e.length * 4);
+    new Uint8Array(raw).set(bytes.subarray(start, start + e.length * 4));
     const data = e.dtype === 'int32' ? new Int32Array(raw) : new Float32Array(raw);
     checkTensorValues(owner, e.name, data, expected?.get(e.name)?.nonNegative === true);
     tensors[e.name] = { data, shape: e.shape, dtype: e.dtype };

@@ -3,6 +3,9 @@
  * built package now ends in an InvalidSnapshotError, with the adapter's state (its snapshot
  * bytes), its predictions and tf.memory() unchanged.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, decodeState, encodeState, initBackend, InvalidSnapshotError, type Adapter } from '../../src/index.js';
@@ -61,6 +64,36 @@ describe('untrusted snapshots', () => {
       expect(await f.adapter.snapshot()).toEqual(f.snap);
       expect((await f.adapter.predict(f.x)).probs).toEqual(p.probs);
       f.adapter.dispose();
+    }
+  });
+
+  it('a snapshot read back with fs.readFileSync (a Node Buffer) or held in a view at a nonzero byteOffset restores the same state', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-snap-'));
+    try {
+      for (const strategy of ['bn-adapt', 'tent']) {
+        const f = await fixture(strategy);
+        const p = await f.adapter.predict(f.x);
+        const file = path.join(dir, `${strategy}.bin`);
+        fs.writeFileSync(file, f.snap);
+        // Inside larger buffers whose other bytes are 0x7f7f7f7f (a finite float32 that no state holds).
+        const big = new Uint8Array(f.snap.length + 4096).fill(0x7f);
+        big.set(f.snap, 1024);
+        const inputs: [string, Uint8Array][] = [
+          ['fs.readFileSync', fs.readFileSync(file)],
+          ['a Buffer view at byteOffset 1024', Buffer.from(big.buffer, 1024, f.snap.length)],
+          ['a Uint8Array view at byteOffset 1024', big.subarray(1024, 1024 + f.snap.length)],
+          ['Buffer.concat', Buffer.concat([Buffer.from(f.snap.subarray(0, 100)), Buffer.from(f.snap.subarray(100))])],
+        ];
+        for (const [what, bytes] of inputs) {
+          await f.adapter.step(f.x); // move the state away from the snapshot
+          await expect(f.adapter.restore(bytes), `${strategy}: ${what}`).resolves.toBeUndefined();
+          expect(await f.adapter.snapshot(), `${strategy}: ${what}`).toEqual(f.snap);
+          expect((await f.adapter.predict(f.x)).probs, `${strategy}: ${what}`).toEqual(p.probs);
+        }
+        f.adapter.dispose();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

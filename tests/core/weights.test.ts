@@ -84,6 +84,39 @@ describe('encodeState / decodeState', () => {
     tf.dispose([a, b]);
   });
 
+  it('decodes only the view\'s bytes from a Node Buffer (whose slice() shares memory) inside a larger buffer, into copies of its own', () => {
+    const w = tf.tensor(f32(1, 2, 3));
+    const n = tf.tensor(Int32Array.from([-4, 5]), [2], 'int32');
+    const bytes = encodeState({ w, n }, { k: 1 });
+    tf.dispose([w, n]);
+    // The snapshot at byte 8 of a larger buffer (as fs, net and Buffer.concat give), its neighbours 42.0f.
+    const ab = new ArrayBuffer(8 + bytes.length + 4000);
+    new Float32Array(ab, 0, 2).fill(42);
+    new Uint8Array(ab).set(bytes, 8);
+    new Float32Array(ab, 8 + bytes.length, 1000).fill(42);
+    const inputs: Uint8Array[] = [
+      Buffer.from(ab, 8, bytes.length),
+      Buffer.from(ab, 0, 8 + bytes.length).subarray(8),
+      new Uint8Array(ab, 8, bytes.length),
+      Buffer.from(bytes),
+    ];
+    for (const input of inputs) {
+      const d = decodeState(input);
+      expect(d.meta).toEqual({ k: 1 });
+      expect(d.tensors.w).toEqual({ data: f32(1, 2, 3), shape: [3], dtype: 'float32' });
+      expect(d.tensors.n).toEqual({ data: Int32Array.from([-4, 5]), shape: [2], dtype: 'int32' });
+      for (const t of Object.values(d.tensors)) {
+        expect(t.data.buffer).not.toBe(ab);
+        expect(t.data.buffer.byteLength).toBe(t.data.length * 4);
+      }
+      // Copies: writing to the input afterwards changes nothing decoded.
+      const before = Array.from(d.tensors.w!.data);
+      input.fill(0);
+      expect(Array.from(d.tensors.w!.data)).toEqual(before);
+      new Uint8Array(ab).set(bytes, 8);
+    }
+  });
+
   it('refuses bytes that are not a state, with the reason', () => {
     const good = encodeState({ w: tf.tensor(f32(1, 2)) });
     const headerLength = new DataView(good.buffer).getUint32(8, true);

@@ -5,7 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, InvalidOptionError, InvalidSnapshotError } from '../../src/index.js';
+import { initBackend, InvalidOptionError, InvalidSnapshotError, WorkerCrashedError } from '../../src/index.js';
+import { injectWorkerFault } from '../../workers/createWorkerAdapter.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { cloneHeader, joinSnapshot, splitSnapshot } from '../helpers/snapshotBytes.js';
@@ -45,4 +46,31 @@ describe('worker restore of untrusted bytes', () => {
     await adapter.restore(snap);
     expect(await adapter.snapshot()).toEqual(snap);
   });
+
+  it('auto-resume keeps its own copy of restored bytes given as a Node Buffer (whose slice() is a view)', async () => {
+    const model = smallResNet([8, 8, 1], 3);
+    randomizeBatchNorms(model);
+    const resuming = await createWorkerAdapter({ model, strategy: 'tent', seed: 2, resume: { snapshotEvery: 1000 } });
+    try {
+      const x = { data: tf.tidy(() => tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 5).dataSync() as Float32Array), shape: [4, 8, 8, 1] };
+      await resuming.step({ data: x.data.slice(), shape: x.shape });
+      const one = await resuming.snapshot();
+      await resuming.step({ data: x.data.slice(), shape: x.shape });
+      const two = await resuming.snapshot();
+      expect(two.length).toBe(one.length);
+      expect(two).not.toEqual(one);
+      const buf = Buffer.from(one);
+      await resuming.restore(buf);
+      // The caller reuses its buffer: the state to resume from must not change with it.
+      buf.set(two);
+      const restarted = new Promise<void>((resolve) => resuming.metrics$.subscribe((m) => m.kind === 'worker-restart' && resolve()));
+      await injectWorkerFault(resuming, 'exit', 0);
+      const err = await resuming.step({ data: x.data.slice(), shape: x.shape }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerCrashedError);
+      await restarted;
+      expect(await resuming.snapshot()).toEqual(one);
+    } finally {
+      await resuming.terminate();
+    }
+  }, 300_000);
 });
