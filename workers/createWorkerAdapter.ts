@@ -75,12 +75,15 @@ export interface WorkerOptions {
    * 300,000 (5 min): never a false alarm for the slow strategies (a CoTTA or ViDA step of 64
    * frames takes 2-3 s on a free desktop core, but a first Tent step of 64 exceeded 60 s on an
    * oversubscribed machine); set a tighter bound for your device and batch size. `Infinity`:
-   * no timeout. `step` and `predict` take a per-call override.
+   * no timeout. At most 2,147,483,647 (2^31 - 1, about 24.8 days: JavaScript timers fire at
+   * once past it); a larger finite value throws `InvalidOptionError`. `step` and `predict`
+   * take a per-call override.
    */
   timeoutMs?: number;
   /**
    * Longest start of a worker (spawn, backend, model load; on a restart also the restore), ms.
    * Defaults to 300,000 (5 min). A start that takes longer fails with `WorkerTimeoutError`.
+   * `Infinity`: no timeout; as `timeoutMs`, at most 2,147,483,647.
    */
   startTimeoutMs?: number;
   /**
@@ -119,7 +122,7 @@ export interface WorkerResumeOptions {
 
 /** Per-call options of a worker adapter's `step`. */
 export interface WorkerCallOptions {
-  /** This call's timeout, ms (overrides the adapter's `timeoutMs`). */
+  /** This call's timeout, ms (overrides the adapter's `timeoutMs`; the same range: up to 2^31 - 1, or Infinity). */
   timeoutMs?: number;
 }
 
@@ -736,10 +739,18 @@ class RemoteAdapter implements WorkerAdapter {
   }
 }
 
-/** A timeout option: a positive number of ms, or Infinity (no timeout). */
+/**
+ * The longest delay `setTimeout` honours, ms (2^31 - 1, about 24.8 days): a longer one fires
+ * after 1 ms (browsers and Node both), which would declare a healthy worker hung at once.
+ */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** A timeout option: a positive number of ms up to {@link MAX_TIMEOUT_MS}, or Infinity (no timeout). */
 function checkTimeout(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !(value > 0)) {
-    throw new errors.InvalidOptionError(`${what} must be a positive number of milliseconds, or Infinity for no timeout; got ${String(value)}.`);
+  if (typeof value !== 'number' || !(value > 0) || (value !== Infinity && value > MAX_TIMEOUT_MS)) {
+    throw new errors.InvalidOptionError(
+      `${what} must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS} (about 24.8 days, the longest timer JavaScript runs), or Infinity for no timeout; got ${String(value)}.`,
+    );
   }
   return value;
 }
