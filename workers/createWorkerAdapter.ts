@@ -10,7 +10,7 @@ import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js'
 import type { GraphModelNodes } from '../src/model/target.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../src/preprocess.js';
 import * as errors from '../src/errors.js';
-import { checkOptionsObject } from '../src/adapterArgs.js';
+import { checkLabels, checkOptionsObject } from '../src/adapterArgs.js';
 import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
 import { checkFloat32Tensor, float32Values, isTensor, modelKind } from '../src/tensorLike.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
@@ -383,13 +383,20 @@ class RemoteAdapter implements WorkerAdapter {
   step(batch: BatchInput, labels?: ArrayLike<number>, options: WorkerCallOptions = {}): Promise<StepOutput> {
     let sent: OutgoingBatch;
     let timeoutMs: number;
+    let labelArray: number[] | undefined;
     try {
       timeoutMs = checkTimeout(options.timeoutMs ?? this.settings.timeoutMs, 'step: options.timeoutMs');
+      if (labels !== undefined) {
+        // The in-thread adapter's check (arrays and typed arrays of integer class indices, as a
+        // rejected promise); the worker checks the count against the batch again.
+        const count = (labels as { length?: unknown } | null)?.length;
+        checkLabels(labels, typeof count === 'number' ? count : 0, this.numClasses);
+        labelArray = Array.from(labels);
+      }
       sent = this.wire(batch);
     } catch (err) {
       return Promise.reject(err);
     }
-    const labelArray = labels === undefined ? undefined : Array.from(labels);
     return this.enqueue(
       (remote) => remote.step(sent.send(), labelArray),
       timeoutMs,
