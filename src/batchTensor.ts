@@ -35,6 +35,9 @@ function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readon
     const kind = (input.data as object | null)?.constructor?.name ?? typeof input.data;
     throw new InvalidInputError(`The batch data is a ${kind}; expected a Float32Array (scale 8-bit pixels to [0, 1] first).`);
   }
+  if (!Array.isArray(input.shape)) {
+    throw new InvalidInputError(`The batch shape must be an array of dimensions, [n, ${inputShape.join(', ')}] or [${inputShape.join(', ')}]; got ${input.shape === null ? 'null' : typeof input.shape}.`);
+  }
   const shape = input.shape.length === inputShape.length ? [1, ...input.shape] : [...input.shape];
   checkBatchShape(shape, inputShape, resize);
   const size = shape.reduce((a, b) => a * b, 1);

@@ -194,6 +194,12 @@ export function checkBatchShape(shape: readonly number[], inputShape: readonly n
     throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; expected ${expected}.`);
   }
   if (shape[0] === 0) throw new InvalidInputError(`The ${what} is empty (shape ${describeShape(shape)}); send at least one frame.`);
+  // Every dimension a positive safe integer: a fractional, negative or non-number one would reach tfjs (untyped errors).
+  const bad = shape.findIndex((d) => !(Number.isSafeInteger(d) && d > 0));
+  if (bad >= 0) {
+    const d = typeof shape[bad] === 'number' ? String(shape[bad]) : `${JSON.stringify(shape[bad])?.slice(0, 40)} (a ${shape[bad] === null ? 'null' : typeof shape[bad]})`;
+    throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; dimension ${bad} is ${d}: every dimension must be a positive integer.`);
+  }
   const c = inputShape[inputShape.length - 1];
   if (resize) {
     if (shape[shape.length - 1] !== c || shape.slice(1, -1).some((d) => !(d > 0))) {

@@ -11,7 +11,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adapt, createAdapter, initBackend, InvalidInputError, InvalidOptionError, type ImageDataLike } from '../../src/index.js';
 import { toBatchTensor } from '../../src/batchTensor.js';
 import { resolvePreprocess } from '../../src/preprocess.js';
-import { smallResNet } from '../helpers/models.js';
+import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 /** An RGBA image whose pixel p is `pixels[p]` = [r, g, b, a]. */
 function image(width: number, height: number, pixels: number[][]): ImageDataLike {
@@ -117,6 +117,68 @@ describe('inputs and preprocess', () => {
     [0, 0.9999, 0, 0.9999].forEach((v, i) => expect(out[i]).toBeCloseTo(v, 5));
     [2.5, 4.5, 10.5, 12.5].forEach((v, i) => expect(out[4 + i]).toBeCloseTo(v / 15, 6));
     expect(() => values([], [2, 2, 1])).toThrow(InvalidInputError);
+  });
+
+  it('a { data, shape } batch whose shape is not an array of positive integers: InvalidInputError from step and predict, nothing changed', async () => {
+    const model = smallResNet([8, 8, 1], 3);
+    randomizeBatchNorms(model);
+    const fixed = await createAdapter(model, { strategy: 'tent' });
+    const resizing = await createAdapter(smallResNet([8, 8, 1], 3), { strategy: 'tent', preprocess: { resize: 'bilinear' } });
+    const x = { data: Float32Array.from({ length: 128 }, (_, i) => (i % 17) / 16), shape: [2, 8, 8, 1] };
+    await fixed.step({ data: x.data.slice(), shape: [...x.shape] });
+    await resizing.step({ data: x.data.slice(), shape: [...x.shape] });
+    const notArray = /The batch shape must be an array of dimensions, \[n, 8, 8, 1\] or \[8, 8, 1\]; got/;
+    const cases: Array<[unknown, number, RegExp, 'fixed' | 'resizing' | 'both']> = [
+      [null, 64, /got null\.$/, 'both'],
+      [undefined, 64, /got undefined\.$/, 'both'],
+      [5, 64, /got number\.$/, 'both'],
+      ['8,8,1', 64, /got string\.$/, 'both'],
+      [{ length: 3, 0: 8, 1: 8, 2: 1 }, 64, /got object\.$/, 'both'],
+      [[0.5, 8, 8, 1], 32, /shape \[0\.5, 8, 8, 1\]; dimension 0 is 0\.5: every dimension must be a positive integer/, 'both'],
+      [[1.5, 8, 8, 1], 96, /dimension 0 is 1\.5/, 'both'],
+      [[-1, 8, 8, 1], 64, /dimension 0 is -1/, 'both'],
+      [[NaN, 8, 8, 1], 64, /dimension 0 is NaN/, 'both'],
+      [[1, 8, 8, '1'], 64, /dimension 3 is "1" \(a string\)/, 'both'],
+      [[1, 2.5, 4, 1], 10, /dimension 1 is 2\.5/, 'resizing'],
+      [[2.5, 4, 1], 10, /dimension 1 is 2\.5/, 'resizing'],
+      [[1, 1e-9, 1e9, 1], 1, /dimension 1 is 1e-9/, 'resizing'],
+      [[1, 4, 2 ** 53, 1], 4, /dimension 2 is 9007199254740992/, 'resizing'],
+    ];
+    for (const [name, adapter] of [['fixed', fixed], ['resizing', resizing]] as const) {
+      const snap = await adapter.snapshot();
+      const p = await adapter.predict({ data: x.data.slice(), shape: [...x.shape] });
+      const mem = tf.memory().numTensors;
+      for (const [shape, n, message, which] of cases) {
+        if (which !== 'both' && which !== name) continue;
+        for (const call of ['step', 'predict'] as const) {
+          const err = await adapter[call]({ data: new Float32Array(n).fill(0.5), shape: shape as number[] }).catch((e: unknown) => e);
+          expect(err, `${name} ${call} ${String(shape)}`).toBeInstanceOf(InvalidInputError);
+          expect((err as Error).message).toMatch(typeof shape === 'object' && Array.isArray(shape) ? message : notArray);
+          expect((err as Error).message).toMatch(message);
+        }
+      }
+      expect(tf.memory().numTensors).toBe(mem);
+      expect(await adapter.snapshot()).toEqual(snap);
+      expect((await adapter.predict({ data: x.data.slice(), shape: [...x.shape] })).probs).toEqual(p.probs);
+    }
+    fixed.dispose();
+    resizing.dispose();
+  });
+
+  it('adapt: a frame whose shape has a fractional dimension gets one error record; the stream goes on', async () => {
+    const adapter = await createAdapter(smallResNet([8, 8, 1], 3), { strategy: 'source', preprocess: { resize: 'bilinear' } });
+    const good = (k: number) => ({ data: new Float32Array(64).fill(k / 8), shape: [8, 8, 1] });
+    const frames = [good(1), good(2), { data: new Float32Array(10).fill(0.5), shape: [2.5, 4, 1] }, good(3), { data: new Float32Array(4).fill(0.5), shape: [1, 4, 1.0000001, 1] }, good(4), good(5)];
+    const records = await lastValueFrom(from(frames).pipe(adapt(adapter, { batchSize: 2, maxWaitMs: Infinity }), toArray()));
+    expect(records.map((r) => r.kind)).toEqual(['prediction', 'prediction', 'error', 'prediction', 'error', 'prediction', 'prediction']);
+    expect(records.map((r) => r.frameId)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(records[2]).toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/The frame has shape \[1, 2\.5, 4, 1\]; dimension 1 is 2\.5/) });
+    expect(records[4]).toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/dimension 2 is 1\.0000001/) });
+    // The good frames' predictions are the adapter's on those frames (source: per-frame outputs).
+    const direct = await adapter.predict([good(1), good(2), good(3), good(4), good(5)]);
+    const preds = records.filter((r) => r.kind === 'prediction').map((r) => (r.kind === 'prediction' ? Array.from(r.probs) : []));
+    expect(preds).toEqual([0, 1, 2, 3, 4].map((k) => Array.from(direct.probs.slice(3 * k, 3 * k + 3))));
+    adapter.dispose();
   });
 
   it('preprocess is validated against the model: unknown field, bad values, bgr on a grey model', async () => {
