@@ -46,9 +46,10 @@ const ORDERS = ['rgb', 'bgr'] as const;
 function perChannel(name: string, value: number | readonly number[] | undefined, fallback: number, channels: number): number[] {
   if (value === undefined) return new Array<number>(channels).fill(fallback);
   const values = typeof value === 'number' ? new Array<number>(channels).fill(value) : Array.isArray(value) ? [...(value as number[])] : null;
-  if (values === null || values.length !== channels || values.some((v) => typeof v !== 'number' || !Number.isFinite(v))) {
+  // Finite as float32 too (the tensors' type): 1e39 is a finite double but Infinity in float32.
+  if (values === null || values.length !== channels || values.some((v) => typeof v !== 'number' || !Number.isFinite(v) || !Number.isFinite(Math.fround(v)))) {
     throw new InvalidOptionError(
-      `preprocess.${name} is ${JSON.stringify(value)}; it must be a finite number or an array of ${channels} finite numbers (one per channel of the model's input).`,
+      `preprocess.${name} is ${JSON.stringify(value)}; it must be a finite number or an array of ${channels} finite numbers (one per channel of the model's input), each finite as a float32 too (magnitude below about 3.4e38).`,
     );
   }
   return values;

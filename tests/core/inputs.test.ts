@@ -188,12 +188,21 @@ describe('inputs and preprocess', () => {
       [{ scale: [1, 2] }, /preprocess.scale is \[1,2\]; it must be a finite number or an array of 1 finite numbers/],
       [{ offset: NaN }, /preprocess.offset/],
       [{ channelOrder: 'bgr' }, /'bgr' needs a 3-channel model; this model takes 1 channels/],
+      // Finite doubles that are Infinity as float32 (the tensors' type).
+      [{ scale: 1e39 }, /preprocess.scale is 1e\+39; .*finite as a float32 too/],
+      [{ scale: [-1e39] }, /preprocess.scale is \[-1e\+39\]; .*finite as a float32 too/],
+      [{ offset: 3.5e38 }, /preprocess.offset is 3.5e\+38; .*finite as a float32 too/],
+      [{ scale: Number.MAX_VALUE }, /preprocess.scale is 1.7976931348623157e\+308/],
     ] as const;
     for (const [preprocess, message] of bad) {
       const err = await createAdapter(smallResNet(), { strategy: 'source', preprocess: preprocess as never }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(InvalidOptionError);
+      expect(err, JSON.stringify(preprocess)).toBeInstanceOf(InvalidOptionError);
       expect((err as Error).message).toMatch(message);
     }
+    // The largest float32 is accepted, and applied (0.5 * max is finite).
+    const max = 3.4028234663852886e38;
+    expect(resolvePreprocess({ scale: max, offset: -max }, [2, 2, 1])).toMatchObject({ scale: [max], offset: [-max] });
+    expect(values({ data: new Float32Array(4).fill(0.5), shape: [2, 2, 1] }, [2, 2, 1], { scale: max })).toEqual(new Array(4).fill(Math.fround(max / 2)));
   });
 
   // Before any test installs a fake OffscreenCanvas (the scratch canvas is made once and kept).
