@@ -10,6 +10,7 @@ import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } fr
 import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent, type UpdateInfo } from './metrics/stepMetrics.js';
 import { SafetyController, type SafetyOptions } from './safety/controller.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
+import { checkFiniteWeights } from './model/finiteWeights.js';
 import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
 import { getStrategy, resolveOptions, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
 import type { StepStats, Strategy, StrategyDefinition } from '../strategies/strategy.js';
@@ -367,6 +368,7 @@ export async function createAdapter<N extends StrategyName>(
   const def = getStrategy(strategy);
   const config = resolveOptions(def, strategyOptions);
   checkModelNotDisposed(model);
+  checkFiniteWeights(model, 'createAdapter');
   const target = createTarget(model, graphNodes);
   const pre = resolvePreprocess(preprocess, target.inputShape);
   checkNeeds(def, target);

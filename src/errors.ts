@@ -6,8 +6,9 @@
 
 /** Base class of every error edge-tta throws on purpose. */
 export class EdgeTtaError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** `options.cause`: the underlying error (e.g. a tfjs or file-system error), as `Error.cause`. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
   }
 }
@@ -20,6 +21,17 @@ export class InvalidInputError extends EdgeTtaError {
 /** The model cannot be used with the requested strategy (no BatchNormalization, several outputs, ...). */
 export class UnsupportedModelError extends EdgeTtaError {
   override name = 'UnsupportedModelError' as const;
+}
+
+/**
+ * The model's files, artifacts or weights are unusable: a model file that is missing or
+ * unreadable, a model.json that is not JSON or lacks `modelTopology` / `weightsManifest`,
+ * weight bytes that do not match the manifest (truncated), or weights that are not finite (NaN,
+ * ±Infinity). `cause` holds the underlying error (file system, JSON, tfjs) when there is one.
+ * Nothing was created.
+ */
+export class InvalidModelError extends EdgeTtaError {
+  override name = 'InvalidModelError' as const;
 }
 
 /** A strategy name is not in the registry. */
@@ -46,6 +58,7 @@ export class DisposedError extends EdgeTtaError {
 export type EdgeTtaErrorName =
   | 'InvalidInputError'
   | 'UnsupportedModelError'
+  | 'InvalidModelError'
   | 'UnknownStrategyError'
   | 'InvalidOptionError'
   | 'BackendError'
@@ -98,8 +111,8 @@ export class WorkerFaultError extends EdgeTtaError {
    */
   readonly resuming: boolean;
 
-  constructor(message: string, options: { resuming?: boolean } = {}) {
-    super(message);
+  constructor(message: string, options: { resuming?: boolean; cause?: unknown } = {}) {
+    super(message, 'cause' in options ? { cause: options.cause } : undefined);
     this.resuming = options.resuming ?? false;
   }
 }

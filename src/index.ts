@@ -67,6 +67,7 @@ export {
   DisposedError,
   EdgeTtaError,
   InvalidInputError,
+  InvalidModelError,
   InvalidOptionError,
   InvalidSnapshotError,
   ModelInUseError,

@@ -27,7 +27,10 @@ export type WorkerModelSource =
   | tf.GraphModel
   /** An http(s) URL of a model.json the worker loads itself; in Node also a file path or file:// URL. */
   | string
-  /** Artifacts you already hold (e.g. read from IndexedDB): `model.json` content and the weight bytes. */
+  /**
+   * Artifacts you already hold (e.g. read from IndexedDB): `model.json` content and the weight
+   * bytes (copied: your buffers stay intact). A malformed one is an `InvalidModelError`.
+   */
   | {
       modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string };
       weights: ArrayBuffer | ArrayBuffer[];
@@ -150,9 +153,10 @@ export interface WorkerAdapter extends Adapter {
   terminate(): Promise<void>;
 }
 
-const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
+const ERROR_CLASSES: Record<string, new (message: string, options?: { cause?: unknown }) => Error> = {
   InvalidInputError: errors.InvalidInputError,
   UnsupportedModelError: errors.UnsupportedModelError,
+  InvalidModelError: errors.InvalidModelError,
   UnknownStrategyError: errors.UnknownStrategyError,
   InvalidOptionError: errors.InvalidOptionError,
   BackendError: errors.BackendError,
@@ -174,11 +178,17 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
  * keeps the worker's stack.
  */
 function reviveError(err: unknown): unknown {
-  const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
+  const e = err as { name?: unknown; message?: unknown; stack?: unknown; cause?: unknown } | null;
   if (e === null || typeof e !== 'object' || typeof e.name !== 'string') return err;
   const Cls = ERROR_CLASSES[e.name];
   if (Cls === undefined || err instanceof Cls) return err;
-  const revived = new Cls(String(e.message ?? ''));
+  // The worker sends an error's cause as { name, message, stack } (see workers/service.ts).
+  const c = e.cause as { name?: unknown; message?: unknown; stack?: unknown } | undefined;
+  const cause =
+    c !== null && typeof c === 'object' && typeof c.message === 'string'
+      ? Object.assign(new Error(c.message), typeof c.name === 'string' ? { name: c.name } : {}, typeof c.stack === 'string' ? { stack: c.stack } : {})
+      : undefined;
+  const revived = new Cls(String(e.message ?? ''), cause !== undefined ? { cause } : undefined);
   if (typeof e.stack === 'string') revived.stack = `${e.name}: ${String(e.message)}\n    [in the worker]\n${e.stack.split('\n').slice(1).join('\n')}`;
   return revived;
 }
@@ -196,16 +206,53 @@ function concatBuffers(buffers: ArrayBuffer | readonly ArrayBuffer[]): ArrayBuff
   return out.buffer;
 }
 
-function toArtifacts(
-  modelJson: { modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; format?: string },
-  weights: ArrayBuffer | ArrayBuffer[],
-): ModelArtifactsPayload {
+/** The bytes of a weight buffer given as `{ modelJson, weights }`: an ArrayBuffer (or a view of one). */
+function weightBytes(b: unknown, what: string): Uint8Array {
+  if (b instanceof ArrayBuffer) return new Uint8Array(b);
+  if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  throw new errors.InvalidModelError(`createWorkerAdapter: ${what} must be an ArrayBuffer (or an array of them); got ${b === null ? 'null' : typeof b}.`);
+}
+
+/**
+ * `{ modelJson, weights }` as the worker takes it. The structure is checked here (the worker
+ * would fail on it with a TypeError); whether the bytes match the manifest is checked by tfjs
+ * in the worker, which reports it as an InvalidModelError.
+ */
+function toArtifacts(modelJson: unknown, weights: unknown): ModelArtifactsPayload {
+  const bad = (detail: string): never => {
+    throw new errors.InvalidModelError(`createWorkerAdapter: { modelJson, weights }: ${detail}`);
+  };
+  if (modelJson === null || typeof modelJson !== 'object') return bad(`modelJson must be the content of a model.json (an object); got ${modelJson === null ? 'null' : typeof modelJson}.`);
+  const json = modelJson as { modelTopology?: unknown; weightsManifest?: unknown; format?: unknown };
+  if (json.modelTopology === null || typeof json.modelTopology !== 'object') return bad('modelJson.modelTopology must be an object (the model.json\'s modelTopology).');
+  if (!Array.isArray(json.weightsManifest)) return bad(`modelJson.weightsManifest must be an array of { paths, weights } groups; got ${typeof json.weightsManifest}.`);
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  json.weightsManifest.forEach((group: unknown, g) => {
+    const entries = (group as { weights?: unknown } | null)?.weights;
+    if (!Array.isArray(entries)) return bad(`modelJson.weightsManifest[${g}].weights must be an array of weight specs.`);
+    entries.forEach((entry: unknown, i) => {
+      const e = entry as { name?: unknown; shape?: unknown; dtype?: unknown } | null;
+      if (e === null || typeof e !== 'object' || typeof e.name !== 'string' || !Array.isArray(e.shape) || typeof e.dtype !== 'string') {
+        bad(`modelJson.weightsManifest[${g}].weights[${i}] must be { name, shape, dtype }.`);
+      }
+      specs.push(entry as tf.io.WeightsManifestEntry);
+    });
+  });
+  if (json.format !== undefined && typeof json.format !== 'string') return bad('modelJson.format must be a string (\'layers-model\' or \'graph-model\').');
+  // Copied into one buffer of our own (it is transferred to the worker): the caller's stay intact.
+  const parts = Array.isArray(weights) ? weights.map((b: unknown, i) => weightBytes(b, `weights[${i}]`)) : [weightBytes(weights, 'weights')];
+  const weightData = new ArrayBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    new Uint8Array(weightData, at, p.byteLength).set(p);
+    at += p.byteLength;
+  }
   return {
     kind: 'artifacts',
-    ...(modelJson.format !== undefined ? { format: modelJson.format } : {}),
-    modelTopology: modelJson.modelTopology,
-    weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
-    weightData: concatBuffers(weights),
+    ...(json.format !== undefined ? { format: json.format } : {}),
+    modelTopology: json.modelTopology,
+    weightSpecs: specs,
+    weightData,
   };
 }
 

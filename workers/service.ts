@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import type { Subscription } from 'rxjs';
 import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from '../src/adapter.js';
 import { initBackend } from '../src/backend/initBackend.js';
-import { DisposedError, InvalidInputError, InvalidStrategyError } from '../src/errors.js';
+import { DisposedError, EdgeTtaError, InvalidInputError, InvalidModelError, InvalidStrategyError } from '../src/errors.js';
 import { registerStrategy } from '../strategies/registry.js';
 import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
@@ -24,7 +24,48 @@ export interface WorkerServiceOptions {
   fileHandler?: (url: string) => tf.io.IOHandler;
 }
 
+/**
+ * Comlink sends a thrown error as `{ name, message, stack }` only: this adds its `cause` (as
+ * `{ name, message, stack }`, always cloneable), which the calling side puts back (reviveError).
+ */
+function sendErrorCauses(): void {
+  const base = Comlink.transferHandlers.get('throw') as Comlink.TransferHandler<{ value: unknown }, { isError: boolean; value: Record<string, unknown> }> | undefined;
+  if (base === undefined || (base as { edgeTtaCauses?: true }).edgeTtaCauses) return;
+  const handler: Comlink.TransferHandler<{ value: unknown }, { isError: boolean; value: Record<string, unknown> }> & { edgeTtaCauses: true } = {
+    edgeTtaCauses: true,
+    canHandle: (v): v is { value: unknown } => base.canHandle(v),
+    serialize(thrown) {
+      const [out, transfer] = base.serialize(thrown);
+      const cause = thrown.value instanceof Error ? (thrown.value as { cause?: unknown }).cause : undefined;
+      if (out.isError && cause !== undefined) {
+        out.value = { ...out.value, cause: cause instanceof Error ? { name: cause.name, message: cause.message, stack: cause.stack } : { message: String(cause) } };
+      }
+      return [out, transfer];
+    },
+    deserialize: (v) => base.deserialize(v),
+  };
+  Comlink.transferHandlers.set('throw', handler as Comlink.TransferHandler<unknown, unknown>);
+}
+
+/** The failure of a model load as an {@link InvalidModelError}, the original as its `cause` (edge-tta errors pass as they are). */
+function modelLoadError(err: unknown, where: string): Error {
+  if (err instanceof EdgeTtaError) return err;
+  const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return new InvalidModelError(
+    `The worker could not load the model (${where}): ${detail}. Check that the model.json and its weight files are complete and match each other.`,
+    { cause: err },
+  );
+}
+
 async function loadModel(payload: ModelPayload, options: WorkerServiceOptions): Promise<tf.LayersModel | tf.GraphModel> {
+  try {
+    return await loadModelUnchecked(payload, options);
+  } catch (err) {
+    throw modelLoadError(err, payload.kind === 'artifacts' ? 'model.json and weights sent by createWorkerAdapter' : `'${payload.url}'`);
+  }
+}
+
+async function loadModelUnchecked(payload: ModelPayload, options: WorkerServiceOptions): Promise<tf.LayersModel | tf.GraphModel> {
   if (payload.kind === 'artifacts') {
     const handler = tf.io.fromMemory({
       modelTopology: payload.modelTopology,
@@ -84,6 +125,7 @@ function fromWire(batch: WireBatch): BatchInput {
 
 /** The service object a worker entry exposes with `Comlink.expose`. */
 export function createWorkerService(options: WorkerServiceOptions = {}): WorkerService {
+  sendErrorCauses();
   let model: tf.LayersModel | tf.GraphModel | null = null;
   let adapter: Adapter | null = null;
   let subscription: Subscription | null = null;
