@@ -193,10 +193,13 @@ function reviveError(err: unknown): unknown {
   return revived;
 }
 
-/** One buffer from a model's weight buffers (what `tf.io.concatenateArrayBuffers` does). */
+/**
+ * One new buffer from a model's weight buffers (what `tf.io.concatenateArrayBuffers` does). Always
+ * a copy, as it is transferred to the worker: a GraphModel's save hands over its own artifacts'
+ * buffer, which may be the caller's (`tf.io.fromMemory`), and must not be detached.
+ */
 function concatBuffers(buffers: ArrayBuffer | readonly ArrayBuffer[]): ArrayBuffer {
-  if (!Array.isArray(buffers)) return buffers as ArrayBuffer;
-  const list = buffers as readonly ArrayBuffer[];
+  const list = (Array.isArray(buffers) ? buffers : [buffers]) as readonly ArrayBuffer[];
   const out = new Uint8Array(list.reduce((n, b) => n + b.byteLength, 0));
   let at = 0;
   for (const b of list) {
@@ -204,6 +207,18 @@ function concatBuffers(buffers: ArrayBuffer | readonly ArrayBuffer[]): ArrayBuff
     at += b.byteLength;
   }
   return out.buffer;
+}
+
+/**
+ * A copy of a caller's pixel array into a new buffer of its own, made with the array's class:
+ * `view.slice()` is no copy for a Node Buffer (its `slice` is `subarray`), whose buffer would then
+ * be transferred, detaching the caller's whole ArrayBuffer. A Buffer arrives as a Uint8Array.
+ */
+function copyOf<T extends Float32Array | Int32Array | Uint8Array | Uint8ClampedArray>(view: T): T {
+  if (view instanceof Float32Array) return new Float32Array(view) as T;
+  if (view instanceof Int32Array) return new Int32Array(view) as T;
+  if (view instanceof Uint8ClampedArray) return new Uint8ClampedArray(view) as T;
+  return new Uint8Array(view) as T;
 }
 
 /** The bytes of a weight buffer given as `{ modelJson, weights }`: an ArrayBuffer (or a view of one). */
@@ -478,7 +493,7 @@ class RemoteAdapter implements WorkerAdapter {
       let data = view;
       if (!isOurs) {
         const whole = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
-        data = (this.settings.transfer && whole ? structuredClone(view, { transfer: [view.buffer as ArrayBuffer] }) : view.slice()) as T;
+        data = (this.settings.transfer && whole ? structuredClone(view, { transfer: [view.buffer as ArrayBuffer] }) : copyOf(view)) as T;
       }
       if (!ours.includes(data.buffer as ArrayBuffer)) ours.push(data.buffer as ArrayBuffer);
       return data;
