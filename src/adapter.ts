@@ -67,6 +67,12 @@ export interface PredictOutput extends BatchPredictions {
   steps: number;
   /** Wall time of the prediction, ms. */
   predictMs: number;
+  /**
+   * Present only when the strategy's probabilities were non-finite (NaN or Infinity): where the
+   * returned ones came from instead, the source model ('source', with the guard or shift detection
+   * on) or none (uniform probabilities), as a step's `nonfinite` record says.
+   */
+  fallback?: 'source' | 'none';
 }
 
 /**
@@ -102,7 +108,7 @@ export interface Adapter {
   snapshot(): Promise<Uint8Array>;
   /** Loads bytes from `snapshot()`. */
   restore(bytes: Uint8Array): Promise<void>;
-  /** The resolved strategy options and the safety options given (`guard`, `shiftDetection`, `budget`), as JSON: `createAdapter(model, await adapter.getConfig())` makes the same adapter. */
+  /** The resolved strategy options and the adapter options given (`seed`, `graphNodes`, `preprocess`, `guard`, `shiftDetection`, `budget`), as JSON: `createAdapter(model, await adapter.getConfig())` makes the same adapter (ViDA's `adapterWeights` come back as a description and must be passed again). */
   getConfig(): Promise<Record<string, unknown>>;
   /**
    * Publishes a stream event (a rejected frame, dropped frames) on `metrics$` and adds it to
@@ -165,7 +171,7 @@ class LocalAdapter implements Adapter {
     private readonly safety: SafetyController,
     /** Ends this adapter's lease on the model (one adapter per model, src/modelLease.ts). */
     private readonly releaseModel: () => void = () => undefined,
-    /** The safety options the adapter was created with (those given), for getConfig(). */
+    /** The adapter options the adapter was created with (those given), for getConfig(). */
     private readonly safetyConfig: Record<string, unknown> = {},
   ) {
     this.metrics$ = this.metrics.asObservable();
@@ -243,10 +249,13 @@ class LocalAdapter implements Adapter {
       const x = toBatchTensor(batch, this.inputShape, this.preprocess);
       const start = performance.now();
       let probsData: Float32Array;
+      let fallback: 'source' | 'none' | undefined;
       try {
         const probs = predictWith(this.impl, x);
         probsData = (await probs.data()) as Float32Array;
         probs.dispose();
+        const replaced = await this.safety.predictFallback(x, probsData);
+        if (replaced !== null) [probsData, fallback] = [replaced.probs, replaced.predictions];
       } finally {
         x.dispose();
       }
@@ -260,6 +269,7 @@ class LocalAdapter implements Adapter {
         confidence: s.confidence,
         steps: this.stepId,
         predictMs,
+        ...(fallback !== undefined ? { fallback } : {}),
       };
     });
   }
@@ -393,7 +403,7 @@ export async function createAdapter<N extends StrategyName>(
     release();
     throw e;
   }
-  // The safety options as given (JSON: booleans and numbers), so getConfig() round-trips them.
-  const safetyConfig = JSON.parse(JSON.stringify({ guard, shiftDetection, budget })) as Record<string, unknown>;
+  // The adapter options as given (JSON: strings, booleans and numbers), so getConfig() round-trips them.
+  const safetyConfig = JSON.parse(JSON.stringify({ seed, graphNodes, preprocess, guard, shiftDetection, budget })) as Record<string, unknown>;
   return new LocalAdapter(strategy, impl, target, pre, safety, release, safetyConfig);
 }

@@ -253,6 +253,20 @@ export class SafetyController {
     }
   }
 
+  /**
+   * For `predict()`: null when the strategy's probabilities are finite; else the probabilities to
+   * return instead, the source model's when there is a source copy (guard or shift detection on)
+   * and they are finite, else uniform ('none'). A predict changes no state, so nothing is rolled back.
+   */
+  async predictFallback(x: tf.Tensor4D, probs: Float32Array): Promise<{ probs: Float32Array; predictions: 'source' | 'none' } | null> {
+    if (nonFiniteParts(probs, {}).length === 0) return null;
+    if (this.source !== null) {
+      const fallback = await readAndDispose(this.source.probs(x));
+      if (nonFiniteParts(fallback, {}).length === 0) return { probs: fallback, predictions: 'source' };
+    }
+    return { probs: new Float32Array(probs.length).fill(1 / this.target.numClasses), predictions: 'none' };
+  }
+
   /** The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's history. */
   onReset(): void {
     this.dropLastGood();

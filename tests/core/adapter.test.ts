@@ -72,6 +72,22 @@ describe('createAdapter', () => {
     expect((err as Error).message).toMatch(/'bn-adapt'.*BatchNormalization.*plain_cnn/);
   });
 
+  it('getConfig() round-trips: an adapter made from it has the same options, preprocess and predictions', async () => {
+    const options = { strategy: 'tent', seed: 7, lr: 2e-3, preprocess: { scale: 2, offset: -1 }, guard: { classGate: 0 }, budget: { maxAdaptMsPerFrame: 1e6 } } as const;
+    const [m1, m2] = [smallResNet([12, 12, 1], 5), smallResNet([12, 12, 1], 5)];
+    m2.setWeights(m1.getWeights());
+    const a = await createAdapter(m1, options);
+    const config = await a.getConfig();
+    expect(config).toMatchObject({ strategy: 'tent', seed: 7, lr: 2e-3, preprocess: { scale: 2, offset: -1 }, guard: { classGate: 0 }, budget: { maxAdaptMsPerFrame: 1e6 } });
+    const b = await createAdapter(m2, config as never);
+    expect(await b.getConfig()).toEqual(config);
+    expect(b.preprocess).toEqual(a.preprocess);
+    const x = randomBatch([8, 12, 12, 1], 3);
+    for (let i = 0; i < 3; i++) expect(Array.from((await b.step(x)).probs)).toEqual(Array.from((await a.step(x)).probs));
+    a.dispose();
+    b.dispose();
+  });
+
   it('an unknown strategy lists the valid ones', async () => {
     const err = await createAdapter(plainCnn(), { strategy: 'nope' as 'source' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnknownStrategyError);

@@ -176,6 +176,36 @@ describe('the guard in createAdapter', () => {
   }
 });
 
+describe('predict on non-finite outputs', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  for (const guard of [true, false]) {
+    it(`never passes NaN on (guard ${guard ? 'on: the source copy answers' : 'off: uniform'}), changes no state, and says so in fallback`, async () => {
+      const m = model();
+      const x = randomBatch([6, ...SHAPE], 12);
+      const sourceProbs = (m.predict(x) as tf.Tensor).dataSync();
+      const adapter = await createAdapter(m, { strategy: 'tent', guard: guard ? {} : false });
+      const finite = await adapter.predict(x);
+      expect(finite.fallback).toBeUndefined();
+      expect(Array.from(finite.probs).every(Number.isFinite)).toBe(true);
+      const [kernel, bias] = m.getLayer('logits').getWeights();
+      m.getLayer('logits').setWeights([tf.fill(kernel!.shape, NaN), bias!]);
+      const out = await adapter.predict(x);
+      expect(out.fallback).toBe(guard ? 'source' : 'none');
+      expect(Array.from(out.probs).every(Number.isFinite)).toBe(true);
+      if (guard) Array.from(out.probs).forEach((p, i) => expect(p).toBeCloseTo(sourceProbs[i]!, 5));
+      else expect(Array.from(out.probs)).toEqual(new Array(out.probs.length).fill(Math.fround(1 / adapter.numClasses)));
+      expect(Array.from(out.confidence).every((c) => c >= 0)).toBe(true);
+      // A predict rolls nothing back: the poisoned kernel is still there for the next step to catch.
+      expect(Array.from(m.getLayer('logits').getWeights()[0]!.dataSync()).every(Number.isNaN)).toBe(true);
+      adapter.dispose();
+      m.dispose();
+    });
+  }
+});
+
 describe('a collapsing Tent', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
