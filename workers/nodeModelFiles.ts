@@ -3,13 +3,15 @@
  * loader without tfjs-node). Node only: reached from `node.worker.ts`, never from a browser.
  * The files are checked before tfjs sees them: a missing or unreadable file, a model.json that
  * is not JSON or lacks `modelTopology` / `weightsManifest` is an InvalidModelError naming the
- * file, with the original error as `cause`.
+ * file, with the original error as `cause`; so is a weight path outside the model.json's folder
+ * (absolute, or with `..`: see `modelPaths.ts`), named, before any weight file is read.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '../src/tf.js';
 import { InvalidModelError } from '../src/errors.js';
+import { checkWeightPath } from './modelPaths.js';
 
 async function read(file: string, what: string): Promise<Buffer> {
   try {
@@ -37,6 +39,8 @@ function parseModelJson(text: string, file: string): tf.io.ModelJSON {
   m.weightsManifest.forEach((group: unknown, g) => {
     const { paths, weights } = (group ?? {}) as { paths?: unknown; weights?: unknown };
     if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string' && p.length > 0)) bad(`weightsManifest[${g}].paths must be an array of file names.`);
+    // Relative to the model.json's folder, inside it: no absolute path, URL or '..'.
+    for (const p of paths as string[]) checkWeightPath(p, `'${file}'`);
     if (!Array.isArray(weights)) bad(`weightsManifest[${g}].weights must be an array of weight specs.`);
   });
   return json as tf.io.ModelJSON;
@@ -52,7 +56,12 @@ export function fileHandler(url: string): tf.io.IOHandler {
       const buffers: ArrayBuffer[] = [];
       for (const group of json.weightsManifest) {
         for (const p of group.paths) {
-          const b = await read(join(dir, p), `weight file of '${file}'`);
+          const target = join(dir, p);
+          // Checked above; and the file it resolves to is inside the folder (a second line of defence).
+          if (!resolve(target).startsWith(resolve(dir) + sep)) {
+            throw new InvalidModelError(`The model file '${file}' lists the weight path ${JSON.stringify(p)}, which resolves outside the model.json's folder.`);
+          }
+          const b = await read(target, `weight file of '${file}'`);
           buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
         }
       }

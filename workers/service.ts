@@ -13,6 +13,7 @@ import { registerStrategy } from '../strategies/registry.js';
 import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 import type { BatchInput } from '../src/input.js';
+import { checkWeightPath } from './modelPaths.js';
 import type { InjectedFault, ModelPayload, WireBatch, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
 /** What the worker's runtime adds to the service. */
@@ -76,8 +77,21 @@ async function loadModelUnchecked(payload: ModelPayload, options: WorkerServiceO
     return payload.format === 'graph-model' ? tf.loadGraphModel(handler) : tf.loadLayersModel(handler);
   }
   const { url, graph } = payload;
-  const source = options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : url;
+  const source = options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : urlHandler(url);
   return graph ? tf.loadGraphModel(source) : tf.loadLayersModel(source);
+}
+
+/**
+ * tfjs's HTTP loader for a model.json URL, its weight paths checked first (`checkWeightPath`):
+ * tfjs fetches `<folder of the model.json>/<path><query>`, where `../` (or `%2e%2e/`) would leave
+ * the model's folder. The URL is built as tfjs builds it.
+ */
+function urlHandler(url: string): tf.io.IOHandler {
+  const slash = url.lastIndexOf('/');
+  const query = url.lastIndexOf('?');
+  const prefix = `${url.substring(0, slash)}/`;
+  const suffix = query > slash ? url.substring(query) : '';
+  return tf.io.http(url, { weightUrlConverter: async (p: string) => `${prefix}${checkWeightPath(p, `'${url}'`)}${suffix}` });
 }
 
 /** Makes this worker fail the way a test asked for (see `WorkerService.__injectFault`). */

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { checkWeightPath } from '../../workers/modelPaths.js';
 
 /** Folder of the shipped model files. */
 export const DEFAULT_MODEL_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'model');
@@ -30,7 +31,8 @@ export async function loadSourceModel(dir: string = DEFAULT_MODEL_DIR): Promise<
   const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
   const buffers = json.weightsManifest.flatMap((g) =>
     g.paths.map((p) => {
-      const b = fs.readFileSync(path.join(dir, p));
+      // Only files inside `dir`: a '../' or absolute path is an InvalidModelError naming it.
+      const b = fs.readFileSync(path.join(dir, checkWeightPath(p, `'${jsonPath}'`)));
       return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
     }),
   );

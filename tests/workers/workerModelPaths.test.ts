@@ -1,0 +1,115 @@
+/**
+ * A model.json's weight paths name files inside its folder: `../` (also `%2e%2e/`, which URLs
+ * read as `..`), an absolute path or a URL is refused with an InvalidModelError naming the path,
+ * before any weight file is read, for a model.json on disk (the Node worker's file loader) and
+ * for one fetched over HTTP (tfjs would fetch `<folder>/../weights.bin`). Before, the worker read
+ * the file outside the folder and loaded the model from it.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, InvalidModelError } from '../../src/index.js';
+import { createWorkerAdapter } from '../../workers/node.js';
+import { checkWeightPath } from '../../workers/modelPaths.js';
+import { smallResNet } from '../helpers/models.js';
+
+const SHAPE: [number, number, number] = [8, 8, 1];
+
+describe("weight paths outside the model's folder", () => {
+  let root: string;
+  let modelDir: string;
+  let topology: object;
+  let specs: tf.io.WeightsManifestEntry[];
+  let server: http.Server;
+  let base: string;
+  const served: string[] = [];
+
+  /** Writes model/<name>.json listing `paths`. */
+  const writeModel = (name: string, paths: string[]): string => {
+    const file = path.join(modelDir, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify({ modelTopology: topology, weightsManifest: [{ paths, weights: specs }] }));
+    return file;
+  };
+
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+    let art!: tf.io.ModelArtifacts;
+    await smallResNet(SHAPE, 3).save(
+      tf.io.withSaveHandler(async (a) => {
+        art = a;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    topology = art.modelTopology as object;
+    specs = art.weightSpecs!;
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-model-paths-'));
+    modelDir = path.join(root, 'model');
+    fs.mkdirSync(modelDir);
+    const bytes = Buffer.from(tf.io.concatenateArrayBuffers(art.weightData as ArrayBuffer));
+    // Real weights both inside the folder and next to it (outside): only the first may be read.
+    fs.writeFileSync(path.join(modelDir, 'weights.bin'), bytes);
+    fs.writeFileSync(path.join(root, 'secret.bin'), bytes);
+    server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      served.push(url.pathname);
+      const file = path.join(root, url.pathname);
+      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return void res.writeHead(404).end();
+      res.writeHead(200).end(fs.readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a model.json on disk: a path inside the folder loads; ../, absolute and URL paths are an InvalidModelError naming the path', async () => {
+    const ok = await createWorkerAdapter({ model: writeModel('ok', ['weights.bin']), strategy: 'source' });
+    await ok.terminate();
+    const bad = ['../secret.bin', 'sub/../../secret.bin', '..\\secret.bin', path.join(root, 'secret.bin'), `file://${path.join(root, 'secret.bin')}`, '%2e%2e/secret.bin'];
+    for (const [i, p] of bad.entries()) {
+      const err = await createWorkerAdapter({ model: writeModel(`bad${i}`, [p]), strategy: 'source' }).then(
+        async (w) => {
+          await w.terminate();
+          return null;
+        },
+        (e: unknown) => e as Error,
+      );
+      expect(err, `${p} was loaded`).toBeInstanceOf(InvalidModelError);
+      expect(err!.message).toContain(JSON.stringify(p));
+      expect(err!.message).toMatch(/inside the model\.json's folder/);
+    }
+  });
+
+  it('a model.json over HTTP: ../ is refused before any weight is fetched; a path inside the folder loads', async () => {
+    writeModel('http-ok', ['weights.bin']);
+    const ok = await createWorkerAdapter({ model: `${base}/model/http-ok.json?v=1`, strategy: 'source' });
+    await ok.terminate();
+    expect(served).toContain('/model/weights.bin');
+    for (const p of ['../secret.bin', '%2e%2e/secret.bin']) {
+      writeModel('http-bad', [p]);
+      served.length = 0;
+      const err = await createWorkerAdapter({ model: `${base}/model/http-bad.json`, strategy: 'source' }).then(
+        async (w) => {
+          await w.terminate();
+          return null;
+        },
+        (e: unknown) => e as Error,
+      );
+      expect(err, `${p} was loaded`).toBeInstanceOf(InvalidModelError);
+      expect(err!.message).toContain(JSON.stringify(p));
+      expect(served).toEqual(['/model/http-bad.json']);
+    }
+  });
+
+  it('checkWeightPath keeps plain relative names, subfolders and dots inside names', () => {
+    for (const p of ['weights.bin', 'group1-shard1of2.bin', 'shards/a.bin', './w.bin', 'a..b.bin', '..bin']) expect(checkWeightPath(p, 'm')).toBe(p);
+    for (const p of ['', '..', 'a/..', '/w.bin', '\\\\server\\w.bin', 'C:\\w.bin', 'c:w.bin', 'https://evil.example/w.bin', 'data:,x', 'a/%2E%2e/../w', 'w\u0000.bin', 7]) {
+      expect(() => checkWeightPath(p, 'm'), String(p)).toThrow(InvalidModelError);
+    }
+  });
+});
