@@ -2,7 +2,8 @@
  * `registerStrategy` with the example strategy of docs/custom-strategy.md
  * (tests/helpers/exampleStrategy.ts, the same code): registered, typed through `CustomStrategies`,
  * run by `createAdapter` (numbers hand-computed) and by the worker adapter (the worker imports
- * the module through `strategyModules`); `predict` with and without the strategy's own;
+ * the module through `strategyModules`); with the default guard it corrects class-correlated
+ * streams (it declares `streams = 'class-correlated'`) and answers i.i.d. ones with the source model; `predict` with and without the strategy's own;
  * duplicate, malformed and clashing definitions rejected with typed errors listing the choices.
  */
 import * as fs from 'node:fs';
@@ -21,6 +22,9 @@ import {
   type Strategy,
 } from '../../src/index.js';
 import { createWorkerAdapter } from '../../workers/node.js';
+import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
+import { mulberry32 } from '../../src/random.js';
+import { loadSourceModel } from '../../demos/bench/loadModel.js';
 import { priorEma, type PriorEmaOptions } from '../helpers/exampleStrategy.js';
 import { plainCnn } from '../helpers/models.js';
 
@@ -91,6 +95,39 @@ describe('registerStrategy', () => {
     expect((await adapter.step(x1)).stepId).toBe(2);
     tf.dispose([x1, x2]);
     adapter.dispose();
+  });
+
+  it("with the default guard it corrects a class-correlated stream and answers an i.i.d. one with the source model ('iid-stream')", async () => {
+    // Real images (Fashion-MNIST test split) and the shipped model, batches of 32: the guard's
+    // class-correlation detector observes batches of 16+ frames.
+    const test = loadFashionMnist('test');
+    const B = 32;
+    const byClass = Array.from({ length: 10 }, (_, c) => Array.from({ length: test.n }, (_, i) => i).filter((i) => test.labels[i] === c));
+    const rand = mulberry32(5);
+    const run = async (batches: number[][]): Promise<string[]> => {
+      const adapter = await createAdapter(await loadSourceModel(), { strategy: 'prior-ema' });
+      const source = await createAdapter(await loadSourceModel(), { strategy: 'source', guard: false });
+      const answers: string[] = [];
+      try {
+        for (const idx of batches) {
+          const batch = { data: toFloat32(test, idx), shape: [B, 28, 28, 1] as [number, number, number, number] };
+          const [out, src] = [await adapter.step(batch), await source.step(batch)];
+          answers.push(out.update.mode === 'source' ? `source:${out.update.reason}` : out.update.mode);
+          if (out.update.mode === 'source') expect(Math.max(...Array.from(out.probs, (v, i) => Math.abs(v - src.probs[i]!)))).toBeLessThan(1e-5);
+        }
+      } finally {
+        adapter.dispose();
+        source.dispose();
+      }
+      return answers;
+    };
+    // One class at a time (the label shift it is for): corrected from the first batch on.
+    const sorted = await run(Array.from({ length: 30 }, (_, k) => byClass[k % 10]!.slice(Math.floor(k / 10) * B, (Math.floor(k / 10) + 1) * B)));
+    expect(sorted).toEqual(Array(30).fill('adapt'));
+    // i.i.d. labels: corrected while the detector starts, then the source answer once it knows.
+    const iid = await run(Array.from({ length: 80 }, () => Array.from({ length: B }, () => Math.floor(rand() * test.n))));
+    expect(iid[0]).toBe('adapt');
+    expect(iid.slice(-5)).toEqual(Array(5).fill('source:iid-stream'));
   });
 
   it('a strategy without predict gets the snapshot / step / restore fallback: same predictions, state unchanged', async () => {

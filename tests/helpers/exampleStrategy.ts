@@ -17,6 +17,7 @@ export interface PriorEmaOptions {
 class PriorEma implements Strategy<Required<PriorEmaOptions>> {
   readonly name = 'prior-ema';
   readonly needs = priorEma.needs;
+  readonly streams = 'class-correlated'; // a label-shift correction: for batches of few classes
   private readonly prior: tf.Variable;
 
   constructor(
