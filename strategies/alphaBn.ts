@@ -26,8 +26,8 @@ import type { StrategyDefinition } from './strategy.js';
  *
  * @example
  * await createAdapter(model, { strategy: 'alpha-bn', alpha: 0.3 });
- * // Single frames: moving statistics, mixed with the source ones.
- * await createAdapter(model, { strategy: 'alpha-bn', stats: 'ema' });
+ * // or, for single frames (moving statistics, mixed with the source ones; one adapter per model at a time):
+ * // await createAdapter(model, { strategy: 'alpha-bn', stats: 'ema' });
  */
 export interface AlphaBnOptions extends NormStatsOptions {
   /**

@@ -90,8 +90,9 @@ import { emaFrom } from './teacher.js';
  * Options of `roid`. Defaults: `conf.py` and `cfgs/cifar10_c/roid.yaml` of the reference code.
  *
  * @example
- * await createAdapter(model, { strategy: 'roid' });                       // the official CIFAR-10-C setting
- * await createAdapter(model, { strategy: 'roid', priorCorrection: false }); // outputs without prior correction
+ * await createAdapter(model, { strategy: 'roid' }); // the official CIFAR-10-C setting
+ * // or, outputs without prior correction (one adapter per model at a time):
+ * // await createAdapter(model, { strategy: 'roid', priorCorrection: false });
  */
 export interface RoidOptions extends NormStatsOptions {
   /** Certainty x diversity sample weights, less diverse half dropped (`ROID.USE_WEIGHTING`). Defaults to true. */

@@ -56,7 +56,8 @@ export type TentOptimizer = 'adam' | 'sgd';
  *
  * @example
  * await createAdapter(model, { strategy: 'tent' }); // Adam, lr 1e-3
- * await createAdapter(model, { strategy: 'tent', optimizer: 'sgd', lr: 2.5e-4 });
+ * // or, SGD (one adapter per model at a time):
+ * // await createAdapter(model, { strategy: 'tent', optimizer: 'sgd', lr: 2.5e-4 });
  */
 export interface TentOptions extends NormStatsOptions {
   /** `'adam'` (PyTorch semantics) or `'sgd'` (plain, no momentum). Defaults to `'adam'` (the reference's CIFAR setting). */

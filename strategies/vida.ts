@@ -76,8 +76,10 @@ export type VidaHka = 'paper' | 'official';
  *
  * @example
  * const weights = new Uint8Array(await (await fetch('vida-adapters.bin')).arrayBuffer());
- * await createAdapter(model, { strategy: 'vida', adapterWeights: weights });
- * await createAdapter(model, { strategy: 'vida', adapterWeights: weights, adaptersOnly: true });
+ * const full = await createAdapter(model, { strategy: 'vida', adapterWeights: weights });
+ * // ... full.step(batch) ...
+ * full.dispose(); // one adapter per model at a time (else ModelInUseError): dispose before the next
+ * const adaptersOnly = await createAdapter(model, { strategy: 'vida', adapterWeights: weights, adaptersOnly: true });
  */
 export interface VidaOptions {
   /** Layers that get adapters: `'conv'` (every Conv2D), `'conv+dense'`, or layer names. Defaults to `'conv'`. */
