@@ -1,8 +1,10 @@
 /**
  * edge-tta in a browser app built with Vite. The adapter runs in a Web Worker (the page stays
  * responsive); frames come from the camera when the page may use one, otherwise from sample
- * Fashion-MNIST frames under fog (a shift the model never saw). Each batch of 16 frames
- * adapts the model and comes back with its predictions.
+ * Fashion-MNIST frames under fog (a shift the model never saw). Each batch of 16 frames comes
+ * back with its predictions and adapts the model once the guard's startup (~580 frames) is over:
+ * the page shows each step's update mode (and reason), so the first steps' 'source' answers
+ * are explained. The 1,024 sample frames are enough to get past the startup and adapt.
  *
  * The tfjs-backend-wasm binaries are served as the app's own assets: Vite's `?url` imports
  * give their (hashed) URLs, passed to the worker as `wasmPaths`.
@@ -35,7 +37,6 @@ import { decodeSamples } from './samples.js';
 
 const CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 const BATCH = 16;
-const ROUNDS = 2; // passes over the sample frames
 const $ = (id: string) => document.getElementById(id)!;
 
 interface Frame {
@@ -47,6 +48,10 @@ $('status').textContent = `Adapter ready in a Web Worker (backend ${adapter.back
 let adapted = 0;
 let correct = 0;
 let labelled = 0;
+// Frames per update mode: the guard takes a new stream as class-correlated until ~580 frames show
+// it is not, and answers those steps with the source model (mode 'source', reason
+// 'class-correlated'); the steps after adapt (mode 'adapt').
+const byMode: Record<string, number> = {};
 
 /** Adapts on one batch and shows its predictions. */
 async function run(batch: Frame[]): Promise<void> {
@@ -59,12 +64,16 @@ async function run(batch: Frame[]): Promise<void> {
     labelled++;
     if (out.labels[i] === f.label) correct++;
   });
+  byMode[out.update.mode] = (byMode[out.update.mode] ?? 0) + batch.length;
   show(batch[batch.length - 1]!.pixels);
   const item = document.createElement('li');
   const names = Array.from(out.labels.slice(0, 4), (k) => CLASSES[k]).join(', ');
-  item.textContent = `step ${out.stepId}: ${names}, … (${out.stepMs.toFixed(0)} ms)`;
+  const mode = `${out.update.mode}${out.update.reason ? ` (${out.update.reason})` : ''}`;
+  item.textContent = `step ${out.stepId}: ${mode}: ${names}, … (${out.stepMs.toFixed(0)} ms)`;
   $('predictions').prepend(item);
   $('count').textContent = String(adapted);
+  $('modes').textContent = Object.entries(byMode).map(([m, n]) => `${m} ${n}`).join(' · ');
+  document.body.dataset.adaptedFrames = String(byMode.adapt ?? 0);
   if (labelled > 0) $('accuracy').textContent = `${((100 * correct) / labelled).toFixed(1)}%`;
   document.body.dataset.predictions = String(adapted);
 }
@@ -118,9 +127,7 @@ if (video !== null) {
   }
 } else {
   const frames = await sampleFrames();
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let start = 0; start + BATCH <= frames.length; start += BATCH) await run(frames.slice(start, start + BATCH));
-  }
+  for (let start = 0; start + BATCH <= frames.length; start += BATCH) await run(frames.slice(start, start + BATCH));
   await adapter.terminate();
   $('status').textContent += ' Done: the sample frames were adapted on and the worker is terminated.';
   document.body.dataset.done = 'true';
