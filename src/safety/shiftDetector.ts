@@ -24,6 +24,7 @@
  */
 import * as tf from '../tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../errors.js';
+import { channelMomentsFused } from '../fused/index.js';
 import type { LayerHook } from '../model/executor.js';
 import type { BatchNormInfo } from '../model/introspect.js';
 import type { SourceModel } from './sourceModel.js';
@@ -104,7 +105,8 @@ export class ShiftDetector {
     return ({ inputs, original }) => {
       const x = inputs[0]!;
       const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== bn.axis);
-      const m = tf.moments(x, axes);
+      // One read of x in edge-tta's SIMD kernel for NHWC BN (f64 sums), else tf.moments.
+      const m = (bn.axis === x.rank - 1 ? channelMomentsFused(x) : null) ?? tf.moments(x, axes);
       const prev = this.moving.get(bn.name);
       let mean = m.mean as tf.Tensor1D;
       let variance = m.variance as tf.Tensor1D;
