@@ -5,7 +5,7 @@
  * same continual-stream batches of the shipped model. Prints the median ms per batch and the ratio
  * to predict; writes JSON with `--json`. Feeds docs/safe-adaptation.md ("What the guard costs").
  *
- *   npx tsx demos/bench/guardSpeed.ts --strategies bn-adapt,tent --per-domain 64 --rounds 3
+ *   npx tsx demos/bench/guardSpeed.ts --strategies bn-adapt,tent,roid,lame --per-domain 128
  */
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +16,7 @@ import { runCli, positiveInt } from '../cli.js';
 import { replayArgs } from './replayArgs.js';
 
 const USAGE =
-  'Usage: npx tsx demos/bench/guardSpeed.ts [--strategies bn-adapt,tent] [--per-domain 64] [--batch 64] [--rounds 3] [--json out.json]';
+  'Usage: npx tsx demos/bench/guardSpeed.ts [--strategies bn-adapt,tent] [--per-domain 500] [--batch 64] [--rounds 3] [--json out.json]';
 
 /** The guard settings compared, as adapter options. */
 const VARIANTS: Record<string, object> = { 'guard off': { guard: false }, 'default guard': {}, 'guard, classGate 0': { guard: { classGate: 0 } } };
