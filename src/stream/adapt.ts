@@ -191,7 +191,9 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         if (closed || inFlight) return;
         if (pending.length === 0) {
           cancelTimer();
-          if (sourceDone) {
+          // Every frame has its record: a source that completes from inside a consumer's next
+          // (e.g. takeUntil) while a batch is being emitted waits for the rest of that batch.
+          if (sourceDone && nextOut === seq) {
             closed = true;
             subscriber.complete();
           }

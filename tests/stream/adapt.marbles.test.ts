@@ -7,7 +7,7 @@
  * at the same time, and a group advances the clock by its length.
  */
 import * as tf from '@tensorflow/tfjs';
-import { map, type Observable } from 'rxjs';
+import { map, Subject, takeUntil, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BackpressureError, DisposedError, InvalidInputError, InvalidOptionError } from '../../src/errors.js';
@@ -281,6 +281,30 @@ describe('adapt (marbles)', () => {
       else expect(dropped).toBeGreaterThan(20); // 100 frames in 100 ms against at most 4 frames per 7 ms step
       expect(tf.memory().numTensors).toBe(before);
     }
+  });
+
+  it('a source that completes while a batch is being emitted still gets every record of that batch', () => {
+    // takeUntil(stop) completes the source synchronously from inside the consumer's next, while
+    // the other three predictions of the same step are still to be emitted.
+    const out: StreamRecord[] = [];
+    let completed = false;
+    const ts = newScheduler();
+    ts.run(({ cold }) => {
+      const fake = new FakeAdapter(ts, 2);
+      const stop = new Subject<void>();
+      cold('abcd', frames)
+        .pipe(takeUntil(stop), adapt(fake, { batchSize: 4, maxWaitMs: Infinity }))
+        .subscribe({
+          next: (r) => {
+            out.push(r);
+            if (r.frameId === 0) stop.next();
+          },
+          complete: () => (completed = true),
+        });
+    });
+    // [a, b, c, d] runs 3-5.
+    expect(out).toEqual([pred('a', 0, 0, 5), pred('b', 1, 0, 4), pred('c', 2, 0, 3), pred('d', 3, 0, 2)]);
+    expect(completed).toBe(true);
   });
 
   it('disposeFrames: false leaves tensor frames to their owner and frees only its own tensors', () => {
