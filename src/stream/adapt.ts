@@ -244,7 +244,10 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
       const subscription = source.subscribe({
         next: (input) => {
           if (!closed) onFrame(input);
-          else if (disposeFrames && isTensor(input)) input.dispose();
+          else if (disposeFrames) {
+            const frame = isLabeledFrame(input) ? input.frame : input;
+            if (isTensor(frame)) frame.dispose();
+          }
         },
         error: fail,
         complete: () => {

@@ -7,7 +7,7 @@
  * at the same time, and a group advances the clock by its length.
  */
 import * as tf from '@tensorflow/tfjs';
-import { map, Subject, takeUntil, type Observable } from 'rxjs';
+import { from, map, Subject, takeUntil, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BackpressureError, DisposedError, InvalidInputError, InvalidOptionError } from '../../src/errors.js';
@@ -305,6 +305,23 @@ describe('adapt (marbles)', () => {
     // [a, b, c, d] runs 3-5.
     expect(out).toEqual([pred('a', 0, 0, 5), pred('b', 1, 0, 4), pred('c', 2, 0, 3), pred('d', 3, 0, 2)]);
     expect(completed).toBe(true);
+  });
+
+  it('labelled tensor frames that arrive after the stream errored are disposed too', () => {
+    const before = tf.memory().numTensors;
+    let error: unknown;
+    const ts = newScheduler();
+    ts.run(() => {
+      const fake = new FakeAdapter(ts, 5);
+      // A synchronous burst of 20: [0..3] runs, 4..12 overflow bufferSize 8 at frame 12, and
+      // from() goes on emitting 13..19 into the errored operator, which must dispose them.
+      const burst = Array.from({ length: 20 }, (_, i) => ({ frame: tf.tensor3d(frames.a.data, [2, 2, 1]), frameId: `f${i}`, trueLabel: 0 }));
+      from(burst)
+        .pipe(adapt(fake, { batchSize: 4, bufferSize: 8 }))
+        .subscribe({ error: (e) => (error = e) });
+    });
+    expect(error).toBeInstanceOf(BackpressureError);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('disposeFrames: false leaves tensor frames to their owner and frees only its own tensors', () => {
