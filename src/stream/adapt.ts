@@ -1,6 +1,6 @@
 import { asyncScheduler, Observable, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StepOutput } from '../adapter.js';
-import { BackpressureError, InvalidOptionError, WorkerFaultError } from '../errors.js';
+import { BackpressureError, InvalidInputError, InvalidOptionError, WorkerFaultError } from '../errors.js';
 import type { BatchInput } from '../input.js';
 import { isTensor } from '../tensorLike.js';
 import { prepareFrame, type PreparedFrame } from './frames.js';
@@ -221,6 +221,12 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         let prepared: PreparedFrame;
         try {
           prepared = prepareFrame(frame, adapter.inputShape, (adapter.preprocess?.resize ?? 'none') !== 'none');
+          // A bad label is a bad frame: checked here, it would fail its whole batch in the adapter.
+          if (trueLabel !== undefined && !(Number.isInteger(trueLabel) && trueLabel >= 0 && trueLabel < adapter.numClasses)) {
+            throw new InvalidInputError(
+              `The frame's trueLabel is ${typeof trueLabel === 'string' ? JSON.stringify(trueLabel) : String(trueLabel)}; labels must be integer class indices in [0, ${adapter.numClasses}).`,
+            );
+          }
         } catch (err) {
           reject(at, frameId, err);
           return;

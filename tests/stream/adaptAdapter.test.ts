@@ -78,6 +78,27 @@ describe('adapt on an in-thread adapter', () => {
     direct.dispose();
   });
 
+  it('a bad trueLabel fails only its own frame: the rest of its batch is predicted with labels', async () => {
+    const adapter = await createAdapter(smallResNet(), { strategy: 'source' }); // 5 classes
+    const records: MetricsRecord[] = [];
+    adapter.metrics$.subscribe((r) => records.push(r));
+    const input: FrameInput[] = [
+      { frame: { data: pixels(1), shape: SHAPE }, trueLabel: 1 },
+      { frame: { data: pixels(2), shape: SHAPE }, trueLabel: 9 }, // no class 9
+      { frame: { data: pixels(3), shape: SHAPE }, trueLabel: 2 },
+      { frame: { data: pixels(4), shape: SHAPE }, trueLabel: 1.5 },
+      { frame: { data: pixels(5), shape: SHAPE }, trueLabel: 0 },
+    ];
+    const out = await lastValueFrom(from(input).pipe(adapt(adapter, { batchSize: 3, maxWaitMs: Infinity }), toArray()));
+    expect(out.map((r) => r.kind)).toEqual(['prediction', 'error', 'prediction', 'error', 'prediction']);
+    expect(out[1]).toMatchObject({ frameId: 1, name: 'InvalidInputError', message: expect.stringMatching(/trueLabel is 9; .*\[0, 5\)/) });
+    expect(out[3]).toMatchObject({ frameId: 3, name: 'InvalidInputError', message: expect.stringMatching(/trueLabel is 1.5/) });
+    // The good frames 0, 2, 4 made one batch, with their labels.
+    const steps = records.filter((r): r is StepMetrics => r.kind === 'step');
+    expect(steps.map((s) => [s.batchSize, s.labeledFrames])).toEqual([[3, 3]]);
+    adapter.dispose();
+  });
+
   it('counts dropped frames in the step records and the output (latest, synchronous burst)', async () => {
     const adapter = await createAdapter(smallResNet(), { strategy: 'source' });
     const records: MetricsRecord[] = [];
