@@ -18,21 +18,48 @@ export class HttpError extends Error {
   }
 }
 
-/** Reads the body, refusing more than `limit` bytes (413) as soon as it is known. */
+/**
+ * Reads the body, refusing more than `limit` bytes (413) as soon as it is known. The request
+ * stream is not destroyed on a refusal (that would reset the socket before the 413 is sent, or
+ * leave the rest of the body on a kept-alive socket to be read as the next request): the rest
+ * is read and discarded (never buffered; bounded by the server's requestTimeout), and the
+ * connection stays usable.
+ */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
+  const frames = Math.floor(limit / FRAME_BYTES);
   if (declared !== undefined && !(Number(declared) >= 0)) throw new HttpError(400, 'BadContentLength', `Content-Length '${declared}' is not a byte count.`);
   if (declared !== undefined && Number(declared) > limit) {
-    throw new HttpError(413, 'PayloadTooLarge', `The body is ${declared} bytes; at most ${limit} are accepted (${limit / FRAME_BYTES} frames of ${FRAME_BYTES} bytes).`);
+    throw new HttpError(413, 'PayloadTooLarge', `The body is ${declared} bytes; at most ${limit} are accepted (${frames} frames of ${FRAME_BYTES} bytes).`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'PayloadTooLarge', `The body exceeds ${limit} bytes; at most ${limit / FRAME_BYTES} frames of ${FRAME_BYTES} bytes are accepted.`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      done();
+      chunks.length = 0;
+      req.resume(); // discard the rest (bounded by the server's requestTimeout)
+      reject(new HttpError(413, 'PayloadTooLarge', `The body exceeds ${limit} bytes; at most ${frames} frames of ${FRAME_BYTES} bytes are accepted.`));
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (e: Error) => {
+      done();
+      reject(e);
+    };
+    const onClose = () => {
+      done();
+      reject(new HttpError(400, 'IncompleteBody', 'The connection closed before the whole body arrived.'));
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
 
 /** Frames decoded from an upload: float32 NHWC pixels in [0, 1]. */

@@ -1,0 +1,90 @@
+// The IoT demo service as an HTTP server, run as a real process on loopback: how it treats
+// connections, not just bodies. An oversized upload without Content-Length (chunked) is refused
+// with a 413 the client receives, and the kept-alive connection it came on still serves the
+// next request; a SIGTERM lets a request in flight finish before the process exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-iot-http-'));
+const children: ChildProcess[] = [];
+
+/** Starts the service; resolves with its port once it prints its `listening` line. */
+function start(): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'demos/node-iot/service.ts', '--port', '0', '--snapshot', path.join(dir, 'adapter.snapshot'),
+      '--snapshot-every', '0', '--fps', '50', '--batch', '8', '--log-every', '0'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not start in time:\n${out}`)), 120_000);
+    child.stdout!.on('data', () => {
+      const line = out.split('\n').find((l) => l.startsWith('{"listening"'));
+      if (!line) return;
+      clearTimeout(timer);
+      resolve({ child, port: Number(new URL((JSON.parse(line) as { listening: string }).listening).port), output: () => out });
+    });
+    child.once('exit', (code) => reject(new Error(`service exited (${code}) before listening:\n${out}`)));
+  });
+}
+
+interface Answer { status?: number; body?: string; error?: string; ms: number }
+
+/** A POST /predict; `write` sends the body (and must end the request). */
+function post(port: number, agent: http.Agent | false, headers: http.OutgoingHttpHeaders, write: (r: http.ClientRequest) => void): Promise<Answer> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const r = http.request({ host: '127.0.0.1', port, path: '/predict', method: 'POST', headers, agent }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode, body, ms: Date.now() - t0 }));
+    });
+    r.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, ms: Date.now() - t0 }));
+    write(r);
+  });
+}
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('IoT service connections (loopback)', () => {
+  let service: Awaited<ReturnType<typeof start>>;
+  beforeAll(async () => {
+    service = await start();
+  }, 120_000);
+  const raw = { 'content-type': 'application/octet-stream' };
+
+  it('refuses an oversized chunked upload with a 413 the client receives, and the kept-alive connection keeps serving', async () => {
+    const { port, output } = service;
+    // 20 chunks of 8 frames (160 frames, over the 64-frame limit), no Content-Length.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let round = 0; round < 3; round++) {
+      const big = await post(port, agent, { ...raw, 'transfer-encoding': 'chunked' }, (r) => {
+        void (async () => {
+          for (let i = 0; i < 20; i++) if (!r.write(Buffer.alloc(8 * 784, 7))) await new Promise((d) => r.once('drain', d));
+          r.end();
+        })();
+      });
+      expect(big.error, output()).toBeUndefined();
+      expect(big.status).toBe(413);
+      expect(JSON.parse(big.body!)).toMatchObject({ error: 'PayloadTooLarge', message: expect.stringContaining('at most 64 frames') });
+      // The same socket carries the next request, answered at once (not a 408 after the request timeout).
+      const next = await post(port, agent, raw, (r) => r.end(Buffer.alloc(2 * 784, 90)));
+      expect(next.status, JSON.stringify(next)).toBe(200);
+      expect(next.ms).toBeLessThan(5_000);
+      expect((JSON.parse(next.body!) as { predictions: unknown[] }).predictions).toHaveLength(2);
+    }
+    agent.destroy();
+  }, 60_000);
+});
