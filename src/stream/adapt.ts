@@ -25,6 +25,8 @@ interface Item {
 }
 
 const POLICIES: readonly BackpressurePolicy[] = ['buffer', 'drop-oldest', 'latest'];
+/** The longest delay a JavaScript timer keeps (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function resolveStreamOptions(options: AdaptStreamOptions): Required<Omit<AdaptStreamOptions, 'scheduler'>> {
   const batchSize = options.batchSize ?? 16;
@@ -205,10 +207,11 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
           return;
         }
         if (timer === null && Number.isFinite(maxWaitMs)) {
+          // Capped: a longer wait re-arms once per ~24.8 days instead of every millisecond.
           timer = scheduler.schedule(() => {
             timer = null;
             schedule();
-          }, maxWaitMs - waited);
+          }, Math.min(maxWaitMs - waited, MAX_TIMER_MS));
         }
       };
 

@@ -5,12 +5,12 @@
  * `tf.image.rgbToGrayscale`, and `summarizeMetrics` matches a hand computation.
  */
 import * as tf from '@tensorflow/tfjs';
-import { from, lastValueFrom, Observable, toArray } from 'rxjs';
+import { asyncScheduler, from, lastValueFrom, Observable, Subject, toArray, type SchedulerLike } from 'rxjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, summarizeMetrics, type MetricsRecord, type StepMetrics } from '../../src/index.js';
 import { adapt } from '../../src/stream/adapt.js';
 import { imageDataToFloat32 } from '../../src/stream/frames.js';
-import type { FrameInput, Prediction } from '../../src/stream/types.js';
+import type { FrameInput, Prediction, StreamRecord } from '../../src/stream/types.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE = [12, 12, 1];
@@ -96,6 +96,30 @@ describe('adapt on an in-thread adapter', () => {
     // The good frames 0, 2, 4 made one batch, with their labels.
     const steps = records.filter((r): r is StepMetrics => r.kind === 'step');
     expect(steps.map((s) => [s.batchSize, s.labeledFrames])).toEqual([[3, 3]]);
+    adapter.dispose();
+  });
+
+  it('a maxWaitMs beyond the 32-bit timer range arms one timer, not one per millisecond', async () => {
+    const adapter = await createAdapter(smallResNet(), { strategy: 'source' });
+    // Timers clamp a delay above 2^31 - 1 ms to 1 ms: the max-wait timer would fire and re-arm every ms.
+    let armed = 0;
+    const scheduler: SchedulerLike = {
+      now: () => asyncScheduler.now(),
+      schedule: ((work: () => void, delay?: number) => {
+        armed++;
+        return asyncScheduler.schedule(work, delay);
+      }) as SchedulerLike['schedule'],
+    };
+    const frames = new Subject<FrameInput>();
+    const out: StreamRecord[] = [];
+    frames.pipe(adapt(adapter, { batchSize: 2, maxWaitMs: 3e9, scheduler })).subscribe((r) => out.push(r));
+    frames.next({ data: pixels(1), shape: SHAPE });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(out).toEqual([]); // still waiting for its batch
+    expect(armed).toBe(1);
+    frames.complete(); // the last partial batch leaves
+    await new Promise((r) => setTimeout(r, 100));
+    expect(out.map((r) => r.kind)).toEqual(['prediction']);
     adapter.dispose();
   });
 
