@@ -97,6 +97,9 @@ export interface IotService {
   close(): Promise<void>;
 }
 
+/** On close, how long requests in flight may take to be answered before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
 /** Starts the camera, the adapter and the HTTP server. */
@@ -178,6 +181,7 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
     const route = (req.url ?? '/').split('?')[0]!;
     const send = (status: number, body: string, type = 'application/json; charset=utf-8') => {
       metrics.request(['/metrics', '/healthz', '/predict'].includes(route) ? route : 'other', status);
+      if (closing) res.setHeader('connection', 'close');
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       res.end(body);
     };
@@ -260,11 +264,18 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
       closing = true;
       if (ticker) clearInterval(ticker);
       cameraSub.unsubscribe();
+      // No new connections; idle keep-alive ones close now, requests in flight are answered
+      // (with `Connection: close`) for up to SHUTDOWN_GRACE_MS, then the rest are cut.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
       await writing;
       await takeSnapshot();
-      metricsSub.unsubscribe();
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((resolve) => (grace = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
+      clearTimeout(grace);
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
+      metricsSub.unsubscribe();
       adapter.dispose();
     },
   };

@@ -87,4 +87,22 @@ describe('IoT service connections (loopback)', () => {
     }
     agent.destroy();
   }, 60_000);
+
+  it('SIGTERM answers a request in flight before the process exits 0 (with a last snapshot)', async () => {
+    const { child, port, output } = service;
+    // The body is half sent when SIGTERM arrives; the rest follows 0.5 s later.
+    const inFlight = post(port, false, { ...raw, 'content-length': String(4 * 784) }, (r) => {
+      r.write(Buffer.alloc(2 * 784, 100));
+      setTimeout(() => child.kill('SIGTERM'), 300);
+      setTimeout(() => r.end(Buffer.alloc(2 * 784, 30)), 800);
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const answer = await inFlight;
+    expect(answer.error, output()).toBeUndefined();
+    expect(answer.status).toBe(200);
+    expect((JSON.parse(answer.body!) as { predictions: unknown[] }).predictions).toHaveLength(4);
+    expect(await exited).toBe(0);
+    expect(output()).toContain('SIGTERM: writing a last snapshot');
+    expect(fs.existsSync(path.join(dir, 'adapter.snapshot'))).toBe(true);
+  }, 60_000);
 });
