@@ -323,6 +323,13 @@ export function parseIotArgs(argv: string[]): IotServiceOptions | 'help' {
   const d = DEFAULT_IOT_OPTIONS;
   const strategy = oneOf('--strategy', v.strategy, listStrategies() as StrategyName[], d.strategy);
   const opts = parseStrategyOptions((v.opt ?? []).map((kv) => `${strategy}.${kv}`))[strategy] ?? {};
+  if (v.stream !== undefined) {
+    try {
+      streamFromSpec(v.stream, { perDomain: 1, batchSize: 1 });
+    } catch (e) {
+      throw new UsageError(`--stream: ${(e as Error).message}`);
+    }
+  }
   if (v.host !== undefined && v.host.trim() === '') throw new UsageError('--host must name an interface, e.g. 127.0.0.1.');
   return {
     port: nonNegativeInt('--port', v.port, d.port),

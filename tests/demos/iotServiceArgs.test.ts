@@ -1,0 +1,23 @@
+// The IoT demo service's command line, run as the real process (`node --import tsx
+// demos/node-iot/service.ts ...`, what `npm run demo:iot --` runs): a bad flag value is a usage
+// error (exit 2, a message naming the flag, then the usage), never a stack trace.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+function run(...args: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'demos/node-iot/service.ts', '--port', '0', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+describe('IoT service command line', () => {
+  it('an unknown --stream is a usage error naming the flag and the valid specs', () => {
+    const r = run('--stream', 'bogus');
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^--stream: Unknown stream 'bogus'\. Valid: continual/);
+    expect(r.stderr).toContain('Usage: npm run demo:iot');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  }, 60_000);
+});
