@@ -322,6 +322,9 @@ export function parseIotArgs(argv: string[]): IotServiceOptions | 'help' {
   if (v.help) return 'help';
   const d = DEFAULT_IOT_OPTIONS;
   const strategy = oneOf('--strategy', v.strategy, listStrategies() as StrategyName[], d.strategy);
+  for (const kv of v.opt ?? []) {
+    if (!/^\w+=/.test(kv)) throw new UsageError(`--opt takes key=value (an option of --strategy ${strategy}), e.g. --opt stats=ema; got '${kv}'.`);
+  }
   const opts = parseStrategyOptions((v.opt ?? []).map((kv) => `${strategy}.${kv}`))[strategy] ?? {};
   if (v.stream !== undefined) {
     try {

@@ -20,4 +20,14 @@ describe('IoT service command line', () => {
     expect(r.stderr).toContain('Usage: npm run demo:iot');
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   }, 60_000);
+
+  it("a malformed --opt names the service's syntax (key=value), not the benchmarks' strategy.key=value", () => {
+    // 'bn-adapt.stats=ema' is what the old message told the operator to write; it failed again with the same advice.
+    for (const opt of ['lr', 'bn-adapt.stats=ema']) {
+      const r = run('--opt', opt);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`--opt takes key=value (an option of --strategy bn-adapt), e.g. --opt stats=ema; got '${opt}'.`);
+      expect(r.stderr).not.toContain('strategy.key=value');
+    }
+  }, 60_000);
 });
