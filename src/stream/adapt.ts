@@ -1,4 +1,4 @@
-import { asyncScheduler, Observable, type OperatorFunction, type Subscription } from 'rxjs';
+import { asyncScheduler, Observable, takeWhile, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StepOutput } from '../adapter.js';
 import { BackpressureError, InvalidInputError, InvalidOptionError, WorkerFaultError } from '../errors.js';
 import type { BatchInput } from '../input.js';
@@ -250,7 +250,10 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         }
       };
 
-      const subscription = source.subscribe({
+      // takeWhile: a synchronous source (from(array), a generator) that is still emitting inside
+      // subscribe() when the stream closes is stopped at its next frame (inclusive: that frame
+      // reaches next below, which disposes it), not read to its end.
+      const subscription = source.pipe(takeWhile(() => !closed, true)).subscribe({
         next: (input) => {
           if (!closed) onFrame(input);
           else if (disposeFrames) {

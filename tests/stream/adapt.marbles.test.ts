@@ -7,7 +7,7 @@
  * at the same time, and a group advances the clock by its length.
  */
 import * as tf from '@tensorflow/tfjs';
-import { from, map, Subject, takeUntil, type Observable } from 'rxjs';
+import { from, map, Subject, takeUntil, tap, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BackpressureError, DisposedError, InvalidInputError, InvalidOptionError } from '../../src/errors.js';
@@ -310,18 +310,46 @@ describe('adapt (marbles)', () => {
   it('labelled tensor frames that arrive after the stream errored are disposed too', () => {
     const before = tf.memory().numTensors;
     let error: unknown;
+    let delivered = 0;
     const ts = newScheduler();
     ts.run(() => {
       const fake = new FakeAdapter(ts, 5);
-      // A synchronous burst of 20: [0..3] runs, 4..12 overflow bufferSize 8 at frame 12, and
-      // from() goes on emitting 13..19 into the errored operator, which must dispose them.
+      // A synchronous burst: [0..3] runs, 4..12 overflow bufferSize 8 at frame 12, and from()
+      // still delivers frame 13 into the errored operator, which must dispose it.
       const burst = Array.from({ length: 20 }, (_, i) => ({ frame: tf.tensor3d(frames.a.data, [2, 2, 1]), frameId: `f${i}`, trueLabel: 0 }));
       from(burst)
+        .pipe(
+          tap(() => delivered++),
+          adapt(fake, { batchSize: 4, bufferSize: 8 }),
+        )
+        .subscribe({ error: (e) => (error = e) });
+      // The frames the source never delivered are still the caller's.
+      burst.slice(delivered).forEach((b) => b.frame.dispose());
+    });
+    expect(error).toBeInstanceOf(BackpressureError);
+    expect(delivered).toBeGreaterThanOrEqual(14);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a synchronous source stops being read once the stream errored', () => {
+    let pulled = 0;
+    function* lazyFrames(): Generator<FrameInput> {
+      for (let i = 0; i < 10_000; i++) {
+        pulled++;
+        yield frames.a;
+      }
+    }
+    let error: unknown;
+    const ts = newScheduler();
+    ts.run(() => {
+      const fake = new FakeAdapter(ts, 5);
+      // [0..3] runs; 4..12 overflow bufferSize 8 at frame 12 (the 13th pulled).
+      from(lazyFrames())
         .pipe(adapt(fake, { batchSize: 4, bufferSize: 8 }))
         .subscribe({ error: (e) => (error = e) });
     });
     expect(error).toBeInstanceOf(BackpressureError);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(pulled).toBeLessThanOrEqual(14);
   });
 
   it('disposeFrames: false leaves tensor frames to their owner and frees only its own tensors', () => {
