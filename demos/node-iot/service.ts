@@ -100,6 +100,16 @@ export interface IotService {
 /** On close, how long requests in flight may take to be answered before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** Whether `p` settles within `ms` (it is not cancelled otherwise). */
+const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
 /** Starts the camera, the adapter and the HTTP server. */
@@ -265,16 +275,18 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
       if (ticker) clearInterval(ticker);
       cameraSub.unsubscribe();
       // No new connections; idle keep-alive ones close now, requests in flight are answered
-      // (with `Connection: close`) for up to SHUTDOWN_GRACE_MS, then the rest are cut.
+      // (with `Connection: close`) for up to SHUTDOWN_GRACE_MS, then the rest are cut. The last
+      // snapshot gets the same time: a hung worker never answers, and the previous one stays.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await writing;
-      await takeSnapshot();
-      let grace: NodeJS.Timeout | undefined;
-      await Promise.race([closed, new Promise<void>((resolve) => (grace = setTimeout(resolve, SHUTDOWN_GRACE_MS)))]);
-      clearTimeout(grace);
+      const snapshotted = within((async () => {
+        await writing;
+        await takeSnapshot();
+      })(), SHUTDOWN_GRACE_MS);
+      await within(closed, SHUTDOWN_GRACE_MS);
       server.closeAllConnections();
       await closed;
+      if (!(await snapshotted)) log(`last snapshot not written: the adapter did not answer within ${SHUTDOWN_GRACE_MS / 1000} s`);
       metricsSub.unsubscribe();
       adapter.dispose();
     },

@@ -1,0 +1,49 @@
+// The IoT demo service stopping while its adapter's worker hangs: `close()` (what SIGTERM /
+// SIGINT run) must not wait for the worker's call timeout (5 min by default) to write a last
+// snapshot. The service runs in this process on loopback, with its worker adapter captured so
+// a hang can be injected (`injectFault('never')`: the worker never answers its next call).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import type { WorkerAdapter } from '../../workers/node.js';
+
+const captured: { adapter?: WorkerAdapter & { injectFault(kind: 'never', afterSteps: number): Promise<void> } } = {};
+vi.mock('../../workers/node.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../workers/node.js')>();
+  return {
+    ...real,
+    createWorkerAdapter: async (...args: Parameters<typeof real.createWorkerAdapter>) =>
+      (captured.adapter = (await real.createWorkerAdapter(...args)) as NonNullable<typeof captured.adapter>),
+  };
+});
+const { startIotService } = await import('../../demos/node-iot/service.js');
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-iot-hang-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('IoT service with a hung worker', () => {
+  it('close() gives up on the last snapshot after the 10 s grace, stops the worker and resolves', async () => {
+    const logs: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((m: unknown) => void logs.push(String(m)));
+    try {
+      const service = await startIotService({ port: 0, fps: 50, batch: 8, logEvery: 0, snapshotEvery: 0, snapshotPath: path.join(dir, 'a.snapshot') });
+      const until = Date.now() + 30_000;
+      while (((await (await fetch(`${service.url}/healthz`)).json()) as { steps: number }).steps < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const adapter = captured.adapter!;
+      void adapter.injectFault('never', 0).catch(() => undefined); // the next call never answers
+      await new Promise((r) => setTimeout(r, 1_000));
+
+      const t0 = Date.now();
+      await service.close();
+      const ms = Date.now() - t0;
+      expect(ms).toBeGreaterThanOrEqual(9_000); // the grace
+      expect(ms).toBeLessThan(20_000); // not the worker's 5-minute call timeout
+      expect(logs.some((l) => l.includes('last snapshot not written'))).toBe(true);
+      // The worker was stopped: the adapter refuses calls.
+      await expect(adapter.predict({ data: new Float32Array(784), shape: [1, 28, 28, 1] })).rejects.toThrow();
+    } finally {
+      spy.mockRestore();
+    }
+  }, 60_000);
+});
