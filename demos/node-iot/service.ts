@@ -100,6 +100,9 @@ export interface IotService {
 /** On close, how long requests in flight may take to be answered before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** How long a /predict may wait for the adapter before it is answered 503. */
+const PREDICT_TIMEOUT_MS = 10_000;
+
 /** Whether `p` settles within `ms` (it is not cancelled otherwise). */
 const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -230,7 +233,13 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
         if (!only('POST')) return;
         const body = await readBody(req, o.maxFramesPerRequest * FRAME_BYTES + 64);
         const frames = decodeFrames(body, req.headers['content-type'], o.maxFramesPerRequest);
-        const out = await adapter.predict(frames);
+        // Answered within PREDICT_TIMEOUT_MS: a hung or overloaded adapter is a 503, not a request
+        // left open until the worker's own call timeout (5 min).
+        const predicted = adapter.predict(frames);
+        if (!(await within(predicted.catch(() => undefined), PREDICT_TIMEOUT_MS))) {
+          throw new HttpError(503, 'AdapterTimeout', `The adapter did not answer within ${PREDICT_TIMEOUT_MS / 1000} s (GET /healthz shows its last step); try again later.`);
+        }
+        const out = await predicted;
         send(200, JSON.stringify({
           steps: out.steps,
           predictions: Array.from(out.labels, (label, i) => ({

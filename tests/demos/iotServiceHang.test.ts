@@ -1,7 +1,8 @@
-// The IoT demo service stopping while its adapter's worker hangs: `close()` (what SIGTERM /
-// SIGINT run) must not wait for the worker's call timeout (5 min by default) to write a last
-// snapshot. The service runs in this process on loopback, with its worker adapter captured so
-// a hang can be injected (`injectFault('never')`: the worker never answers its next call).
+// The IoT demo service while its adapter's worker hangs: a /predict is answered 503 after 10 s,
+// and `close()` (what SIGTERM / SIGINT run) does not wait for the worker's call timeout (5 min
+// by default) to write a last snapshot. The service runs in this process on loopback, with its
+// worker adapter captured so a hang can be injected (`injectFault('never')`: the worker never
+// answers its next call).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,7 +24,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-iot-hang-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('IoT service with a hung worker', () => {
-  it('close() gives up on the last snapshot after the 10 s grace, stops the worker and resolves', async () => {
+  it('/predict answers 503 after 10 s; close() gives up on the last snapshot after the 10 s grace, stops the worker and resolves', async () => {
     const logs: string[] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((m: unknown) => void logs.push(String(m)));
     try {
@@ -33,6 +34,16 @@ describe('IoT service with a hung worker', () => {
       const adapter = captured.adapter!;
       void adapter.injectFault('never', 0).catch(() => undefined); // the next call never answers
       await new Promise((r) => setTimeout(r, 1_000));
+
+      // A /predict is answered 503 after 10 s (docs: requests time out after 10 s), not held open.
+      const p0 = Date.now();
+      const res = await fetch(`${service.url}/predict`, {
+        method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(2 * 784, 60), signal: AbortSignal.timeout(30_000),
+      });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error: 'AdapterTimeout', message: expect.stringContaining('did not answer within 10 s') });
+      expect(Date.now() - p0).toBeGreaterThanOrEqual(9_000);
+      expect(Date.now() - p0).toBeLessThan(15_000);
 
       const t0 = Date.now();
       await service.close();
