@@ -190,7 +190,9 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
 
   const startedAt = Date.now();
   let closing = false;
-  const server = http.createServer((req, res) => {
+  // requestTimeout / headersTimeout are checked every connectionsCheckingInterval (30 s by
+  // default, so a stalled request would be cut 10 to 40 s after it began): check every second.
+  const server = http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     const route = (req.url ?? '/').split('?')[0]!;
     const send = (status: number, body: string, type = 'application/json; charset=utf-8') => {
       metrics.request(['/metrics', '/healthz', '/predict'].includes(route) ? route : 'other', status);

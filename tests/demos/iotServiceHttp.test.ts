@@ -1,7 +1,8 @@
 // The IoT demo service as an HTTP server, run as a real process on loopback: how it treats
 // connections, not just bodies. An oversized upload without Content-Length (chunked) is refused
 // with a 413 the client receives, and the kept-alive connection it came on still serves the
-// next request; a SIGTERM lets a request in flight finish before the process exits.
+// next request; a stalled body is cut with a 408 at the documented 10 s; a SIGTERM lets a
+// request in flight finish before the process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -86,6 +87,16 @@ describe('IoT service connections (loopback)', () => {
       expect((JSON.parse(next.body!) as { predictions: unknown[] }).predictions).toHaveLength(2);
     }
     agent.destroy();
+  }, 60_000);
+
+  it('a body that never finishes is answered 408 about 10 s after the request began (not up to 40 s)', async () => {
+    const { port } = service;
+    const stalled = await post(port, false, { ...raw, 'content-length': String(4 * 784) }, (r) => {
+      r.write(Buffer.alloc(784, 100)); // and nothing more
+    });
+    expect(stalled.status, JSON.stringify(stalled)).toBe(408);
+    expect(stalled.ms).toBeGreaterThanOrEqual(9_500);
+    expect(stalled.ms).toBeLessThan(13_000);
   }, 60_000);
 
   it('SIGTERM answers a request in flight before the process exits 0 (with a last snapshot)', async () => {
