@@ -18,6 +18,17 @@ import { smallResNet } from '../helpers/models.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
 
+/** The error a worker adapter of `model` fails to start with, or null if it starts (then terminated). */
+async function startError(model: string): Promise<Error | null> {
+  return createWorkerAdapter({ model, strategy: 'source' }).then(
+    async (w) => {
+      await w.terminate();
+      return null;
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
 describe("weight paths outside the model's folder", () => {
   let root: string;
   let modelDir: string;
@@ -72,13 +83,7 @@ describe("weight paths outside the model's folder", () => {
     await ok.terminate();
     const bad = ['../secret.bin', 'sub/../../secret.bin', '..\\secret.bin', path.join(root, 'secret.bin'), `file://${path.join(root, 'secret.bin')}`, '%2e%2e/secret.bin'];
     for (const [i, p] of bad.entries()) {
-      const err = await createWorkerAdapter({ model: writeModel(`bad${i}`, [p]), strategy: 'source' }).then(
-        async (w) => {
-          await w.terminate();
-          return null;
-        },
-        (e: unknown) => e as Error,
-      );
+      const err = await startError(writeModel(`bad${i}`, [p]));
       expect(err, `${p} was loaded`).toBeInstanceOf(InvalidModelError);
       expect(err!.message).toContain(JSON.stringify(p));
       expect(err!.message).toMatch(/inside the model\.json's folder/);
@@ -93,13 +98,7 @@ describe("weight paths outside the model's folder", () => {
     for (const p of ['../secret.bin', '%2e%2e/secret.bin']) {
       writeModel('http-bad', [p]);
       served.length = 0;
-      const err = await createWorkerAdapter({ model: `${base}/model/http-bad.json`, strategy: 'source' }).then(
-        async (w) => {
-          await w.terminate();
-          return null;
-        },
-        (e: unknown) => e as Error,
-      );
+      const err = await startError(`${base}/model/http-bad.json`);
       expect(err, `${p} was loaded`).toBeInstanceOf(InvalidModelError);
       expect(err!.message).toContain(JSON.stringify(p));
       expect(served).toEqual(['/model/http-bad.json']);
