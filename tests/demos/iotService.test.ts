@@ -3,7 +3,7 @@
 // answers, /predict classifies an uploaded test frame and rejects hostile bodies with typed 4xx
 // errors; then the process is killed (SIGKILL, no chance to save) and restarted, and the step
 // count continues from the snapshot it had written to disk.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,44 +11,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import parsePrometheusTextFormat, { type PromFamily } from 'parse-prometheus-text-format';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
 import { decodeState } from '../../src/model/weights.js';
+import { startIotService, type IotProcess } from '../helpers/iotProcess.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-iot-'));
 const snapshotFile = path.join(dir, 'adapter.snapshot');
 const children: ChildProcess[] = [];
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  restoredSteps: number;
-  output: () => string;
-}
-
 /** Starts the service and resolves with its URL once it prints its `listening` line. */
-function start(): Promise<Running> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'demos/node-iot/service.ts', '--port', '0', '--host', '127.0.0.1', '--snapshot', snapshotFile,
-      '--snapshot-every', '5', '--fps', '200', '--batch', '8', '--max-wait', '40', '--per-domain', '40', '--log-every', '0'],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+function start(): Promise<IotProcess> {
+  return startIotService(
+    ['--port', '0', '--host', '127.0.0.1', '--snapshot', snapshotFile, '--snapshot-every', '5', '--fps', '200', '--batch', '8', '--max-wait', '40', '--per-domain', '40', '--log-every', '0'],
+    children,
   );
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start in time:\n${out}`)), 120_000);
-    const onData = () => {
-      const line = out.split('\n').find((l) => l.startsWith('{"listening"'));
-      if (!line) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      const info = JSON.parse(line) as { listening: string; restoredSteps: number };
-      resolve({ child, url: info.listening, restoredSteps: info.restoredSteps, output: () => out });
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`service exited (${code}) before listening:\n${out}`)));
-  });
 }
 
 async function scrape(url: string): Promise<Map<string, PromFamily>> {

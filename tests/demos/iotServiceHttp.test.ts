@@ -3,39 +3,20 @@
 // with a 413 the client receives, and the kept-alive connection it came on still serves the
 // next request; a stalled body is cut with a 408 at the documented 10 s; a SIGTERM lets a
 // request in flight finish before the process exits.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIotService, type IotProcess } from '../helpers/iotProcess.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-iot-http-'));
 const children: ChildProcess[] = [];
 
 /** Starts the service; resolves with its port once it prints its `listening` line. */
-function start(): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'demos/node-iot/service.ts', '--port', '0', '--snapshot', path.join(dir, 'adapter.snapshot'),
-      '--snapshot-every', '0', '--fps', '50', '--batch', '8', '--log-every', '0'],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start in time:\n${out}`)), 120_000);
-    child.stdout!.on('data', () => {
-      const line = out.split('\n').find((l) => l.startsWith('{"listening"'));
-      if (!line) return;
-      clearTimeout(timer);
-      resolve({ child, port: Number(new URL((JSON.parse(line) as { listening: string }).listening).port), output: () => out });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited (${code}) before listening:\n${out}`)));
-  });
+function start(): Promise<IotProcess> {
+  return startIotService(['--port', '0', '--snapshot', path.join(dir, 'adapter.snapshot'), '--snapshot-every', '0', '--fps', '50', '--batch', '8', '--log-every', '0'], children);
 }
 
 interface Answer { status?: number; body?: string; error?: string; ms: number }
