@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * simulatedCamera({ fps: 120, stream: 'continual', perDomain: 300 }).subscribe((f) => ...);
+ * simulatedCamera({ fps: 120, stream: 'continual', perDomain: 1000 }).subscribe((f) => ...);
  * ```
  */
 import { interval, map, type Observable } from 'rxjs';
@@ -20,7 +20,7 @@ export interface CameraOptions {
   fps: number;
   /** A stream spec of `streamFromSpec` (continual, mixed, gradual, clean, ...). Defaults to `continual`. */
   stream?: string;
-  /** Frames per domain before the world shifts. Defaults to 300. */
+  /** Frames per domain before the world shifts. Defaults to 1000. */
   perDomain?: number;
   /** Seed of the stream's shuffles and corruption noise. Defaults to 1. */
   seed?: number;
@@ -35,7 +35,7 @@ export interface CameraFrame extends LabeledFrame {
 
 /** The frames of `stream` one at a time, forever (the stream restarts at its end). */
 export function* cameraFrames(options: Omit<CameraOptions, 'fps'> = {}): Generator<CameraFrame> {
-  const stream = streamFromSpec(options.stream ?? 'continual', { perDomain: options.perDomain ?? 300, batchSize: 1, seed: options.seed ?? 1 });
+  const stream = streamFromSpec(options.stream ?? 'continual', { perDomain: options.perDomain ?? 1000, batchSize: 1, seed: options.seed ?? 1 });
   for (;;) {
     for (const b of stream as Iterable<StreamBatch>) {
       yield { frame: { data: b.x, shape: [28, 28, 1] }, trueLabel: b.labels[0]!, domain: b.frameDomains[0]! };

@@ -74,7 +74,10 @@ export const DEFAULT_IOT_OPTIONS: IotServiceOptions = {
   seed: 1,
   fps: 120,
   stream: 'continual',
-  perDomain: 300,
+  // Conditions that hold for a while (8 s at 120 fps): with domains of 300 frames the guard's
+  // class-correlation detector takes the bursts after each change for class correlation and
+  // answers ~40% of batches with the source model (docs/safe-adaptation.md, "Short domains").
+  perDomain: 1000,
   batch: 16,
   maxWaitMs: 100,
   backpressure: 'drop-oldest',
