@@ -18,7 +18,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { map, tap, type Subscription } from 'rxjs';
-import { adapt, createAdapter, initBackend, listStrategies, type Adapter, type StrategyName } from '../../src/index.js';
+import { adapt, createAdapter, DisposedError, initBackend, listStrategies, WorkerFaultError, type Adapter, type StrategyName } from '../../src/index.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { CLASS_NAMES } from '../../src/data/fashionMnist.js';
 import { decodeState } from '../../src/model/weights.js';
@@ -209,6 +209,11 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
       // An SDK error (e.g. InvalidInputError) is the client's input; anything else is ours.
       const name = (e as Error).name;
       if (name === 'InvalidInputError') return send(400, JSON.stringify({ error: name, message: (e as Error).message }));
+      // The adapter is gone (its worker crashed, hung or was stopped; the adapter disposed): not
+      // this request's fault, and not something a retry right now fixes.
+      if (e instanceof WorkerFaultError || e instanceof DisposedError) {
+        return send(503, JSON.stringify({ error: 'AdapterUnavailable', message: `The adapter is not available (${name}); GET /healthz shows why.` }));
+      }
       return send(500, JSON.stringify({ error: 'InternalError', message: 'The adapter failed; see the service log.' }));
     };
     const only = (method: string) => {

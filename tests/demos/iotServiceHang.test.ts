@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { WorkerAdapter } from '../../workers/node.js';
 
-const captured: { adapter?: WorkerAdapter & { injectFault(kind: 'never', afterSteps: number): Promise<void> } } = {};
+const captured: { adapter?: WorkerAdapter & { injectFault(kind: 'never' | 'exit', afterSteps: number): Promise<void> } } = {};
 vi.mock('../../workers/node.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../workers/node.js')>();
   return {
@@ -53,6 +53,28 @@ describe('IoT service with a hung worker', () => {
       expect(logs.some((l) => l.includes('last snapshot not written'))).toBe(true);
       // The worker was stopped: the adapter refuses calls.
       await expect(adapter.predict({ data: new Float32Array(784), shape: [1, 28, 28, 1] })).rejects.toThrow();
+    } finally {
+      spy.mockRestore();
+    }
+  }, 60_000);
+  it('/predict answers 503 AdapterUnavailable once the worker has crashed, and /healthz 503', async () => {
+    const logs: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((m: unknown) => void logs.push(String(m)));
+    try {
+      const service = await startIotService({ port: 0, fps: 50, batch: 8, logEvery: 0, snapshotEvery: 0, snapshotPath: path.join(dir, 'b.snapshot') });
+      const until = Date.now() + 30_000;
+      while (((await (await fetch(`${service.url}/healthz`)).json()) as { steps: number }).steps < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      void captured.adapter!.injectFault('exit', 0).catch(() => undefined); // the worker exits at its next step
+      let res: Response | undefined;
+      for (let i = 0; i < 50; i++) {
+        res = await fetch(`${service.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(2 * 784, 60) });
+        if (res.status !== 200) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(res!.status).toBe(503);
+      expect(await res!.json()).toMatchObject({ error: 'AdapterUnavailable', message: expect.stringContaining('Worker') });
+      expect((await fetch(`${service.url}/healthz`)).status).toBe(503);
+      await service.close();
     } finally {
       spy.mockRestore();
     }
