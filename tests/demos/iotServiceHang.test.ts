@@ -23,14 +23,20 @@ const { startIotService } = await import('../../demos/node-iot/service.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-iot-hang-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** Starts the service in this process (worker adapter) and waits until it has taken 2 steps. */
+async function startStepping(snapshotName: string): Promise<Awaited<ReturnType<typeof startIotService>>> {
+  const service = await startIotService({ port: 0, fps: 50, batch: 8, logEvery: 0, snapshotEvery: 0, snapshotPath: path.join(dir, snapshotName) });
+  const until = Date.now() + 30_000;
+  while (((await (await fetch(`${service.url}/healthz`)).json()) as { steps: number }).steps < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  return service;
+}
+
 describe('IoT service with a hung worker', () => {
   it('/predict answers 503 after 10 s; close() gives up on the last snapshot after the 10 s grace, stops the worker and resolves', async () => {
     const logs: string[] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((m: unknown) => void logs.push(String(m)));
     try {
-      const service = await startIotService({ port: 0, fps: 50, batch: 8, logEvery: 0, snapshotEvery: 0, snapshotPath: path.join(dir, 'a.snapshot') });
-      const until = Date.now() + 30_000;
-      while (((await (await fetch(`${service.url}/healthz`)).json()) as { steps: number }).steps < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const service = await startStepping('a.snapshot');
       const adapter = captured.adapter!;
       void adapter.injectFault('never', 0).catch(() => undefined); // the next call never answers
       await new Promise((r) => setTimeout(r, 1_000));
@@ -57,13 +63,12 @@ describe('IoT service with a hung worker', () => {
       spy.mockRestore();
     }
   }, 60_000);
+
   it('/predict answers 503 AdapterUnavailable once the worker has crashed, and /healthz 503', async () => {
     const logs: string[] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((m: unknown) => void logs.push(String(m)));
     try {
-      const service = await startIotService({ port: 0, fps: 50, batch: 8, logEvery: 0, snapshotEvery: 0, snapshotPath: path.join(dir, 'b.snapshot') });
-      const until = Date.now() + 30_000;
-      while (((await (await fetch(`${service.url}/healthz`)).json()) as { steps: number }).steps < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const service = await startStepping('b.snapshot');
       void captured.adapter!.injectFault('exit', 0).catch(() => undefined); // the worker exits at its next step
       let res: Response | undefined;
       for (let i = 0; i < 50; i++) {
