@@ -61,12 +61,12 @@ export function checkLabels(labels: unknown, n: number, numClasses: number): ass
   }
   const list = labels as ArrayLike<unknown>;
   if (list.length !== n) throw new InvalidInputError(`Got ${list.length} labels for a batch of ${n} frames.`);
-  for (let i = 0; i < n; i++) {
-    const v = list[i];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= numClasses) {
-      throw new InvalidInputError(
-        `Label ${i} is ${typeof v === 'string' ? JSON.stringify(v) : String(v)}; labels must be integer class indices in [0, ${numClasses}).`,
-      );
-    }
+  for (let i = 0; i < n; i++) checkLabel(list[i], numClasses, `Label ${i}`);
+}
+
+/** One label: an integer class index in [0, numClasses), else an InvalidInputError starting with `what`. */
+export function checkLabel(v: unknown, numClasses: number, what: string): asserts v is number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= numClasses) {
+    throw new InvalidInputError(`${what} is ${typeof v === 'string' ? JSON.stringify(v) : String(v)}; labels must be integer class indices in [0, ${numClasses}).`);
   }
 }

@@ -202,7 +202,7 @@ export function checkBatchShape(shape: readonly number[], inputShape: readonly n
   }
   const c = inputShape[inputShape.length - 1];
   if (resize) {
-    if (shape[shape.length - 1] !== c || shape.slice(1, -1).some((d) => !(d > 0))) {
+    if (shape[shape.length - 1] !== c) {
       throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; the model takes ${c} channels ([n, h, w, ${c}], resized to ${describeShape(inputShape.slice(0, -1))}).`);
     }
     return;

@@ -200,11 +200,16 @@ function reviveError(err: unknown): unknown {
  */
 function concatBuffers(buffers: ArrayBuffer | readonly ArrayBuffer[]): ArrayBuffer {
   const list = (Array.isArray(buffers) ? buffers : [buffers]) as readonly ArrayBuffer[];
-  const out = new Uint8Array(list.reduce((n, b) => n + b.byteLength, 0));
+  return concatBytes(list.map((b) => new Uint8Array(b)));
+}
+
+/** The bytes of `parts`, one after another, in one new buffer. */
+function concatBytes(parts: readonly Uint8Array[]): ArrayBuffer {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
-  for (const b of list) {
-    out.set(new Uint8Array(b), at);
-    at += b.byteLength;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
   }
   return out.buffer;
 }
@@ -256,12 +261,7 @@ function toArtifacts(modelJson: unknown, weights: unknown): ModelArtifactsPayloa
   if (json.format !== undefined && typeof json.format !== 'string') return bad('modelJson.format must be a string (\'layers-model\' or \'graph-model\').');
   // Copied into one buffer of our own (it is transferred to the worker): the caller's stay intact.
   const parts = Array.isArray(weights) ? weights.map((b: unknown, i) => weightBytes(b, `weights[${i}]`)) : [weightBytes(weights, 'weights')];
-  const weightData = new ArrayBuffer(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    new Uint8Array(weightData, at, p.byteLength).set(p);
-    at += p.byteLength;
-  }
+  const weightData = concatBytes(parts);
   return {
     kind: 'artifacts',
     ...(json.format !== undefined ? { format: json.format } : {}),

@@ -7,10 +7,11 @@
  */
 import type * as tf from '../tf.js';
 import { InvalidModelError } from '../errors.js';
+import { hasNonFinite } from '../input.js';
 import { modelKind } from '../tensorLike.js';
 
 /** The model's float weights with their names (variables of a LayersModel, constants of a GraphModel). */
-function floatWeights(model: tf.LayersModel | tf.GraphModel): { name: string; values: () => ArrayLike<number> }[] {
+function floatWeights(model: tf.LayersModel | tf.GraphModel): { name: string; values: () => Float32Array }[] {
   const kind = modelKind(model);
   // Not a model: createTarget refuses it with its own message.
   if (kind === null) return [];
@@ -32,16 +33,10 @@ function floatWeights(model: tf.LayersModel | tf.GraphModel): { name: string; va
 export function checkFiniteWeights(model: tf.LayersModel | tf.GraphModel, owner: string): void {
   for (const { name, values } of floatWeights(model)) {
     const v = values();
-    let bad = 0;
-    let first = -1;
-    for (let i = 0; i < v.length; i++) {
-      // x - x is 0 for every finite x, NaN for NaN and ±Infinity.
-      if (v[i]! - v[i]! !== 0) {
-        if (first < 0) first = i;
-        bad++;
-      }
-    }
-    if (bad > 0) {
+    const first = hasNonFinite(v);
+    if (first >= 0) {
+      let bad = 0;
+      for (let i = first; i < v.length; i++) bad += Number.isFinite(v[i]!) ? 0 : 1;
       throw new InvalidModelError(
         `${owner}: the model's weight '${name}' has ${bad} of ${v.length} values that are not finite (the first, at index ${first}, is ${String(v[first])}). ` +
           'The model file is corrupt or the model diverged in training: every prediction would be NaN. Load an intact copy of the model.',

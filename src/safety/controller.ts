@@ -219,11 +219,9 @@ export class SafetyController {
       const bad = nonFiniteParts(probs, stats);
       if (bad.length > 0) {
         const action = this.rollback();
-        let fallback = await readAndDispose(this.sourceFallback(x, sourceProbs, action === 'reset'));
-        const usable = nonFiniteParts(fallback, {}).length === 0;
-        if (!usable) fallback = new Float32Array(fallback.length).fill(1 / this.target.numClasses);
-        emit({ kind: 'nonfinite', stepId, where: bad, action, predictions: usable ? 'source' : 'none', time: performance.now(), memory: memoryFigures() });
-        [probs, stats, mode, reason] = [fallback, {}, 'source', 'non-finite'];
+        const fallback = this.finiteOrUniform(await readAndDispose(this.sourceFallback(x, sourceProbs, action === 'reset')), probs.length);
+        emit({ kind: 'nonfinite', stepId, where: bad, action, predictions: fallback.predictions, time: performance.now(), memory: memoryFigures() });
+        [probs, stats, mode, reason] = [fallback.probs, {}, 'source', 'non-finite'];
       } else if (this.guard !== null && mode !== 'source') {
         const adapted = summarizeProbs(probs, this.target.numClasses);
         let compared: { adapted: Int32Array; source: Int32Array; reference?: Int32Array } | undefined;
@@ -260,11 +258,13 @@ export class SafetyController {
    */
   async predictFallback(x: tf.Tensor4D, probs: Float32Array): Promise<{ probs: Float32Array; predictions: 'source' | 'none' } | null> {
     if (nonFiniteParts(probs, {}).length === 0) return null;
-    if (this.source !== null) {
-      const fallback = await readAndDispose(this.source.probs(x));
-      if (nonFiniteParts(fallback, {}).length === 0) return { probs: fallback, predictions: 'source' };
-    }
-    return { probs: new Float32Array(probs.length).fill(1 / this.target.numClasses), predictions: 'none' };
+    return this.finiteOrUniform(this.source !== null ? await readAndDispose(this.source.probs(x)) : null, probs.length);
+  }
+
+  /** The source predictions `fallback` when there are some and they are finite ('source'), else uniform probabilities ('none'). */
+  private finiteOrUniform(fallback: Float32Array | null, length: number): { probs: Float32Array; predictions: 'source' | 'none' } {
+    if (fallback !== null && nonFiniteParts(fallback, {}).length === 0) return { probs: fallback, predictions: 'source' };
+    return { probs: new Float32Array(length).fill(1 / this.target.numClasses), predictions: 'none' };
   }
 
   /** The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's history. */

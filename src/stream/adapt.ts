@@ -1,6 +1,7 @@
 import { asyncScheduler, Observable, takeWhile, type OperatorFunction, type Subscription } from 'rxjs';
 import type { StepOutput } from '../adapter.js';
-import { BackpressureError, InvalidInputError, InvalidOptionError, WorkerFaultError } from '../errors.js';
+import { checkLabel } from '../adapterArgs.js';
+import { BackpressureError, InvalidOptionError, WorkerFaultError } from '../errors.js';
 import type { BatchInput } from '../input.js';
 import { isTensor } from '../tensorLike.js';
 import { prepareFrame, type PreparedFrame } from './frames.js';
@@ -225,11 +226,7 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         try {
           prepared = prepareFrame(frame, adapter.inputShape, (adapter.preprocess?.resize ?? 'none') !== 'none');
           // A bad label is a bad frame: checked here, it would fail its whole batch in the adapter.
-          if (trueLabel !== undefined && !(Number.isInteger(trueLabel) && trueLabel >= 0 && trueLabel < adapter.numClasses)) {
-            throw new InvalidInputError(
-              `The frame's trueLabel is ${typeof trueLabel === 'string' ? JSON.stringify(trueLabel) : String(trueLabel)}; labels must be integer class indices in [0, ${adapter.numClasses}).`,
-            );
-          }
+          if (trueLabel !== undefined) checkLabel(trueLabel, adapter.numClasses, "The frame's trueLabel");
         } catch (err) {
           reject(at, frameId, err);
           return;
