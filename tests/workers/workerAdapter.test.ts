@@ -17,6 +17,7 @@ import type { FrameInput, StreamRecord } from '../../src/stream/types.js';
 import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+import { savedModel } from '../helpers/workerModels.js';
 
 const SHAPE = [12, 12, 1] as const;
 const STRATEGIES = (['bn-adapt', 'tent', 'roid'] as const).filter((s) => (listStrategies() as string[]).includes(s));
@@ -168,17 +169,9 @@ describe('createWorkerAdapter (worker_threads)', () => {
   it('copies input batches by default and transfers them on request, loads a model.json from disk, and terminate ends the worker', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-worker-'));
     const model = makeModel();
-    await model.save(
-      tf.io.withSaveHandler(async (a) => {
-        const weights = tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer);
-        fs.writeFileSync(
-          path.join(dir, 'model.json'),
-          JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }),
-        );
-        fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(weights));
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
+    const a = await savedModel(model);
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+    fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(a.weights));
     const worker = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'source' });
     open.push(worker);
     const local = await createAdapter(model, { strategy: 'source' });

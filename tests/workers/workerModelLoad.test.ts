@@ -14,45 +14,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidModelError } from '../../src/index.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { smallResNet } from '../helpers/models.js';
+import { rejection, savedModel, type SavedModel } from '../helpers/workerModels.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
 
-interface Saved {
-  modelTopology: object;
-  weightSpecs: tf.io.WeightsManifestEntry[];
-  weights: ArrayBuffer;
-}
-
-async function saved(model: tf.LayersModel): Promise<Saved> {
-  let art!: tf.io.ModelArtifacts;
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      art = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return { modelTopology: art.modelTopology as object, weightSpecs: art.weightSpecs!, weights: tf.io.concatenateArrayBuffers(art.weightData as ArrayBuffer).slice(0) };
-}
-
-/** The rejection of `p`, failing the test if it resolves (and terminating what it made). */
-async function rejection(p: Promise<{ terminate(): Promise<void> }>): Promise<Error> {
-  const r = await p.then(
-    async (w) => {
-      await w.terminate();
-      return null;
-    },
-    (e: unknown) => e as Error,
-  );
-  expect(r, 'expected a rejection').not.toBeNull();
-  return r!;
-}
-
 describe('worker model loading: typed errors for bad model files', () => {
-  let good: Saved;
+  let good: SavedModel;
   let dir: string;
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
-    good = await saved(smallResNet(SHAPE, 3));
+    good = await savedModel(smallResNet(SHAPE, 3));
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-model-load-'));
   });
   afterAll(() => {

@@ -15,19 +15,9 @@ import { initBackend, InvalidModelError } from '../../src/index.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { checkWeightPath } from '../../workers/modelPaths.js';
 import { smallResNet } from '../helpers/models.js';
+import { rejection, savedModel } from '../helpers/workerModels.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
-
-/** The error a worker adapter of `model` fails to start with, or null if it starts (then terminated). */
-async function startError(model: string): Promise<Error | null> {
-  return createWorkerAdapter({ model, strategy: 'source' }).then(
-    async (w) => {
-      await w.terminate();
-      return null;
-    },
-    (e: unknown) => e as Error,
-  );
-}
 
 describe("weight paths outside the model's folder", () => {
   let root: string;
@@ -47,19 +37,13 @@ describe("weight paths outside the model's folder", () => {
 
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
-    let art!: tf.io.ModelArtifacts;
-    await smallResNet(SHAPE, 3).save(
-      tf.io.withSaveHandler(async (a) => {
-        art = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    topology = art.modelTopology as object;
-    specs = art.weightSpecs!;
+    const art = await savedModel(smallResNet(SHAPE, 3));
+    topology = art.modelTopology;
+    specs = art.weightSpecs;
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-model-paths-'));
     modelDir = path.join(root, 'model');
     fs.mkdirSync(modelDir);
-    const bytes = Buffer.from(tf.io.concatenateArrayBuffers(art.weightData as ArrayBuffer));
+    const bytes = Buffer.from(art.weights);
     // Real weights both inside the folder and next to it (outside): only the first may be read.
     fs.writeFileSync(path.join(modelDir, 'weights.bin'), bytes);
     fs.writeFileSync(path.join(root, 'secret.bin'), bytes);
@@ -83,7 +67,7 @@ describe("weight paths outside the model's folder", () => {
     await ok.terminate();
     const bad = ['../secret.bin', 'sub/../../secret.bin', '..\\secret.bin', path.join(root, 'secret.bin'), `file://${path.join(root, 'secret.bin')}`, '%2e%2e/secret.bin'];
     for (const [i, p] of bad.entries()) {
-      const err = await startError(writeModel(`bad${i}`, [p]));
+      const err = await rejection(createWorkerAdapter({ model: writeModel(`bad${i}`, [p]), strategy: 'source' }));
       expect(err, `${p} was loaded`).toBeInstanceOf(InvalidModelError);
       expect(err!.message).toContain(JSON.stringify(p));
       expect(err!.message).toMatch(/inside the model\.json's folder/);
@@ -98,7 +82,7 @@ describe("weight paths outside the model's folder", () => {
     for (const p of ['../secret.bin', '%2e%2e/secret.bin']) {
       writeModel('http-bad', [p]);
       served.length = 0;
-      const err = await startError(`${base}/model/http-bad.json`);
+      const err = await rejection(createWorkerAdapter({ model: `${base}/model/http-bad.json`, strategy: 'source' }));
       expect(err, `${p} was loaded`).toBeInstanceOf(InvalidModelError);
       expect(err!.message).toContain(JSON.stringify(p));
       expect(served).toEqual(['/model/http-bad.json']);
