@@ -45,9 +45,15 @@ export class ClassCorrelation extends StreamRate {
   /** The pooled chunk: the sum of its frames' probabilities. */
   private sum: Float64Array;
 
+  /**
+   * @param priorMomentum Per-chunk momentum of the prior a chunk is compared with (LAME's, 0.3: a
+   *   memory of ~3 chunks). The guard always uses the default; the replay script
+   *   `demos/bench/correlationRate.ts` varies it (docs/safe-adaptation.md, "Short domains").
+   */
   constructor(
     readonly options: ClassCorrelationOptions,
     private readonly numClasses: number,
+    private readonly priorMomentum: number = LAME_PRIOR_MOMENTUM,
   ) {
     super(options.correlationEnter, options.correlationExit);
     this.prior = new Float32Array(numClasses);
@@ -74,7 +80,7 @@ export class ClassCorrelation extends StreamRate {
     if (!this.pool(n)) return this.correlated;
     const mean = Float64Array.from(this.sum, (v) => v / this.pooledFrames);
     this.sum.fill(0);
-    const gate = classGateRatio(mean, 1, k, this.prior, LAME_PRIOR_MOMENTUM);
+    const gate = classGateRatio(mean, 1, k, this.prior, this.priorMomentum);
     this.prior = gate.prior;
     return this.add(!gate.first && gate.ratio < this.options.classGate);
   }
