@@ -590,8 +590,12 @@ class RemoteAdapter implements WorkerAdapter {
     return this.enqueue((remote) => remote.__injectFault(kind, afterSteps), this.settings.timeoutMs);
   }
 
-  /** Starts a worker and initialises its adapter, within `startTimeoutMs`. */
-  private async connect(): Promise<Connection> {
+  /**
+   * Starts a worker and initialises its adapter, within `startTimeoutMs`, then runs `prepare` on
+   * it (a restart's restore). The worker counts as starting (terminate() stops it) until it is
+   * returned, `prepare` included.
+   */
+  private async connect(prepare?: (conn: Connection) => Promise<void>): Promise<Connection> {
     const { worker, endpoint } = await this.settings.spawn();
     const conn = new Connection(worker, Comlink.wrap<WorkerService>(endpoint));
     this.starting = conn;
@@ -610,6 +614,8 @@ class RemoteAdapter implements WorkerAdapter {
         // Resolved here too (the worker applies it): `adapt` reads whether frames may be resized.
         this.preprocess = resolvePreprocess(this.settings.preprocess, outcome.value.inputShape);
         this.backend = outcome.value.backend;
+        await prepare?.(conn);
+        if (this.finished !== null) throw this.finished;
         return conn;
       }
       if (outcome.kind === 'error') throw outcome.error;
@@ -749,22 +755,28 @@ class RemoteAdapter implements WorkerAdapter {
   /** Auto-resume: a new worker, restored from the latest snapshot. */
   private async restart(reason: 'crashed' | 'timeout', message: string, faultTime: number): Promise<void> {
     if (this.finished !== null) return;
-    let conn: Connection | null = null;
+    const snapshot = this.latestSnapshot;
+    let memory: MemoryFigures = { numTensors: 0, numBytes: 0 };
     try {
-      conn = await this.connect();
-      const c = conn;
-      const snapshot = this.latestSnapshot;
-      if (snapshot !== null) {
-        const restored = await this.race(c, () => c.remote.restore(snapshot), this.settings.startTimeoutMs);
-        if (restored.kind !== 'ok') throw restored.kind === 'error' || restored.kind === 'crashed' ? restored.error : new Error(`restore: ${restored.kind}`);
+      // Restored while the new worker still counts as starting, so terminate() stops it meanwhile.
+      const c = await this.connect(async (c) => {
+        if (snapshot !== null) {
+          const restored = await this.race(c, () => c.remote.restore(snapshot), this.settings.startTimeoutMs);
+          if (restored.kind !== 'ok') throw restored.kind === 'error' || restored.kind === 'crashed' ? restored.error : new Error(`restore: ${restored.kind}`);
+        }
+        const answer = await this.race(c, () => c.remote.memory(), this.settings.startTimeoutMs);
+        if (answer.kind !== 'ok') throw new Error(`the new worker did not answer (${answer.kind})`);
+        memory = answer.value;
+      });
+      if (this.finished !== null) {
+        // terminate() came as connect() returned: it could not see this worker.
+        await c.stop();
+        return;
       }
-      const memory = await this.race(c, () => c.remote.memory(), this.settings.startTimeoutMs);
-      if (memory.kind !== 'ok') throw new Error(`the new worker did not answer (${memory.kind})`);
-      if (this.finished !== null) throw this.finished;
       this.conn = c;
       this.restarts++;
       this.stepsSinceSnapshot = 0;
-      this.lastMemory = memory.value;
+      this.lastMemory = memory;
       const step = this.latestSnapshotStep;
       this.metrics.next({
         kind: 'worker-restart',
@@ -774,10 +786,10 @@ class RemoteAdapter implements WorkerAdapter {
         restarts: this.restarts,
         restartMs: performance.now() - faultTime,
         time: performance.now(),
-        memory: memory.value,
+        memory,
       });
     } catch (err) {
-      await conn?.stop();
+      // connect() stopped the new worker.
       if (this.finished === null) {
         this.finish(
           new errors.WorkerCrashedError(

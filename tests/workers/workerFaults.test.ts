@@ -126,6 +126,35 @@ describe('worker faults', () => {
     await adapter.terminate();
   });
 
+  it('terminate() during a restart stops the new worker even while it restores the snapshot', async () => {
+    // Workers from a factory; the test sees when the restart sends the snapshot to the new one.
+    const exits: boolean[] = [];
+    let onRestore: (() => void) | null = null;
+    const factory = (): Worker => {
+      const { worker, exited } = devWorker();
+      const k = exits.push(false) - 1;
+      void exited.then(() => (exits[k] = true));
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = ((msg: { type?: string; path?: string[] }, transfer?: never) => {
+        post(msg, transfer);
+        if (msg?.type === 'APPLY' && msg.path?.[0] === 'restore') onRestore?.();
+      }) as typeof worker.postMessage;
+      return worker;
+    };
+    const adapter = await createWorkerAdapter({ model: makeModel(), strategy: 'tent', ...OPTIONS, resume: { snapshotEvery: 1 }, worker: factory });
+    const [x] = frameData(1, 11);
+    await adapter.step({ data: x!.slice(), shape: [...SHAPE] });
+    await injectWorkerFault(adapter, 'exit', 0);
+    const restoring = new Promise<void>((r) => (onRestore = r));
+    const err = await adapter.step({ data: x!.slice(), shape: [...SHAPE] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkerCrashedError);
+    await restoring;
+    await adapter.terminate();
+    // Both threads are gone once terminate() resolved: the crashed one and the one restoring.
+    expect(exits).toEqual([true, true]);
+    await expect(adapter.step({ data: x!.slice(), shape: [...SHAPE] })).rejects.toBeInstanceOf(DisposedError);
+  });
+
   const cases: { fault: InjectedFault; afterSteps: number; snapshotEvery: number; error: string; reason: string; timeoutMs?: number }[] = [
     // Steps 0-6 succeed, snapshots after 3 and 6 steps; the 8th step (batch 7) kills the worker.
     { fault: 'exit', afterSteps: 7, snapshotEvery: 3, error: 'WorkerCrashedError', reason: 'crashed' },
