@@ -145,6 +145,16 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
   let subscription: Subscription | null = null;
   let onMetrics: ((r: MetricsRecord) => void) | null = null;
   let injected: { kind: InjectedFault; remaining: number } | null = null;
+  /** Metrics callbacks the main thread has not answered yet. */
+  const delivering = new Set<Promise<unknown>>();
+  /**
+   * Waits until the main thread has handled every record published so far: the records travel
+   * on the callback's own MessagePort, the call's answer on the worker's, so without this a
+   * step's record could arrive after its result (and be lost to a terminate() right after).
+   */
+  const delivered = async (): Promise<void> => {
+    while (delivering.size > 0) await Promise.all([...delivering]);
+  };
 
   const need = (): Adapter => {
     if (adapter === null) throw new DisposedError('The worker adapter is not initialised or was disposed.');
@@ -165,21 +175,36 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
         throw err;
       }
       onMetrics = metricsCallback;
-      // Fire and forget: a callback into a main thread that went away must not fail a step.
-      subscription = adapter.metrics$.subscribe((r) => void Promise.resolve(onMetrics?.(r)).catch(() => undefined));
+      // A callback into a main thread that went away must not fail a step: its error is dropped.
+      subscription = adapter.metrics$.subscribe((r) => {
+        const sent: Promise<unknown> = Promise.resolve(onMetrics?.(r))
+          .catch(() => undefined)
+          .finally(() => delivering.delete(sent));
+        delivering.add(sent);
+      });
       return { inputShape: [...adapter.inputShape], numClasses: adapter.numClasses, backend };
     },
 
     async step(batch, labels): Promise<StepOutput> {
       if (injected !== null && injected.remaining-- === 0) return fail(injected.kind);
-      const out = await need().step(fromWire(batch), labels);
+      let out: StepOutput;
+      try {
+        out = await need().step(fromWire(batch), labels);
+      } finally {
+        await delivered(); // the step's records (also those of a step that failed) go first
+      }
       // probs may be a view of backend memory: send a copy of our own.
       const probs = out.probs.slice();
       return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
     },
 
     async predict(batch): Promise<PredictOutput> {
-      const out = await need().predict(fromWire(batch));
+      let out: PredictOutput;
+      try {
+        out = await need().predict(fromWire(batch));
+      } finally {
+        await delivered();
+      }
       const probs = out.probs.slice();
       return Comlink.transfer({ ...out, probs }, [probs.buffer, out.labels.buffer, out.confidence.buffer]);
     },
