@@ -107,3 +107,27 @@ export function oneOf<const T extends string>(flag: string, value: string | unde
   if (!choices.includes(value as T)) throw new UsageError(`${flag} must be one of ${choices.join(', ')}; got '${value ?? ''}'.`);
   return value as T;
 }
+
+/**
+ * The command line of the scripts that read benchmark result files (compare.ts, safetyTable.ts):
+ * one or more file paths, and `--help`. Prints the usage and exits 0 on `--help`, exits 2 on a bad
+ * flag or no file.
+ */
+export function resultFileArgs(usage: string, argv: string[]): string[] {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { help: HELP }, strict: true, allowPositionals: true });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (parsed.values.help === true) {
+    console.log(usage);
+    process.exit(0);
+  }
+  if (parsed.positionals.length === 0) {
+    console.error(`No result file given.\n\n${usage}`);
+    process.exit(2);
+  }
+  return parsed.positionals;
+}

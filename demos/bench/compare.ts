@@ -10,6 +10,7 @@
  * differ, e.g. "cotta (threshold 0.807)".
  */
 import fs from 'node:fs';
+import { resultFileArgs } from '../cli.js';
 import type { BenchResult, StrategyResult } from './runner.js';
 import { formatTable } from './runner.js';
 
@@ -26,11 +27,7 @@ function label(results: StrategyResult[]): Labelled[] {
   });
 }
 
-const files = process.argv.slice(2);
-if (files.length === 0) {
-  console.error('Usage: npx tsx demos/bench/compare.ts <bench result JSON> [...]');
-  process.exit(2);
-}
+const files = resultFileArgs('Usage: npx tsx demos/bench/compare.ts <bench result JSON> [...]\n\nPrints one table from the JSON files that npm run bench wrote (bench-results/).', process.argv.slice(2));
 const runs = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as BenchResult);
 const first = runs[0]!;
 for (const [i, r] of runs.entries()) {

@@ -10,13 +10,10 @@
  * rows of one strategy stay apart.
  */
 import fs from 'node:fs';
+import { resultFileArgs } from '../cli.js';
 import type { BenchResult, StrategyResult } from './runner.js';
 
-const files = process.argv.slice(2);
-if (files.length === 0) {
-  console.error('Usage: npx tsx demos/bench/safetyTable.ts result.json [...]');
-  process.exit(2);
-}
+const files = resultFileArgs('Usage: npx tsx demos/bench/safetyTable.ts result.json [...]\n\nPrints the hard-streams table (mean error, worst domain against source, updates run, guard trips) from the JSON files that npm run bench wrote (bench-results/).', process.argv.slice(2));
 const runs = files.map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as BenchResult);
 const key = (r: BenchResult) => `${r.stream} | ${r.perDomain} | b${r.batch} | seed ${r.seed}`;
 const sources = new Map<string, StrategyResult>();
