@@ -60,8 +60,10 @@ export interface WorkerOptions {
   strategyModules?: string[];
   /**
    * Transfer the buffer of `{ data, shape }` batches to the worker instead of copying it: it is
-   * detached (length 0) after `step` / `predict`, so the caller must not reuse it. Defaults to
-   * false (copied; the caller's array is untouched).
+   * detached (length 0) after `step` / `predict`, so the caller must not reuse it (a detached
+   * array sent again is refused with `InvalidInputError`, as an empty one). Only a view spanning
+   * its whole buffer, used by one frame of the batch, is transferred; others are copied.
+   * Defaults to false (copied; the caller's array is untouched).
    */
   transfer?: boolean;
   /**
@@ -220,6 +222,9 @@ function concatBytes(parts: readonly Uint8Array[]): ArrayBuffer {
  * be transferred, detaching the caller's whole ArrayBuffer. A Buffer arrives as a Uint8Array.
  */
 function copyOf<T extends Float32Array | Int32Array | Uint8Array | Uint8ClampedArray>(view: T): T {
+  // An empty view, or one whose buffer an earlier transfer detached (the typed-array constructors
+  // throw a TypeError on it): an empty array, which the worker refuses as the in-thread adapter does.
+  if (view.byteLength === 0) return new (view.constructor as new (n: number) => T)(0);
   if (view instanceof Float32Array) return new Float32Array(view) as T;
   if (view instanceof Int32Array) return new Int32Array(view) as T;
   if (view instanceof Uint8ClampedArray) return new Uint8ClampedArray(view) as T;
@@ -489,10 +494,22 @@ class RemoteAdapter implements WorkerAdapter {
    */
   private wire(batch: BatchInput): OutgoingBatch {
     const ours: ArrayBuffer[] = [];
+    // Under `transfer`, how many frames of this batch use each caller buffer: one used twice (the
+    // same frame twice) is copied, as detaching it for the first would leave the second empty.
+    const uses = new Map<ArrayBufferLike, number>();
+    if (this.settings.transfer) {
+      for (const f of (Array.isArray(batch) ? batch : [batch]) as unknown[]) {
+        const d = f !== null && typeof f === 'object' ? (f as { data?: unknown }).data : undefined;
+        if (ArrayBuffer.isView(d)) uses.set(d.buffer, (uses.get(d.buffer) ?? 0) + 1);
+      }
+    }
     const own = <T extends Float32Array | Int32Array | Uint8Array | Uint8ClampedArray>(view: T, isOurs: boolean): T => {
       let data = view;
       if (!isOurs) {
-        const whole = view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+        // Not an empty one either: a buffer detached by an earlier transfer is copied (to nothing),
+        // so the worker refuses the batch with the in-thread adapter's error.
+        const whole =
+          view.buffer instanceof ArrayBuffer && view.byteLength > 0 && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && uses.get(view.buffer) === 1;
         data = (this.settings.transfer && whole ? structuredClone(view, { transfer: [view.buffer as ArrayBuffer] }) : copyOf(view)) as T;
       }
       if (!ours.includes(data.buffer as ArrayBuffer)) ours.push(data.buffer as ArrayBuffer);

@@ -52,6 +52,27 @@ describe("the worker adapter leaves the caller's buffers attached", () => {
     expect(Array.from(other)).toEqual([3, 3, 3, 3]);
   });
 
+  it('transfer: true with one buffer twice in a batch steps both frames; a batch used again after its transfer is an InvalidInputError', async () => {
+    const adapter = await createWorkerAdapter({ model: smallResNet([8, 8, 1], 3), strategy: 'source', transfer: true });
+    open.push(adapter);
+    const frame = new Float32Array(64).fill(0.5);
+    const twice = await adapter.step([
+      { data: frame, shape: [8, 8, 1] },
+      { data: frame, shape: [8, 8, 1] },
+    ]);
+    expect(twice.batchSize).toBe(2);
+    expect(Array.from(twice.probs.slice(3, 6))).toEqual(Array.from(twice.probs.slice(0, 3)));
+    // Used twice, the buffer was copied, not detached.
+    expect(frame.length).toBe(64);
+    const batch = { data: new Float32Array(2 * 64).fill(0.25), shape: [2, 8, 8, 1] };
+    expect((await adapter.step(batch)).batchSize).toBe(2);
+    expect(batch.data.length).toBe(0); // transferred
+    // Its detached array again: the in-thread adapter's typed error, not a structured-clone Error.
+    await expect(adapter.step(batch)).rejects.toThrow(InvalidInputError);
+    await expect(adapter.predict(batch)).rejects.toThrow(InvalidInputError);
+    expect((await adapter.step({ data: new Float32Array(64).fill(0.5), shape: [8, 8, 1] })).batchSize).toBe(1);
+  });
+
   it(
     "a GraphModel's weights (the caller's ArrayBuffer, via tf.io.fromMemory) are copied: the buffer and the model stay usable",
     async () => {
