@@ -47,7 +47,8 @@ export interface WorkerOptions {
   graphModel?: boolean;
   /**
    * The worker's backend. Defaults to `{ backend: 'wasm' }`. In browsers pass `wasmPaths` with
-   * the absolute URL of the folder that serves the tfjs-backend-wasm `.wasm` files.
+   * the absolute URL of the folder that serves the tfjs-backend-wasm `.wasm` files. Anything but
+   * an object (e.g. `'cpu'` for `{ backend: 'cpu' }`) is an `InvalidOptionError`.
    */
   backend?: BackendOptions;
   /**
@@ -910,6 +911,12 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
   const timeoutMs = checkTimeout(timeout ?? DEFAULT_TIMEOUT_MS, 'createWorkerAdapter: timeoutMs');
   const startTimeoutMs = checkTimeout(startTimeout ?? DEFAULT_START_TIMEOUT_MS, 'createWorkerAdapter: startTimeoutMs');
   const resume = checkResume(resumeOption, given);
+  // The worker's initBackend reads fields of it: a string such as 'cpu' would start wasm silently.
+  if (backend != null && (typeof backend !== 'object' || Array.isArray(backend))) {
+    throw new errors.InvalidOptionError(
+      `createWorkerAdapter: backend must be initBackend's options object, e.g. { backend: 'cpu' } or { backend: 'wasm', threads: 2 }; got ${JSON.stringify(backend)?.slice(0, 80)}.`,
+    );
+  }
   const graph = graphModel ?? (options as { graphNodes?: GraphModelNodes }).graphNodes !== undefined;
   const payload = await toPayload(model, graph, platform);
   let handed = false;
