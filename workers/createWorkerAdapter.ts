@@ -197,6 +197,18 @@ function reviveError(err: unknown): unknown {
 }
 
 /**
+ * A call whose arguments the structured clone refused (a function or symbol in a batch): the
+ * caller's input, never reached the worker. An `InvalidInputError`, as in-thread, not the
+ * runtime's `DataCloneError`.
+ */
+function unsendable(err: unknown): Error | undefined {
+  if ((err as { name?: unknown } | null)?.name !== 'DataCloneError') return undefined;
+  return new errors.InvalidInputError(`The call's arguments could not be sent to the worker: ${messageOf(err)} Pass pixels as typed arrays and shapes as arrays of numbers.`, {
+    cause: err,
+  });
+}
+
+/**
  * One new buffer from a model's weight buffers (what `tf.io.concatenateArrayBuffers` does). Always
  * a copy, as it is transferred to the worker: a GraphModel's save hands over its own artifacts'
  * buffer, which may be the caller's (`tf.io.fromMemory`), and must not be detached.
@@ -672,7 +684,7 @@ class RemoteAdapter implements WorkerAdapter {
       if (call !== undefined) call.abort = () => finish({ kind: 'aborted' });
       fn().then(
         (value) => finish({ kind: 'ok', value }),
-        (error: unknown) => finish({ kind: 'error', error: reviveError(error) }),
+        (error: unknown) => finish({ kind: 'error', error: unsendable(error) ?? reviveError(error) }),
       );
     });
   }

@@ -73,6 +73,19 @@ describe("the worker adapter leaves the caller's buffers attached", () => {
     expect((await adapter.step({ data: new Float32Array(64).fill(0.5), shape: [8, 8, 1] })).batchSize).toBe(1);
   });
 
+  it('a batch the structured clone cannot send (a function as data, a symbol in the shape) is an InvalidInputError; the adapter goes on', async () => {
+    const adapter = await createWorkerAdapter({ model: smallResNet([8, 8, 1], 3), strategy: 'source' });
+    open.push(adapter);
+    const data = new Float32Array(64).fill(0.5);
+    for (const batch of [{ data: () => data, shape: [1, 8, 8, 1] }, { data, shape: [1, 8, 8, Symbol('c')] }, [{ data: () => data, shape: [8, 8, 1] }]]) {
+      const err = await adapter.step(batch as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidInputError);
+      expect((err as Error).message).toMatch(/could not be sent to the worker/);
+      await expect(adapter.predict(batch as never)).rejects.toThrow(InvalidInputError);
+    }
+    expect((await adapter.step({ data, shape: [1, 8, 8, 1] })).stepId).toBe(0);
+  });
+
   it(
     "a GraphModel's weights (the caller's ArrayBuffer, via tf.io.fromMemory) are copied: the buffer and the model stay usable",
     async () => {
