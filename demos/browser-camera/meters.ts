@@ -68,3 +68,34 @@ export class WindowAccuracy {
     return this.hits.length;
   }
 }
+
+/**
+ * True labels by frame id, in bounded memory however long the stream runs: a ring of the newest
+ * `ring` frames for look-ups (a frame's prediction comes at most a few hundred frames later),
+ * and the first `keep` frames' labels as a plain list (for tests and the console).
+ */
+export class FrameLabels {
+  /** Labels of frames 0 to `keep` - 1, by frame id. */
+  readonly list: number[] = [];
+  private readonly labels: Int32Array;
+  private readonly ids: Float64Array;
+  constructor(
+    readonly keep = 10_000,
+    private readonly ring = 4096,
+  ) {
+    this.labels = new Int32Array(ring);
+    this.ids = new Float64Array(ring).fill(-1);
+  }
+
+  set(id: number, label: number): void {
+    if (id < this.keep) this.list[id] = label;
+    this.labels[id % this.ring] = label;
+    this.ids[id % this.ring] = id;
+  }
+
+  /** The label of frame `id`, or undefined when it was never set or is older than the ring. */
+  get(id: number): number | undefined {
+    const k = id % this.ring;
+    return this.ids[k] === id ? this.labels[k] : undefined;
+  }
+}

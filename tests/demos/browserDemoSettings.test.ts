@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseSettings, type RawSettings } from '../../demos/browser-camera/settings.js';
-import { RateMeter, RecentValues, WindowAccuracy } from '../../demos/browser-camera/meters.js';
+import { FrameLabels, RateMeter, RecentValues, WindowAccuracy } from '../../demos/browser-camera/meters.js';
+import { cameraErrorMessage } from '../../demos/browser-camera/cameraErrors.js';
 
 const STRATEGIES = ['source', 'bn-adapt', 'tent'];
 const CORRUPTIONS = ['fog', 'contrast'];
@@ -75,5 +76,34 @@ describe('browser demo meters', () => {
     expect(w.value).toBeNaN();
     for (const hit of [true, true, false, true, false, false]) w.add(hit);
     expect([w.value, w.count]).toEqual([1 / 4, 4]); // the last four: false, true, false, false
+  });
+
+  it('FrameLabels keeps the first N labels as a list and the newest ones for look-ups, in bounded memory', () => {
+    const f = new FrameLabels(3, 4);
+    for (let id = 0; id < 10; id++) f.set(id, id % 10);
+    expect(f.list).toEqual([0, 1, 2]); // only the first 3 frames
+    expect([6, 7, 8, 9].map((id) => f.get(id))).toEqual([6, 7, 8, 9]); // the ring of the newest 4
+    expect(f.get(5)).toBeUndefined(); // older than the ring: not another frame's label
+    expect(f.get(10)).toBeUndefined(); // not sent yet
+  });
+});
+
+describe('browser demo camera errors', () => {
+  const secure = { secure: true, hasApi: true, origin: 'http://localhost:8080' };
+  const error = (name: string, message: string): DOMException => new DOMException(message, name);
+
+  it('a page on plain http from another machine is told to open localhost or https, not that the browser lacks a camera API', () => {
+    const m = cameraErrorMessage(null, { secure: false, hasApi: false, origin: 'http://192.168.1.20:8080' });
+    expect(m).toContain('served over plain http from http://192.168.1.20:8080');
+    expect(m).toContain('Open it as http://localhost:8080/');
+    expect(m).not.toContain('This browser has no camera API');
+  });
+
+  it("says what to do for the browser's own errors, and keeps their name and message", () => {
+    expect(cameraErrorMessage(error('NotAllowedError', 'Permission denied'), secure)).toMatch(/^Camera access was refused \(NotAllowedError: Permission denied\): allow the camera for this site/);
+    expect(cameraErrorMessage(error('NotFoundError', 'Requested device not found'), secure)).toMatch(/^No camera was found \(NotFoundError: Requested device not found\)/);
+    expect(cameraErrorMessage(error('NotReadableError', 'Could not start video source'), secure)).toContain('another application or tab may be using it');
+    expect(cameraErrorMessage(new Error('odd'), secure)).toBe('The camera could not be opened (Error: odd). The sample stream works without a camera.');
+    expect(cameraErrorMessage(null, { ...secure, hasApi: false })).toContain('This browser has no camera API');
   });
 });
