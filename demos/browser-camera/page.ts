@@ -12,7 +12,7 @@
  * `window.__edgeTtaDemo` holds the live state (counts, per-frame labels, chart points, errors);
  * `window.__edgeTtaCharts` the charts.
  */
-import { Observable, Subscription, share, timer } from 'rxjs';
+import { Observable, Subject, Subscription, share, takeUntil, timer } from 'rxjs';
 import {
   adapt,
   CORRUPTIONS,
@@ -30,7 +30,8 @@ import { createWorkerAdapter, type WorkerAdapter } from 'edge-tta/workers';
 import type { DemoAssets } from './build.js';
 import { endUnusedWorkers, takeWorker } from './workerPool.js';
 import { LiveCharts, type Marker } from './charts.js';
-import { RateMeter, RecentValues, WindowAccuracy } from './meters.js';
+import { FrameLabels, RateMeter, RecentValues, WindowAccuracy } from './meters.js';
+import { cameraErrorMessage } from './cameraErrors.js';
 import { clearStates, loadState, saveState, stateKey } from './persist.js';
 import { parseSettings, type RawSettings, type Settings } from './settings.js';
 
@@ -54,6 +55,10 @@ const PIXELS = SIDE * SIDE;
 const RECENT = 100;
 /** A lane saves its adapter's state to IndexedDB every this many steps (and when the stream ends or stops). */
 const SAVE_EVERY = 10;
+/** Per-frame labels kept in `window.__edgeTtaDemo` (`trueLabels`, each lane's `labels`): the first this many frames, so a long run's memory stays bounded. */
+const LABELS_KEPT = 10_000;
+/** Events kept per lane in `window.__edgeTtaDemo` (the newest). */
+const EVENTS_KEPT = 100;
 const LANES = ['A', 'B'] as const;
 type LaneKey = (typeof LANES)[number];
 type Mode = 'sample' | 'camera';
@@ -66,7 +71,7 @@ export interface LaneState {
   correct: number;
   dropped: number;
   errors: number;
-  /** Predicted class per frame id (sample mode). */
+  /** Predicted class per frame id, for the first 10,000 frames. */
   labels: number[];
   /** Step records received since the start. */
   steps: number;
@@ -77,7 +82,7 @@ export interface LaneState {
   restoredSteps: number | null;
   /** The step count of the last state saved to IndexedDB, or null. */
   savedSteps: number | null;
-  /** guard / shift / non-finite / update-mode events, as text. */
+  /** guard / shift / non-finite / update-mode events, as text (the newest 100). */
   events: string[];
   done: boolean;
 }
@@ -90,6 +95,7 @@ export interface DemoState {
   backend: WorkerAdapter['backend'] | null;
   crossOriginIsolated: boolean;
   framesSent: number;
+  /** True class per frame id (sample mode), for the first 10,000 frames. */
   trueLabels: number[];
   lanes: LaneState[];
   /** Messages of the settings that are invalid now, by control id (empty when all are valid). */
@@ -121,6 +127,8 @@ interface Lane {
   stepsSinceSave: number;
   saving: Promise<void>;
   latest: Extract<StreamRecord, { kind: 'prediction' }> | null;
+  /** Frames with a record (predicted, dropped or rejected) since the lane started; not zeroed by Reset counters (for "in flight"). */
+  resolved: number;
 }
 
 const $ = <T extends HTMLElement>(id: string): T => {
@@ -137,6 +145,10 @@ const state: DemoState = {
 (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo = state;
 
 let lanes: Lane[] = [];
+/** The lanes the page shows: the running ones, or after Stop the last ones (their final figures stay on screen). */
+let shown: Lane[] = [];
+/** True labels of the sample frames sent, by frame id (bounded memory). */
+let truth = new FrameLabels(LABELS_KEPT);
 let charts: LiveCharts | null = null;
 let settings: Settings | null = null;
 let t0 = performance.now();
@@ -207,8 +219,9 @@ function readSettings(): Settings | null {
 
 /** Clean and model-input grey pixels of recent frames by id, so the page shows the frame a prediction is about. */
 const recentFrames = new Map<number, { clean: Uint8ClampedArray; input: Uint8ClampedArray }>();
-let pendingDraw: { clean: Uint8ClampedArray; input: Uint8ClampedArray } | null = null;
 let shownFrame = -1;
+/** The lane predictions the frame panel shows now. */
+let drawn: [unknown, unknown] = [null, null];
 
 function remember(id: number, clean: Uint8ClampedArray, input: Uint8ClampedArray): void {
   recentFrames.set(id, { clean, input });
@@ -225,11 +238,29 @@ function drawGrey(canvasId: string, grey: Uint8ClampedArray): void {
   ctx.putImageData(image, 0, 0);
 }
 
+/**
+ * Each animation frame: when a lane has a newer prediction, the frame panel shows lane A's
+ * frame and, in the same frame, its prediction (and lane B's), so the picture and the caption
+ * are always about the same frame.
+ */
 function drawLoop(): void {
-  if (pendingDraw !== null) {
-    drawGrey('clean', pendingDraw.clean);
-    drawGrey('frame', pendingDraw.input);
-    pendingDraw = null;
+  try {
+    const a = shown[0]?.latest ?? null;
+    const b = shown[1]?.latest ?? null;
+    if (a !== drawn[0] || b !== drawn[1]) {
+      const frame = a === null ? undefined : recentFrames.get(Number(a.frameId));
+      if (a !== null && frame !== undefined) {
+        drawGrey('clean', frame.clean);
+        drawGrey('frame', frame.input);
+        shownFrame = Number(a.frameId);
+      }
+      if (a === null || frame !== undefined) {
+        renderPrediction();
+        drawn = [a, b];
+      }
+    }
+  } catch (err) {
+    reportError(err);
   }
   requestAnimationFrame(drawLoop);
 }
@@ -285,7 +316,7 @@ function sampleFrames(samples: Samples, s: Settings): Observable<LabeledFrame> {
         }
         remember(i, clean, Uint8ClampedArray.from(data, (v) => v * 255));
         const trueLabel = samples.labels[k]!;
-        state.trueLabels[i] = trueLabel;
+        truth.set(i, trueLabel);
         state.timings.firstFrame ??= performance.now();
         state.framesSent++;
         inputRate.add(performance.now());
@@ -299,14 +330,30 @@ function sampleFrames(samples: Samples, s: Settings): Observable<LabeledFrame> {
 
 let cameraStream: MediaStream | null = null;
 
-async function openCamera(): Promise<HTMLVideoElement> {
-  if (navigator.mediaDevices?.getUserMedia === undefined) throw new Error('This browser has no camera API (getUserMedia); use the sample stream.');
-  cameraStream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 640 } }, audio: false });
+/**
+ * Opens the camera (the browser may ask the user first, for as long as they take). Returns null,
+ * with the camera closed again, when `cancelled()` turned true meanwhile (Stop, or another start).
+ */
+async function openCamera(cancelled: () => boolean): Promise<HTMLVideoElement | null> {
+  const where = { secure: isSecureContext, hasApi: navigator.mediaDevices?.getUserMedia !== undefined, origin: location.origin };
+  if (!where.secure || !where.hasApi) throw new Error(cameraErrorMessage(null, where));
+  let stream: MediaStream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 640 } }, audio: false });
+  } catch (err) {
+    if (cancelled()) return null;
+    throw new Error(cameraErrorMessage(err, where));
+  }
+  if (cancelled()) {
+    stream.getTracks().forEach((t) => t.stop());
+    return null;
+  }
+  cameraStream = stream; // from here stop() closes it
   const video = $<HTMLVideoElement>('video');
-  video.srcObject = cameraStream;
+  video.srcObject = stream;
   video.hidden = false;
   await video.play();
-  return video;
+  return cancelled() ? null : video;
 }
 
 /**
@@ -402,6 +449,7 @@ function onMetrics(lane: Lane, r: MetricsRecord): void {
   const event = (kind: Marker['kind'], label: string): void => {
     addMarker({ t, kind, label: `${who}: ${label}` });
     lane.state.events.push(`step ${'stepId' in r ? r.stepId : '?'}: ${label}`);
+    if (lane.state.events.length > EVENTS_KEPT) lane.state.events.shift();
     if (lane.state.lane === 'A') logLine(`${who} ${label}`);
   };
   lane.records.push(r);
@@ -443,6 +491,7 @@ function onMetrics(lane: Lane, r: MetricsRecord): void {
 }
 
 function onRecord(lane: Lane, r: StreamRecord): void {
+  lane.resolved++;
   if (r.kind === 'dropped') {
     lane.state.dropped++;
     return;
@@ -457,34 +506,44 @@ function onRecord(lane: Lane, r: StreamRecord): void {
   lane.processed.add(now);
   lane.latency.add(now, r.latencyMs);
   const id = Number(r.frameId);
-  lane.state.labels[id] = r.label;
-  const truth = state.mode === 'sample' ? state.trueLabels[id] : undefined;
-  if (truth !== undefined) {
-    lane.state.correct += r.label === truth ? 1 : 0;
-    lane.recent.add(r.label === truth);
+  if (id < LABELS_KEPT) lane.state.labels[id] = r.label;
+  const trueLabel = state.mode === 'sample' ? truth.get(id) : undefined;
+  if (trueLabel !== undefined) {
+    lane.state.correct += r.label === trueLabel ? 1 : 0;
+    lane.recent.add(r.label === trueLabel);
   }
   lane.latest = r;
-  if (lane === lanes[0]) {
-    const frame = recentFrames.get(id);
-    if (frame !== undefined) {
-      pendingDraw = frame;
-      shownFrame = id;
-    }
-  }
 }
 
-/** (Re)subscribes every lane to a new frame stream with the current settings; adapters stay. */
+/** Ends the current frame stream's source (set by startStream). */
+let endFrames: (() => void) | null = null;
+/** Counts the frame streams started; only the newest one's end is the lanes' end. */
+let streamGeneration = 0;
+
+/**
+ * (Re)subscribes every lane to a new frame stream with the current settings; adapters stay.
+ * The previous stream is not cut off: its source completes, so `adapt` still runs the frames it
+ * holds (a last, smaller batch) and delivers the step in flight. Every frame sent gets its
+ * record; the adapter's calls are queued, so those steps run before the new stream's.
+ */
 function startStream(s: Settings): void {
-  streamSubs.unsubscribe();
-  streamSubs = new Subscription();
-  const frames$ = (state.mode === 'camera' ? cameraFrames(video!, s) : sampleFrames(samples!, s)).pipe(share());
+  endFrames?.();
+  const generation = ++streamGeneration;
+  const end$ = new Subject<void>();
+  endFrames = () => {
+    end$.next();
+    end$.complete();
+  };
+  const frames$ = (state.mode === 'camera' ? cameraFrames(video!, s) : sampleFrames(samples!, s)).pipe(takeUntil(end$), share());
   for (const lane of lanes) {
     lane.state.done = false;
     streamSubs.add(
       frames$.pipe(adapt(lane.adapter, { batchSize: s.batch, maxWaitMs: s.maxWaitMs, backpressure: s.backpressure })).subscribe({
         next: (r) => onRecord(lane, r),
         error: (e) => reportError(e),
-        complete: () => void onLaneDone(lane),
+        complete: () => {
+          if (generation === streamGeneration) void onLaneDone(lane);
+        },
       }),
     );
   }
@@ -500,18 +559,25 @@ async function onLaneDone(lane: Lane): Promise<void> {
   }
 }
 
+/** Counts starts and stops: a start still starting when another start or a stop comes gives up (its workers and camera closed). */
+let startGeneration = 0;
+
 async function start(mode: Mode): Promise<void> {
-  await stop(false);
+  // Checked before stopping: with invalid settings a running stream keeps running.
   const s = readSettings();
   if (s === null) {
     setStatus('Not started: fix the settings shown in red.', true);
     return;
   }
+  await stop(false);
+  const generation = ++startGeneration;
+  const cancelled = (): boolean => generation !== startGeneration;
   settings = s;
   state.mode = mode;
   state.running = true;
   state.framesSent = 0;
-  state.trueLabels = [];
+  truth = new FrameLabels(LABELS_KEPT);
+  state.trueLabels = truth.list;
   state.errors = [];
   recentFrames.clear();
   $('errors').textContent = '';
@@ -524,25 +590,40 @@ async function start(mode: Mode): Promise<void> {
   charts?.destroy();
   charts = new LiveCharts($('charts'), names);
   (globalThis as unknown as { __edgeTtaCharts: LiveCharts }).__edgeTtaCharts = charts;
+  shown = [];
   resetCounters();
   const active = s.strategies.flatMap((name, i) => (name === null ? [] : [{ key: LANES[i]!, name }]));
   setStatus(`Starting ${active.length} Web Worker${active.length > 1 ? 's' : ''} (tfjs wasm)…`);
   try {
-    // The sample file downloads while the workers start.
-    const [loaded, ...adapters] = await Promise.all([mode === 'sample' ? loadSamples() : null, ...active.map(({ name }) => makeAdapter(name))]);
-    samples = loaded ?? samples;
+    // The sample file downloads while the workers start. Settled one by one, so that when one
+    // worker fails (or the start was cancelled meanwhile) the others are terminated, not leaked.
+    const [loaded, ...made] = await Promise.allSettled([mode === 'sample' ? loadSamples() : null, ...active.map(({ name }) => makeAdapter(name))]);
+    const adapters = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = [loaded, ...made].find((r) => r.status === 'rejected');
+    if (cancelled() || failed !== undefined) {
+      await Promise.all(adapters.map((a) => a.terminate()));
+      if (cancelled()) return;
+      throw failed!.reason;
+    }
+    samples = (loaded as PromiseFulfilledResult<Samples | null>).value ?? samples;
     endUnusedWorkers();
     state.timings.workersReady ??= performance.now();
+    // From here stop() ends these lanes (their workers and, once open, the camera).
     lanes = active.map(({ key, name }, i) => ({
       state: newLaneState(key, name), adapter: adapters[i]!, processed: new RateMeter(), latency: new RecentValues(), recent: new WindowAccuracy(RECENT),
-      tick: [], records: [], lastUpdate: null, stepsSinceSave: 0, saving: Promise.resolve(), latest: null,
+      tick: [], records: [], lastUpdate: null, stepsSinceSave: 0, saving: Promise.resolve(), latest: null, resolved: 0,
     }));
+    shown = lanes;
     state.lanes = lanes.map((l) => l.state);
     state.backend = adapters[0]!.backend;
     if (s.resume) await restoreLanes();
+    if (cancelled()) return;
     for (const lane of lanes) metricSubs.add(lane.adapter.metrics$.subscribe((r) => onMetrics(lane, r)));
-    if (!state.running) return void (await stop());
-    if (mode === 'camera') video = await openCamera();
+    if (mode === 'camera') {
+      setStatus('Waiting for the camera (the browser may ask for permission)…');
+      video = await openCamera(cancelled);
+      if (video === null || cancelled()) return;
+    }
     resetCounters(); // t = 0 now, with a marker of the starting corruption
     startStream(s);
     const b = adapters[0]!.backend;
@@ -553,6 +634,7 @@ async function start(mode: Mode): Promise<void> {
         (restored.length > 0 ? ` From IndexedDB: ${restored.join(', ')}.` : ''),
     );
   } catch (err) {
+    if (cancelled()) return; // e.g. a restore cut short by Stop: not an error
     reportError(err);
     await stop(false);
   }
@@ -567,12 +649,22 @@ async function restoreLanes(): Promise<void> {
       await lane.adapter.restore(saved.bytes);
       lane.state.restoredSteps = saved.steps;
     } catch (err) {
-      reportError(err);
+      // Stopped meanwhile (the worker ended): not an error. Otherwise the lane keeps the source model.
+      if (!lanes.includes(lane)) return;
+      const e = err as { name?: unknown; message?: unknown } | null;
+      reportError(
+        new Error(
+          `lane ${lane.state.lane} (${lane.state.strategy}): the state saved in this browser could not be restored, so the lane starts from the source model ` +
+            `(${typeof e?.name === 'string' ? e.name : 'Error'}: ${typeof e?.message === 'string' ? e.message : String(err)}).`,
+        ),
+      );
     }
   }
 }
 
 async function stop(showStatus = true): Promise<void> {
+  startGeneration++; // a start still starting gives up
+  endFrames = null;
   const wasRunning = state.running;
   state.running = false;
   streamSubs.unsubscribe();
@@ -642,15 +734,15 @@ function logLine(text: string): void {
 }
 
 function renderPrediction(): void {
-  const a = lanes[0]?.latest;
+  const a = shown[0]?.latest;
   if (a == null) return;
-  const truth = state.mode === 'sample' ? state.trueLabels[Number(a.frameId)] : undefined;
+  const trueLabel = state.mode === 'sample' ? truth.get(Number(a.frameId)) : undefined;
   $('prediction').textContent = `${CLASS_NAMES[a.label]} · ${(100 * a.confidence).toFixed(0)}%`;
   $('prediction-detail').innerHTML =
     `lane A, frame #${a.frameId}` +
-    (truth === undefined ? '' : ` · true class: ${CLASS_NAMES[truth]} <span class="${truth === a.label ? 'ok">✓' : 'bad">✗'}</span>`);
-  const b = lanes[1]?.latest;
-  $('lane-b-prediction').textContent = b ? `lane B (${lanes[1]!.state.strategy}), frame #${b.frameId}: ${CLASS_NAMES[b.label]} · ${(100 * b.confidence).toFixed(0)}%` : '';
+    (trueLabel === undefined ? '' : ` · true class: ${CLASS_NAMES[trueLabel]} <span class="${trueLabel === a.label ? 'ok">✓' : 'bad">✗'}</span>`);
+  const b = shown[1]?.latest;
+  $('lane-b-prediction').textContent = b ? `lane B (${shown[1]!.state.strategy}), frame #${b.frameId}: ${CLASS_NAMES[b.label]} · ${(100 * b.confidence).toFixed(0)}%` : '';
   $('probs').innerHTML = Array.from(
     a.probs,
     (p, k) => `<div class="bar"><span>${CLASS_NAMES[k]}</span><div><span style="width:${(100 * p).toFixed(1)}%"></span></div><span>${(100 * p).toFixed(0)}%</span></div>`,
@@ -658,7 +750,8 @@ function renderPrediction(): void {
 }
 
 function renderFigures(now: number): void {
-  const byLane = (f: (l: Lane) => string): [string, string] => [lanes[0] ? f(lanes[0]) : '–', lanes[1] ? f(lanes[1]) : '–'];
+  // After Stop the last lanes' figures stay (`shown`); rates fall to 0 and "in flight" is '–' (a stop drops the frames in flight).
+  const byLane = (f: (l: Lane) => string): [string, string] => [shown[0] ? f(shown[0]) : '–', shown[1] ? f(shown[1]) : '–'];
   const lastStep = (l: Lane): StepMetrics | undefined => {
     for (let i = l.records.length - 1; i >= 0; i--) if (l.records[i]!.kind === 'step') return l.records[i] as StepMetrics;
     return undefined;
@@ -673,7 +766,7 @@ function renderFigures(now: number): void {
     ['processed fps', ...byLane((l) => l.processed.perSecond(now).toFixed(0))],
     ['latency (median, 2 s)', ...byLane((l) => (Number.isFinite(l.latency.median(now)) ? `${l.latency.median(now).toFixed(0)} ms` : '–'))],
     ['predicted', ...byLane((l) => String(l.state.predictions))],
-    ['in flight', ...byLane((l) => String(Math.max(0, state.framesSent - l.state.predictions - l.state.dropped - l.state.errors)))],
+    ['in flight', ...byLane((l) => (lanes.includes(l) ? String(state.framesSent - l.resolved) : '–'))],
     ['dropped', ...byLane((l) => String(l.state.dropped))],
     ['adapter steps', ...byLane((l) => (l.state.lastStepId === null ? String(l.state.restoredSteps ?? 0) : String(l.state.lastStepId + 1)))],
     ['step time p50 (20)', ...byLane((l) => (summary(l).steps ? `${summary(l).p50StepMs.toFixed(1)} ms` : '–'))],
@@ -686,11 +779,11 @@ function renderFigures(now: number): void {
   $('metrics-body').innerHTML = rows
     .map(([k, x, y]) => (y === '' ? `<tr><td>${k}</td><td colspan="2">${x}</td></tr>` : `<tr><td>${k}</td><td>${x}</td><td>${y}</td></tr>`))
     .join('');
-  $('metrics-body').dataset['steps'] = String(lanes[0]?.state.steps ?? 0);
+  $('metrics-body').dataset['steps'] = String(shown[0]?.state.steps ?? 0);
   state.rates = {
     inputFps: inputRate.perSecond(now),
-    processedFps: lanes.map((l) => l.processed.perSecond(now)),
-    latencyMs: lanes.map((l) => l.latency.median(now)),
+    processedFps: shown.map((l) => l.processed.perSecond(now)),
+    latencyMs: shown.map((l) => l.latency.median(now)),
   };
 }
 
@@ -713,7 +806,6 @@ function render(): void {
   try {
     const now = performance.now();
     pushChartRow(now);
-    renderPrediction();
     renderFigures(now);
     state.chartPoints = charts?.points() ?? {};
     state.markers = charts ? [...charts.markers] : [];

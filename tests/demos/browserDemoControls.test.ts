@@ -1,0 +1,222 @@
+/**
+ * The browser camera demo's controls used the way a hurried or hostile user uses them, in
+ * Debian's headless Chromium (playwright-core), on the production build:
+ *
+ * 1. The frame panel's picture is the frame its caption (prediction, true class) is about.
+ * 2. Reset counters and a batch size change mid-stream: "in flight" stays the frames really in
+ *    flight; the frames the old batching held are still predicted (none lost); Stop keeps the
+ *    final figures on screen.
+ * 3. Starting again while the lanes start (impatient clicks) leaves one worker per lane, not more.
+ * 4. Stop, or the sample stream, while the camera permission prompt is open: the camera is
+ *    closed once granted, and the status says what runs.
+ * 5. A refused camera says how to allow it.
+ *
+ * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
+ */
+import * as fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { sampleBinary, startDemoServer, type DemoServer } from '../../demos/browser-camera/serve.js';
+import type { DemoState } from '../../demos/browser-camera/page.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const missing = `${CHROMIUM} is missing: the browser demo test needs Debian's Chromium. Install it with \`apt-get update && apt-get install -y chromium\`.`;
+
+/** Counts the page's Web Workers: created, terminated, alive. */
+const COUNT_WORKERS = `(() => {
+  const W = window.Worker;
+  window.__workers = { created: 0, alive: new Set() };
+  window.Worker = class extends W {
+    constructor(...args) { super(...args); window.__workers.created++; window.__workers.alive.add(this); }
+    terminate() { window.__workers.alive.delete(this); return super.terminate(); }
+  };
+})();`;
+
+/** A camera permission prompt the user answers after 3 s (granted); the tracks it gave are kept in window.__tracks. */
+const SLOW_PROMPT = `(() => {
+  const get = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  window.__tracks = [];
+  navigator.mediaDevices.getUserMedia = async (c) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    const s = await get(c);
+    window.__tracks.push(...s.getTracks());
+    return s;
+  };
+})();`;
+
+/** The user refuses the camera. */
+const REFUSED = `navigator.mediaDevices.getUserMedia = async () => { throw new DOMException('Permission denied', 'NotAllowedError'); };`;
+
+const demoState = (page: Page): Promise<DemoState> => page.evaluate(() => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo);
+const figures = (page: Page): Promise<string[][]> => page.$$eval('#metrics-body tr', (trs) => trs.map((tr) => Array.from(tr.children, (td) => td.textContent ?? '')));
+const figure = async (page: Page, name: string): Promise<string[]> => (await figures(page)).find((r) => r[0] === name)!.slice(1);
+const aliveWorkers = (page: Page): Promise<number> => page.evaluate(() => (window as unknown as { __workers: { alive: Set<unknown> } }).__workers.alive.size);
+const liveTracks = (page: Page): Promise<number> =>
+  page.evaluate(() => (window as unknown as { __tracks: MediaStreamTrack[] }).__tracks.filter((t) => t.readyState === 'live').length);
+
+describe('browser camera demo controls in headless Chromium', () => {
+  let server: DemoServer | null = null;
+  let browser: Browser | null = null;
+
+  beforeAll(async () => {
+    if (!fs.existsSync(CHROMIUM)) return;
+    server = await startDemoServer({ port: 0 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  /** A new page in a new browser context (empty IndexedDB), with `init` run before the page's scripts; records page errors. */
+  async function openPage(query: Record<string, string>, init = ''): Promise<{ page: Page; pageErrors: string[] }> {
+    if (browser === null || server === null) throw new Error(missing);
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.addInitScript(COUNT_WORKERS + init);
+    await page.goto(`${server.url}?${new URLSearchParams(query)}`);
+    await page.waitForFunction(() => (globalThis as unknown as { __edgeTtaDemo?: DemoState }).__edgeTtaDemo?.ready === true);
+    return { page, pageErrors };
+  }
+
+  const predicted = (page: Page, n: number): Promise<unknown> =>
+    page.waitForFunction(
+      (k) => {
+        const s = (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo;
+        return s.errors.length > 0 || (s.lanes.length > 0 && s.lanes.every((l) => l.predictions >= k));
+      },
+      n,
+      { timeout: 60_000 },
+    );
+
+  it('the frame panel shows the frame its caption is about', async () => {
+    const bin = sampleBinary(640);
+    const n = bin.readUInt32LE(8);
+    const { page, pageErrors } = await openPage({ mode: 'sample', strategy: 'bn-adapt', strategyB: 'off', corruption: 'none', batch: '16', fps: '30', autostart: '1' });
+    await predicted(page, 32);
+    const wrong: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const { caption, grey } = await page.evaluate(() => {
+        const d = (document.getElementById('clean') as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28).data;
+        return { caption: document.getElementById('prediction-detail')!.textContent ?? '', grey: Array.from({ length: 784 }, (_, p) => d[4 * p]!) };
+      });
+      const id = Number(/frame #(\d+)/.exec(caption)?.[1]);
+      const k = id % n;
+      if (!grey.every((v, p) => v === bin[12 + n + k * 784 + p])) wrong.push(caption);
+      await page.waitForTimeout(61);
+    }
+    expect(wrong).toEqual([]);
+    expect((await demoState(page)).errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('reset counters and a batch change mid-stream: "in flight" stays true, no frame is lost; Stop keeps the figures', async () => {
+    // Full batches only: a batch change leaves a partial batch in the old stream's hands.
+    const { page, pageErrors } = await openPage({
+      mode: 'sample', strategy: 'bn-adapt', strategyB: 'source', corruption: 'fog', batch: '16', maxWait: 'inf', fps: '60', backpressure: 'buffer', autostart: '1',
+    });
+    await predicted(page, 64);
+    await page.click('#btn-reset-counters');
+    await page.waitForTimeout(1000);
+    // At most about two batches are waiting or in a step, not every frame sent before the reset.
+    for (const cell of await figure(page, 'in flight')) expect(Number(cell)).toBeLessThanOrEqual(48);
+
+    await page.fill('#batch', '24');
+    await page.dispatchEvent('#batch', 'change');
+    const sent = (await demoState(page)).framesSent;
+    await page.waitForFunction((k) => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.framesSent >= k + 96, sent, { timeout: 60_000 });
+    // Every frame sent before the change gets its prediction (the old batching's partial batch is flushed).
+    await page.waitForFunction(
+      (k) => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.every((l) => Array.from({ length: k }, (_, i) => l.labels[i]).every((x) => x !== undefined)),
+      sent,
+      { timeout: 30_000 },
+    ).catch(() => undefined);
+    const st = await demoState(page);
+    for (const lane of st.lanes) {
+      const lost = Array.from({ length: sent }, (_, i) => i).filter((i) => lane.labels[i] === undefined);
+      expect(lost, `lane ${lane.lane}: frames sent before the batch change never predicted`).toEqual([]);
+      expect(lane.dropped).toBe(0);
+    }
+    for (const cell of await figure(page, 'in flight')) expect(Number(cell)).toBeLessThanOrEqual(72);
+
+    // Stop: the final figures stay on screen.
+    await page.click('#btn-stop');
+    await page.waitForFunction(() => /Stopped/.test(document.getElementById('status')!.textContent ?? ''));
+    await page.waitForTimeout(400);
+    const [a, b] = await figure(page, 'accuracy, all frames');
+    expect(a).toMatch(/^\d+\.\d%$/);
+    expect(b).toMatch(/^\d+\.\d%$/);
+    expect((await figure(page, 'saved (IndexedDB) at step'))[0]).toMatch(/^\d+$/);
+    expect(await aliveWorkers(page)).toBe(0);
+    expect((await demoState(page)).errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('clicking "Sample stream" again while the lanes start leaves one worker per lane', async () => {
+    const { page, pageErrors } = await openPage({ mode: 'sample', strategy: 'bn-adapt', strategyB: 'source', corruption: 'fog', fps: '60' });
+    // Three starts while the first one's workers load (the leak was a race: each extra start gives it a chance).
+    for (const wait of [50, 300, 0]) {
+      await page.click('#btn-sample');
+      await page.waitForTimeout(wait);
+    }
+    await predicted(page, 48);
+    await page.waitForTimeout(1500);
+    expect(await aliveWorkers(page)).toBe(2);
+    const st = await demoState(page);
+    expect(st.errors).toEqual([]);
+    expect(st.lanes.map((l) => l.strategy)).toEqual(['bn-adapt', 'source']);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('Stop, or the sample stream, while the camera permission prompt is open closes the camera once granted', async () => {
+    for (const then of ['#btn-stop', '#btn-sample'] as const) {
+      const { page, pageErrors } = await openPage({ mode: 'camera', strategy: 'bn-adapt', strategyB: 'source', fps: '30' }, SLOW_PROMPT);
+      await page.click('#btn-camera');
+      await page.waitForTimeout(1500); // the prompt is open (3 s)
+      await page.click(then);
+      await page.waitForTimeout(4500); // granted meanwhile
+      const st = await demoState(page);
+      expect(await liveTracks(page), `${then}: camera still on`).toBe(0);
+      expect(await page.$eval('#video', (v) => (v as HTMLVideoElement).hidden)).toBe(true);
+      expect(st.errors).toEqual([]);
+      const status = (await page.textContent('#status')) ?? '';
+      if (then === '#btn-stop') {
+        expect(st.running).toBe(false);
+        expect(status).toMatch(/^Stopped/);
+        expect(await aliveWorkers(page)).toBe(0);
+      } else {
+        expect([st.running, st.mode]).toEqual([true, 'sample']);
+        expect(status).toMatch(/^Running the sample stream/);
+        expect(await aliveWorkers(page)).toBe(2);
+      }
+      expect(pageErrors).toEqual([]);
+      await page.close();
+    }
+  }, 120_000);
+
+  it('a refused camera says how to allow it, and the page stays usable', async () => {
+    const { page, pageErrors } = await openPage({ mode: 'camera', strategy: 'bn-adapt', strategyB: 'off' }, REFUSED);
+    await page.click('#btn-camera');
+    await page.waitForFunction(() => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.errors.length > 0, null, { timeout: 60_000 });
+    const status = (await page.textContent('#status')) ?? '';
+    expect(status).toContain('Camera access was refused (NotAllowedError: Permission denied): allow the camera for this site');
+    expect(status).toContain('The sample stream works without a camera.');
+    await page.waitForTimeout(500);
+    expect(await aliveWorkers(page)).toBe(0);
+    expect(await page.$eval('#btn-stop', (b) => (b as HTMLButtonElement).disabled)).toBe(true);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+});
