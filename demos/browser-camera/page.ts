@@ -447,6 +447,8 @@ function onMetrics(lane: Lane, r: MetricsRecord): void {
   const t = seconds();
   const who = `${lane.state.lane}`;
   const event = (kind: Marker['kind'], label: string): void => {
+    // A source lane never adapts: its shift detector's "→ adapting" and its step modes would say otherwise.
+    if (lane.state.strategy === 'source' && (kind === 'shift' || kind === 'update')) return;
     addMarker({ t, kind, label: `${who}: ${label}` });
     lane.state.events.push(`step ${'stepId' in r ? r.stepId : '?'}: ${label}`);
     if (lane.state.events.length > EVENTS_KEPT) lane.state.events.shift();
@@ -772,7 +774,8 @@ function renderFigures(now: number): void {
     ['step time p50 (20)', ...byLane((l) => (summary(l).steps ? `${summary(l).p50StepMs.toFixed(1)} ms` : '–'))],
     ['mean entropy', ...byLane((l) => fix(lastStep(l)?.meanEntropy))],
     ['mean confidence', ...byLane((l) => pct(lastStep(l)?.meanConfidence))],
-    ['last step', ...byLane((l) => l.lastUpdate ?? '–')],
+    // The source strategy's steps report 'adapt' (its update is a no-op): say what it does.
+    ['last step', ...byLane((l) => (l.state.strategy === 'source' ? 'none (source model)' : (l.lastUpdate ?? '–')))],
     ['worker tensors', ...byLane((l) => (lastStep(l) ? String(lastStep(l)!.memory.numTensors) : '–'))],
     ['saved (IndexedDB) at step', ...byLane((l) => (l.state.savedSteps === null ? '–' : String(l.state.savedSteps)))],
   ];

@@ -171,6 +171,9 @@ describe('browser camera demo in headless Chromium', () => {
     const cells = await page.$$eval('#metrics-body tr', (trs) => trs.map((tr) => Array.from(tr.children, (td) => td.textContent ?? '')));
     expect(cells).toContainEqual(['accuracy, all frames', pct(accA), pct(accB)]);
     expect(cells).toContainEqual(['adapter steps', String(FRAMES / BATCH), String(FRAMES / BATCH)]);
+    // The source lane says it never adapts (its steps report mode 'adapt', a no-op update), and puts no shift or update markers on the charts.
+    expect(cells).toContainEqual(['last step', 'adapt', 'none (source model)']);
+    expect((await demoState(page)).markers.filter((m) => m.label.startsWith('B:') && (m.kind === 'shift' || m.kind === 'update'))).toEqual([]);
     expect(await page.getAttribute('#metrics-body', 'data-steps')).toBe(String(FRAMES / BATCH));
     const points = (await demoState(page)).chartPoints;
     expect(Object.keys(points).sort()).toEqual(['accuracy', 'confidence', 'entropy', 'stepMs']);
