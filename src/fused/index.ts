@@ -270,6 +270,32 @@ export function channelMomentsFused(x: tf.Tensor): { mean: tf.Tensor1D; variance
 }
 
 /**
+ * Per-frame, per-channel moments of an NHWC `x` [N, ..., C] over its spatial axes: mean and
+ * biased variance [N, C], each frame in one read (the kernel of {@link channelMomentsFused} on
+ * each frame's rows) on the wasm backend. Returns null on other backends, for dtypes other than
+ * float32, rank below 3 or an empty `x`: use `tf.moments(x, spatialAxes)`. Not differentiable.
+ *
+ * @example const m = frameChannelMomentsFused(x) ?? tf.moments(x, [1, 2]);
+ */
+export function frameChannelMomentsFused(x: tf.Tensor): { mean: tf.Tensor2D; variance: tf.Tensor2D } | null {
+  const backend = activeWasm();
+  if (backend === null || x.dtype !== 'float32' || x.size === 0 || x.rank < 3) return null;
+  const N = x.shape[0]!;
+  const C = x.shape[x.rank - 1]!;
+  const R = x.size / (N * C);
+  const scratch = backend.wasm._malloc(16 * C) >>> 0;
+  try {
+    const [mean, variance] = makeOutputs(backend, [[N, C], [N, C]]) as [tf.TensorInfo, tf.TensorInfo];
+    const [xp, mp, vp] = [ptrOf(backend, x), ptrOf(backend, mean), ptrOf(backend, variance)];
+    const kernels = edgeExports(backend);
+    for (let n = 0; n < N; n++) kernels.channelMoments(xp + 4 * n * R * C, mp + 4 * n * C, vp + 4 * n * C, scratch, R, C);
+    return { mean: fromInfo(mean), variance: fromInfo(variance) };
+  } finally {
+    backend.wasm._free(scratch);
+  }
+}
+
+/**
  * (x - mean) / sqrt(variance + eps) * gamma + beta over the last axis, as `tf.batchNorm`, in one
  * read and one write on the wasm backend (null elsewhere: use `tf.batchNorm`). Not differentiable.
  *

@@ -27,6 +27,7 @@
  * ones are from their 4th or 5th chunk.
  */
 import * as tf from '../tf.js';
+import { frameChannelMomentsFused } from '../fused/index.js';
 import type { LayerHook } from '../model/executor.js';
 import type { BatchNormInfo } from '../model/introspect.js';
 import { StreamRate } from './streamRate.js';
@@ -59,7 +60,7 @@ export function mixtureLayers(batchNorms: readonly BatchNormInfo[]): BatchNormIn
  */
 export class DomainMixture extends StreamRate {
   private readonly layers: BatchNormInfo[];
-  /** Per layer, the recorded [n, channels] log variances of the last pass (kept tensors). */
+  /** Per layer, the recorded [n, channels] spatial variances of the last pass (kept tensors; the log is taken on the CPU). */
   private pending: tf.Tensor2D[] = [];
   /** The pooled chunk: per layer and channel, the sums of ln v and of its square. */
   private sum: Float64Array[];
@@ -104,9 +105,15 @@ export class DomainMixture extends StreamRate {
   }
 
   private record(bn: BatchNormInfo, x: tf.Tensor): void {
+    // One read per frame in edge-tta's SIMD kernel for NHWC BN, else tf.moments over the spatial axes.
+    const fused = bn.axis === x.rank - 1 ? frameChannelMomentsFused(x) : null;
+    if (fused !== null) {
+      fused.mean.dispose();
+      this.pending.push(tf.keep(fused.variance));
+      return;
+    }
     const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== 0 && i !== bn.axis);
-    const logVar = tf.tidy(() => tf.log(tf.add(tf.moments(x, axes).variance, bn.epsilon)));
-    this.pending.push(tf.keep(logVar) as tf.Tensor2D);
+    this.pending.push(tf.keep(tf.tidy(() => tf.moments(x, axes).variance)) as tf.Tensor2D);
   }
 
   /** Folds in the pass recorded last (n frames); returns whether the stream is mixed. */
@@ -129,7 +136,7 @@ export class DomainMixture extends StreamRate {
       const q = this.sumSq[l]!;
       for (let i = 0; i < n; i++) {
         for (let c = 0; c < bn.channels; c++) {
-          const v = values[i * width + offset + c]!;
+          const v = Math.log(values[i * width + offset + c]! + bn.epsilon);
           s[c] = s[c]! + v;
           q[c] = q[c]! + v * v;
         }

@@ -84,10 +84,14 @@ export class ShiftDetector {
   state: ShiftState = 'none';
   /** The last distance measured. */
   distance = 0;
-  private readonly moving = new Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }>();
+  /** Per BN layer, the stream's moving statistics (float64, on the CPU). */
+  private readonly moving = new Map<string, { mean: Float64Array; variance: Float64Array }>();
+  /** Per BN layer, the source statistics, read once at the first {@link measure}. */
+  private sourceStats: Map<string, { mean: Float64Array; variance: Float64Array }> | null = null;
   /** The hooks a source pass runs with so the detector sees the batch (then call {@link measure}). */
   readonly hooks: ReadonlyMap<string, LayerHook>;
-  private pending: tf.Scalar[] = [];
+  /** The batch moments recorded by the hooks since the last {@link measure} (kept tensors). */
+  private pending: { bn: BatchNormInfo; frames: number; mean: tf.Tensor1D; variance: tf.Tensor1D }[] = [];
   private anchor = 0;
   private inBand = 0;
 
@@ -105,37 +109,79 @@ export class ShiftDetector {
     return ({ inputs, original }) => {
       const x = inputs[0]!;
       const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== bn.axis);
-      // One read of x in edge-tta's SIMD kernel for NHWC BN (f64 sums), else tf.moments.
+      // One read of x in edge-tta's SIMD kernel for NHWC BN (f64 sums), else tf.moments. The
+      // moving statistics and the distance are computed at measure(), on the CPU: a few hundred
+      // numbers, where tfjs ops cost a kernel launch each.
       const m = (bn.axis === x.rank - 1 ? channelMomentsFused(x) : null) ?? tf.moments(x, axes);
-      const prev = this.moving.get(bn.name);
-      let mean = m.mean as tf.Tensor1D;
-      let variance = m.variance as tf.Tensor1D;
-      if (prev !== undefined) {
-        const w = 1 - (1 - this.options.momentum) ** x.shape[0]!;
-        const d = tf.sub(mean, prev.mean);
-        mean = tf.add(prev.mean, tf.mul(d, w)) as tf.Tensor1D;
-        variance = tf.add(tf.add(tf.mul(prev.variance, 1 - w), tf.mul(variance, w)), tf.mul(tf.square(d), w * (1 - w))) as tf.Tensor1D;
-        tf.dispose([prev.mean, prev.variance]);
-      }
-      this.moving.set(bn.name, { mean: tf.keep(mean), variance: tf.keep(variance) });
-      const srcVar = tf.add(bn.movingVariance, bn.epsilon);
-      const drift = tf.add(
-        tf.mean(tf.div(tf.abs(tf.sub(mean, bn.movingMean)), tf.sqrt(srcVar))),
-        tf.mean(tf.abs(tf.log(tf.div(tf.add(variance, bn.epsilon), srcVar)))),
-      ) as tf.Scalar;
-      this.pending.push(tf.keep(drift));
+      this.pending.push({ bn, frames: x.shape[0]!, mean: tf.keep(m.mean as tf.Tensor1D), variance: tf.keep(m.variance as tf.Tensor1D) });
       return original();
     };
   }
 
-  /** The distance after the last source pass with {@link hooks}, and the state transition it causes (null if none). */
-  async measure(canPredict: boolean): Promise<{ from: ShiftState; to: ShiftState } | null> {
+  /** The source model's BN statistics, as float64 (read once). */
+  private async sourceStatistics(): Promise<Map<string, { mean: Float64Array; variance: Float64Array }>> {
+    if (this.sourceStats === null) {
+      const stats = new Map<string, { mean: Float64Array; variance: Float64Array }>();
+      for (const bn of this.source.batchNorms) {
+        stats.set(bn.name, { mean: Float64Array.from(await bn.movingMean.data()), variance: Float64Array.from(await bn.movingVariance.data()) });
+      }
+      this.sourceStats = stats;
+    }
+    return this.sourceStats;
+  }
+
+  /**
+   * Folds the batch moments recorded since the last call into the moving statistics (a batch of n
+   * frames weighs w = 1 - (1 - m)^n: mean += w d, variance = (1 - w) variance + w batch variance +
+   * w (1 - w) d^2, d the batch mean minus the moving one) and returns the mean over the recorded
+   * layers of each one's distance to the source statistics (see the file header).
+   */
+  private async fold(): Promise<number> {
     const pending = this.pending;
     this.pending = [];
-    const mean = tf.tidy(() => tf.div(tf.addN(pending), pending.length));
-    tf.dispose(pending);
-    this.distance = (await mean.data())[0]!;
-    mean.dispose();
+    const source = await this.sourceStatistics();
+    const joined = tf.concat(pending.flatMap((p) => [p.mean, p.variance]));
+    for (const p of pending) tf.dispose([p.mean, p.variance]);
+    let values: Float32Array;
+    try {
+      values = (await joined.data()) as Float32Array;
+    } finally {
+      joined.dispose();
+    }
+    let offset = 0;
+    let total = 0;
+    for (const { bn, frames } of pending) {
+      const C = bn.channels;
+      const mean = Float64Array.from(values.subarray(offset, offset + C));
+      const variance = Float64Array.from(values.subarray(offset + C, offset + 2 * C));
+      offset += 2 * C;
+      const prev = this.moving.get(bn.name);
+      if (prev !== undefined) {
+        const w = 1 - (1 - this.options.momentum) ** frames;
+        for (let c = 0; c < C; c++) {
+          const d = mean[c]! - prev.mean[c]!;
+          mean[c] = prev.mean[c]! + w * d;
+          variance[c] = prev.variance[c]! * (1 - w) + variance[c]! * w + d * d * w * (1 - w);
+        }
+      }
+      this.moving.set(bn.name, { mean, variance });
+      const src = source.get(bn.name)!;
+      let meanShift = 0;
+      let varShift = 0;
+      for (let c = 0; c < C; c++) {
+        const srcVar = src.variance[c]! + bn.epsilon;
+        meanShift += Math.abs(mean[c]! - src.mean[c]!) / Math.sqrt(srcVar);
+        varShift += Math.abs(Math.log((variance[c]! + bn.epsilon) / srcVar));
+      }
+      total += meanShift / C + varShift / C;
+    }
+    return total / pending.length;
+  }
+
+  /** The distance after the last source pass with {@link hooks}, and the state transition it causes (null if none). */
+  async measure(canPredict: boolean): Promise<{ from: ShiftState; to: ShiftState } | null> {
+    if (this.pending.length === 0) return null;
+    this.distance = await this.fold();
     return this.advance(this.distance, canPredict);
   }
 
@@ -167,9 +213,8 @@ export class ShiftDetector {
 
   /** Back to `'none'` with no history (the user's `reset()`). */
   clear(): void {
-    for (const m of this.moving.values()) tf.dispose([m.mean, m.variance]);
     this.moving.clear();
-    tf.dispose(this.pending);
+    for (const p of this.pending) tf.dispose([p.mean, p.variance]);
     this.pending = [];
     this.state = 'none';
     this.distance = 0;

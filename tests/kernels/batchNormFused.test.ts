@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/index.js';
-import { batchNormalizeFused, batchNormBackwardFused, channelMomentsFused } from '../../src/fused/index.js';
+import { batchNormalizeFused, batchNormBackwardFused, channelMomentsFused, frameChannelMomentsFused } from '../../src/fused/index.js';
 
 const SHAPES: number[][] = [[2, 5, 5, 1], [3, 4, 4, 3], [2, 6, 6, 16], [1, 3, 7, 18], [4, 33]];
 
@@ -52,6 +52,31 @@ describe('fused batch-statistics BN (wasm) vs tf.moments / tf.batchNorm (cpu)', 
       for (let i = 0; i < values.length; i++) {
         expect(Math.abs(wasm.y[i]! - cpu.y[i]!)).toBeLessThan(2e-4);
         expect(Math.abs(wasm.yPlain[i]! - cpu.yPlain[i]!)).toBeLessThan(2e-4);
+      }
+    });
+  }
+
+  for (const shape of SHAPES.filter((sh) => sh.length >= 3)) {
+    const C = shape[shape.length - 1]!;
+    it(`per-frame moments over the spatial axes agree with tf.moments on cpu for [${shape}]`, async () => {
+      // Each frame and channel its own offset and scale, so a frame mixed up with another shows.
+      const values = tf.tidy(() =>
+        tf.randomNormal(shape, 0, 1, 'float32', C + 2).mul(tf.linspace(0.5, 3, C)).add(tf.linspace(-40, 40, C)).mul(tf.linspace(1, 4, shape[0]!).reshape([shape[0]!, 1, 1, 1])).dataSync(),
+      );
+      const axes = shape.slice(1, -1).map((_, i) => i + 1);
+      const cpu = await on('cpu', () => tf.tidy(() => {
+        const m = tf.moments(tf.tensor(values, shape), axes);
+        return { mean: m.mean.dataSync(), variance: m.variance.dataSync() };
+      }));
+      const wasm = await on('wasm', () => tf.tidy(() => {
+        const m = frameChannelMomentsFused(tf.tensor(values, shape))!;
+        expect(m.mean.shape).toEqual([shape[0], C]);
+        return { mean: m.mean.dataSync(), variance: m.variance.dataSync() };
+      }));
+      expect(wasm.mean.length).toBe(shape[0]! * C);
+      for (let i = 0; i < wasm.mean.length; i++) {
+        expect(Math.abs(wasm.mean[i]! - cpu.mean[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.mean[i]!)));
+        expect(Math.abs(wasm.variance[i]! - cpu.variance[i]!)).toBeLessThan(1e-4 * cpu.variance[i]!);
       }
     });
   }
