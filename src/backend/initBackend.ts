@@ -66,6 +66,10 @@ export interface BackendInfo {
  * console.log(info); // { backend: 'wasm', simd: true, threads: 1, edgeKernels: true }
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
+  // A JavaScript caller's initBackend('cpu') must not start wasm without a word.
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvalidOptionError(`initBackend: options is ${JSON.stringify(options) ?? String(options)}; pass an object, e.g. initBackend({ backend: 'cpu' }).`);
+  }
   const backend = options.backend ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'cpu') {
     throw new InvalidOptionError(`initBackend: unknown backend '${String(backend)}'. Valid backends: 'wasm', 'cpu'.`);

@@ -50,6 +50,10 @@ describe('initBackend', () => {
 
   it('names a bad backend, and a backend the app never registered', async () => {
     await expect(initBackend({ backend: 'webgl' as never })).rejects.toThrow(InvalidOptionError);
+    // A JavaScript caller passing the name alone gets told, not a wasm backend it did not ask for.
+    for (const bad of ['cpu', 42, null, ['cpu']]) {
+      await expect(initBackend(bad as never)).rejects.toThrow(/initBackend: options is .*pass an object/);
+    }
     const factory = tf.findBackendFactory('cpu')!;
     tf.removeBackend('cpu');
     try {
