@@ -575,6 +575,12 @@ class RemoteAdapter implements WorkerAdapter {
   }
 
   restore(bytes: Uint8Array): Promise<void> {
+    // As in-thread (decodeState): anything but bytes is an invalid snapshot, checked before it is
+    // sent (a function or a symbol could not even be cloned to the worker).
+    if (!(bytes instanceof Uint8Array)) {
+      const got = bytes === null ? 'null' : Array.isArray(bytes) ? 'an array' : typeof bytes;
+      return Promise.reject(new errors.InvalidSnapshotError(`restore: expected the snapshot as a Uint8Array; got ${got}.`));
+    }
     // Our own copy: the bytes are the state a new worker would resume from.
     const copy = this.settings.resume !== null && bytes instanceof Uint8Array ? new Uint8Array(bytes) : null; // never Buffer#slice (a view)
     return this.enqueue(

@@ -35,7 +35,9 @@ describe('worker restore of untrusted bytes', () => {
     const parts = splitSnapshot(snap);
     const h = cloneHeader(parts);
     (h.meta.meta as Record<string, unknown>).adamStep = 'x';
-    const cases = [snap.slice(0, snap.length - 4), new Uint8Array([1, 2, 3]), joinSnapshot(h, parts.data), joinSnapshot(null, parts.data, new TextEncoder().encode('{oops'))];
+    // Not bytes at all, as from JavaScript: a function (which cannot even be cloned to the worker), an object, null, an array.
+    const notBytes = [() => snap, { bytes: snap }, null, Array.from(snap)] as unknown as Uint8Array[];
+    const cases = [snap.slice(0, snap.length - 4), new Uint8Array([1, 2, 3]), joinSnapshot(h, parts.data), joinSnapshot(null, parts.data, new TextEncoder().encode('{oops')), ...notBytes];
     for (const bytes of cases) {
       const err = await adapter.restore(bytes).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InvalidSnapshotError);
