@@ -844,6 +844,12 @@ for (const id of CONTROLS) {
     }
   });
 }
+// A save needs a round trip to the worker, which a reload or a closed tab ends first, so the save
+// that counts is the one when the page is hidden while it is still alive (a phone switching apps,
+// a tab put in the background); pagehide asks once more, in case the page gets that far.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'hidden') for (const lane of lanes) void save(lane);
+});
 window.addEventListener('pagehide', () => {
   for (const lane of lanes) void save(lane);
 });

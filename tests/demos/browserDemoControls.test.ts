@@ -10,6 +10,8 @@
  * 4. Stop, or the sample stream, while the camera permission prompt is open: the camera is
  *    closed once granted, and the status says what runs.
  * 5. A refused camera says how to allow it.
+ * 6. Hiding the page saves every lane's state at its current step (a reload or a closed tab ends
+ *    the worker before a save can come back, so the save on hiding is the one that counts).
  *
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
@@ -158,6 +160,30 @@ describe('browser camera demo controls in headless Chromium', () => {
     expect(b).toMatch(/^\d+\.\d%$/);
     expect((await figure(page, 'saved (IndexedDB) at step'))[0]).toMatch(/^\d+$/);
     expect(await aliveWorkers(page)).toBe(0);
+    expect((await demoState(page)).errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('hiding the page (a phone switching apps, a background tab) saves every lane at its current step', async () => {
+    // One step of 16 per second: the periodic save (every 10 steps) is seconds away.
+    const { page, pageErrors } = await openPage({ mode: 'sample', strategy: 'bn-adapt', strategyB: 'source', corruption: 'fog', batch: '16', maxWait: 'inf', fps: '16', autostart: '1' });
+    await page.waitForFunction(() => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.length === 2 && (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.every((l) => l.lastStepId !== null && l.lastStepId >= 2), undefined, { timeout: 60_000 });
+    const before = await page.evaluate(() => {
+      const lanes = (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.map((l) => ({ steps: l.lastStepId! + 1, saved: l.savedSteps }));
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      document.dispatchEvent(new Event('visibilitychange'));
+      return lanes;
+    });
+    expect(before).toHaveLength(2);
+    for (const l of before) expect(l.saved).toBeNull();
+    await page.waitForFunction(
+      (b) => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes.every((l, i) => l.savedSteps !== null && l.savedSteps >= b[i]!.steps),
+      before,
+      { timeout: 3000 },
+    );
+    const saved = (await demoState(page)).lanes.map((l) => l.savedSteps!);
+    for (const n of saved) expect(n).toBeLessThan(10); // not the periodic save at step 10
     expect((await demoState(page)).errors).toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
