@@ -119,7 +119,10 @@ export class SafetyController {
    * first step (the source model copy is taken now). Throws `InvalidOptionError` on bad options.
    */
   static async create(impl: Strategy, target: AdaptTarget, options: SafetyOptions): Promise<SafetyController> {
-    const guardOptions = resolveGuardOptions(options.guard, impl.name);
+    // `source` never changes: the guard would have nothing to watch or roll back, and its source
+    // copy and check passes would only cost (the options are still validated).
+    const resolvedGuard = resolveGuardOptions(options.guard, impl.name);
+    const guardOptions = impl.name === 'source' ? null : resolvedGuard;
     const shiftOptions = resolveShiftOptions(options.shiftDetection);
     const budgetOptions = resolveBudgetOptions(options.budget);
     const predicting = typeof (impl as Strategy).predict === 'function';

@@ -258,3 +258,27 @@ describe('a collapsing Tent', () => {
     m.dispose();
   });
 });
+
+describe('the source strategy and the guard', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('source carries no guard (nothing to watch or roll back): no source copy of the weights', async () => {
+    const counts: number[] = [];
+    for (const guard of [undefined, false]) {
+      const m = model();
+      const before = tf.memory().numTensors;
+      const adapter = await createAdapter(m, { strategy: 'source', ...(guard === undefined ? {} : { guard }) });
+      counts.push(tf.memory().numTensors - before);
+      adapter.dispose();
+      m.dispose();
+    }
+    // The default guard would hold a clone of every weight (the guard's source model).
+    expect(counts[0]).toBe(counts[1]);
+    // Its options are still checked.
+    const m = model();
+    await expect(createAdapter(m, { strategy: 'source', guard: { classGate: -1 } })).rejects.toThrow(InvalidOptionError);
+    m.dispose();
+  });
+});
