@@ -710,9 +710,12 @@ function resetCounters(): void {
 }
 
 async function resetAdapters(): Promise<void> {
+  // Reset first, then let the saves already asked for finish, then delete: a save asked for before
+  // the reset (its snapshot queued ahead of it in the worker) must not write the old state back
+  // after the delete. Saves asked for after the reset snapshot the source state.
+  await Promise.all(lanes.map((l) => l.adapter.reset()));
   await Promise.all(lanes.map((l) => l.saving));
   await clearStates();
-  await Promise.all(lanes.map((l) => l.adapter.reset()));
   for (const lane of lanes) {
     lane.state.savedSteps = null;
     lane.state.restoredSteps = null;
