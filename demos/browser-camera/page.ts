@@ -404,17 +404,17 @@ function newLaneState(lane: LaneKey, strategy: string): LaneState {
   return { lane, strategy, predictions: 0, correct: 0, dropped: 0, errors: 0, labels: [], steps: 0, firstStepId: null, lastStepId: null, restoredSteps: null, savedSteps: null, events: [], done: false };
 }
 
-function makeAdapter(strategy: Settings['strategies'][0]): Promise<WorkerAdapter> {
+function makeAdapter(strategy: Settings['strategies'][0], mode: 'sample' | 'camera'): Promise<WorkerAdapter> {
   const absolute = (url: string): string => new URL(url, location.href).href;
   return createWorkerAdapter({
     model: absolute('/model/model.json'),
     strategy,
     seed: 1,
-    // The demo streams i.i.d. test images for a few hundred frames; the guard's class-correlation
-    // detector would answer its first ~1,200 frames with the source model while it gathers
-    // evidence (docs/safe-adaptation.md). A real camera, whose frames hold one object for
-    // seconds, should keep it on.
-    guard: { classGate: 0 },
+    // The sample stream is i.i.d. test images, a few hundred frames at a time: the guard's
+    // class-correlation detector would answer its first ~580 frames with the source model while it
+    // gathers evidence (docs/safe-adaptation.md), so it is off there. A camera holds one object for
+    // seconds (a class-correlated stream, where batch statistics do their worst): the default guard.
+    ...(mode === 'sample' ? { guard: { classGate: 0 } } : {}),
     // The worker fetches the .wasm files itself: absolute URLs. The page is not cross-origin
     // isolated, so tfjs-wasm takes its single-threaded SIMD build: no pthread workers.
     backend: { backend: 'wasm', wasmPaths: Object.fromEntries(Object.entries(__DEMO_ASSETS__.wasm).map(([k, v]) => [k, absolute(v)])) },
@@ -599,7 +599,7 @@ async function start(mode: Mode): Promise<void> {
   try {
     // The sample file downloads while the workers start. Settled one by one, so that when one
     // worker fails (or the start was cancelled meanwhile) the others are terminated, not leaked.
-    const [loaded, ...made] = await Promise.allSettled([mode === 'sample' ? loadSamples() : null, ...active.map(({ name }) => makeAdapter(name))]);
+    const [loaded, ...made] = await Promise.allSettled([mode === 'sample' ? loadSamples() : null, ...active.map(({ name }) => makeAdapter(name, mode))]);
     const adapters = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = [loaded, ...made].find((r) => r.status === 'rejected');
     if (cancelled() || failed !== undefined) {

@@ -35,6 +35,11 @@ export interface DemoServerOptions {
   samples?: number;
   /** Readable bundles with source maps instead of the minified production build. Defaults to false. */
   dev?: boolean;
+  /**
+   * Folder the build is written to and served from (emptied first). Defaults to
+   * `demos/browser-camera/dist/`; servers running at once (test files in parallel) need one each.
+   */
+  outDir?: string;
 }
 
 /** A running demo server. */
@@ -67,7 +72,7 @@ function inside(dir: string, rel: string): string | null {
 /** Builds the demo and starts serving it. */
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const host = options.host ?? '127.0.0.1';
-  await buildDemo({ minify: !(options.dev ?? false) });
+  const { dir } = await buildDemo({ minify: !(options.dev ?? false), outDir: options.outDir ?? DIST_DIR });
   const samples = sampleBinary(options.samples ?? 640);
   const etags = new Map<string, string>();
   const etag = (key: string, body: Buffer): string => {
@@ -102,11 +107,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'Method not allowed\n', 'text/plain');
     const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
-    if (pathname === '/' || pathname === '/index.html') return send(200, fs.readFileSync(path.join(DIST_DIR, 'index.html')), MIME['.html']!, 'revalidate');
+    if (pathname === '/' || pathname === '/index.html') return send(200, fs.readFileSync(path.join(dir, 'index.html')), MIME['.html']!, 'revalidate');
     if (pathname === '/samples.bin') return send(200, samples, MIME['.bin']!, 'revalidate');
     if (pathname === '/favicon.ico') return send(204, '', 'text/plain');
     const routes: [prefix: string, dir: string, cache: 'immutable' | 'revalidate'][] = [
-      ['/assets/', path.join(DIST_DIR, 'assets'), 'immutable'],
+      ['/assets/', path.join(dir, 'assets'), 'immutable'],
       ['/model/', DEFAULT_MODEL_DIR, 'revalidate'],
     ];
     for (const [prefix, dir, cache] of routes) {

@@ -18,6 +18,7 @@
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,7 @@ const scrollWidth = (page: Page): Promise<number> => page.evaluate(() => Math.ma
 
 describe('browser camera demo in headless Chromium', () => {
   let server: DemoServer | null = null;
+  let outDir: string | null = null;
   let browser: Browser | null = null;
 
   // Without Chromium each test FAILS (not skips) with this message (thrown in openPage, so
@@ -80,7 +82,9 @@ describe('browser camera demo in headless Chromium', () => {
 
   beforeAll(async () => {
     if (!fs.existsSync(CHROMIUM)) return;
-    server = await startDemoServer({ port: 0 });
+    // Its own build folder: the other browser test file may build and serve at the same time.
+    outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-demo-'));
+    server = await startDemoServer({ port: 0, outDir });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -96,6 +100,7 @@ describe('browser camera demo in headless Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    if (outDir !== null) fs.rmSync(outDir, { recursive: true, force: true });
   });
 
   /** A new page (a new browser context: its own IndexedDB) that records page errors and console errors. */

@@ -16,6 +16,8 @@
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { sampleBinary, startDemoServer, type DemoServer } from '../../demos/browser-camera/serve.js';
@@ -58,11 +60,14 @@ const liveTracks = (page: Page): Promise<number> =>
 
 describe('browser camera demo controls in headless Chromium', () => {
   let server: DemoServer | null = null;
+  let outDir: string | null = null;
   let browser: Browser | null = null;
 
   beforeAll(async () => {
     if (!fs.existsSync(CHROMIUM)) return;
-    server = await startDemoServer({ port: 0 });
+    // Its own build folder: the other browser test file may build and serve at the same time.
+    outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-demo-'));
+    server = await startDemoServer({ port: 0, outDir });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -76,6 +81,7 @@ describe('browser camera demo controls in headless Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    if (outDir !== null) fs.rmSync(outDir, { recursive: true, force: true });
   });
 
   /** A new page in a new browser context (empty IndexedDB), with `init` run before the page's scripts; records page errors. */
@@ -127,11 +133,12 @@ describe('browser camera demo controls in headless Chromium', () => {
     const { page, pageErrors } = await openPage({
       mode: 'sample', strategy: 'bn-adapt', strategyB: 'source', corruption: 'fog', batch: '16', maxWait: 'inf', fps: '60', backpressure: 'buffer', autostart: '1',
     });
-    await predicted(page, 64);
+    await predicted(page, 128);
     await page.click('#btn-reset-counters');
     await page.waitForTimeout(1000);
-    // At most about two batches are waiting or in a step, not every frame sent before the reset.
-    for (const cell of await figure(page, 'in flight')) expect(Number(cell)).toBeLessThanOrEqual(48);
+    // A few batches are waiting or in a step (up to ~4 on a loaded machine), not also the 128+
+    // frames predicted before the reset (what the count showed when the reset zeroed predictions only).
+    for (const cell of await figure(page, 'in flight')) expect(Number(cell)).toBeLessThan(100);
 
     await page.fill('#batch', '24');
     await page.dispatchEvent('#batch', 'change');
@@ -149,7 +156,7 @@ describe('browser camera demo controls in headless Chromium', () => {
       expect(lost, `lane ${lane.lane}: frames sent before the batch change never predicted`).toEqual([]);
       expect(lane.dropped).toBe(0);
     }
-    for (const cell of await figure(page, 'in flight')) expect(Number(cell)).toBeLessThanOrEqual(72);
+    for (const cell of await figure(page, 'in flight')) expect(Number(cell)).toBeLessThan(100);
 
     // Stop: the final figures stay on screen.
     await page.click('#btn-stop');
