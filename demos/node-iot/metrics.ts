@@ -16,6 +16,10 @@ const STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 /** A label value from an untrusted record field: short, printable, or 'unknown'. */
 const labelValue = (v: unknown): string => (typeof v === 'string' && /^[\w.:-]{1,48}$/.test(v) ? v : 'unknown');
 
+/** How the start-up restore went: the snapshot restored, no snapshot, or one that could not be used (moved aside). */
+export type RestoreResult = 'restored' | 'none' | 'rejected';
+const RESTORE_RESULTS: readonly RestoreResult[] = ['restored', 'none', 'rejected'];
+
 /** The service's registry and the metrics it exposes. */
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -54,6 +58,12 @@ export class ServiceMetrics {
         registers,
       }),
       guard: new Counter({ name: 'edge_tta_guard_events_total', help: 'Guard records on adapter.metrics$ (adaptation judged to go wrong), by action.', labelNames: ['action'], registers }),
+      snapshotRestore: new Gauge({
+        name: 'edge_tta_snapshot_restore',
+        help: 'How the start-up restore went: 1 for the result (restored, none: no snapshot, rejected: unusable, moved aside), 0 for the others.',
+        labelNames: ['result'],
+        registers,
+      }),
       snapshots: new Counter({ name: 'edge_tta_snapshots_total', help: 'Snapshots of the adapted state written to disk.', labelNames: ['result'], registers }),
       snapshotSteps: new Gauge({ name: 'edge_tta_snapshot_steps', help: 'Step count of the last snapshot written.', registers }),
       snapshotSeconds: new Histogram({ name: 'edge_tta_snapshot_duration_seconds', help: 'Time to take and write a snapshot.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1], registers }),
@@ -91,9 +101,11 @@ export class ServiceMetrics {
     this.c.cameraFrames.inc({ domain: labelValue(domain) });
   }
 
-  restored(steps: number): void {
+  /** The start-up restore: its result and the step count it restored (0 unless restored). */
+  restored(steps: number, result: RestoreResult): void {
     this.c.restoredSteps.set(steps);
     this.c.adapterSteps.set(steps);
+    for (const r of RESTORE_RESULTS) this.c.snapshotRestore.set({ result: r }, r === result ? 1 : 0);
   }
 
   snapshot(result: 'ok' | 'error', steps?: number, seconds?: number): void {

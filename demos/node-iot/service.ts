@@ -8,8 +8,9 @@
  *                  predictions (`adapter.predict`: no update), JSON
  * The adapted state is snapshotted to disk every `--snapshot-every` steps (atomic: temp file +
  * rename, snapshotStore.ts) and on shutdown, and restored on start, so a restarted service
- * continues from what it learned (its step count included). docs/iot-service.md has the
- * scrape configuration.
+ * continues from what it learned (its step count included). A snapshot that cannot be used at
+ * start is moved aside (`<file>.rejected-<time>`) and the service starts from the source model,
+ * so a bad file never stops it from starting. docs/iot-service.md has the scrape configuration.
  *
  *   npm run demo:iot -- [--port 9464] [--host 127.0.0.1] [--strategy bn-adapt] [--snapshot-every 100] ...
  *   npm run demo:iot -- --help
@@ -28,8 +29,8 @@ import { parseStrategyOptions } from '../bench/benchArgs.js';
 import { HELP, UsageError, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli } from '../cli.js';
 import { simulatedCamera } from './camera.js';
 import { FRAME_BYTES, HttpError, decodeFrames, readBody } from './frameUpload.js';
-import { ServiceMetrics } from './metrics.js';
-import { readSnapshot, writeSnapshotAtomic } from './snapshotStore.js';
+import { ServiceMetrics, type RestoreResult } from './metrics.js';
+import { quarantineSnapshot, readSnapshot, writeSnapshotAtomic } from './snapshotStore.js';
 
 /** Options of {@link startIotService} (the CLI flags, typed). */
 export interface IotServiceOptions {
@@ -54,7 +55,7 @@ export interface IotServiceOptions {
   snapshotPath: string;
   /** Snapshot every N steps; 0 = only on shutdown. */
   snapshotEvery: number;
-  /** A larger snapshot file is refused at start. */
+  /** A larger snapshot file is not restored at start (it is moved aside). */
   snapshotMaxBytes: number;
   /** Most frames one /predict request may carry. */
   maxFramesPerRequest: number;
@@ -96,6 +97,8 @@ export interface IotService {
   port: number;
   /** Steps restored from the snapshot at start (0 from source). */
   restoredSteps: number;
+  /** How the start-up restore went: `restored`, `none` (no snapshot) or `rejected` (unusable, moved aside; from source). */
+  restore: RestoreResult;
   /** Stops the camera, writes a last snapshot, closes the server and the adapter. */
   close(): Promise<void>;
 }
@@ -118,7 +121,11 @@ const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
 
 const log = (msg: string) => console.log(`${new Date().toISOString()} ${msg}`);
 
-/** Starts the camera, the adapter and the HTTP server. */
+/**
+ * Starts the camera, the adapter and the HTTP server. If the start fails after the adapter was
+ * made (e.g. the port is taken), what was started is stopped and the adapter disposed (its
+ * worker with it) before the error is rethrown.
+ */
 export async function startIotService(options: Partial<IotServiceOptions> = {}): Promise<IotService> {
   const o: IotServiceOptions = { ...DEFAULT_IOT_OPTIONS, ...options };
   streamFromSpec(o.stream, { perDomain: 1, batchSize: 1 }); // fail early on a bad spec
@@ -128,22 +135,59 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
         return createAdapter(await loadSourceModel(o.modelDir), { strategy: o.strategy, seed: o.seed, ...o.strategyOptions } as never);
       })()
     : await createWorkerAdapter({ model: path.join(o.modelDir, 'model.json'), strategy: o.strategy, seed: o.seed, ...o.strategyOptions } as never);
-  const metrics = new ServiceMetrics({ strategy: o.strategy, mode: o.inThread ? 'in-thread' : 'worker' });
-  const blank = { data: new Float32Array(FRAME_BYTES), shape: [1, 28, 28, 1] };
-
-  // Restore what a previous run learned. A snapshot the adapter rejects leaves it at source.
-  let restoredSteps = 0;
-  const saved = await readSnapshot(o.snapshotPath, o.snapshotMaxBytes);
-  if (saved) {
-    try {
-      await adapter.restore(saved);
-      restoredSteps = (await adapter.predict(blank)).steps;
-      log(`restored ${o.snapshotPath}: step ${restoredSteps}`);
-    } catch (e) {
-      log(`snapshot ${o.snapshotPath} not restored (${(e as Error).name}: ${(e as Error).message}); starting from the source model`);
-    }
+  // What serve() has started, undone in reverse order if the start fails.
+  const undo: (() => void)[] = [];
+  try {
+    return await serve(o, adapter, undo);
+  } catch (e) {
+    for (const u of undo.reverse()) u();
+    adapter.dispose();
+    throw e;
   }
-  metrics.restored(restoredSteps);
+}
+
+/**
+ * Restores the snapshot at start. A snapshot that cannot be used (too large, not a file,
+ * unreadable, or rejected by `adapter.restore`) is moved aside (`quarantineSnapshot`) and the
+ * adapter stays at the source model; only an adapter that is gone (its worker crashed or was
+ * stopped) fails the start, and then the snapshot is left in place (it may be good).
+ */
+async function restoreAtStart(o: IotServiceOptions, adapter: Adapter): Promise<{ result: RestoreResult; steps: number }> {
+  const setAside = async (e: unknown): Promise<{ result: RestoreResult; steps: number }> => {
+    const why = `${(e as Error).name}: ${(e as Error).message}`;
+    try {
+      const moved = await quarantineSnapshot(o.snapshotPath);
+      log(`snapshot ${o.snapshotPath} not usable (${why}); moved to ${moved}; starting from the source model`);
+    } catch (r) {
+      log(`snapshot ${o.snapshotPath} not usable (${why}); could not move it aside (${(r as Error).message}); starting from the source model`);
+    }
+    return { result: 'rejected', steps: 0 };
+  };
+  let saved: Uint8Array | undefined;
+  try {
+    saved = await readSnapshot(o.snapshotPath, o.snapshotMaxBytes);
+  } catch (e) {
+    return setAside(e);
+  }
+  if (!saved) return { result: 'none', steps: 0 };
+  try {
+    await adapter.restore(saved);
+  } catch (e) {
+    if (e instanceof WorkerFaultError || e instanceof DisposedError) throw e;
+    return setAside(e); // the adapter is left at the source model
+  }
+  const steps = (await adapter.predict({ data: new Float32Array(FRAME_BYTES), shape: [1, 28, 28, 1] })).steps;
+  log(`restored ${o.snapshotPath}: step ${steps}`);
+  return { result: 'restored', steps };
+}
+
+/** The service around a made adapter; pushes an undo for each thing it starts before it resolves. */
+async function serve(o: IotServiceOptions, adapter: Adapter, undo: (() => void)[]): Promise<IotService> {
+  const metrics = new ServiceMetrics({ strategy: o.strategy, mode: o.inThread ? 'in-thread' : 'worker' });
+
+  // Restore what a previous run learned.
+  const { result: restore, steps: restoredSteps } = await restoreAtStart(o, adapter);
+  metrics.restored(restoredSteps, restore);
 
   // Snapshots: one at a time; a step arriving while one is written is simply not snapshotted.
   let writing: Promise<void> | undefined;
@@ -175,6 +219,7 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
     lastStep = { stepId: r.stepId, at: Date.now(), accuracy: r.runningAccuracy, entropy: r.meanEntropy, stepMs: r.stepMs };
     if (o.snapshotEvery > 0 && (r.stepId + 1) % o.snapshotEvery === 0) void takeSnapshot();
   });
+  undo.push(() => metricsSub.unsubscribe());
   const cameraSub = simulatedCamera({ fps: o.fps, stream: o.stream, perDomain: o.perDomain, seed: o.seed })
     .pipe(
       tap((f) => {
@@ -190,6 +235,7 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
         log(`camera stream stopped: ${e.name}: ${e.message}`);
       },
     });
+  undo.push(() => cameraSub.unsubscribe());
 
   const startedAt = Date.now();
   let closing = false;
@@ -270,6 +316,7 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
   // drops idle sockets after 4 s), so the client closes first and never reuses a socket the
   // server is closing.
   server.keepAliveTimeout = 30_000;
+  undo.push(() => server.close());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => resolve());
@@ -288,6 +335,7 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
     url,
     port,
     restoredSteps,
+    restore,
     async close() {
       if (closing) return;
       closing = true;
@@ -332,7 +380,7 @@ Options (defaults in brackets):
   --backpressure p      buffer | drop-oldest | latest [${DEFAULT_IOT_OPTIONS.backpressure}]
   --snapshot path       file of the adapted state [${DEFAULT_IOT_OPTIONS.snapshotPath}]
   --snapshot-every N    snapshot every N steps, 0 = only on shutdown [${DEFAULT_IOT_OPTIONS.snapshotEvery}]
-  --snapshot-max-mb N   refuse a larger snapshot file at start [64]
+  --snapshot-max-mb N   a larger snapshot file is not restored at start (moved aside) [64]
   --max-frames N        most frames per /predict request [${DEFAULT_IOT_OPTIONS.maxFramesPerRequest}]
   --in-thread           run the adapter in the main thread instead of a worker
   --model dir           folder with model.json [demos/bench/model]
@@ -379,7 +427,7 @@ export function parseIotArgs(argv: string[]): IotServiceOptions | 'help' {
     backpressure: oneOf('--backpressure', v.backpressure, ['buffer', 'drop-oldest', 'latest'] as const, d.backpressure),
     snapshotPath: v.snapshot ?? d.snapshotPath,
     snapshotEvery: nonNegativeInt('--snapshot-every', v['snapshot-every'], d.snapshotEvery),
-    snapshotMaxBytes: positive('--snapshot-max-mb', v['snapshot-max-mb'], 64) * 2 ** 20,
+    snapshotMaxBytes: Math.floor(positive('--snapshot-max-mb', v['snapshot-max-mb'], 64) * 2 ** 20),
     maxFramesPerRequest: positiveInt('--max-frames', v['max-frames'], d.maxFramesPerRequest),
     inThread: v['in-thread'] ?? false,
     modelDir: v.model ?? d.modelDir,
@@ -396,7 +444,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
     }
     const service = await startIotService(options);
     // One machine-readable line first (tests and supervisors read the port from it).
-    console.log(JSON.stringify({ listening: service.url, restoredSteps: service.restoredSteps, strategy: options.strategy }));
+    console.log(JSON.stringify({ listening: service.url, restoredSteps: service.restoredSteps, restore: service.restore, strategy: options.strategy }));
     log(`edge-tta IoT service on ${service.url}: GET /metrics, GET /healthz, POST /predict (Ctrl+C to stop)`);
     let stopping = false;
     const stop = (signal: string) => {

@@ -4,6 +4,7 @@
  * kill mid-write leaves the previous snapshot intact, never a torn file. Reading returns
  * undefined when there is no snapshot yet; the bytes are validated by `adapter.restore`,
  * which rejects anything malformed with `InvalidSnapshotError` and leaves the adapter as it was.
+ * A snapshot the service cannot use at start is moved aside (`quarantineSnapshot`), never deleted.
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -40,7 +41,8 @@ function tempPrefix(file: string): string {
 export async function readSnapshot(file: string, maxBytes: number): Promise<Uint8Array | undefined> {
   const dir = path.dirname(path.resolve(file));
   const stale = (await fs.readdir(dir).catch(() => [] as string[])).filter((f) => f.startsWith(tempPrefix(file)) && f.endsWith('.tmp'));
-  await Promise.all(stale.map((f) => fs.rm(path.join(dir, f), { force: true })));
+  // Best effort: a temp name that cannot be removed (e.g. a folder) says nothing about the snapshot.
+  await Promise.all(stale.map((f) => fs.rm(path.join(dir, f), { force: true }).catch(() => undefined)));
   let stat;
   try {
     stat = await fs.stat(file);
@@ -51,4 +53,26 @@ export async function readSnapshot(file: string, maxBytes: number): Promise<Uint
   if (!stat.isFile()) throw new Error(`Snapshot path '${file}' is not a file.`);
   if (stat.size > maxBytes) throw new Error(`Snapshot '${file}' is ${stat.size} bytes, more than the ${maxBytes} allowed (--snapshot-max-mb).`);
   return new Uint8Array(await fs.readFile(file));
+}
+
+/**
+ * Moves an unusable snapshot (a file or whatever else is at `file`) aside, next to it, as
+ * `<file>.rejected-<UTC time>` (e.g. `iot-adapter.snapshot.rejected-20260102T030405.678Z`; `-1`,
+ * `-2`... appended if that name is taken), so the next start does not meet it again and the
+ * operator can still inspect it. Resolves with the new path; rejects if the rename fails.
+ */
+export async function quarantineSnapshot(file: string, now: Date = new Date()): Promise<string> {
+  const base = `${file}.rejected-${now.toISOString().replace(/[-:]/g, '')}`;
+  for (let n = 0; n < 100; n++) {
+    const target = n === 0 ? base : `${base}-${n}`;
+    try {
+      await fs.lstat(target);
+      continue; // taken: never rename over an earlier rejected snapshot
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    await fs.rename(file, target);
+    return target;
+  }
+  throw new Error(`No free name '${base}[-n]' to move the snapshot to.`);
 }

@@ -35,6 +35,10 @@ async function scrape(url: string): Promise<Map<string, PromFamily>> {
 
 const value = (m: Map<string, PromFamily>, name: string): number => Number(m.get(name)?.metrics[0]?.value ?? NaN);
 
+/** `edge_tta_snapshot_restore` as result -> value. */
+const restoreGauge = (m: Map<string, PromFamily>): Record<string, number> =>
+  Object.fromEntries((m.get('edge_tta_snapshot_restore')?.metrics ?? []).map((r) => [r.labels!.result!, Number(r.value)]));
+
 /** Polls `check` until it returns true (or fails the test after `ms`). */
 async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
   const end = Date.now() + ms;
@@ -56,6 +60,7 @@ describe('IoT service (loopback)', () => {
     const first = await start();
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(first.restoredSteps).toBe(0);
+    expect(first.restore).toBe('none');
 
     // Metrics: valid exposition text with the documented families, once a snapshot has been written.
     let m = new Map<string, PromFamily>();
@@ -69,7 +74,7 @@ describe('IoT service (loopback)', () => {
       edge_tta_step_duration_seconds: 'HISTOGRAM', edge_tta_entropy_nats: 'GAUGE', edge_tta_confidence: 'GAUGE',
       edge_tta_running_accuracy: 'GAUGE', edge_tta_predictions_total: 'COUNTER', edge_tta_tensors: 'GAUGE', edge_tta_tensor_bytes: 'GAUGE',
       edge_tta_metrics_records_total: 'COUNTER', edge_tta_guard_events_total: 'COUNTER', edge_tta_snapshots_total: 'COUNTER',
-      edge_tta_update_steps_total: 'COUNTER',
+      edge_tta_update_steps_total: 'COUNTER', edge_tta_snapshot_restore: 'GAUGE',
       edge_tta_snapshot_steps: 'GAUGE', nodejs_heap_size_used_bytes: 'GAUGE', process_resident_memory_bytes: 'GAUGE',
     };
     for (const [name, type] of Object.entries(types)) expect(m.get(name)?.type, name).toBe(type);
@@ -86,6 +91,7 @@ describe('IoT service (loopback)', () => {
     for (const r of updates) expect(['adapt', 'predict', 'source']).toContain(r.labels?.mode);
     const records = m.get('edge_tta_metrics_records_total')!.metrics;
     expect(Number(records.find((r) => r.labels?.kind === 'step')?.value)).toBe(steps);
+    expect(restoreGauge(m)).toEqual({ restored: 0, none: 1, rejected: 0 });
     // Every predicted frame has a class: the per-class counts sum to the frames.
     const perClass = m.get('edge_tta_predictions_total')!.metrics.reduce((a, r) => a + Number(r.value), 0);
     expect(perClass).toBe(value(m, 'edge_tta_frames_total'));
@@ -145,11 +151,13 @@ describe('IoT service (loopback)', () => {
     const killedPid = first.child.pid;
     expect(fs.readdirSync(dir).filter((f) => f.endsWith(`.tmp`) && f.includes(`.${killedPid}.`))).toEqual([]);
     expect(second.restoredSteps).toBe(saved.stepId);
+    expect(second.restore).toBe('restored');
     await until('steps after the restart', 90_000, async () => {
       m = await scrape(second.url);
       return value(m, 'edge_tta_steps_total') >= 2;
     });
     expect(value(m, 'edge_tta_restored_steps')).toBe(saved.stepId);
+    expect(restoreGauge(m)).toEqual({ restored: 1, none: 0, rejected: 0 });
     // The adapter's count continues from the snapshot: restored + the steps run since.
     expect(value(m, 'edge_tta_adapter_steps')).toBeGreaterThanOrEqual(saved.stepId + value(m, 'edge_tta_steps_total'));
     const health2 = await (await fetch(`${second.url}/healthz`)).json() as { steps: number; restoredSteps: number };

@@ -12,6 +12,8 @@ export interface IotProcess {
   port: number;
   /** The steps its snapshot had, as printed in the `listening` line. */
   restoredSteps: number;
+  /** How its start-up restore went, as printed in the `listening` line: `restored`, `none` or `rejected`. */
+  restore: string;
   /** Everything it printed so far (stdout and stderr). */
   output: () => string;
 }
@@ -34,8 +36,8 @@ export function startIotService(args: readonly string[], children: ChildProcess[
       if (!line) return;
       clearTimeout(timer);
       child.stdout!.off('data', onData);
-      const info = JSON.parse(line) as { listening: string; restoredSteps: number };
-      resolve({ child, url: info.listening, port: Number(new URL(info.listening).port), restoredSteps: info.restoredSteps, output: () => out });
+      const info = JSON.parse(line) as { listening: string; restoredSteps: number; restore: string };
+      resolve({ child, url: info.listening, port: Number(new URL(info.listening).port), restoredSteps: info.restoredSteps, restore: info.restore, output: () => out });
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`service exited (${code}) before listening:\n${out}`)));
