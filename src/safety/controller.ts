@@ -324,7 +324,17 @@ export class SafetyController {
     const watch = this.mixture !== null && x.shape[0] >= EMA_BELOW_BATCH ? this.mixture : null;
     if (watch !== null) this.mixtureHooks ??= watch.hooks(this.detector?.hooks);
     const hooks = watch !== null ? this.mixtureHooks! : (this.detector ?? this.farShift)?.hooks;
-    const probs = this.source!.probs(x, hooks);
+    let probs: tf.Tensor2D;
+    try {
+      probs = this.source!.probs(x, hooks);
+    } catch (e) {
+      // A pass that failed part way (out of memory) leaves what the hooks before the failure
+      // recorded: drop it, so a failed step leaks nothing and the next pass is measured alone.
+      watch?.discardPending();
+      this.detector?.discardPending();
+      this.farShift?.discardPending();
+      throw e;
+    }
     try {
       await watch?.observe();
     } catch (e) {

@@ -166,11 +166,16 @@ export class DomainMixture extends StreamRate {
     for (const q of this.sumSq) q.fill(0);
   }
 
+  /** Drops the variances the hooks recorded since the last {@link observe} (a pass that failed part way). */
+  discardPending(): void {
+    tf.dispose(this.pending);
+    this.pending = [];
+  }
+
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */
   override clear(): void {
     super.clear();
-    tf.dispose(this.pending);
-    this.pending = [];
+    this.discardPending();
     this.resetSums();
     this.lastStatistic = Number.NaN;
   }

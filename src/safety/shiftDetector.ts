@@ -211,11 +211,16 @@ export class ShiftDetector {
     return { from, to };
   }
 
+  /** Drops the moments the hooks recorded since the last {@link measure} (a pass that failed part way). */
+  discardPending(): void {
+    for (const p of this.pending) tf.dispose([p.mean, p.variance]);
+    this.pending = [];
+  }
+
   /** Back to `'none'` with no history (the user's `reset()`). */
   clear(): void {
     this.moving.clear();
-    for (const p of this.pending) tf.dispose([p.mean, p.variance]);
-    this.pending = [];
+    this.discardPending();
     this.state = 'none';
     this.distance = 0;
     this.anchor = 0;
