@@ -6,7 +6,8 @@ import type * as tf from '../src/tf.js';
 import * as Comlink from 'comlink';
 import { Subject, type Observable } from 'rxjs';
 import type { Adapter, AdapterOptions, PredictOutput, StepOutput } from '../src/adapter.js';
-import type { BackendInfo, BackendOptions } from '../src/backend/initBackend.js';
+import type { BackendInfo } from '../src/backend/initBackend.js';
+import { checkBackendOptions, type BackendOptions } from '../src/backend/backendOptions.js';
 import type { GraphModelNodes } from '../src/model/target.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../src/preprocess.js';
 import * as errors from '../src/errors.js';
@@ -929,11 +930,14 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
   const timeoutMs = checkTimeout(timeout ?? DEFAULT_TIMEOUT_MS, 'createWorkerAdapter: timeoutMs');
   const startTimeoutMs = checkTimeout(startTimeout ?? DEFAULT_START_TIMEOUT_MS, 'createWorkerAdapter: startTimeoutMs');
   const resume = checkResume(resumeOption, given);
-  // The worker's initBackend reads fields of it: a string such as 'cpu' would start wasm silently.
-  if (backend != null && (typeof backend !== 'object' || Array.isArray(backend))) {
-    throw new errors.InvalidOptionError(
-      `createWorkerAdapter: backend must be initBackend's options object, e.g. { backend: 'cpu' } or { backend: 'wasm', threads: 2 }; got ${JSON.stringify(backend)?.slice(0, 80)}.`,
-    );
+  // Checked here, before a worker is spawned (the worker's initBackend checks it again): a string
+  // such as 'cpu' would start wasm silently, a bad thread count would be found seconds later.
+  if (backend != null) {
+    try {
+      checkBackendOptions(backend);
+    } catch (e) {
+      throw new errors.InvalidOptionError(`createWorkerAdapter: backend: ${(e as Error).message}`);
+    }
   }
   const graph = graphModel ?? (options as { graphNodes?: GraphModelNodes }).graphNodes !== undefined;
   const payload = await toPayload(model, graph, platform);

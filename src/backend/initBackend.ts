@@ -1,38 +1,13 @@
 import * as tf from '../tf.js';
 import { setWasmPaths, setThreadsCount, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { BackendError, InvalidOptionError } from '../errors.js';
+import { BackendError } from '../errors.js';
 import { registerEdgeKernels } from './kernels/index.js';
-import { DEFAULT_MEMORY_LIMIT_BYTES, installMemoryGuard, setMemoryLimit } from './memoryGuard.js';
-import { MAX_WASM_THREADS, prepareWasmThreads } from './wasmThreads.js';
+import { installMemoryGuard, setMemoryLimit } from './memoryGuard.js';
+import { prepareWasmThreads } from './wasmThreads.js';
+import { checkBackendOptions, type BackendOptions } from './backendOptions.js';
 
 /** Options of {@link initBackend}. */
-export interface BackendOptions {
-  /** The tfjs backend to run on. Defaults to `'wasm'` (the edge backend; SIMD when the runtime has it). */
-  backend?: 'wasm' | 'cpu';
-  /**
-   * Where the tfjs-backend-wasm `.wasm` files are served from, as a folder URL ending in `/`
-   * or a map of file names to URLs. Not needed in Node (the files are found next to the
-   * package). In browsers and Web Workers use absolute URLs. Used only when this call starts
-   * the wasm backend (tfjs reads it once, when the backend first starts).
-   */
-  wasmPaths?: string | Record<string, string>;
-  /**
-   * XNNPACK threads of the wasm backend (convolutions and matrix products run on them; 1 to 8).
-   * In browsers it needs a cross-origin-isolated page (tfjs-wasm's threaded build needs
-   * SharedArrayBuffer); elsewhere the backend runs one thread. In Node (>= 20.16) edge-tta starts
-   * tfjs-wasm's threaded build itself, which tfjs does not do there. Unlike tfjs's
-   * `setThreadsCount`, the count is not halved to guess away hyperthreads: `threads: 2` on a
-   * two-core device runs two. Defaults to tfjs's choice (half the logical cores in an isolated
-   * page; one thread in Node). Used only when this call starts the wasm backend.
-   */
-  threads?: number;
-  /**
-   * The most live tensor memory on the wasm backend, in MB. An allocation past it throws
-   * `OutOfMemoryError` (the step fails and changes nothing) instead of exhausting the wasm heap,
-   * which aborts the tfjs runtime. Defaults to 3072 (3 GiB of the 4 GiB a wasm heap can address).
-   */
-  memoryLimitMB?: number;
-}
+export type { BackendOptions } from './backendOptions.js';
 
 /** What {@link initBackend} got. */
 export interface BackendInfo {
@@ -66,22 +41,10 @@ export interface BackendInfo {
  * console.log(info); // { backend: 'wasm', simd: true, threads: 1, edgeKernels: true }
  */
 export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
-  // A JavaScript caller's initBackend('cpu') must not start wasm without a word.
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError(`initBackend: options is ${JSON.stringify(options) ?? String(options)}; pass an object, e.g. initBackend({ backend: 'cpu' }).`);
-  }
+  checkBackendOptions(options);
   const backend = options.backend ?? 'wasm';
-  if (backend !== 'wasm' && backend !== 'cpu') {
-    throw new InvalidOptionError(`initBackend: unknown backend '${String(backend)}'. Valid backends: 'wasm', 'cpu'.`);
-  }
-  const limitMB = options.memoryLimitMB;
-  if (limitMB !== undefined && !(typeof limitMB === 'number' && Number.isFinite(limitMB) && limitMB > 0 && limitMB <= 4096)) {
-    throw new InvalidOptionError(`initBackend: memoryLimitMB is ${String(limitMB)}; it must be a number of MB in (0, 4096] (a wasm heap addresses at most 4 GiB). Defaults to ${DEFAULT_MEMORY_LIMIT_BYTES / 2 ** 20}.`);
-  }
   const threads = options.threads;
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_WASM_THREADS)) {
-    throw new InvalidOptionError(`initBackend: threads is ${String(threads)}; it must be an integer from 1 to ${MAX_WASM_THREADS} (tfjs-wasm's pthread pool).`);
-  }
+  const limitMB = options.memoryLimitMB;
   if (tf.findBackendFactory(backend) === null) {
     throw new BackendError(
       `initBackend: no '${backend}' backend is registered with this copy of tfjs-core. ` +

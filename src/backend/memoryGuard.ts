@@ -13,9 +13,10 @@
  */
 import * as tf from '../tf.js';
 import { OutOfMemoryError } from '../errors.js';
+import { DEFAULT_MEMORY_LIMIT_MB } from './backendOptions.js';
 
 /** Default limit of live tensor bytes on the wasm backend: 3 GiB. */
-export const DEFAULT_MEMORY_LIMIT_BYTES = 3 * 2 ** 30;
+export const DEFAULT_MEMORY_LIMIT_BYTES = DEFAULT_MEMORY_LIMIT_MB * 2 ** 20;
 
 let limitBytes = DEFAULT_MEMORY_LIMIT_BYTES;
 const guarded = new WeakSet<object>();

@@ -19,7 +19,7 @@ import * as tf from '../tf.js';
 import { BackendError } from '../errors.js';
 
 /** tfjs-wasm's threaded build pre-creates 8 pthread workers and caps XNNPACK's pool at 8. */
-export const MAX_WASM_THREADS = 8;
+export { MAX_WASM_THREADS } from './backendOptions.js';
 
 const THREADED_GLUE = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js';
 const THREADED_WORKER = '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js';
