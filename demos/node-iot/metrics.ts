@@ -2,9 +2,11 @@
  * The IoT service's Prometheus metrics (prom-client), fed by `adapter.metrics$` records and
  * the service itself. Names follow Prometheus conventions (`_total` counters, base units:
  * seconds, bytes). Every record kind on `metrics$` is counted in `edge_tta_metrics_records_total{kind}`,
- * so kinds added later (guard, shift, budget...) show up without a change here; `guard`
- * records also count in `edge_tta_guard_events_total`. Node's process metrics (heap, RSS, CPU,
- * event-loop lag, GC) come from prom-client's default collectors.
+ * so kinds added later (budget...) show up without a change here; `guard` records also count in
+ * `edge_tta_guard_events_total{action,signal}`, and `shift` records set `edge_tta_shift_state{state}`
+ * and `edge_tta_shift_distance`. Record fields become label values only through `labelValue`
+ * (records cross a worker boundary). Node's process metrics (heap, RSS, CPU, event-loop lag, GC)
+ * come from prom-client's default collectors.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetricsRecord } from '../../src/metrics/stepMetrics.js';
@@ -16,6 +18,9 @@ const STEP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 /** A label value from an untrusted record field: short, printable, or 'unknown'. */
 const labelValue = (v: unknown): string => (typeof v === 'string' && /^[\w.:-]{1,48}$/.test(v) ? v : 'unknown');
 
+/** The shift detector's states (`ShiftMetrics.from` / `to`). */
+const SHIFT_STATES = ['none', 'adapting', 'steady'] as const;
+
 /** How the start-up restore went: the snapshot restored, no snapshot, or one that could not be used (moved aside). */
 export type RestoreResult = 'restored' | 'none' | 'rejected';
 const RESTORE_RESULTS: readonly RestoreResult[] = ['restored', 'none', 'rejected'];
@@ -24,6 +29,8 @@ const RESTORE_RESULTS: readonly RestoreResult[] = ['restored', 'none', 'rejected
 export class ServiceMetrics {
   readonly registry = new Registry();
   private readonly c: ReturnType<ServiceMetrics['make']>;
+  /** Whether a shift record had a state outside SHIFT_STATES (from then on its `unknown` series is kept at 1 or 0 too). */
+  private unknownShift = false;
 
   constructor(labels: { strategy: string; mode: 'worker' | 'in-thread' }) {
     collectDefaultMetrics({ register: this.registry });
@@ -57,7 +64,21 @@ export class ServiceMetrics {
         labelNames: ['mode', 'reason'],
         registers,
       }),
-      guard: new Counter({ name: 'edge_tta_guard_events_total', help: 'Guard records on adapter.metrics$ (adaptation judged to go wrong), by action.', labelNames: ['action'], registers }),
+      guard: new Counter({
+        name: 'edge_tta_guard_events_total',
+        help: 'Guard records on adapter.metrics$ (adaptation judged to go wrong), by action (rollback, reset, freeze) and the signal that tripped.',
+        labelNames: ['action', 'signal'],
+        registers,
+      }),
+      shiftState: new Gauge({
+        name: 'edge_tta_shift_state',
+        help: "The shift detector's state from its last shift record: 1 for the current state (none, adapting, steady), 0 for the others; absent until the first record.",
+        labelNames: ['state'],
+        registers,
+      }),
+      // Registered at the first shift record: a gauge without labels reads 0 until set, and 0 would
+      // say "at the source" for a detector that has not reported (or does not exist).
+      shiftDistance: new Gauge({ name: 'edge_tta_shift_distance', help: "The shift detector's BN-statistics distance to the source at its last state change (shift record); absent until the first record.", registers: [] }),
       snapshotRestore: new Gauge({
         name: 'edge_tta_snapshot_restore',
         help: 'How the start-up restore went: 1 for the result (restored, none: no snapshot, rejected: unusable, moved aside), 0 for the others.',
@@ -93,7 +114,17 @@ export class ServiceMetrics {
     } else if (record.kind === 'frame-error') {
       this.c.frameErrors.inc();
     } else if (kind === 'guard') {
-      this.c.guard.inc({ action: labelValue((record as unknown as { action?: unknown }).action) });
+      const r = record as unknown as { action?: unknown; signal?: unknown };
+      this.c.guard.inc({ action: labelValue(r.action), signal: labelValue(r.signal) });
+    } else if (kind === 'shift') {
+      const r = record as unknown as { to?: unknown; distance?: unknown };
+      const to = (SHIFT_STATES as readonly unknown[]).includes(r.to) ? (r.to as string) : 'unknown';
+      if (to === 'unknown') this.unknownShift = true;
+      for (const state of this.unknownShift ? [...SHIFT_STATES, 'unknown'] : SHIFT_STATES) this.c.shiftState.set({ state }, state === to ? 1 : 0);
+      if (typeof r.distance === 'number' && Number.isFinite(r.distance)) {
+        if (this.registry.getSingleMetric('edge_tta_shift_distance') === undefined) this.registry.registerMetric(this.c.shiftDistance);
+        this.c.shiftDistance.set(r.distance);
+      }
     }
   }
 

@@ -74,7 +74,7 @@ describe('IoT service (loopback)', () => {
       edge_tta_step_duration_seconds: 'HISTOGRAM', edge_tta_entropy_nats: 'GAUGE', edge_tta_confidence: 'GAUGE',
       edge_tta_running_accuracy: 'GAUGE', edge_tta_predictions_total: 'COUNTER', edge_tta_tensors: 'GAUGE', edge_tta_tensor_bytes: 'GAUGE',
       edge_tta_metrics_records_total: 'COUNTER', edge_tta_guard_events_total: 'COUNTER', edge_tta_snapshots_total: 'COUNTER',
-      edge_tta_update_steps_total: 'COUNTER', edge_tta_snapshot_restore: 'GAUGE',
+      edge_tta_update_steps_total: 'COUNTER', edge_tta_snapshot_restore: 'GAUGE', edge_tta_shift_state: 'GAUGE', edge_tta_shift_distance: 'GAUGE',
       edge_tta_snapshot_steps: 'GAUGE', nodejs_heap_size_used_bytes: 'GAUGE', process_resident_memory_bytes: 'GAUGE',
     };
     for (const [name, type] of Object.entries(types)) expect(m.get(name)?.type, name).toBe(type);
@@ -92,6 +92,14 @@ describe('IoT service (loopback)', () => {
     const records = m.get('edge_tta_metrics_records_total')!.metrics;
     expect(Number(records.find((r) => r.labels?.kind === 'step')?.value)).toBe(steps);
     expect(restoreGauge(m)).toEqual({ restored: 0, none: 1, rejected: 0 });
+    // bn-adapt's guard has a shift detector (guard.minShift): it starts in 'none' and its first
+    // batch of gaussian noise (the first domain) is far enough to turn updates on: a shift record
+    // at step 0, so the state gauge is there, one state at 1.
+    expect(Number(records.find((r) => r.labels?.kind === 'shift')?.value)).toBeGreaterThanOrEqual(1);
+    const shiftStates = Object.fromEntries(m.get('edge_tta_shift_state')!.metrics.map((r) => [r.labels!.state!, Number(r.value)]));
+    expect(Object.keys(shiftStates).sort()).toEqual(['adapting', 'none', 'steady']);
+    expect(Object.values(shiftStates).sort()).toEqual([0, 0, 1]);
+    expect(value(m, 'edge_tta_shift_distance')).toBeGreaterThan(0);
     // Every predicted frame has a class: the per-class counts sum to the frames.
     const perClass = m.get('edge_tta_predictions_total')!.metrics.reduce((a, r) => a + Number(r.value), 0);
     expect(perClass).toBe(value(m, 'edge_tta_frames_total'));
