@@ -27,7 +27,7 @@
  * startup let through, all domains mixed with Dirichlet labels; 0.25 halves the startup's cost.
  */
 import { classGateRatio, LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
-import { StreamRate } from './streamRate.js';
+import { STREAM_RATE_PRIOR, StreamRate } from './streamRate.js';
 
 /** Thresholds of {@link ClassCorrelation} (the `guard` options of the same names). */
 export interface ClassCorrelationOptions {
@@ -63,6 +63,15 @@ export class ClassCorrelation extends StreamRate {
   /** Whether the stream is currently taken as class-correlated. */
   get correlated(): boolean {
     return this.active;
+  }
+
+  /**
+   * Whether the state rests on evidence: the prior's weight (8 chunks) has been matched by observed
+   * chunks. Before, the state is the prior's (correlated); batches too small to be observed do not
+   * follow it (a stream of mostly small batches would otherwise never leave the startup).
+   */
+  get settled(): boolean {
+    return this.chunks >= STREAM_RATE_PRIOR.chunks;
   }
 
   /** Chunks observed that were concentrated (since the start or the last `clear`). */

@@ -185,11 +185,12 @@ export class SafetyController {
       // A batch smaller than the strategy's step is defined for (CoTTA, ViDA: batch statistics).
       if (mode !== 'source' && this.guard !== null && this.impl.minBatch !== undefined && n < this.impl.minBatch) [mode, reason] = ['source', 'small-batch'];
       // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
-      // statistics, stats 'auto') only follows what the larger ones showed, if any: a stream of
-      // single frames is never gated.
+      // statistics, stats 'auto') only follows what the larger ones showed once the detector has
+      // settled (8 chunks: its startup verdict is the prior's, not evidence): a stream of single
+      // frames, or of mostly small batches, is never gated by the startup.
       if (mode !== 'source' && (this.correlation !== null || this.mixture !== null)) {
         if (n >= EMA_BELOW_BATCH) sourceProbs ??= await this.sourcePass(x);
-        let correlated = this.correlation?.observed === true ? this.correlation.correlated : null;
+        let correlated = this.correlation?.settled === true ? this.correlation.correlated : null;
         if (this.correlation !== null && n >= EMA_BELOW_BATCH) correlated = this.correlation.observe(await readSource(sourceProbs!), n);
         const mixed = this.mixture?.observed === true && this.mixture.mixed;
         // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d.

@@ -167,15 +167,21 @@ describe('guard: class-correlated streams', () => {
     expect(sortedModes).toEqual(Array(30).fill('adapt'));
   });
 
-  it('a batch under 16 frames follows the state the larger ones set; a stream of small batches is not gated', async () => {
+  it('a batch under 16 frames follows the state the larger ones set once it rests on evidence; a stream of small batches is not gated', async () => {
     const small = (idx: number[]) => ({ data: toFloat32(test, idx), shape: [idx.length, 28, 28, 1] as [number, number, number, number] });
     const mixedSizes = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: { minShift: 0 } });
     const smallOnly = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: { minShift: 0 } });
     try {
       // Before any observation the detector has nothing to say: a batch of 8 is adapted.
       expect((await mixedSizes.step(small(iid().slice(0, 8)))).update.mode).toBe('adapt');
-      await mixedSizes.step(small(byClass[2]!.slice(0, B)));
-      expect((await mixedSizes.step(small(byClass[2]!.slice(B, B + 8)))).update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
+      // One large batch: the detector's state is still its prior's (correlated), not evidence, so a
+      // small batch does not follow it (a stream of mostly small batches would never adapt).
+      expect((await mixedSizes.step(small(byClass[2]!.slice(0, B)))).update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
+      expect((await mixedSizes.step(small(byClass[2]!.slice(B, B + 8)))).update.mode).toBe('adapt');
+      // Eight chunks of one class at a time (16 batches of 32, the class changing every batch): the
+      // stream is correlated on evidence, and a small batch now gets the source answer too.
+      for (let i = 0; i < 16; i++) await mixedSizes.step(small(byClass[(i + 3) % 10]!.slice(100, 100 + B)));
+      expect((await mixedSizes.step(small(byClass[2]!.slice(B + 8, B + 16)))).update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
       for (let i = 0; i < 5; i++) expect((await smallOnly.step(small(byClass[4]!.slice(8 * i, 8 * i + 8)))).update.mode).toBe('adapt');
     } finally {
       mixedSizes.dispose();
