@@ -132,7 +132,13 @@ export async function startIotService(options: Partial<IotServiceOptions> = {}):
   const adapter: Adapter = o.inThread
     ? await (async () => {
         await initBackend({ backend: 'wasm' });
-        return createAdapter(await loadSourceModel(o.modelDir), { strategy: o.strategy, seed: o.seed, ...o.strategyOptions } as never);
+        const model = await loadSourceModel(o.modelDir);
+        try {
+          return await createAdapter(model, { strategy: o.strategy, seed: o.seed, ...o.strategyOptions } as never);
+        } catch (e) {
+          model.dispose(); // a bad --opt: the service does not start, and leaves no weights behind
+          throw e;
+        }
       })()
     : await createWorkerAdapter({ model: path.join(o.modelDir, 'model.json'), strategy: o.strategy, seed: o.seed, ...o.strategyOptions } as never);
   // What serve() has started, undone in reverse order if the start fails.

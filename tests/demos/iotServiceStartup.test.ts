@@ -5,7 +5,8 @@
 // where before it exited at start (a crash loop under a supervisor) or left the file in place;
 // a path whose folder is a file cannot even be moved aside, and the service still starts.
 // In this process: a start that fails after the adapter was made (the port is taken, the worker
-// is gone) stops the adapter's worker, and a snapshot the adapter never judged stays in place.
+// is gone) stops the adapter's worker, and a snapshot the adapter never judged stays in place;
+// in-thread, a start the strategy's options fail leaves no model weights behind.
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -130,6 +131,22 @@ describe('IoT service start-up failures (in this process)', () => {
       spy.mockRestore();
       holder.close();
     }
+  }, 120_000);
+
+  it('in-thread, options the strategy refuses fail the start and leave no weights behind', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    const { initBackend, InvalidOptionError } = await import('../../src/index.js');
+    await initBackend({ backend: 'wasm' });
+    const before = tf.memory().numTensors;
+    const spy = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await expect(
+        startIotService({ port: 0, logEvery: 0, inThread: true, strategy: 'tent', strategyOptions: { lr: -1 }, snapshotPath: path.join(dir, 'opts.snapshot') }),
+      ).rejects.toThrow(InvalidOptionError);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(tf.memory().numTensors).toBe(before);
   }, 120_000);
 
   it('a worker that is gone during the restore fails the start; the snapshot it never judged stays in place', async () => {
