@@ -18,19 +18,18 @@
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { createAdapter, initBackend } from '../../src/index.js';
 import { corrupt } from '../../src/corruptions/index.js';
 import { loadSourceModel } from '../../demos/bench/loadModel.js';
-import { sampleBinary, startDemoServer, type DemoServer } from '../../demos/browser-camera/serve.js';
+import { sampleBinary } from '../../demos/browser-camera/serve.js';
+import { CHROMIUM_MISSING, startDemoBrowser, type DemoBrowser } from '../helpers/demoBrowser.js';
 import type { DemoState } from '../../demos/browser-camera/page.js';
 import type { LiveCharts } from '../../demos/browser-camera/charts.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const FRAMES = 320;
@@ -72,40 +71,22 @@ const demoState = (page: Page): Promise<DemoState> => page.evaluate(() => (globa
 const scrollWidth = (page: Page): Promise<number> => page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
 
 describe('browser camera demo in headless Chromium', () => {
-  let server: DemoServer | null = null;
-  let outDir: string | null = null;
-  let browser: Browser | null = null;
+  let demo: DemoBrowser | null = null;
 
-  // Without Chromium each test FAILS (not skips) with this message (thrown in openPage, so
-  // vitest reports the tests as failed rather than skipped after a failed hook).
-  const missing = `${CHROMIUM} is missing: the browser demo test needs Debian's Chromium. Install it with \`apt-get update && apt-get install -y chromium\`.`;
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) return;
-    // Its own build folder: the other browser test file may build and serve at the same time.
-    outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-demo-'));
-    server = await startDemoServer({ port: 0, outDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        // Camera mode: Chromium's synthetic camera (a moving test pattern), no permission prompt.
-        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      ],
-    });
+    demo = await startDemoBrowser();
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (outDir !== null) fs.rmSync(outDir, { recursive: true, force: true });
+    await demo?.close();
   });
 
   /** A new page (a new browser context: its own IndexedDB) that records page errors and console errors. */
   async function openPage(query: Record<string, string>, width = 1400): Promise<{ page: Page; pageErrors: string[]; consoleErrors: string[] }> {
-    if (browser === null || server === null) throw new Error(missing);
+    if (demo === null) throw new Error(CHROMIUM_MISSING);
+    const { server, browser } = demo;
     const page = await browser.newPage({ viewport: { width, height: 900 } });
     const pageErrors: string[] = [];
     const consoleErrors: string[] = [];

@@ -15,16 +15,12 @@
  *
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { sampleBinary, startDemoServer, type DemoServer } from '../../demos/browser-camera/serve.js';
+import type { Page } from 'playwright-core';
+import { sampleBinary } from '../../demos/browser-camera/serve.js';
+import { CHROMIUM_MISSING, startDemoBrowser, type DemoBrowser } from '../helpers/demoBrowser.js';
 import type { DemoState } from '../../demos/browser-camera/page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const missing = `${CHROMIUM} is missing: the browser demo test needs Debian's Chromium. Install it with \`apt-get update && apt-get install -y chromium\`.`;
 
 /** Counts the page's Web Workers: created, terminated, alive. */
 const COUNT_WORKERS = `(() => {
@@ -59,34 +55,20 @@ const liveTracks = (page: Page): Promise<number> =>
   page.evaluate(() => (window as unknown as { __tracks: MediaStreamTrack[] }).__tracks.filter((t) => t.readyState === 'live').length);
 
 describe('browser camera demo controls in headless Chromium', () => {
-  let server: DemoServer | null = null;
-  let outDir: string | null = null;
-  let browser: Browser | null = null;
+  let demo: DemoBrowser | null = null;
 
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) return;
-    // Its own build folder: the other browser test file may build and serve at the same time.
-    outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-demo-'));
-    server = await startDemoServer({ port: 0, outDir });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-      ],
-    });
+    demo = await startDemoBrowser();
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (outDir !== null) fs.rmSync(outDir, { recursive: true, force: true });
+    await demo?.close();
   });
 
   /** A new page in a new browser context (empty IndexedDB), with `init` run before the page's scripts; records page errors. */
   async function openPage(query: Record<string, string>, init = ''): Promise<{ page: Page; pageErrors: string[] }> {
-    if (browser === null || server === null) throw new Error(missing);
+    if (demo === null) throw new Error(CHROMIUM_MISSING);
+    const { server, browser } = demo;
     const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
