@@ -205,6 +205,22 @@ export function resolveGuardOptions(value: unknown, strategy?: string): Required
   if (config.correlationExit! > config.correlationEnter!) {
     throw new InvalidOptionError(`Option 'guard.correlationExit' (${config.correlationExit}) is above 'guard.correlationEnter' (${config.correlationEnter}); the stream must turn i.i.d. at a lower rate than it turns correlated.`);
   }
+  // Pairs that would silently switch a signal off for good.
+  if (config.correlationEnter === 0 && (config.classGate! > 0 || config.mixtureGate! > 0)) {
+    throw new InvalidOptionError(
+      "Option 'guard.correlationEnter' is 0: a rate never falls below 0, so every stream would count as class-correlated and domain-mixed for good (no update would ever run). Turn the detectors off with 'guard.classGate: 0' and 'guard.mixtureGate: 0' instead.",
+    );
+  }
+  if (config.minFrames! > config.window!) {
+    throw new InvalidOptionError(
+      `Option 'guard.minFrames' (${config.minFrames}) is above 'guard.window' (${config.window}): the window holds at most ${config.window} compared frames, so class collapse and disagreement could never trip. Make 'guard.window' at least 'guard.minFrames'.`,
+    );
+  }
+  if (config.freezeAfter! > config.freezeWindow!) {
+    throw new InvalidOptionError(
+      `Option 'guard.freezeAfter' (${config.freezeAfter}) is above 'guard.freezeWindow' (${config.freezeWindow}): at most one trip a step, so ${config.freezeAfter} trips never fall within ${config.freezeWindow} steps and updates would never freeze. Make 'guard.freezeWindow' at least 'guard.freezeAfter'.`,
+    );
+  }
   return config as Required<GuardOptions>;
 }
 

@@ -132,6 +132,43 @@ describe('guard options', () => {
     expect(() => resolveGuardOptions({ maxDisagreement: 2 })).toThrow(InvalidOptionError);
     expect(() => resolveGuardOptions('on')).toThrow(InvalidOptionError);
   });
+
+  it('NaN, Infinity, negative and non-number values are named, for every field', () => {
+    for (const key of Object.keys(GUARD_DEFAULTS)) {
+      for (const bad of [Number.NaN, Infinity, -1, '0.5', null]) {
+        expect(() => resolveGuardOptions({ [key]: bad }), `${key}: ${String(bad)}`).toThrow(InvalidOptionError);
+        expect(() => resolveGuardOptions({ [key]: bad }), `${key}: ${String(bad)}`).toThrow(`guard.${key}`);
+      }
+    }
+  });
+
+  it('pairs that would switch a signal off for good are refused, naming both fields', () => {
+    // window < minFrames: the window never holds minFrames compared frames, so class collapse and
+    // disagreement could never trip (before: accepted, and a collapsed model went unnoticed).
+    expect(() => resolveGuardOptions({ window: 32 })).toThrow(/guard.minFrames.*guard.window/);
+    expect(() => resolveGuardOptions({ minFrames: 300 })).toThrow(InvalidOptionError);
+    expect(resolveGuardOptions({ window: 32, minFrames: 32 })).toMatchObject({ window: 32, minFrames: 32 });
+    // freezeAfter > freezeWindow: at most one trip a step, so the freeze could never come.
+    expect(() => resolveGuardOptions({ freezeWindow: 2 })).toThrow(/guard.freezeAfter.*guard.freezeWindow/);
+    expect(resolveGuardOptions({ freezeWindow: 3 })).toMatchObject({ freezeWindow: 3 });
+    // correlationEnter 0: every stream correlated and mixed for good, unless both detectors are off.
+    expect(() => resolveGuardOptions({ correlationEnter: 0, correlationExit: 0 })).toThrow(/guard.correlationEnter/);
+    expect(() => resolveGuardOptions({ correlationEnter: 0, correlationExit: 0, classGate: 0 })).toThrow(/guard.mixtureGate/);
+    expect(resolveGuardOptions({ correlationEnter: 0, correlationExit: 0, classGate: 0, mixtureGate: 0 })).not.toBeNull();
+    expect(() => resolveGuardOptions({ correlationExit: 0.31 })).toThrow(/guard.correlationExit/);
+  });
+
+  it('window < minFrames really disabled class collapse (why it is refused)', () => {
+    const collapsed = (g: Guard): string | null => {
+      for (let s = 0; s < 100; s++) {
+        const trip = g.observe(s, Math.log(4), { adapted: new Array(16).fill(0), source: Array.from({ length: 16 }, (_, i) => i % 4) }, 16);
+        if (trip !== null) return trip.signal;
+      }
+      return null;
+    };
+    expect(collapsed(new Guard({ ...GUARD_DEFAULTS, window: 32 }, 4))).toBeNull();
+    expect(collapsed(new Guard({ ...GUARD_DEFAULTS, window: 64 }, 4))).toBe('class-collapse');
+  });
 });
 
 describe('the guard in createAdapter', () => {
