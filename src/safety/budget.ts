@@ -20,9 +20,18 @@ export interface BudgetOptions {
 /** Resolves the adapter option `budget` (undefined: no budget); throws {@link InvalidOptionError}. */
 export function resolveBudgetOptions(value: unknown): BudgetOptions | null {
   if (value === undefined || value === null || value === false) return null;
-  const ms = (value as { maxAdaptMsPerFrame?: unknown }).maxAdaptMsPerFrame;
-  if (typeof value !== 'object' || Object.keys(value).some((k) => k !== 'maxAdaptMsPerFrame') || typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+  if (typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidOptionError(`Option 'budget' is ${JSON.stringify(value)}; it must be { maxAdaptMsPerFrame: <positive number of ms> }, e.g. { maxAdaptMsPerFrame: 5 }.`);
+  }
+  const unknown = Object.keys(value).find((k) => k !== 'maxAdaptMsPerFrame');
+  if (unknown !== undefined) {
+    throw new InvalidOptionError(`Option 'budget' has no field '${unknown}'; it must be { maxAdaptMsPerFrame: <positive number of ms> }, e.g. { maxAdaptMsPerFrame: 5 }.`);
+  }
+  const ms = (value as { maxAdaptMsPerFrame?: unknown }).maxAdaptMsPerFrame;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+    // String(), not JSON: JSON.stringify shows NaN and Infinity as null.
+    const shown = typeof ms === 'string' ? JSON.stringify(ms) : String(ms);
+    throw new InvalidOptionError(`Option 'budget.maxAdaptMsPerFrame' is ${shown}; it must be a positive, finite number of ms, e.g. { maxAdaptMsPerFrame: 5 }.`);
   }
   return { maxAdaptMsPerFrame: ms };
 }

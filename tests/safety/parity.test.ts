@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adapt, createAdapter, initBackend, type Adapter, type MetricsRecord } from '../../src/index.js';
+import { adapt, createAdapter, initBackend, InvalidOptionError, type Adapter, type MetricsRecord } from '../../src/index.js';
 import { ComputeBudget, resolveBudgetOptions } from '../../src/safety/budget.js';
 import type { FrameInput } from '../../src/stream/types.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
@@ -197,5 +197,17 @@ describe('ComputeBudget (token bucket, hand-computed)', () => {
     expect(resolveBudgetOptions(undefined)).toBeNull();
     expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: 0 })).toThrow(/maxAdaptMsPerFrame/);
     expect(() => resolveBudgetOptions({ fps: 30 })).toThrow(/budget/);
+  });
+
+  it('bad budgets are named with the value given (NaN and Infinity were shown as null)', () => {
+    expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: Number.NaN })).toThrow("Option 'budget.maxAdaptMsPerFrame' is NaN");
+    expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: Infinity })).toThrow("Option 'budget.maxAdaptMsPerFrame' is Infinity");
+    expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: -1 })).toThrow("'budget.maxAdaptMsPerFrame' is -1");
+    expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: '5' })).toThrow(`'budget.maxAdaptMsPerFrame' is "5"`);
+    expect(() => resolveBudgetOptions({})).toThrow("'budget.maxAdaptMsPerFrame' is undefined");
+    expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: 5, fps: 30 })).toThrow("Option 'budget' has no field 'fps'");
+    for (const bad of [[], 5, 'fast', true]) expect(() => resolveBudgetOptions(bad)).toThrow(InvalidOptionError);
+    expect(resolveBudgetOptions(null)).toBeNull();
+    expect(resolveBudgetOptions({ maxAdaptMsPerFrame: 0.5 })).toEqual({ maxAdaptMsPerFrame: 0.5 });
   });
 });
