@@ -73,6 +73,13 @@ export interface PredictOutput extends BatchPredictions {
    * on) or none (uniform probabilities), as a step's `nonfinite` record says.
    */
   fallback?: 'source' | 'none';
+  /**
+   * Present when the safety layer answered with the source model's predictions, as a `step` would
+   * by the detectors' current states (a prediction observes nothing; the reason is the one a step
+   * gives in `update.reason`: e.g. `'class-correlated'` during the guard's startup, `'shift-none'`,
+   * `'domain-mixed'`, `'small-batch'`).
+   */
+  sourceAnswer?: NonNullable<UpdateInfo['reason']>;
 }
 
 /**
@@ -98,7 +105,9 @@ export interface Adapter {
    * count and `metrics$` are untouched, so a later `step` gives exactly what it would have given.
    * What "the current state predicts" is each strategy's paper's prediction (e.g. CoTTA's and
    * ViDA's teacher, LAME's corrected output, the BN strategies' batch statistics); for every
-   * built-in strategy it equals what `step(batch)` would return now. A user strategy without
+   * built-in strategy it equals what `step(batch)` would return now, including the source model's
+   * answer where the safety layer would give it (`sourceAnswer` says why; equal up to float
+   * rounding there, as a step's source pass runs with BN unfolded for the detectors). A user strategy without
    * `predict` gets the snapshot / step / restore fallback (see `Strategy.predict`).
    */
   predict(batch: BatchInput): Promise<PredictOutput>;
@@ -250,10 +259,17 @@ class LocalAdapter implements Adapter {
       const start = performance.now();
       let probsData: Float32Array;
       let fallback: 'source' | 'none' | undefined;
+      // Where a step would answer with the source model now (the guard's startup, a class-correlated
+      // or domain-mixed stream, an unshifted one...), so does a prediction.
+      const sourceAnswer = this.safety.sourceReason(x.shape[0]) ?? undefined;
       try {
-        const probs = predictWith(this.impl, x);
-        probsData = (await probs.data()) as Float32Array;
-        probs.dispose();
+        if (sourceAnswer !== undefined) {
+          probsData = await this.safety.sourceProbs(x);
+        } else {
+          const probs = predictWith(this.impl, x);
+          probsData = (await probs.data()) as Float32Array;
+          probs.dispose();
+        }
         const replaced = await this.safety.predictFallback(x, probsData);
         if (replaced !== null) [probsData, fallback] = [replaced.probs, replaced.predictions];
       } finally {
@@ -269,6 +285,7 @@ class LocalAdapter implements Adapter {
         confidence: s.confidence,
         steps: this.stepId,
         predictMs,
+        ...(sourceAnswer !== undefined ? { sourceAnswer } : {}),
         ...(fallback !== undefined ? { fallback } : {}),
       };
     });

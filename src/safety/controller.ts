@@ -256,6 +256,31 @@ export class SafetyController {
   }
 
   /**
+   * For `predict()`: the reason a step on a batch of n frames would answer with the source model
+   * now, from the detectors' current states (the batch itself is not observed: a prediction
+   * changes no state), or null when the strategy's prediction stands. The rules and their order
+   * are `step`'s.
+   */
+  sourceReason(n: number): NonNullable<UpdateInfo['reason']> | null {
+    // A step measures its batch before it decides; at the start (or after a reset / restore) the
+    // detector's 'none' is no verdict yet, so a prediction then is the strategy's.
+    if (this.detector?.measured === true && this.detector.state === 'none') return 'shift-none';
+    if (this.guard !== null && this.impl.minBatch !== undefined && n < this.impl.minBatch) return 'small-batch';
+    if (this.correlation !== null && (n >= EMA_BELOW_BATCH || this.correlation.settled)) {
+      const correlated = this.correlation.correlated;
+      if (correlated !== (this.impl.streams === 'class-correlated')) return correlated ? 'class-correlated' : 'iid-stream';
+    }
+    if (this.mixture?.observed === true && this.mixture.mixed) return 'domain-mixed';
+    if (this.maxShift > 0 && (this.detector ?? this.farShift)!.distance >= this.maxShift) return 'shift-far';
+    return null;
+  }
+
+  /** The source model's probabilities of a validated batch (a source copy exists whenever {@link sourceReason} can be non-null). */
+  async sourceProbs(x: tf.Tensor4D): Promise<Float32Array> {
+    return readAndDispose(this.sourcePredictions(x));
+  }
+
+  /**
    * For `predict()`: null when the strategy's probabilities are finite; else the probabilities to
    * return instead, the source model's when there is a source copy (guard or shift detection on)
    * and they are finite, else uniform ('none'). A predict changes no state, so nothing is rolled back.

@@ -211,6 +211,11 @@ export class ShiftDetector {
     return { from, to };
   }
 
+  /** Whether a distance has been measured since the start (or the last `clear`): before, the state is the start's `'none'`, not a verdict. */
+  get measured(): boolean {
+    return this.moving.size > 0;
+  }
+
   /** Drops the moments the hooks recorded since the last {@link measure} (a pass that failed part way). */
   discardPending(): void {
     for (const p of this.pending) tf.dispose([p.mean, p.variance]);

@@ -167,6 +167,41 @@ describe('guard: class-correlated streams', () => {
     expect(sortedModes).toEqual(Array(30).fill('adapt'));
   });
 
+  it('predict answers as step does: the source model during the startup (sourceAnswer), the strategy once the stream is known to be i.i.d.', async () => {
+    const guarded = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: { minShift: 0 } });
+    const source = await createAdapter(await loadSourceModel(), { strategy: 'source' });
+    const plain = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: false });
+    const batchOf = (idx: number[]) => ({ data: toFloat32(test, idx), shape: [idx.length, 28, 28, 1] as [number, number, number, number] });
+    try {
+      const first = batchOf(iid());
+      // The startup: the detector takes the stream as class-correlated; a step would answer with the source model.
+      const p = await guarded.predict(first);
+      expect(p.sourceAnswer).toBe('class-correlated');
+      // The source model (the guard's copy: the same weights, another execution path than `source`'s).
+      const src = (await source.predict(first)).probs;
+      expect(Math.max(...Array.from(p.probs, (v, i) => Math.abs(v - src[i]!)))).toBeLessThan(1e-5);
+      const s = await guarded.step(first);
+      expect(s.update).toMatchObject({ mode: 'source', reason: 'class-correlated' });
+      // Up to float rounding: the step's source pass runs with the detectors' hooks (BN not folded).
+      expect(Math.max(...Array.from(s.probs, (v, i) => Math.abs(v - p.probs[i]!)))).toBeLessThan(1e-5);
+      expect(Array.from(s.labels)).toEqual(Array.from(p.labels));
+      // bn-adapt's own prediction of that batch differs: the answer withheld is a different one.
+      const own = await plain.predict(first);
+      expect(Math.max(...Array.from(own.probs, (v, i) => Math.abs(v - p.probs[i]!)))).toBeGreaterThan(1e-3);
+      // An i.i.d. stream: once the detector has left its startup, predict is bn-adapt's prediction.
+      for (let i = 0; i < 40 && (await guarded.predict(first)).sourceAnswer !== undefined; i++) await guarded.step(batchOf(iid()));
+      const later = batchOf(iid());
+      const q = await guarded.predict(later);
+      expect(q.sourceAnswer).toBeUndefined();
+      expect(Array.from(q.probs)).toEqual(Array.from((await plain.predict(later)).probs));
+      expect((await guarded.step(later)).update.mode).toBe('adapt');
+    } finally {
+      guarded.dispose();
+      source.dispose();
+      plain.dispose();
+    }
+  });
+
   it('a batch under 16 frames follows the state the larger ones set once it rests on evidence; a stream of small batches is not gated', async () => {
     const small = (idx: number[]) => ({ data: toFloat32(test, idx), shape: [idx.length, 28, 28, 1] as [number, number, number, number] });
     const mixedSizes = await createAdapter(await loadSourceModel(), { strategy: 'bn-adapt', guard: { minShift: 0 } });
