@@ -304,6 +304,8 @@ async function serve(o: IotServiceOptions, adapter: Adapter, undo: (() => void)[
         const out = await predicted;
         send(200, JSON.stringify({
           steps: out.steps,
+          // Set when the guard answered with the source model, as a step would now (its reason).
+          ...(out.sourceAnswer !== undefined ? { sourceAnswer: out.sourceAnswer } : {}),
           predictions: Array.from(out.labels, (label, i) => ({
             label,
             class: CLASS_NAMES[label] ?? String(label),

@@ -80,6 +80,16 @@ describe('IoT service connections (loopback)', () => {
     expect(stalled.ms).toBeLessThan(13_000);
   }, 60_000);
 
+  it('/predict says when the guard answers with the source model, as a step would', async () => {
+    // The camera's batches of 8 are too small for the class-correlation detector to observe, so it
+    // is still in its startup: a step on 16 frames would answer with the source model, and so does /predict.
+    const answer = await post(service.port, false, { ...raw, 'content-length': String(16 * 784) }, (r) => r.end(Buffer.alloc(16 * 784, 90)));
+    expect(answer.status, answer.body).toBe(200);
+    const body = JSON.parse(answer.body!) as { sourceAnswer?: string; predictions: unknown[] };
+    expect(body.predictions).toHaveLength(16);
+    expect(body.sourceAnswer).toBe('class-correlated');
+  }, 60_000);
+
   it('SIGTERM answers a request in flight before the process exits 0 (with a last snapshot)', async () => {
     const { child, port, output } = service;
     // The body is half sent when SIGTERM arrives; the rest follows 0.5 s later.
