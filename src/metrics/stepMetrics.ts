@@ -66,8 +66,11 @@ export interface NonFiniteMetrics {
   stepId: number;
   /** Which output was non-finite: the probabilities and/or named stats. */
   where: string[];
-  /** What the adapter did: restored the guard's last good state, or reset to the source state. */
-  action: 'rollback' | 'reset';
+  /**
+   * What the adapter did: restored the guard's last good state, or reset to the source state;
+   * 'none' when the step was the source model's answer (the strategy did not run: its state is kept).
+   */
+  action: 'rollback' | 'reset' | 'none';
   /** Where the step's returned predictions came from instead. */
   predictions: 'source' | 'none';
   time: number;

@@ -222,7 +222,9 @@ export class SafetyController {
 
       const bad = nonFiniteParts(probs, stats);
       if (bad.length > 0) {
-        const action = this.rollback();
+        // A source answer that is not finite (frames of huge values) says nothing about the
+        // strategy's state, which did not run: nothing to roll back.
+        const action = mode === 'source' ? 'none' : this.rollback();
         const fallback = this.finiteOrUniform(await readAndDispose(this.sourceFallback(x, sourceProbs, action === 'reset')), probs.length);
         emit({ kind: 'nonfinite', stepId, where: bad, action, predictions: fallback.predictions, time: performance.now(), memory: memoryFigures() });
         [probs, stats, mode, reason] = [fallback.probs, {}, 'source', 'non-finite'];

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidOptionError, type MetricsRecord } from '../../src/index.js';
 import { effectiveClasses, Guard, GUARD_DEFAULTS, resolveGuardOptions } from '../../src/safety/guard.js';
+import { decodeState } from '../../src/model/weights.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
@@ -174,6 +175,27 @@ describe('guard options', () => {
 describe('the guard in createAdapter', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
+  });
+
+  it('a source answer that is not finite (frames of huge values) keeps the strategy state: it did not run', async () => {
+    const m = model();
+    // CoTTA answers batches under 16 frames with the source model ('small-batch').
+    const adapter = await createAdapter(m, { strategy: 'cotta', seed: 1, augmentations: 2, threshold: 2, guard: { checkEvery: 1 } });
+    const records: MetricsRecord[] = [];
+    adapter.metrics$.subscribe((r) => records.push(r));
+    await adapter.step(randomBatch([16, ...SHAPE], 3));
+    await adapter.step(randomBatch([16, ...SHAPE], 4));
+    const adapted = await adapter.snapshot();
+    const huge = { data: new Float32Array(4 * 64).fill(3e38), shape: [4, ...SHAPE] };
+    const out = await adapter.step(huge);
+    expect(out.update).toMatchObject({ mode: 'source', reason: 'non-finite' });
+    expect(records.filter((r) => r.kind === 'nonfinite')).toMatchObject([{ action: 'none', predictions: 'none' }]);
+    expect(Array.from(out.probs).every(Number.isFinite)).toBe(true);
+    // The adapted state is kept, not rolled back to an older copy or reset to source.
+    const after = await adapter.snapshot();
+    expect(decodeState(after).tensors).toEqual(decodeState(adapted).tensors);
+    adapter.dispose();
+    m.dispose();
   });
 
   for (const guard of [true, false]) {
