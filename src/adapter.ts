@@ -294,8 +294,15 @@ class LocalAdapter implements Adapter {
   reset(): Promise<void> {
     return this.serial(async () => {
       this.impl.reset();
-      this.safety.onReset();
+      this.publishShiftReset(this.safety.onReset());
     });
+  }
+
+  /** A `shift` record back to `'none'` when a reset / restore cleared a detector that was not there. */
+  private publishShiftReset(from: 'adapting' | 'steady' | 'none' | null): void {
+    if (from === null || from === 'none') return;
+    const mem = tf.memory();
+    this.metrics.next({ kind: 'shift', stepId: this.stepId, from, to: 'none', distance: 0, time: performance.now(), memory: { numTensors: mem.numTensors, numBytes: mem.numBytes } });
   }
 
   snapshot(): Promise<Uint8Array> {
@@ -337,8 +344,9 @@ class LocalAdapter implements Adapter {
       const tensors = stateTensors(decoded);
       try {
         this.impl.restore({ tensors, meta });
-        this.safety.onReset();
+        const shifted = this.safety.onReset();
         this.stepId = stepId;
+        this.publishShiftReset(shifted);
       } finally {
         disposeTensors(tensors);
       }

@@ -108,7 +108,10 @@ export interface ShiftMetrics {
   /** `'none'`: in the source distribution (source model, no updates); `'adapting'`: shifted, updating; `'steady'`: shifted and stable (predict only). */
   from: 'none' | 'adapting' | 'steady';
   to: 'none' | 'adapting' | 'steady';
-  /** The BN-statistics distance to the source that decided it. */
+  /**
+   * The BN-statistics distance to the source that decided it; 0 for the record a `reset()` or
+   * `restore()` publishes when it puts the detector back to `'none'` (stepId: the next step's id).
+   */
   distance: number;
   time: number;
   /** `tf.memory()` when the record was made. */

@@ -21,7 +21,7 @@ import { DomainMixture } from './domainMixture.js';
 import { ComputeBudget, resolveBudgetOptions, type BudgetOptions } from './budget.js';
 import { Guard, resolveGuardOptions, type GuardOptions } from './guard.js';
 import { createSourceModel, sourceProbsAfterReset, type SourceModel } from './sourceModel.js';
-import { SHIFT_DEFAULTS, ShiftDetector, resolveShiftOptions, type ShiftDetectionOptions } from './shiftDetector.js';
+import { SHIFT_DEFAULTS, ShiftDetector, resolveShiftOptions, type ShiftDetectionOptions, type ShiftState } from './shiftDetector.js';
 
 /** The adapter-level safety options (flat beside the strategy's own options). */
 export interface SafetyOptions {
@@ -298,8 +298,14 @@ export class SafetyController {
     return { probs: new Float32Array(length).fill(1 / this.target.numClasses), predictions: 'none' };
   }
 
-  /** The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's history. */
-  onReset(): void {
+  /**
+   * The user's `reset()` / `restore()`: forget the signals, the last good state, the detector's
+   * history. Returns the shift detector's state before, when it was not `'none'` (the adapter
+   * publishes the change back to `'none'`, so a consumer that follows `shift` records is not left
+   * on `'adapting'`); null otherwise.
+   */
+  onReset(): ShiftState | null {
+    const before = this.detector?.state ?? 'none';
     this.dropLastGood();
     this.correlation?.clear();
     this.mixture?.clear();
@@ -307,6 +313,7 @@ export class SafetyController {
     this.detector?.clear();
     this.farShift?.clear();
     this.budget?.clear();
+    return before === 'none' ? null : before;
   }
 
   dispose(): void {

@@ -102,6 +102,27 @@ describe('shift detection', () => {
     adapter.dispose();
     m.dispose();
   });
+
+  it('reset() and restore() put an adapting detector back to none and say so in a shift record', async () => {
+    const m = calibratedModel();
+    const adapter = await createAdapter(m, { strategy: 'tent', guard: { classGate: 0 }, shiftDetection: { onThreshold: 0.6, offThreshold: 0.3, momentum: 0.5 } });
+    const shifts: string[] = [];
+    adapter.metrics$.subscribe((r) => r.kind === 'shift' && shifts.push(`${r.stepId}:${r.from}>${r.to}:${r.distance}`));
+    const snap = await adapter.snapshot(); // step 0, detector at none
+    for (let i = 0; i < 3; i++) await adapter.step(shiftedBatch(16, 40 + i));
+    expect(shifts).toEqual([expect.stringMatching(/^0:none>adapting:/)]);
+    await adapter.reset();
+    expect(shifts.at(-1)).toBe('3:adapting>none:0');
+    // Reset again with the detector at none: nothing to say.
+    await adapter.reset();
+    expect(shifts).toHaveLength(2);
+    for (let i = 0; i < 2; i++) await adapter.step(shiftedBatch(16, 50 + i));
+    expect(shifts.at(-1)).toMatch(/^3:none>adapting:/);
+    await adapter.restore(snap);
+    expect(shifts.at(-1)).toBe('0:adapting>none:0');
+    adapter.dispose();
+    m.dispose();
+  });
 });
 
 describe('guard.minShift: the unshifted-stream rule, on by default', () => {
