@@ -298,9 +298,9 @@ class LocalAdapter implements Adapter {
     });
   }
 
-  /** A `shift` record back to `'none'` when a reset / restore cleared a detector that was not there. */
+  /** A `shift` record back to `'none'` when a reset / restore cleared a detector that was not there (`from`: its state before; null: it was at `'none'`). */
   private publishShiftReset(from: 'adapting' | 'steady' | 'none' | null): void {
-    if (from === null || from === 'none') return;
+    if (from === null) return;
     const mem = tf.memory();
     this.metrics.next({ kind: 'shift', stepId: this.stepId, from, to: 'none', distance: 0, time: performance.now(), memory: { numTensors: mem.numTensors, numBytes: mem.numBytes } });
   }

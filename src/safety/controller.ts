@@ -183,7 +183,7 @@ export class SafetyController {
       }
       if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
       // A batch smaller than the strategy's step is defined for (CoTTA, ViDA: batch statistics).
-      if (mode !== 'source' && this.guard !== null && this.impl.minBatch !== undefined && n < this.impl.minBatch) [mode, reason] = ['source', 'small-batch'];
+      if (mode !== 'source' && this.smallBatch(n)) [mode, reason] = ['source', 'small-batch'];
       // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
       // statistics, stats 'auto') only follows what the larger ones showed once the detector has
       // settled (8 chunks: its startup verdict is the prior's, not evidence): a stream of single
@@ -192,14 +192,8 @@ export class SafetyController {
         if (n >= EMA_BELOW_BATCH) sourceProbs ??= await this.sourcePass(x);
         let correlated = this.correlation?.settled === true ? this.correlation.correlated : null;
         if (this.correlation !== null && n >= EMA_BELOW_BATCH) correlated = this.correlation.observe(await readSource(sourceProbs!), n);
-        const mixed = this.mixture?.observed === true && this.mixture.mixed;
-        // Strategies for i.i.d. streams get the source answer on correlated ones, LAME on i.i.d.
-        // ones; strategies for single-domain streams on mixed ones.
-        if (correlated !== null && correlated !== (this.impl.streams === 'class-correlated')) {
-          [mode, reason] = ['source', correlated ? 'class-correlated' : 'iid-stream'];
-        } else if (mixed) {
-          [mode, reason] = ['source', 'domain-mixed'];
-        }
+        const streamReason = this.streamReason(correlated);
+        if (streamReason !== null) [mode, reason] = ['source', streamReason];
       }
       // LAME on a stream far from the source: its feature affinities no longer follow the classes.
       if (this.maxShift > 0) {
@@ -207,7 +201,7 @@ export class SafetyController {
           sourceProbs ??= await this.sourcePass(x);
           await this.farShift.measure(this.canPredict);
         }
-        if (mode !== 'source' && (this.detector ?? this.farShift)!.distance >= this.maxShift) [mode, reason] = ['source', 'shift-far'];
+        if (mode !== 'source' && this.farFromSource()) [mode, reason] = ['source', 'shift-far'];
       }
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
@@ -267,14 +261,32 @@ export class SafetyController {
     // A step measures its batch before it decides; at the start (or after a reset / restore) the
     // detector's 'none' is no verdict yet, so a prediction then is the strategy's.
     if (this.detector?.measured === true && this.detector.state === 'none') return 'shift-none';
-    if (this.guard !== null && this.impl.minBatch !== undefined && n < this.impl.minBatch) return 'small-batch';
-    if (this.correlation !== null && (n >= EMA_BELOW_BATCH || this.correlation.settled)) {
-      const correlated = this.correlation.correlated;
-      if (correlated !== (this.impl.streams === 'class-correlated')) return correlated ? 'class-correlated' : 'iid-stream';
-    }
-    if (this.mixture?.observed === true && this.mixture.mixed) return 'domain-mixed';
-    if (this.maxShift > 0 && (this.detector ?? this.farShift)!.distance >= this.maxShift) return 'shift-far';
-    return null;
+    if (this.smallBatch(n)) return 'small-batch';
+    // A step would observe a batch of 16+ frames first; its verdict is the detector's current one.
+    const correlation = this.correlation;
+    const stream = this.streamReason(correlation !== null && (n >= EMA_BELOW_BATCH || correlation.settled) ? correlation.correlated : null);
+    if (stream !== null) return stream;
+    return this.farFromSource() ? 'shift-far' : null;
+  }
+
+  /** The small-batch rule: a batch smaller than the strategy's step is defined for (CoTTA, ViDA: batch statistics). */
+  private smallBatch(n: number): boolean {
+    return this.guard !== null && this.impl.minBatch !== undefined && n < this.impl.minBatch;
+  }
+
+  /**
+   * The stream detectors' rule, given the class-correlation verdict (null: none): strategies for
+   * i.i.d. streams get the source answer on correlated ones, LAME on i.i.d. ones; strategies for
+   * single-domain streams on mixed ones. Null when the strategy's answer stands.
+   */
+  private streamReason(correlated: boolean | null): 'class-correlated' | 'iid-stream' | 'domain-mixed' | null {
+    if (correlated !== null && correlated !== (this.impl.streams === 'class-correlated')) return correlated ? 'class-correlated' : 'iid-stream';
+    return this.mixture?.observed === true && this.mixture.mixed ? 'domain-mixed' : null;
+  }
+
+  /** LAME's far-shift rule (`guard.maxShift`): the stream's last measured distance is at or beyond it. */
+  private farFromSource(): boolean {
+    return this.maxShift > 0 && (this.detector ?? this.farShift)!.distance >= this.maxShift;
   }
 
   /** The source model's probabilities of a validated batch (a source copy exists whenever {@link sourceReason} can be non-null). */

@@ -513,7 +513,8 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         const after = await run(a, bs.slice(1));
         ensureSameOutputs(after, await run(b, bs.slice(1)), 'steps after predict() vs an adapter that did not predict');
         if (options.predictMatchesStep ?? true) {
-          // A step the guard answers with the source model is not the strategy's prediction.
+          // A step the guard answers with the source model is not the strategy's prediction (predict()
+          // gives that source answer too, but only up to float rounding: no bit-for-bit check).
           const update = after[0]!.update;
           ensure(
             update.mode !== 'source',
