@@ -583,7 +583,7 @@ class RemoteAdapter implements WorkerAdapter {
       return Promise.reject(new errors.InvalidSnapshotError(`restore: expected the snapshot as a Uint8Array; got ${got}.`));
     }
     // Our own copy: the bytes are the state a new worker would resume from.
-    const copy = this.settings.resume !== null && bytes instanceof Uint8Array ? new Uint8Array(bytes) : null; // never Buffer#slice (a view)
+    const copy = this.settings.resume !== null ? new Uint8Array(bytes) : null; // never Buffer#slice (a view)
     return this.enqueue(
       (remote) => remote.restore(bytes),
       this.settings.timeoutMs,

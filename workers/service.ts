@@ -210,7 +210,11 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
     },
 
     async reset() {
-      await need().reset();
+      try {
+        await need().reset();
+      } finally {
+        await delivered(); // a reset's shift record (back to 'none') goes first, as a step's
+      }
     },
 
     async snapshot() {
@@ -219,7 +223,11 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
     },
 
     async restore(bytes) {
-      await need().restore(bytes);
+      try {
+        await need().restore(bytes);
+      } finally {
+        await delivered();
+      }
     },
 
     async getConfig() {

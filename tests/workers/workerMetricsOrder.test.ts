@@ -42,4 +42,22 @@ describe('worker adapter metrics$ order', () => {
     expect(completed).toBe(true);
     expect(records.filter((m) => m.kind === 'step').map((m) => (m as { stepId: number }).stepId)).toEqual(Array.from({ length: last.stepId + 1 }, (_, i) => i));
   });
+
+  it("a reset's shift record (back to 'none') is on metrics$ when reset() resolves", async () => {
+    const shifting = await createWorkerAdapter({ model: smallResNet([...SHAPE], 5), strategy: 'bn-adapt', seed: 1, shiftDetection: true });
+    try {
+      const shifts: string[] = [];
+      shifting.metrics$.subscribe((m) => m.kind === 'shift' && shifts.push(`${m.from}>${m.to}`));
+      const late: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        await shifting.step(batch(8, 200 + round)); // uniform frames are far from the model's BN statistics
+        expect(shifts.at(-1), `round ${round}`).toBe('none>adapting');
+        await shifting.reset();
+        if (shifts.at(-1) !== 'adapting>none') late.push(round);
+      }
+      expect(late).toEqual([]);
+    } finally {
+      await shifting.terminate();
+    }
+  });
 });
