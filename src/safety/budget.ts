@@ -6,8 +6,11 @@
  * A token bucket in milliseconds: every step deposits `maxAdaptMsPerFrame x frames`; a step
  * runs the update when the balance is at least zero, otherwise it only predicts; the step's
  * measured wall time is then withdrawn. The balance is capped at one update step's cost
- * (the last measured one), so a long run of cheap steps does not buy a burst of updates. When
- * predicting alone costs more than the budget, no update runs (the budget cannot be met).
+ * (the last measured one), so a long run of cheap steps does not buy a burst of updates; before
+ * the first update (its cost unknown) it is capped at one step's deposit, so a device that sat
+ * in steady conditions (source answers, no update) for an hour does not meet the shift with an
+ * hour of banked time. When predicting alone costs more than the budget, no update runs (the
+ * budget cannot be met).
  */
 import { InvalidOptionError } from '../errors.js';
 
@@ -48,8 +51,8 @@ export class ComputeBudget {
 
   /** Whether a step of `frames` frames may run the update. */
   allowUpdate(frames: number): boolean {
-    this.balance += this.options.maxAdaptMsPerFrame * frames;
-    if (this.updateCost > 0) this.balance = Math.min(this.balance, this.updateCost);
+    const deposit = this.options.maxAdaptMsPerFrame * frames;
+    this.balance = Math.min(this.balance + deposit, this.updateCost > 0 ? this.updateCost : deposit);
     return this.balance >= 0;
   }
 

@@ -199,6 +199,25 @@ describe('ComputeBudget (token bucket, hand-computed)', () => {
     expect(() => resolveBudgetOptions({ fps: 30 })).toThrow(/budget/);
   });
 
+  it('steps without an update before the first one bank no more than one deposit', () => {
+    // 100 source answers at 1 ms of 4 ms deposited, then updates that cost 40 ms (10 deposits):
+    // one update, then ~9 steps of repayment. Uncapped, the 300 ms banked bought 8 updates in a row.
+    const b = new ComputeBudget({ maxAdaptMsPerFrame: 1 });
+    for (let i = 0; i < 100; i++) {
+      b.allowUpdate(4);
+      b.spend(1, 4, false);
+    }
+    const updates: boolean[] = [];
+    for (let i = 0; i < 10; i++) {
+      const allowed = b.allowUpdate(4);
+      updates.push(allowed);
+      b.spend(allowed ? 40 : 1, 4, allowed);
+    }
+    // Balance 3 after the source answers; 4 - 40 = -36 after the update, then +3 per skipped step: -9.
+    expect(updates).toEqual([true, ...Array<boolean>(9).fill(false)]);
+    expect([b.allowUpdate(4), b.allowUpdate(4), b.allowUpdate(4)]).toEqual([false, false, true]); // -5, -1, 3
+  });
+
   it('bad budgets are named with the value given (NaN and Infinity were shown as null)', () => {
     expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: Number.NaN })).toThrow("Option 'budget.maxAdaptMsPerFrame' is NaN");
     expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: Infinity })).toThrow("Option 'budget.maxAdaptMsPerFrame' is Infinity");
