@@ -247,10 +247,15 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         }
       };
 
+      // Registered before the source is subscribed: a consumer that unsubscribes while a
+      // synchronous source is still emitting inside subscribe() (take(1) or first() on a bad
+      // frame's error record, emitted at once) closes the stream then, not only once subscribe()
+      // returns (the source was read to its end and a batch nobody wanted was adapted on).
+      subscriber.add(teardown);
       // takeWhile: a synchronous source (from(array), a generator) that is still emitting inside
       // subscribe() when the stream closes is stopped at its next frame (inclusive: that frame
       // reaches next below, which disposes it), not read to its end.
-      const subscription = source.pipe(takeWhile(() => !closed, true)).subscribe({
+      return source.pipe(takeWhile(() => !closed, true)).subscribe({
         next: (input) => {
           if (!closed) onFrame(input);
           else if (disposeFrames) {
@@ -264,9 +269,5 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
           schedule();
         },
       });
-      return () => {
-        subscription.unsubscribe();
-        teardown();
-      };
     });
 }

@@ -7,7 +7,7 @@
  * at the same time, and a group advances the clock by its length.
  */
 import * as tf from '@tensorflow/tfjs';
-import { from, map, Subject, takeUntil, tap, type Observable } from 'rxjs';
+import { from, map, Subject, take, takeUntil, tap, type Observable } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BackpressureError, DisposedError, InvalidInputError, InvalidOptionError } from '../../src/errors.js';
@@ -350,6 +350,32 @@ describe('adapt (marbles)', () => {
     });
     expect(error).toBeInstanceOf(BackpressureError);
     expect(pulled).toBeLessThanOrEqual(14);
+  });
+
+  it('a consumer that unsubscribes on a record emitted during a synchronous source stops it: no step runs', () => {
+    // Regression: take(1) on the first record (a bad frame's error record, emitted at once, while
+    // from() is still inside subscribe()) left the operator open until subscribe() returned: it
+    // read all 1,001 frames and sent a batch to the adapter that nobody would see.
+    let pulled = 0;
+    const out: (StreamRecord | 'complete')[] = [];
+    const ts = newScheduler();
+    let fake!: FakeAdapter;
+    ts.run(() => {
+      fake = new FakeAdapter(ts, 5);
+      const bad = { data: new Float32Array(9), shape: [3, 3, 1] };
+      const input: FrameInput[] = [bad, ...Array.from({ length: 1000 }, () => frames.a)];
+      from(input)
+        .pipe(
+          tap(() => pulled++),
+          adapt(fake, { batchSize: 4, bufferSize: Infinity }),
+          take(1),
+        )
+        .subscribe({ next: (r) => out.push(r), complete: () => out.push('complete') });
+    });
+    expect(out.map((r) => (r === 'complete' ? r : r.kind))).toEqual(['error', 'complete']);
+    expect(pulled).toBeLessThanOrEqual(2); // the bad frame, and the next one that finds the stream closed
+    expect(fake.calls).toEqual([]);
+    expect(fake.reports.map((r) => r.kind)).toEqual(['frame-error']);
   });
 
   it('disposeFrames: false leaves tensor frames to their owner and frees only its own tensors', () => {
