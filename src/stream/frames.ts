@@ -22,10 +22,24 @@ function frameShape(shape: readonly number[], inputShape: readonly number[], res
   const full = shape.length === inputShape.length ? [1, ...shape] : [...shape];
   const exact = full.length === inputShape.length + 1 && full[0] === 1 && full.slice(1).every((d, i) => d === inputShape[i]);
   if (exact) return full;
-  if (!resize || full.length !== inputShape.length + 1 || full[0] !== 1) {
+  if (full.length !== inputShape.length + 1 || full[0] !== 1) {
+    // Not one image (a batch, or a dimension missing): resizing would not help, so the message
+    // does not suggest it.
+    throw new InvalidInputError(
+      `The frame has shape ${describe(shape)}; a frame is one image, ${describe(inputShape)} or ${describe([1, ...inputShape])}` +
+        `${resize ? ' (any height and width: preprocess.resize is set)' : ''}. Send the frames of a batch one at a time, or pass the batch to adapter.step.`,
+    );
+  }
+  if (!resize) {
     throw new InvalidInputError(
       `The frame has shape ${describe(shape)}; the model expects ${describe(inputShape)} (or ${describe([1, ...inputShape])}). ` +
         "Resize the frame first, or set preprocess: { resize: 'bilinear' }.",
+    );
+  }
+  const c = inputShape[inputShape.length - 1];
+  if (full[full.length - 1] !== c) {
+    throw new InvalidInputError(
+      `The frame has shape ${describe(shape)}; the model takes ${c} channels (a frame is [h, w, ${c}], resized to ${describe(inputShape.slice(0, -1))}).`,
     );
   }
   checkBatchShape(full, inputShape, resize, 'frame');
@@ -72,7 +86,11 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[], resize
     if (c !== 1 && c !== 3 && c !== 4) {
       throw new InvalidInputError(`The model takes ${c} channels; an image frame converts only to 1 (grey), 3 (RGB) or 4 (RGBA).`);
     }
-    if (image.data.length !== image.width * image.height * 4 || !(image.width > 0 && image.height > 0)) {
+    // Every check the adapter's conversion makes, here: an image it refused would fail its whole batch.
+    if (!(Number.isInteger(image.width) && Number.isInteger(image.height) && image.width > 0 && image.height > 0)) {
+      throw new InvalidInputError(`The image is ${image.width}x${image.height}; its width and height must be positive integers.`);
+    }
+    if (image.data.length !== image.width * image.height * 4) {
       throw new InvalidInputError(`The image data has ${image.data.length} bytes; ${image.width}x${image.height} RGBA needs ${image.width * image.height * 4}.`);
     }
     return { image: { data: image.data.slice(), width: image.width, height: image.height } };

@@ -175,6 +175,33 @@ describe('adapt on an in-thread adapter', () => {
     expect(() => imageDataToFloat32({ data: rgba, width: 12, height: 12 }, [10, 12, 1])).toThrow(/12x12; the model expects \[10, 12, 1\]/);
   });
 
+  it('with preprocess.resize, an image frame the conversion would refuse fails alone; shape messages name the real fix', async () => {
+    const adapter = await createAdapter(smallResNet(), { strategy: 'source', preprocess: { resize: 'bilinear' } });
+    const image = (width: number, height: number, v: number) => ({ data: new Uint8ClampedArray(Math.round(width * height * 4)).fill(v), width, height });
+    // Regression: an image of fractional width passed the per-frame check and failed in the step,
+    // taking the two good frames of its batch with it (three error records).
+    const input: FrameInput[] = [
+      image(20, 16, 100),
+      image(2.5, 4, 100), // 40 bytes, as 2.5 x 4 x 4 "needs"
+      image(16, 20, 200),
+      { data: new Float32Array(2 * 144), shape: [2, 12, 12, 1] }, // two frames, not one
+      { data: new Float32Array(24 * 24 * 3), shape: [24, 24, 3] }, // 3 channels for a grey model
+    ];
+    const out = await lastValueFrom(from(input).pipe(adapt(adapter, { batchSize: 3, maxWaitMs: Infinity }), toArray()));
+    expect(out.map((r) => r.kind)).toEqual(['prediction', 'error', 'prediction', 'error', 'error']);
+    expect(out[1]).toMatchObject({ name: 'InvalidInputError', message: 'The image is 2.5x4; its width and height must be positive integers.' });
+    // resize is set: the messages must not tell the user to set it; they show the shape as sent.
+    expect(out[3]).toMatchObject({
+      message: 'The frame has shape [2, 12, 12, 1]; a frame is one image, [12, 12, 1] or [1, 12, 12, 1] (any height and width: preprocess.resize is set). Send the frames of a batch one at a time, or pass the batch to adapter.step.',
+    });
+    expect(out[4]).toMatchObject({ message: 'The frame has shape [24, 24, 3]; the model takes 1 channels (a frame is [h, w, 1], resized to [12, 12]).' });
+    // The good images' predictions are the adapter's on those two images.
+    const direct = await adapter.predict([image(20, 16, 100), image(16, 20, 200)]);
+    const preds = out.filter((r): r is Prediction => r.kind === 'prediction');
+    expect(preds.map((p) => Array.from(p.probs))).toEqual([0, 1].map((k) => Array.from(direct.probs.slice(5 * k, 5 * k + 5))));
+    adapter.dispose();
+  });
+
   it('summarizeMetrics gives frame-weighted windowed averages and quantiles (hand-computed)', () => {
     const step = (stepId: number, batchSize: number, stepMs: number, entropy: number, accuracy?: number): StepMetrics => ({
       kind: 'step',
