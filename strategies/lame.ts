@@ -62,6 +62,10 @@
  *   `demos/bench/lamePolicy.ts`; docs/safe-adaptation.md). 1 keeps every correction. With the
  *   guard on, LAME also corrects only while the stream is less than `guard.maxShift` from the
  *   source (src/safety/guard.ts).
+ * - With the guard on, a step corrects the source pass the guard has already run for its
+ *   detectors (`stepOnSourcePass`: the model is the source, so it is the same pass) instead of
+ *   running the model a second time; that pass keeps BN unfolded for the detectors' hooks, so
+ *   the probabilities differ from the guard-off step's by float rounding (below 1e-5).
  */
 import * as tf from '../src/tf.js';
 import { InvalidOptionError } from '../src/errors.js';
@@ -463,6 +467,11 @@ class LameStrategy extends BaseStrategy<LameConfig> {
   protected readonly stateMetaSchema = {};
   private readonly featureHooks: Map<string, LayerHook> | undefined;
   private captured: tf.Tensor | null = null;
+  /**
+   * The step on the guard's source pass (see Strategy): LAME reads only the model's outputs, and
+   * the model is the source. Only with the penultimate features (no `featuresLayer`).
+   */
+  readonly stepOnSourcePass?: (probs: tf.Tensor2D, features: tf.Tensor2D) => StepResult;
   /** The stream prior of `classGate` (zeros until the first batch). */
   private readonly streamPrior: tf.Variable;
 
@@ -470,7 +479,12 @@ class LameStrategy extends BaseStrategy<LameConfig> {
     super(...args);
     this.streamPrior = tf.tidy(() => tf.variable(tf.zeros([this.target.numClasses]), false));
     const name = this.config.featuresLayer;
-    if (name !== '') {
+    if (name === '') {
+      this.stepOnSourcePass = (probs, features) => {
+        this.ensureSource();
+        return this.correctPass(probs, features, true);
+      };
+    } else {
       if (this.target.kind !== 'layers') {
         throw new InvalidOptionError(
           "lame: `featuresLayer` applies to a tf.LayersModel; for a tf.GraphModel name the feature node in `graphNodes.featuresNode`.",
@@ -534,31 +548,36 @@ class LameStrategy extends BaseStrategy<LameConfig> {
       return { probs: tf.softmax(logits) as tf.Tensor2D, feats };
     });
     try {
-      const [n, k] = probs.shape;
-      let gateRatio = 0;
-      if (this.config.classGate > 0) {
-        const gate = classGateRatio(probs.dataSync(), n, k, this.streamPrior.dataSync(), LAME_PRIOR_MOMENTUM);
-        if (commit) tf.tidy(() => this.streamPrior.assign(tf.tensor1d(gate.prior)));
-        gateRatio = gate.ratio;
-        // The first batch has no stream to compare with: never corrected.
-        if (gate.first || gate.ratio >= this.config.classGate) {
-          return { probs: tf.clone(probs), stats: { iterations: 0, energy: 0, changed: 0, gateRatio, corrected: 0, rejected: 0 } };
-        }
-      }
-      const sol = lameCorrect(probs, feats, this.config);
-      const changed = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(tf.argMax(probs, 1), tf.argMax(sol.y, 1)), 'int32')).dataSync()[0]!);
-      const stats: Record<string, number> = { iterations: sol.iterations, energy: sol.energy, changed, gateRatio, corrected: 1, rejected: 0 };
-      if (sol.sigma !== undefined) stats.sigma = sol.sigma;
-      // A correction that overrules the model on too many frames is not trusted (maxChanged).
-      if (changed > this.config.maxChanged * n) {
-        sol.y.dispose();
-        return { probs: tf.clone(probs), stats: { ...stats, changed: 0, corrected: 0, rejected: 1 } };
-      }
-      return { probs: sol.y, stats };
+      return this.correctPass(probs, feats, commit);
     } finally {
       probs.dispose();
       feats.dispose();
     }
+  }
+
+  /** The correction of a batch given its source probabilities and features (not disposed here). */
+  private correctPass(probs: tf.Tensor2D, feats: tf.Tensor2D, commit: boolean): StepResult {
+    const [n, k] = probs.shape;
+    let gateRatio = 0;
+    if (this.config.classGate > 0) {
+      const gate = classGateRatio(probs.dataSync(), n, k, this.streamPrior.dataSync(), LAME_PRIOR_MOMENTUM);
+      if (commit) tf.tidy(() => this.streamPrior.assign(tf.tensor1d(gate.prior)));
+      gateRatio = gate.ratio;
+      // The first batch has no stream to compare with: never corrected.
+      if (gate.first || gate.ratio >= this.config.classGate) {
+        return { probs: tf.clone(probs), stats: { iterations: 0, energy: 0, changed: 0, gateRatio, corrected: 0, rejected: 0 } };
+      }
+    }
+    const sol = lameCorrect(probs, feats, this.config);
+    const changed = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(tf.argMax(probs, 1), tf.argMax(sol.y, 1)), 'int32')).dataSync()[0]!);
+    const stats: Record<string, number> = { iterations: sol.iterations, energy: sol.energy, changed, gateRatio, corrected: 1, rejected: 0 };
+    if (sol.sigma !== undefined) stats.sigma = sol.sigma;
+    // A correction that overrules the model on too many frames is not trusted (maxChanged).
+    if (changed > this.config.maxChanged * n) {
+      sol.y.dispose();
+      return { probs: tf.clone(probs), stats: { ...stats, changed: 0, corrected: 0, rejected: 1 } };
+    }
+    return { probs: sol.y, stats };
   }
 }
 

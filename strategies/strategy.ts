@@ -94,6 +94,14 @@ export interface Strategy<C extends object = object> {
    * `predict`. Optional: without it the budget's skipped steps run `predict`.
    */
   predictCheap?(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * For a strategy that never changes the model and reads only its outputs (LAME): the step
+   * computed from the source model's pass of the batch, which the guard has run already (its
+   * probabilities and penultimate features, [n, classes] and [n, features], owned by the caller),
+   * instead of a second pass of the same model. Same result as `step` up to float rounding.
+   * Optional.
+   */
+  stepOnSourcePass?(probs: tf.Tensor2D, features: tf.Tensor2D): StepResult;
   /** Back to the state at attach time (weights bit-identical). */
   reset(): void;
   /** Copies of the whole state; dispose its tensors when done (or pass it to `restore`). */

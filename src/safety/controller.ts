@@ -167,12 +167,18 @@ export class SafetyController {
     let mode: UpdateInfo['mode'] = 'adapt';
     let reason: UpdateInfo['reason'];
     let sourceProbs: tf.Tensor2D | null = null;
+    // The source pass's penultimate features, kept for a strategy that steps on that pass (LAME).
+    let sourceFeatures = null as tf.Tensor2D | null; // (a cast: assigned in runSource, which narrowing does not follow)
+    const runSource = async (): Promise<tf.Tensor2D> => {
+      if (sourceProbs === null) ({ probs: sourceProbs, features: sourceFeatures } = await this.sourcePass(x));
+      return sourceProbs;
+    };
     // The source predictions' values, read once per step (the correlation detector and the guard's check both need them).
     let sourceValues: Float32Array | null = null;
     const readSource = async (t: tf.Tensor2D): Promise<Float32Array> => (sourceValues ??= (await t.data()) as Float32Array);
     try {
       if (this.detector !== null) {
-        sourceProbs = await this.sourcePass(x);
+        await runSource();
         const change = await this.detector.measure(this.canPredict);
         if (change !== null) {
           emit({ kind: 'shift', stepId, from: change.from, to: change.to, distance: this.detector.distance, time: performance.now(), memory: memoryFigures() });
@@ -189,16 +195,18 @@ export class SafetyController {
       // settled (8 chunks: its startup verdict is the prior's, not evidence): a stream of single
       // frames, or of mostly small batches, is never gated by the startup.
       if (mode !== 'source' && (this.correlation !== null || this.mixture !== null)) {
-        if (n >= EMA_BELOW_BATCH) sourceProbs ??= await this.sourcePass(x);
         let correlated = this.correlation?.settled === true ? this.correlation.correlated : null;
-        if (this.correlation !== null && n >= EMA_BELOW_BATCH) correlated = this.correlation.observe(await readSource(sourceProbs!), n);
+        if (n >= EMA_BELOW_BATCH) {
+          const probs = await runSource();
+          if (this.correlation !== null) correlated = this.correlation.observe(await readSource(probs), n);
+        }
         const streamReason = this.streamReason(correlated);
         if (streamReason !== null) [mode, reason] = ['source', streamReason];
       }
       // LAME on a stream far from the source: its feature affinities no longer follow the classes.
       if (this.maxShift > 0) {
         if (this.farShift !== null) {
-          sourceProbs ??= await this.sourcePass(x);
+          await runSource();
           await this.farShift.measure(this.canPredict);
         }
         if (mode !== 'source' && this.farFromSource()) [mode, reason] = ['source', 'shift-far'];
@@ -209,6 +217,8 @@ export class SafetyController {
       let result: StepResult;
       if (mode === 'source') result = { probs: sourceProbs !== null ? tf.clone(sourceProbs) : this.sourcePredictions(x), stats: {} };
       else if (mode === 'predict') result = this.predictOnly(x, reason === 'budget');
+      // LAME reads only the model's outputs: it steps on the source pass already run, not a second one.
+      else if (sourceProbs !== null && sourceFeatures !== null) result = this.impl.stepOnSourcePass!(sourceProbs, sourceFeatures);
       else result = this.impl.step(x);
       let probs = (await result.probs.data()) as Float32Array;
       result.probs.dispose();
@@ -248,6 +258,7 @@ export class SafetyController {
       return { probs, stats, update: { mode, ...(reason !== undefined ? { reason } : {}), stepsRun: this.stepsRun, stepsSkipped: this.stepsSkipped } };
     } finally {
       sourceProbs?.dispose();
+      sourceFeatures?.dispose();
     }
   }
 
@@ -367,13 +378,15 @@ export class SafetyController {
    * The source pass of a batch for the detectors: with the shift detector's hooks, and on a batch
    * of 16+ frames the domain-mixture detector's, which then folds the batch in.
    */
-  private async sourcePass(x: tf.Tensor4D): Promise<tf.Tensor2D> {
+  private async sourcePass(x: tf.Tensor4D): Promise<{ probs: tf.Tensor2D; features: tf.Tensor2D | null }> {
     const watch = this.mixture !== null && x.shape[0] >= EMA_BELOW_BATCH ? this.mixture : null;
     if (watch !== null) this.mixtureHooks ??= watch.hooks(this.detector?.hooks);
     const hooks = watch !== null ? this.mixtureHooks! : (this.detector ?? this.farShift)?.hooks;
     let probs: tf.Tensor2D;
+    let features: tf.Tensor2D | null = null;
     try {
-      probs = this.source!.probs(x, hooks);
+      if (this.impl.stepOnSourcePass !== undefined) ({ probs, features } = this.source!.pass(x, hooks));
+      else probs = this.source!.probs(x, hooks);
     } catch (e) {
       // A pass that failed part way (out of memory) leaves what the hooks before the failure
       // recorded: drop it, so a failed step leaks nothing and the next pass is measured alone.
@@ -386,9 +399,10 @@ export class SafetyController {
       await watch?.observe();
     } catch (e) {
       probs.dispose();
+      features?.dispose();
       throw e;
     }
-    return probs;
+    return { probs, features };
   }
 
   private sourcePredictions(x: tf.Tensor4D): tf.Tensor2D {

@@ -20,6 +20,8 @@ import type { AdaptTarget } from '../model/target.js';
 export interface SourceModel {
   /** Source softmax probabilities of a validated batch, [n, classes]. */
   probs(x: tf.Tensor4D, hooks?: ReadonlyMap<string, LayerHook>): tf.Tensor2D;
+  /** {@link probs} and the penultimate features of the same pass, [n, features]. */
+  pass(x: tf.Tensor4D, hooks?: ReadonlyMap<string, LayerHook>): { probs: tf.Tensor2D; features: tf.Tensor2D };
   /**
    * The guard's drift reference: the source weights with every BN layer on the batch's
    * statistics (bn-adapt's prediction), [n, classes]; null for a model without BN layers.
@@ -48,6 +50,11 @@ export async function createSourceModel(target: AdaptTarget): Promise<SourceMode
     return {
       batchNorms: [],
       probs: (x) => tf.tidy(() => tf.softmax(target.run(x).logits)),
+      pass: (x) =>
+        tf.tidy(() => {
+          const { logits, features } = target.run(x);
+          return { probs: tf.softmax(logits) as tf.Tensor2D, features };
+        }),
       referenceProbs: () => null,
       dispose: () => undefined,
     };
@@ -58,6 +65,11 @@ export async function createSourceModel(target: AdaptTarget): Promise<SourceMode
   return {
     batchNorms: executor.info.batchNorms,
     probs: (x, hooks) => tf.tidy(() => tf.softmax(executor.logits(x, hooks !== undefined ? { hooks } : {}))),
+    pass: (x, hooks) =>
+      tf.tidy(() => {
+        const { logits, features } = executor.run(x, hooks !== undefined ? { hooks } : {});
+        return { probs: tf.softmax(logits) as tf.Tensor2D, features };
+      }),
     referenceProbs: (x) => (batchStatistics.size > 0 ? tf.tidy(() => tf.softmax(executor.logits(x, { hooks: batchStatistics }))) : null),
     dispose: () => {
       executor.dispose();

@@ -133,8 +133,14 @@ describe('guard: class-correlated streams', () => {
         } else {
           expect(g.update.mode).toBe('adapt');
           // bn-adapt keeps no state between batches: an adapted batch is plain bn-adapt's answer.
-          // LAME's only state is its gate's prior, the same while every batch has reached it.
-          expect(Array.from(g.probs)).toEqual(Array.from(p.probs));
+          // LAME's only state is its gate's prior, the same while every batch has reached it; guarded,
+          // it corrects the guard's source pass (BN not folded, for the hooks): float rounding apart.
+          if (strategy === 'lame') {
+            expect(Math.max(...Array.from(g.probs, (v, i) => Math.abs(v - p.probs[i]!)))).toBeLessThan(1e-5);
+            expect(Array.from(g.labels)).toEqual(Array.from(p.labels));
+          } else {
+            expect(Array.from(g.probs)).toEqual(Array.from(p.probs));
+          }
         }
         modes.push(g.update.mode);
       }

@@ -9,6 +9,8 @@ import { createAdapter, initBackend, InvalidOptionError } from '../../src/index.
 import { Rng } from '../../src/random.js';
 import { lameAffinity, lameCorrect, laplacianOptimization, type LameAffinity } from '../../strategies/lame.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
+import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
+import { loadSourceModel } from '../../demos/bench/loadModel.js';
 
 type Mat = number[][];
 
@@ -479,6 +481,58 @@ describe("strategy 'lame' on a LayersModel", () => {
       expect(tf.memory().numTensors, affinity).toBe(before);
       adapter.dispose();
       x.dispose();
+    }
+  });
+});
+
+describe('LAME under the guard: one forward pass per step', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  /** Convolution kernels one call runs (each pass of the model runs each of its conv layers once). */
+  async function convKernels(run: () => Promise<unknown>): Promise<number> {
+    const prof = await tf.profile(run);
+    return prof.kernels.filter((k) => /^(Fused)?Conv2D$|DepthwiseConv2d/.test(k.name)).length;
+  }
+
+  it("corrects the guard's source pass instead of running the model again: same answers up to float rounding, reset and memory as without the guard", async () => {
+    // The shipped model on clean test images (near its source: the guard lets LAME correct);
+    // guard.classGate 0 so that every batch is LAME's (no class-correlation verdict to wait for).
+    const test = loadFashionMnist('test');
+    const batches = Array.from({ length: 8 }, (_, b) => {
+      const idx = Array.from({ length: 32 }, (_, k) => ((b * 32 + k) * 37) % test.n);
+      return { data: toFloat32(test, idx), shape: [32, 28, 28, 1] as [number, number, number, number] };
+    });
+    const guarded = await createAdapter(await loadSourceModel(), { strategy: 'lame', guard: { classGate: 0 } });
+    const plain = await createAdapter(await loadSourceModel(), { strategy: 'lame', guard: false });
+    try {
+      const first = await guarded.step(batches[0]!); // a guard check step (it runs the drift reference too)
+      await plain.step(batches[0]!);
+      let corrected = 0;
+      for (const [i, b] of batches.slice(1).entries()) {
+        let g!: Awaited<ReturnType<typeof guarded.step>>;
+        const guardedConvs = await convKernels(async () => (g = await guarded.step(b)));
+        let p!: Awaited<ReturnType<typeof plain.step>>;
+        const plainConvs = await convKernels(async () => (p = await plain.step(b)));
+        expect(g.update.mode, `batch ${i + 1}`).toBe('adapt');
+        // One pass: the guard's (BN unfolded for its hooks), as many convolutions as LAME alone.
+        expect(guardedConvs, `batch ${i + 1}`).toBe(plainConvs);
+        expect(Math.max(...Array.from(g.probs, (v, j) => Math.abs(v - p.probs[j]!)))).toBeLessThan(1e-5);
+        expect(g.stats.corrected).toBe(p.stats.corrected);
+        corrected += g.stats.corrected!;
+      }
+      // Not only the source answer passed through: the class gate let some batches be corrected.
+      expect(corrected).toBeGreaterThan(0);
+      // The gate's stream prior was taken as source state before the first shared step changed it.
+      await guarded.reset();
+      expect(Array.from((await guarded.step(batches[0]!)).probs)).toEqual(Array.from(first.probs));
+      const before = tf.memory().numTensors;
+      for (const b of batches) await guarded.step(b);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      guarded.dispose();
+      plain.dispose();
     }
   });
 });
