@@ -29,22 +29,45 @@ const POLICIES: readonly BackpressurePolicy[] = ['buffer', 'drop-oldest', 'lates
 /** The longest delay a JavaScript timer keeps (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Every option `adapt` takes (a misspelt one would silently leave its default in place). */
+const OPTION_NAMES: readonly (keyof AdaptStreamOptions)[] = ['batchSize', 'maxWaitMs', 'backpressure', 'bufferSize', 'disposeFrames', 'scheduler'];
+
 function resolveStreamOptions(options: AdaptStreamOptions): Required<Omit<AdaptStreamOptions, 'scheduler'>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`adapt: options must be an object such as { batchSize: 16, maxWaitMs: 100 }; got ${String(options)}.`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_NAMES as readonly string[]).includes(key)) {
+      throw new InvalidOptionError(`adapt has no option '${key}'. Its options: ${OPTION_NAMES.join(', ')}.`);
+    }
+  }
   const batchSize = options.batchSize ?? 16;
   const maxWaitMs = options.maxWaitMs ?? 100;
   const backpressure = options.backpressure ?? 'buffer';
   const bufferSize = options.bufferSize ?? Math.max(256, batchSize);
+  const disposeFrames = options.disposeFrames ?? true;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new InvalidOptionError(`adapt: batchSize must be a positive integer; got ${batchSize}.`);
+    throw new InvalidOptionError(`adapt: batchSize must be a positive integer; got ${String(batchSize)}.`);
   }
-  if (!(maxWaitMs >= 0)) throw new InvalidOptionError(`adapt: maxWaitMs must be >= 0 (Infinity waits for full batches); got ${maxWaitMs}.`);
+  // A number, not only >= 0: a string such as '100' (from a config file) compared fine but armed no
+  // max-wait timer, so a partial batch waited for the next frame.
+  if (typeof maxWaitMs !== 'number' || !(maxWaitMs >= 0)) {
+    throw new InvalidOptionError(`adapt: maxWaitMs must be a number >= 0 (Infinity waits for full batches); got ${JSON.stringify(maxWaitMs) ?? String(maxWaitMs)}.`);
+  }
+  if (typeof disposeFrames !== 'boolean') {
+    throw new InvalidOptionError(`adapt: disposeFrames must be true or false; got ${JSON.stringify(disposeFrames) ?? String(disposeFrames)}.`);
+  }
+  const scheduler = options.scheduler as Partial<Record<'now' | 'schedule', unknown>> | undefined;
+  if (scheduler !== undefined && scheduler !== null && (typeof scheduler.now !== 'function' || typeof scheduler.schedule !== 'function')) {
+    throw new InvalidOptionError('adapt: scheduler must be an RxJS scheduler (with now() and schedule()), e.g. asyncScheduler or a TestScheduler.');
+  }
   if (!POLICIES.includes(backpressure)) {
     throw new InvalidOptionError(`adapt: unknown backpressure '${String(backpressure)}'. Valid policies: ${POLICIES.map((p) => `'${p}'`).join(', ')}.`);
   }
   if (!(bufferSize >= batchSize) || (!Number.isInteger(bufferSize) && bufferSize !== Infinity)) {
     throw new InvalidOptionError(`adapt: bufferSize must be an integer >= batchSize (${batchSize}); got ${bufferSize}.`);
   }
-  return { batchSize, maxWaitMs, backpressure, bufferSize, disposeFrames: options.disposeFrames ?? true };
+  return { batchSize, maxWaitMs, backpressure, bufferSize, disposeFrames };
 }
 
 function isLabeledFrame(input: FrameInput): input is LabeledFrame {

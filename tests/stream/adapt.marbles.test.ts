@@ -403,4 +403,21 @@ describe('adapt (marbles)', () => {
     expect(() => adapt(fake, { batchSize: 8, bufferSize: 4 })).toThrow(/bufferSize must be an integer >= batchSize \(8\); got 4/);
     expect(() => adapt(fake, { maxWaitMs: -1 })).toThrow(/maxWaitMs/);
   });
+
+  it('rejects option values that would silently change its behaviour: misspelt names, a maxWaitMs string, a non-boolean disposeFrames', () => {
+    const fake = new FakeAdapter(new TestScheduler(() => undefined), 1);
+    // Regression: these were accepted. 'maxWait' left the 100 ms default in place; maxWaitMs '5'
+    // (a config file's string) compared as a number but armed no timer, so a partial batch waited
+    // for the next frame (or the end of the stream) instead of 5 ms.
+    expect(() => adapt(fake, { maxWait: 5 } as never)).toThrow(
+      new InvalidOptionError("adapt has no option 'maxWait'. Its options: batchSize, maxWaitMs, backpressure, bufferSize, disposeFrames, scheduler."),
+    );
+    expect(() => adapt(fake, { batchsize: 4 } as never)).toThrow(/no option 'batchsize'/);
+    expect(() => adapt(fake, { maxWaitMs: '5' as never })).toThrow(new InvalidOptionError('adapt: maxWaitMs must be a number >= 0 (Infinity waits for full batches); got "5".'));
+    expect(() => adapt(fake, { disposeFrames: 'false' as never })).toThrow(new InvalidOptionError('adapt: disposeFrames must be true or false; got "false".'));
+    expect(() => adapt(fake, { scheduler: {} as never })).toThrow(/scheduler must be an RxJS scheduler/);
+    expect(() => adapt(fake, null as never)).toThrow(InvalidOptionError);
+    // undefined values are the defaults, as before.
+    expect(() => adapt(fake, { batchSize: undefined, maxWaitMs: undefined, scheduler: undefined })).not.toThrow();
+  });
 });
