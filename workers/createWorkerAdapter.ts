@@ -17,6 +17,7 @@ import { checkFloat32Tensor, float32Values, isTensor, modelKind } from '../src/t
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
 import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
+import { checkModelJson, checkWeightBytes, concatBytes } from './modelJson.js';
 import type { InjectedFault, ModelArtifactsPayload, ModelPayload, WireBatch, WireFrame, WorkerInit, WorkerService } from './protocol.js';
 
 export type { WorkerHandle } from './platform.js';
@@ -216,18 +217,7 @@ function unsendable(err: unknown): Error | undefined {
  */
 function concatBuffers(buffers: ArrayBuffer | readonly ArrayBuffer[]): ArrayBuffer {
   const list = (Array.isArray(buffers) ? buffers : [buffers]) as readonly ArrayBuffer[];
-  return concatBytes(list.map((b) => new Uint8Array(b)));
-}
-
-/** The bytes of `parts`, one after another, in one new buffer. */
-function concatBytes(parts: readonly Uint8Array[]): ArrayBuffer {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out.buffer;
+  return concatBytes(list.map((b) => new Uint8Array(b))).buffer as ArrayBuffer;
 }
 
 /**
@@ -253,40 +243,23 @@ function weightBytes(b: unknown, what: string): Uint8Array {
 }
 
 /**
- * `{ modelJson, weights }` as the worker takes it. The structure is checked here (the worker
- * would fail on it with a TypeError); whether the bytes match the manifest is checked by tfjs
- * in the worker, which reports it as an InvalidModelError.
+ * `{ modelJson, weights }` as the worker takes it, checked here before a worker starts, with the
+ * check a model.json file gets in the worker (`checkModelJson`: structure, weight paths, weight
+ * specs) and the weight bytes against the manifest (exactly its weights, no byte more or less).
  */
 function toArtifacts(modelJson: unknown, weights: unknown): ModelArtifactsPayload {
-  const bad = (detail: string): never => {
-    throw new errors.InvalidModelError(`createWorkerAdapter: { modelJson, weights }: ${detail}`);
-  };
-  if (modelJson === null || typeof modelJson !== 'object') return bad(`modelJson must be the content of a model.json (an object); got ${modelJson === null ? 'null' : typeof modelJson}.`);
-  const json = modelJson as { modelTopology?: unknown; weightsManifest?: unknown; format?: unknown };
-  if (json.modelTopology === null || typeof json.modelTopology !== 'object') return bad('modelJson.modelTopology must be an object (the model.json\'s modelTopology).');
-  if (!Array.isArray(json.weightsManifest)) return bad(`modelJson.weightsManifest must be an array of { paths, weights } groups; got ${typeof json.weightsManifest}.`);
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  json.weightsManifest.forEach((group: unknown, g) => {
-    const entries = (group as { weights?: unknown } | null)?.weights;
-    if (!Array.isArray(entries)) return bad(`modelJson.weightsManifest[${g}].weights must be an array of weight specs.`);
-    entries.forEach((entry: unknown, i) => {
-      const e = entry as { name?: unknown; shape?: unknown; dtype?: unknown } | null;
-      if (e === null || typeof e !== 'object' || typeof e.name !== 'string' || !Array.isArray(e.shape) || typeof e.dtype !== 'string') {
-        bad(`modelJson.weightsManifest[${g}].weights[${i}] must be { name, shape, dtype }.`);
-      }
-      specs.push(entry as tf.io.WeightsManifestEntry);
-    });
-  });
-  if (json.format !== undefined && typeof json.format !== 'string') return bad('modelJson.format must be a string (\'layers-model\' or \'graph-model\').');
+  const where = 'createWorkerAdapter: { modelJson, weights }';
+  const { json, specs } = checkModelJson(modelJson, `${where}: modelJson`);
   // Copied into one buffer of our own (it is transferred to the worker): the caller's stay intact.
   const parts = Array.isArray(weights) ? weights.map((b: unknown, i) => weightBytes(b, `weights[${i}]`)) : [weightBytes(weights, 'weights')];
   const weightData = concatBytes(parts);
+  checkWeightBytes(specs, weightData, where, 'weights');
   return {
     kind: 'artifacts',
     ...(json.format !== undefined ? { format: json.format } : {}),
     modelTopology: json.modelTopology,
     weightSpecs: specs,
-    weightData,
+    weightData: weightData.buffer as ArrayBuffer,
   };
 }
 

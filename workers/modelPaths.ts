@@ -7,11 +7,14 @@
  */
 import { InvalidModelError } from '../src/errors.js';
 
-/** `path` as given (a plain relative file path), or an InvalidModelError naming it and `where` (the model.json). */
+/**
+ * `path` as given (a plain relative file path), or an InvalidModelError naming it and `where`,
+ * the model.json ("The model file 'https://…/model.json'").
+ */
 export function checkWeightPath(path: unknown, where: string): string {
   const refuse = (why: string): never => {
     throw new InvalidModelError(
-      `The model file ${where} lists the weight path ${JSON.stringify(path)} in its weightsManifest, ${why}; weight files must be relative paths inside the model.json's folder.`,
+      `${where} lists the weight path ${JSON.stringify(path)} in its weightsManifest, ${why}; weight files must be relative paths inside the model.json's folder.`,
     );
   };
   if (typeof path !== 'string' || path.length === 0) return refuse('which is not a file name');

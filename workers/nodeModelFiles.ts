@@ -2,16 +2,17 @@
  * Loads a model.json and its weight files from disk inside the Node worker (tfjs has no file
  * loader without tfjs-node). Node only: reached from `node.worker.ts`, never from a browser.
  * The files are checked before tfjs sees them: a missing or unreadable file, a model.json that
- * is not JSON or lacks `modelTopology` / `weightsManifest` is an InvalidModelError naming the
- * file, with the original error as `cause`; so is a weight path outside the model.json's folder
- * (absolute, or with `..`: see `modelPaths.ts`), named, before any weight file is read.
+ * is not JSON or breaks the rules of `modelJson.ts` (structure, weight specs, a weight path
+ * outside the model.json's folder: absolute, or with `..`, see `modelPaths.ts`) is an
+ * InvalidModelError naming the file, with the original error as `cause`, before any weight file
+ * is read; so are weight files of a group that do not hold exactly the group's weights.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '../src/tf.js';
+import type * as tf from '../src/tf.js';
 import { InvalidModelError } from '../src/errors.js';
-import { checkWeightPath } from './modelPaths.js';
+import { checkModelJson, checkWeightBytes, concatBytes, type CheckedModelJson } from './modelJson.js';
 
 async function read(file: string, what: string): Promise<Buffer> {
   try {
@@ -21,29 +22,15 @@ async function read(file: string, what: string): Promise<Buffer> {
   }
 }
 
-/** The model.json's content, its structure checked. */
-function parseModelJson(text: string, file: string): tf.io.ModelJSON {
+/** The model.json's content, its structure checked (the check `{ modelJson, weights }` gets too). */
+function parseModelJson(text: string, file: string): CheckedModelJson {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
     throw new InvalidModelError(`The model file '${file}' is not JSON (${(err as Error).message}); is it a complete model.json?`, { cause: err });
   }
-  const bad = (detail: string): never => {
-    throw new InvalidModelError(`The model file '${file}' is not a tfjs model.json: ${detail}`);
-  };
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) return bad('its content is not an object.');
-  const m = json as { modelTopology?: unknown; weightsManifest?: unknown };
-  if (m.modelTopology === null || typeof m.modelTopology !== 'object') return bad('it has no modelTopology object.');
-  if (!Array.isArray(m.weightsManifest)) return bad('it has no weightsManifest array.');
-  m.weightsManifest.forEach((group: unknown, g) => {
-    const { paths, weights } = (group ?? {}) as { paths?: unknown; weights?: unknown };
-    if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string' && p.length > 0)) bad(`weightsManifest[${g}].paths must be an array of file names.`);
-    // Relative to the model.json's folder, inside it: no absolute path, URL or '..'.
-    for (const p of paths as string[]) checkWeightPath(p, `'${file}'`);
-    if (!Array.isArray(weights)) bad(`weightsManifest[${g}].weights must be an array of weight specs.`);
-  });
-  return json as tf.io.ModelJSON;
+  return checkModelJson(json, `The model file '${file}'`);
 }
 
 /** An IOHandler reading a model.json file path or file:// URL and the weights beside it. */
@@ -51,24 +38,29 @@ export function fileHandler(url: string): tf.io.IOHandler {
   return {
     load: async () => {
       const file = url.startsWith('file:') ? fileURLToPath(url) : url;
-      const json = parseModelJson((await read(file, 'model file')).toString('utf8'), file);
+      const { json, specs } = parseModelJson((await read(file, 'model file')).toString('utf8'), file);
       const dir = dirname(file);
-      const buffers: ArrayBuffer[] = [];
-      for (const group of json.weightsManifest) {
+      const groups: Uint8Array[] = [];
+      for (const [g, group] of json.weightsManifest.entries()) {
+        const files: Uint8Array[] = [];
         for (const p of group.paths) {
           const target = join(dir, p);
           // Checked above; and the file it resolves to is inside the folder (a second line of defence).
           if (!resolve(target).startsWith(resolve(dir) + sep)) {
             throw new InvalidModelError(`The model file '${file}' lists the weight path ${JSON.stringify(p)}, which resolves outside the model.json's folder.`);
           }
-          const b = await read(target, `weight file of '${file}'`);
-          buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+          files.push(await read(target, `weight file of '${file}'`));
         }
+        // Each group's files hold exactly its weights: tfjs reads the groups' files as one
+        // stream, so one file too long and the next too short would shift every later weight.
+        const bytes = files.length === 1 ? files[0]! : concatBytes(files);
+        checkWeightBytes(group.weights, bytes, `The model file '${file}'`, `the weight files of weightsManifest[${g}] (${group.paths.join(', ')})`);
+        groups.push(bytes);
       }
       return {
         modelTopology: json.modelTopology,
-        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-        weightData: tf.io.concatenateArrayBuffers(buffers),
+        weightSpecs: specs,
+        weightData: concatBytes(groups).buffer as ArrayBuffer,
         format: json.format,
         generatedBy: json.generatedBy,
         convertedBy: json.convertedBy,

@@ -14,6 +14,7 @@ import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 import type { BatchInput } from '../src/input.js';
 import { checkWeightPath } from './modelPaths.js';
+import { checkArtifactWeights } from './modelJson.js';
 import type { InjectedFault, ModelPayload, WireBatch, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
 /** What the worker's runtime adds to the service. */
@@ -68,6 +69,9 @@ async function loadModel(payload: ModelPayload, options: WorkerServiceOptions): 
 
 async function loadModelUnchecked(payload: ModelPayload, options: WorkerServiceOptions): Promise<tf.LayersModel | tf.GraphModel> {
   if (payload.kind === 'artifacts') {
+    // Checked on the calling side already (or saved from a model there); checked again here, as
+    // the worker takes nothing on trust.
+    checkArtifactWeights(payload.weightSpecs, payload.weightData, 'The model sent by createWorkerAdapter');
     const handler = tf.io.fromMemory({
       modelTopology: payload.modelTopology,
       weightSpecs: payload.weightSpecs,
@@ -77,8 +81,22 @@ async function loadModelUnchecked(payload: ModelPayload, options: WorkerServiceO
     return payload.format === 'graph-model' ? tf.loadGraphModel(handler) : tf.loadLayersModel(handler);
   }
   const { url, graph } = payload;
-  const source = options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : urlHandler(url);
+  const source = checked(options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : urlHandler(url), `The model file '${url}'`);
   return graph ? tf.loadGraphModel(source) : tf.loadLayersModel(source);
+}
+
+/**
+ * `handler` whose loaded weights are checked (`checkArtifactWeights`) before tfjs decodes them:
+ * a model.json fetched over HTTP gets the rules a file or `{ modelJson, weights }` gets.
+ */
+function checked(handler: tf.io.IOHandler, where: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const artifacts = await handler.load!();
+      checkArtifactWeights(artifacts.weightSpecs ?? [], artifacts.weightData, where);
+      return artifacts;
+    },
+  };
 }
 
 /**
@@ -91,7 +109,7 @@ function urlHandler(url: string): tf.io.IOHandler {
   const query = url.lastIndexOf('?');
   const prefix = `${url.substring(0, slash)}/`;
   const suffix = query > slash ? url.substring(query) : '';
-  return tf.io.http(url, { weightUrlConverter: async (p: string) => `${prefix}${checkWeightPath(p, `'${url}'`)}${suffix}` });
+  return tf.io.http(url, { weightUrlConverter: async (p: string) => `${prefix}${checkWeightPath(p, `The model file '${url}'`)}${suffix}` });
 }
 
 /** Makes this worker fail the way a test asked for (see `WorkerService.__injectFault`). */
