@@ -24,8 +24,8 @@ Options (defaults in brackets):
   --model dir          folder with model.json [demos/bench/model]
   --opt s.key=value    per-strategy option, repeatable: --opt alpha-bn.alpha=0.3 (value parsed as JSON when it can be);
                        a strategy entry 'tent@x' runs tent again with --opt tent@x.key=value on top (e.g. --opt tent@x.guard=false)
-  --budget-fraction f  an entry 'name@budget' runs with budget { maxAdaptMsPerFrame: f x the ms per frame that
-                       the entry 'name' measured earlier in this process } (a same-process calibration; 0 < f <= 1)
+  --budget-fraction f  an entry 'name@budget' runs with budget { maxAdaptMsPerFrame: f x the ms per frame of the
+                       update steps the entry 'name' ran earlier in this process } (a same-process calibration; 0 < f <= 1)
   --json file          also write the result JSON here
   -h, --help           this text
 

@@ -31,8 +31,9 @@ export interface BenchOptions {
   strategyOptions?: Record<string, Record<string, unknown>>;
   /**
    * Same-process budget calibration: an entry `name@budget` runs with
-   * `budget: { maxAdaptMsPerFrame: budgetFraction x ms per frame of the entry name }`, measured
-   * earlier in this run (so both see the same machine load).
+   * `budget: { maxAdaptMsPerFrame: budgetFraction x adapt time per frame of the entry name }`
+   * (its steps that ran the update; steps the guard answered with the source model cost less),
+   * measured earlier in this run (so both see the same machine load).
    */
   budgetFraction?: number;
 }
@@ -83,6 +84,8 @@ export interface SafetySummary {
   updatesAfterLastShift: number;
   /** Measured adapter.step wall time per image, ms. */
   msPerImage: number;
+  /** The same over the steps that ran the update (mode 'adapt'), ms; 0 when none did. */
+  adaptMsPerImage: number;
 }
 
 export interface BenchResult {
@@ -158,7 +161,8 @@ export async function runBenchmark(
     if (opts.budgetFraction !== undefined && name.endsWith('@budget')) {
       const base = results.find((x) => x.strategy === baseName(name) && x.status === 'ok');
       if (base?.safety === undefined) throw new Error(`bench: '${name}' needs a finished run of '${baseName(name)}' before it to calibrate its budget.`);
-      const budget = { maxAdaptMsPerFrame: opts.budgetFraction * base.safety.msPerImage };
+      if (!(base.safety.adaptMsPerImage > 0)) throw new Error(`bench: '${baseName(name)}' ran no update step; '${name}' has no adapt time to calibrate its budget on.`);
+      const budget = { maxAdaptMsPerFrame: opts.budgetFraction * base.safety.adaptMsPerImage };
       entryOpts = { ...opts, strategyOptions: { ...opts.strategyOptions, [name]: { ...opts.strategyOptions?.[name], budget } } };
     }
     const r = await runOne(name, stream, entryOpts, onProgress);
@@ -237,7 +241,8 @@ export async function runOne(name: string, stream: TestStream, opts: BenchOption
     let peakTf = 0;
     let peakRss = 0;
     const statSums = new Map<string, Map<string, { sum: number; n: number }>>();
-    const safety: SafetySummary = { updatesRun: 0, stepsSkipped: 0, skippedBy: {}, guardTrips: {}, nonFinite: 0, shifts: [], updatesAfterLastShift: 0, msPerImage: 0 };
+    const safety: SafetySummary = { updatesRun: 0, stepsSkipped: 0, skippedBy: {}, guardTrips: {}, nonFinite: 0, shifts: [], updatesAfterLastShift: 0, msPerImage: 0, adaptMsPerImage: 0 };
+    let [adaptMs, adaptImages] = [0, 0];
     let domain = '';
     const lnC = Math.log(adapter.numClasses);
     adapter.metrics$.subscribe((r) => {
@@ -258,9 +263,11 @@ export async function runOne(name: string, stream: TestStream, opts: BenchOption
       if (!statSums.has(domain)) statSums.set(domain, new Map());
       const ts = performance.now();
       const out = await adapter.step({ data: batch.x, shape: batch.shape });
-      stepMs += performance.now() - ts;
+      const ms = performance.now() - ts;
+      stepMs += ms;
       const n = batch.shape[0];
       if (out.update.mode === 'adapt') {
+        [adaptMs, adaptImages] = [adaptMs + ms, adaptImages + n];
         safety.updatesRun++;
         safety.updatesAfterLastShift++;
       } else {
@@ -317,7 +324,7 @@ export async function runOne(name: string, stream: TestStream, opts: BenchOption
       config,
       ...(own.budget !== undefined ? { budget: own.budget as { maxAdaptMsPerFrame: number } } : {}),
       domainStats,
-      safety: { ...safety, msPerImage: stepMs / images },
+      safety: { ...safety, msPerImage: stepMs / images, adaptMsPerImage: adaptImages > 0 ? adaptMs / adaptImages : 0 },
     };
   } catch (e) {
     return { strategy: name, status: 'error', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };

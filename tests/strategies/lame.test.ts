@@ -492,7 +492,9 @@ describe('LAME under the guard: one forward pass per step', () => {
 
   /** Convolution kernels one call runs (each pass of the model runs each of its conv layers once). */
   async function convKernels(run: () => Promise<unknown>): Promise<number> {
-    const prof = await tf.profile(run);
+    const prof = await tf.profile(async () => {
+      await run();
+    });
     return prof.kernels.filter((k) => /^(Fused)?Conv2D$|DepthwiseConv2d/.test(k.name)).length;
   }
 
