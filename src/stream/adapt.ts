@@ -102,7 +102,8 @@ function errorFields(err: unknown): { name: string; message: string } {
  * backpressure policy dropped the frame. Frames are batched by size and by maximum wait;
  * one adapter step runs at a time. Bad and dropped frames are also reported on
  * `adapter.metrics$`. A tensor frame is read into float32 pixels as it arrives and then
- * disposed (unless `disposeFrames: false`), so the operator itself holds no tensor.
+ * disposed (unless `disposeFrames: false`), so the operator itself holds no tensor. An unknown
+ * option or a value of the wrong type throws `InvalidOptionError` when `adapt` is called.
  *
  * @example
  * const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
