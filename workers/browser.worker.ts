@@ -6,4 +6,4 @@
 import * as Comlink from 'comlink';
 import { createWorkerService } from './service.js';
 
-Comlink.expose(createWorkerService());
+Comlink.expose(createWorkerService({ messages: self }));

@@ -292,7 +292,19 @@ async function toPayload(model: WorkerModelSource, graph: boolean, platform: Wor
   );
 }
 
-/** Calls `onDeath` when the worker fails or exits (a crash must reject pending calls, not hang them). */
+/**
+ * The message of a worker's `messageerror`: a message from it could not be deserialised (in
+ * browsers e.g. an ArrayBuffer the receiving side cannot allocate, or a SharedArrayBuffer across
+ * agent clusters). Comlink listens for 'message' only, so the call waiting for that answer
+ * would wait until its timeout (forever with `timeoutMs: Infinity`) and then report a hang.
+ */
+const MESSAGE_ERROR =
+  "a message from the adapter's worker could not be deserialised (messageerror), so the answer to the pending call is lost; the worker was stopped";
+
+/**
+ * Calls `onDeath` when the worker fails or exits (a crash must reject pending calls, not hang
+ * them), or when one of its messages cannot be deserialised (a lost answer must not either).
+ */
 function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void): void {
   const w = worker as Partial<{
     on(type: string, listener: (arg: unknown) => void): void;
@@ -300,9 +312,11 @@ function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void): void 
   }>;
   if (typeof w.addEventListener === 'function') {
     w.addEventListener('error', (e) => onDeath(new Error(`The adapter's worker failed: ${e.message ?? 'unknown error'}.`)));
+    w.addEventListener('messageerror', () => onDeath(new Error(MESSAGE_ERROR)));
   } else if (typeof w.on === 'function') {
     w.on('error', (e) => onDeath(e instanceof Error ? e : new Error(String(e))));
     w.on('exit', (code) => onDeath(new Error(`The adapter's worker exited (code ${String(code)}).`)));
+    w.on('messageerror', (e) => onDeath(new Error(`${MESSAGE_ERROR} (${e instanceof Error ? e.message : String(e)})`)));
   }
 }
 

@@ -9,4 +9,4 @@ import { fileHandler } from './nodeModelFiles.js';
 import { createWorkerService } from './service.js';
 
 if (parentPort === null) throw new Error('node.worker must run in a worker_threads Worker.');
-Comlink.expose(createWorkerService({ fileHandler }), nodeEndpoint(parentPort));
+Comlink.expose(createWorkerService({ fileHandler, messages: parentPort }), nodeEndpoint(parentPort));

@@ -78,6 +78,7 @@ export interface WorkerService {
 /**
  * @internal How {@link WorkerService.__injectFault} makes a worker fail: exit (`process.exit`
  * in Node, `close()` in a Web Worker), throw an uncaught error, spin in a synchronous endless
- * loop, or leave the step's promise pending forever.
+ * loop, leave the step's promise pending forever, or receive the step's message as one that
+ * could not be deserialised (a `messageerror` event on the worker's port, the step unanswered).
  */
-export type InjectedFault = 'exit' | 'throw' | 'spin' | 'never';
+export type InjectedFault = 'exit' | 'throw' | 'spin' | 'never' | 'messageerror';

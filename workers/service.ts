@@ -17,8 +17,21 @@ import { checkWeightPath } from './modelPaths.js';
 import { checkArtifactWeights } from './modelJson.js';
 import type { InjectedFault, ModelPayload, WireBatch, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
+/** Where a worker's messages arrive: `self` in a Web Worker, `parentPort` in worker_threads. */
+export interface MessageSource {
+  addEventListener(type: 'messageerror', listener: (event: unknown) => void): void;
+  dispatchEvent(event: Event): unknown;
+}
+
 /** What the worker's runtime adds to the service. */
 export interface WorkerServiceOptions {
+  /**
+   * The port the calling side's messages arrive on. A message that cannot be deserialised there
+   * (`messageerror`) is a call Comlink never sees, whose caller would wait for its answer until
+   * its timeout: the worker fails at once instead (an uncaught error, which the calling side
+   * reports as `WorkerCrashedError`).
+   */
+  messages?: MessageSource;
   /**
    * Loads a model given as a string that is not an http(s) URL (a file path or file:// URL).
    * The Node worker entry passes a reader on node:fs; browsers load URLs only.
@@ -112,9 +125,26 @@ function urlHandler(url: string): tf.io.IOHandler {
   return tf.io.http(url, { weightUrlConverter: async (p: string) => `${prefix}${checkWeightPath(p, `The model file '${url}'`)}${suffix}` });
 }
 
+/** The uncaught error of a worker that received a message it could not deserialise. */
+export const WORKER_MESSAGE_ERROR =
+  'The worker received a message it could not deserialise (messageerror): the call it carried is lost, so the worker stops rather than leave the call unanswered.';
+
+function watchMessageErrors(messages: MessageSource): void {
+  messages.addEventListener('messageerror', (event) => {
+    const data = (event as { data?: unknown } | null)?.data;
+    const detail = data instanceof Error ? ` (${data.message})` : '';
+    // Thrown outside the listener: an uncaught error, the worker's 'error' event on the calling side.
+    setTimeout(() => {
+      throw new Error(`${WORKER_MESSAGE_ERROR}${detail}`);
+    });
+  });
+}
+
 /** Makes this worker fail the way a test asked for (see `WorkerService.__injectFault`). */
-function fail(kind: InjectedFault): Promise<never> {
-  if (kind === 'exit') {
+function fail(kind: InjectedFault, messages: MessageSource | undefined): Promise<never> {
+  if (kind === 'messageerror') {
+    messages?.dispatchEvent(new MessageEvent('messageerror', { data: new Error('injected by a test') }));
+  } else if (kind === 'exit') {
     if (typeof process !== 'undefined' && typeof process.exit === 'function') process.exit(3);
     (globalThis as unknown as { close(): void }).close();
   } else if (kind === 'throw') {
@@ -158,6 +188,7 @@ function fromWire(batch: WireBatch): BatchInput {
 /** The service object a worker entry exposes with `Comlink.expose`. */
 export function createWorkerService(options: WorkerServiceOptions = {}): WorkerService {
   sendErrorCauses();
+  if (options.messages !== undefined) watchMessageErrors(options.messages);
   let model: tf.LayersModel | tf.GraphModel | null = null;
   let adapter: Adapter | null = null;
   let subscription: Subscription | null = null;
@@ -204,7 +235,7 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
     },
 
     async step(batch, labels): Promise<StepOutput> {
-      if (injected !== null && injected.remaining-- === 0) return fail(injected.kind);
+      if (injected !== null && injected.remaining-- === 0) return fail(injected.kind, options.messages);
       let out: StepOutput;
       try {
         out = await need().step(fromWire(batch), labels);
