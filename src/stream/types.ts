@@ -38,7 +38,11 @@ export interface Prediction {
   latencyMs: number;
 }
 
-/** A bad frame (wrong shape, dtype, non-finite values): rejected, and the stream goes on. */
+/**
+ * A bad frame (wrong shape, dtype, non-finite values, a bad `trueLabel`), rejected before the
+ * adapter saw it; or a frame of a batch the adapter refused (`InvalidInputError`) or that a worker
+ * fault lost while the worker adapter resumes (`resume`). The stream goes on.
+ */
 export interface FrameErrorRecord {
   kind: 'error';
   frameId: FrameId;
