@@ -171,6 +171,8 @@ class LocalAdapter implements Adapter {
   private stepId = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** A step, predict, reset, snapshot or restore is running (between its awaits). */
+  private busy = false;
 
   constructor(
     readonly strategy: StrategyName,
@@ -366,6 +368,14 @@ class LocalAdapter implements Adapter {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    // A call already running finishes first: freeing the guard and the strategy under a step that
+    // awaits its data left the step on disposed tensors (a tfjs 'Tensor is disposed' error and the
+    // shift detector's records leaked). Calls queued behind it get DisposedError.
+    if (this.busy) void this.queue.then(() => this.free());
+    else this.free();
+  }
+
+  private free(): void {
     this.safety.dispose();
     this.impl.dispose();
     this.releaseModel();
@@ -375,9 +385,14 @@ class LocalAdapter implements Adapter {
   // Steps, resets and snapshots run one at a time, in call order.
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new DisposedError('The adapter was used after dispose().'));
-    const run = this.queue.then(() => {
+    const run = this.queue.then(async () => {
       if (this.disposed) throw new DisposedError('The adapter was used after dispose().');
-      return fn();
+      this.busy = true;
+      try {
+        return await fn();
+      } finally {
+        this.busy = false;
+      }
     });
     this.queue = run.catch(() => undefined);
     return run;

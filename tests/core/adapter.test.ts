@@ -140,6 +140,34 @@ describe('createAdapter', () => {
     adapter.dispose();
   });
 
+  it('dispose() while a guarded step awaits its data: the step finishes, then everything is freed; calls queued behind it get DisposedError', async () => {
+    // Found by a stream review: the guard was freed under the running step (a plain tfjs
+    // "Tensor is disposed" error, 12 tensors of the shift detector left).
+    for (const ticks of [3, 4, 8]) {
+      const model = smallResNet();
+      const base = tf.memory().numTensors;
+      const adapter = await createAdapter(model, { strategy: 'bn-adapt' });
+      const x = randomBatch([4, 12, 12, 1], 5);
+      const running = adapter.step(x);
+      const queued = adapter.step(x).then(
+        () => 'resolved',
+        (e: unknown) => (e as Error).name,
+      );
+      for (let t = 0; t < ticks; t++) await Promise.resolve();
+      adapter.dispose();
+      x.dispose();
+      const out = await running;
+      expect(out.batchSize, `${ticks} ticks`).toBe(4);
+      expect(await queued, `${ticks} ticks`).toBe('DisposedError');
+      const later = randomBatch([4, 12, 12, 1], 6);
+      await expect(adapter.step(later)).rejects.toThrow(/after dispose/);
+      later.dispose();
+      await new Promise((r) => setTimeout(r, 0));
+      expect(tf.memory().numTensors - base, `${ticks} ticks`).toBe(0);
+      model.dispose();
+    }
+  });
+
   // Minutes under load: mutation runs (MUTATION_TESTS set) leave this soak to the conformance suite's long run.
   it.skipIf(process.env.MUTATION_TESTS !== undefined)('5,000 steps leave tf.memory().numTensors unchanged', async () => {
     const model = smallResNet([8, 8, 1], 3);
