@@ -123,7 +123,8 @@ export function encodeState(tensors: NamedTensors, meta: Record<string, unknown>
  * inside the `bytes` view; the header is size-capped UTF-8 JSON of the expected form; every
  * entry has a unique name, a shape of non-negative integers whose product is its length, a
  * float32/int32 dtype and an in-bounds, 4-aligned region that overlaps no other entry (so the
- * copies made total at most the input's size); float values are finite; with
+ * copies made total at most the input's size); together the regions are the whole data section
+ * (a byte inserted, appended or deleted anywhere is caught); float values are finite; with
  * `options.expected`, the entries are exactly the expected tensors. Any violation throws
  * {@link InvalidSnapshotError} before anything is returned (nothing is allocated but plain
  * arrays, which are dropped). Rules: docs/snapshots.md.
@@ -208,6 +209,16 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
   for (let i = 1; i < regions.length; i++) {
     const prev = regions[i - 1]!;
     if (regions[i]!.offset < prev.offset + prev.length * 4) fail(`tensors '${prev.name.slice(0, 80)}' and '${regions[i]!.name.slice(0, 80)}' overlap.`);
+  }
+  // ... and together they are the whole data section, as encodeState lays them out: a byte
+  // inserted anywhere in the data (or appended) would otherwise shift every later tensor's values
+  // (finite values pass every other check) or be ignored.
+  const used = regions.reduce((n, e) => n + e.length * 4, 0);
+  if (used !== dataBytes) {
+    fail(`the tensors take ${used} bytes but the data section holds ${dataBytes}: every byte after the header belongs to one tensor (bytes inserted or appended?).`);
+  }
+  for (let i = PREFIX_BYTES + headerLength; i < dataStart; i++) {
+    if (bytes[i] !== 0) fail(`the padding after the header holds byte ${bytes[i]} at ${i}; it must be zero (bytes inserted?).`);
   }
   const tensors: EncodedState['tensors'] = Object.create(null) as EncodedState['tensors'];
   for (const e of entries) {

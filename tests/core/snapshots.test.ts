@@ -155,6 +155,60 @@ describe('untrusted snapshots', () => {
     }
   });
 
+  it('bytes inserted, deleted or cut at every offset, and every header length but the true one, are rejected (before, 4 bytes inserted in the data were accepted)', async () => {
+    // Before, decodeState ignored bytes after the last tensor: bytes appended were accepted, and
+    // bytes inserted in the data section shifted every later tensor and were accepted whenever the
+    // shifted values stayed finite (for this Tent snapshot, 4 bytes of 0.5f at most offsets; a
+    // CoTTA snapshot took them at 10,977 of 14,676 offsets). The fuzz test samples such edits;
+    // this walks every offset.
+    const f = await fixture('tent');
+    const before = await f.adapter.predict(f.x);
+    const mem = tf.memory();
+    const snap = f.snap;
+    const headerLength = new DataView(snap.buffer, snap.byteOffset).getUint32(8, true);
+    const rejected = async (bytes: Uint8Array, what: string): Promise<void> => {
+      const err = await f.adapter.restore(bytes).then(
+        () => new Error(`${what} was accepted`),
+        (e: unknown) => e,
+      );
+      if (!(err instanceof InvalidSnapshotError)) throw new Error(`${what}: ${String(err)}`);
+    };
+    const half = new Uint8Array(new Float32Array([0.5]).buffer);
+    let tries = 0;
+    for (let at = 0; at <= snap.length; at++) {
+      for (const inserted of [half, half.subarray(0, 1)]) {
+        const b = new Uint8Array(snap.length + inserted.length);
+        b.set(snap.subarray(0, at));
+        b.set(inserted, at);
+        b.set(snap.subarray(at), at + inserted.length);
+        await rejected(b, `${inserted.length} bytes inserted at ${at}`);
+        tries++;
+      }
+      if (at < snap.length) {
+        const deleted = new Uint8Array(snap.length - 1);
+        deleted.set(snap.subarray(0, at));
+        deleted.set(snap.subarray(at + 1), at);
+        await rejected(deleted, `byte ${at} deleted`);
+        await rejected(snap.subarray(0, at), `cut to ${at} bytes`);
+        tries += 2;
+      }
+    }
+    for (const h of [...Array(snap.length - 11).keys(), 0x7fffffff, 0x80000000, 0xffffffff, 16 * 1024 * 1024 + 1]) {
+      if (h === headerLength) continue;
+      const b = snap.slice();
+      new DataView(b.buffer).setUint32(8, h, true);
+      await rejected(b, `header length ${h}`);
+      tries++;
+    }
+    expect(tries).toBeGreaterThan(4 * snap.length);
+    // Nothing changed: the state, the predictions, the memory.
+    expect(tf.memory().numTensors).toBe(mem.numTensors);
+    expect(tf.memory().numBytes).toBe(mem.numBytes);
+    expect(await f.adapter.snapshot()).toEqual(snap);
+    expect((await f.adapter.predict(f.x)).probs).toEqual(before.probs);
+    f.adapter.dispose();
+  }, 300_000);
+
   it('4. malformed bytes of every kind give InvalidSnapshotError, never SyntaxError/TypeError/RangeError', async () => {
     const f = await fixture('bn-adapt');
     const parts = splitSnapshot(f.snap);

@@ -161,7 +161,7 @@ describe('encodeState / decodeState', () => {
     for (const name of ['', 5, long]) {
       expect(decodeError(withEntries([entry({ name })]))).toBe('decodeState: entry 0: the name must be a string of 1 to 1024 characters.');
     }
-    expect(decodeState(withEntries([entry({ name: 'n'.repeat(1024) })])).tensors['n'.repeat(1024)]).toBeDefined();
+    expect(decodeState(withEntries([entry({ name: 'n'.repeat(1024) })], 8)).tensors['n'.repeat(1024)]).toBeDefined();
     expect(decodeError(withEntries([entry(), entry({ offset: 8 })]))).toBe("decodeState: entry 1: the tensor 'w' appears twice.");
     expect(decodeError(withEntries([entry({ name: 'x'.repeat(100), dtype: 'bool' })]))).toBe(
       `decodeState: entry 0 ('${'x'.repeat(80)}'): dtype "bool"; only 'float32' and 'int32' are stored.`,
@@ -173,7 +173,7 @@ describe('encodeState / decodeState', () => {
     for (const shape of [2, [2, -1], [1.5], ['2'], [1, 1, 1, 1, 1, 1, 1, 1, 2], [2 ** 53]]) {
       expect(decodeError(withEntries([entry({ shape, length: 2 })])), JSON.stringify(shape)).toBe(shapeMsg);
     }
-    expect(decodeState(withEntries([entry({ shape: [1, 1, 1, 1, 1, 1, 1, 2] })])).tensors.w!.shape).toHaveLength(8);
+    expect(decodeState(withEntries([entry({ shape: [1, 1, 1, 1, 1, 1, 1, 2] })], 8)).tensors.w!.shape).toHaveLength(8);
     expect(decodeError(withEntries([entry({ length: 3 })]))).toBe("decodeState: entry 0 ('w'): length 3 is not the product of its shape [2].");
     expect(decodeError(withEntries([entry({ length: '2' })]))).toBe("decodeState: entry 0 ('w'): length 2 is not the product of its shape [2].");
     // A product past 2^53 is clamped, never equal to a safe length.
@@ -182,20 +182,58 @@ describe('encodeState / decodeState', () => {
       expect(decodeError(withEntries([entry({ offset })])), String(offset)).toBe(`decodeState: entry 0 ('w'): offset ${String(offset)} must be a non-negative multiple of 4.`);
     }
     expect(decodeError(withEntries([entry({ offset: 60 })]))).toBe("decodeState: entry 0 ('w'): bytes 60..68 lie outside the 64-byte data section.");
-    expect(decodeState(withEntries([entry({ offset: 56 })])).tensors.w!.data).toHaveLength(2);
+    expect(decodeState(withEntries([entry({ name: 'v', shape: [14], length: 14 }), entry({ offset: 56 })])).tensors.w!.data).toHaveLength(2);
   });
 
   it('refuses overlapping regions (empty tensors overlap nothing) and non-finite values', () => {
     expect(decodeError(withEntries([entry({ name: 'a', offset: 8 }), entry({ name: 'b', offset: 12 })]))).toBe("decodeState: tensors 'a' and 'b' overlap.");
     expect(decodeError(withEntries([entry({ name: 'b', offset: 12 }), entry({ name: 'a', offset: 8 })]))).toBe("decodeState: tensors 'a' and 'b' overlap.");
-    const ok = decodeState(withEntries([entry({ name: 'a', offset: 8 }), entry({ name: 'b', offset: 16 }), entry({ name: 'e', shape: [0], length: 0, offset: 8 })]));
+    const ok = decodeState(withEntries([entry({ name: 'a', offset: 0 }), entry({ name: 'b', offset: 8 }), entry({ name: 'e', shape: [0], length: 0, offset: 4 })], 16));
     expect(Object.keys(ok.tensors)).toEqual(['a', 'b', 'e']);
     expect(ok.tensors.e!.data).toHaveLength(0);
-    const data = new Uint8Array(16);
+    const data = new Uint8Array(8);
     new DataView(data.buffer).setFloat32(4, NaN, true);
     expect(() => decodeState(joinSnapshot({ entries: [entry()], meta: {} }, data))).toThrow("decodeState: snapshot tensor 'w' holds NaN at index 1; values must be finite.");
     // An int32 region is read as integers: the same bytes are a finite value there.
     expect(Array.from(decodeState(joinSnapshot({ entries: [entry({ dtype: 'int32' })], meta: {} }, data)).tensors.w!.data)).toEqual([0, 0x7fc00000]);
+  });
+
+  it('refuses a data section the tensors do not cover exactly (bytes inserted, appended or skipped) and padding that is not zero', () => {
+    // Before, bytes after the last tensor were ignored, and 4 bytes inserted in a CoTTA snapshot's
+    // data section were accepted at 10,977 of its 14,676 offsets (every later tensor shifted, its
+    // values still finite).
+    const a = tf.tensor(f32(1, 2, 3));
+    const b = tf.tensor(f32(4, 5));
+    const bytes = encodeState({ a, b }, { k: 1 });
+    const dataStart = bytes.length - 20;
+    const msg = (used: number, held: number) =>
+      `decodeState: the tensors take ${used} bytes but the data section holds ${held}: every byte after the header belongs to one tensor (bytes inserted or appended?).`;
+    for (const extra of [1, 4, 8]) {
+      const appended = new Uint8Array(bytes.length + extra);
+      appended.set(bytes);
+      expect(decodeError(appended), `appended ${extra}`).toBe(msg(20, 20 + extra));
+      for (let at = dataStart; at <= bytes.length; at += 4) {
+        const inserted = new Uint8Array(bytes.length + extra);
+        inserted.set(bytes.subarray(0, at));
+        inserted.fill(0x3f, at, at + extra); // finite float32 bytes
+        inserted.set(bytes.subarray(at), at + extra);
+        expect(decodeError(inserted), `inserted ${extra} at ${at}`).toBe(msg(20, 20 + extra));
+      }
+    }
+    // A gap between two tensors, with the data section's size right.
+    const gap = joinSnapshot({ entries: [entry({ name: 'a', offset: 0 }), entry({ name: 'b', offset: 12 })], meta: {} }, new Uint8Array(20));
+    expect(decodeError(gap)).toBe(msg(16, 20));
+    // Empty tensors take no bytes: a state of only empty tensors has an empty data section.
+    expect(decodeState(withEntries([entry({ shape: [0, 3], length: 0 })], 0)).tensors.w!.data).toHaveLength(0);
+    expect(decodeError(withEntries([entry({ shape: [0, 3], length: 0 })], 4))).toBe(msg(0, 4));
+    // The padding between the header and the data is zero.
+    const headerEnd = 12 + new DataView(bytes.buffer).getUint32(8, true);
+    expect(dataStart).toBeGreaterThan(headerEnd); // this header needs padding
+    const padded = bytes.slice();
+    padded[headerEnd] = 1;
+    expect(decodeError(padded)).toBe(`decodeState: the padding after the header holds byte 1 at ${headerEnd}; it must be zero (bytes inserted?).`);
+    expect(Array.from(decodeState(bytes).tensors.b!.data)).toEqual([4, 5]);
+    tf.dispose([a, b]);
   });
 
   it('with `expected`: exactly those tensors, shapes, dtypes, and non-negative where asked', () => {
@@ -249,7 +287,7 @@ describe('decodeState: long names and values are cut in messages; boundaries', (
         `decodeState: tensor 'a' is [${shape}] float32; this adapter's is [2,3] float32.`,
       );
     }
-    expect(decodeState(withEntries([a([2, 3])]), { expected }).tensors.a!.shape).toEqual([2, 3]);
+    expect(decodeState(withEntries([a([2, 3])], 24), { expected }).tensors.a!.shape).toEqual([2, 3]);
     const y = 'y'.repeat(100);
     expect(decodeError(withEntries([L(), entry({ name: y, offset: 4 })]))).toBe(`decodeState: tensors '${cut}' and '${'y'.repeat(80)}' overlap.`);
   });
