@@ -569,14 +569,18 @@ class RemoteAdapter implements WorkerAdapter {
       const got = bytes === null ? 'null' : Array.isArray(bytes) ? 'an array' : typeof bytes;
       return Promise.reject(new errors.InvalidSnapshotError(`restore: expected the snapshot as a Uint8Array; got ${got}.`));
     }
-    // Our own copy: the bytes are the state a new worker would resume from.
-    const copy = this.settings.resume !== null ? new Uint8Array(bytes) : null; // never Buffer#slice (a view)
+    // Taken now, as a batch is (the call may wait behind others, and the caller may reuse its
+    // buffer meanwhile): a copy of our own, never Buffer#slice (a view). Under auto-resume the
+    // same bytes are the state a new worker resumes from, so they are sent as a copy and kept;
+    // else transferred. A view whose buffer was detached is empty (the worker refuses it).
+    const taken = bytes.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(bytes);
+    const keep = this.settings.resume !== null;
     return this.enqueue(
-      (remote) => remote.restore(bytes),
+      (remote) => remote.restore(keep ? taken : Comlink.transfer(taken, [taken.buffer])),
       this.settings.timeoutMs,
       async () => {
-        if (copy === null) return;
-        this.latestSnapshot = copy;
+        if (!keep) return;
+        this.latestSnapshot = taken;
         this.latestSnapshotStep = 'next-step';
         this.stepsSinceSnapshot = 0;
       },

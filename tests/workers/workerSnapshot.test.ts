@@ -75,4 +75,39 @@ describe('worker restore of untrusted bytes', () => {
       await resuming.terminate();
     }
   }, 300_000);
+
+  it('restore takes the bytes when it is called, as a batch: a buffer reused before the call is sent does not change what is restored, or what a restart resumes from', async () => {
+    // Before, the bytes were read when the call reached the front of the queue: a caller reusing
+    // its buffer right after restore() (not awaited) had the worker restore the new content, while
+    // auto-resume kept a copy of the old one, so a restart went back to a state never restored.
+    const model = smallResNet([8, 8, 1], 3);
+    randomizeBatchNorms(model);
+    for (const resume of [undefined, { snapshotEvery: 1000 }]) {
+      const w = await createWorkerAdapter({ model, strategy: 'tent', seed: 2, ...(resume !== undefined ? { resume } : {}) });
+      try {
+        const x = { data: tf.tidy(() => tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 5).dataSync() as Float32Array), shape: [4, 8, 8, 1] };
+        await w.step({ data: x.data.slice(), shape: x.shape });
+        const one = await w.snapshot();
+        await w.step({ data: x.data.slice(), shape: x.shape });
+        const two = await w.snapshot();
+        const buf = Buffer.from(one);
+        // A step still running: the restore waits behind it while the caller reuses its buffer.
+        const stepping = w.step({ data: x.data.slice(), shape: x.shape });
+        const restoring = w.restore(buf);
+        buf.set(two);
+        await stepping;
+        await restoring;
+        expect(await w.snapshot(), `resume ${JSON.stringify(resume)}`).toEqual(one);
+        if (resume !== undefined) {
+          const restarted = new Promise<void>((r) => w.metrics$.subscribe((m) => m.kind === 'worker-restart' && r()));
+          await injectWorkerFault(w, 'exit', 0);
+          await w.step({ data: x.data.slice(), shape: x.shape }).catch(() => undefined);
+          await restarted;
+          expect(await w.snapshot()).toEqual(one);
+        }
+      } finally {
+        await w.terminate();
+      }
+    }
+  }, 300_000);
 });
