@@ -69,53 +69,70 @@ export function checkWeightSpecs(specs: readonly unknown[], at: (i: number) => s
 }
 
 /**
- * How many bytes `specs` take, decoded from the start of `bytes` as tfjs does, or an
- * {@link InvalidModelError} as soon as a weight runs past the end of `bytes`. The element counts
- * are not trusted: a fixed-size weight is sized by arithmetic, and a `string` weight's values are
- * walked only while their length fields lie inside `bytes` (at most `bytes.length / 4` steps).
- * `specs` must have passed {@link checkWeightSpecs}.
+ * How many bytes `specs` take, decoded from the start of `byteLength` bytes as tfjs does, or an
+ * {@link InvalidModelError} as soon as a weight runs past the end. The element counts are not
+ * trusted: a fixed-size weight is sized by arithmetic, and a `string` weight's values are walked
+ * in `view` only while their length fields lie inside it (at most `byteLength / 4` steps). Null
+ * when a `string` weight needs the bytes and `view` is null. `specs` must have passed
+ * {@link checkWeightSpecs}.
  */
-function decodedLength(specs: readonly tf.io.WeightsManifestEntry[], bytes: Uint8Array, where: string, what: string): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+function decodedLength(specs: readonly tf.io.WeightsManifestEntry[], byteLength: number, view: DataView | null, where: string, what: string): number | null {
   let offset = 0;
   const short = (spec: tf.io.WeightsManifestEntry, need: number): never => {
     throw new InvalidModelError(
-      `${where}: ${what} hold ${bytes.byteLength} bytes, too few for the weightsManifest: the weight '${spec.name.slice(0, 80)}' (shape [${spec.shape.join(', ')}], ${spec.dtype}) needs bytes ${offset} to ${need}. The weight files do not belong to this model.json, or are cut short.`,
+      `${where}: ${what} hold ${byteLength} bytes, too few for the weightsManifest: the weight '${spec.name.slice(0, 80)}' (shape [${spec.shape.join(', ')}], ${spec.dtype}) needs bytes ${offset} to ${need}. The weight files do not belong to this model.json, or are cut short.`,
     );
   };
   for (const spec of specs) {
     let size = 1;
     for (const d of spec.shape) size = Math.min(size * d, Number.MAX_SAFE_INTEGER);
     if (spec.dtype === 'string' && spec.quantization === undefined) {
+      if (view === null) return null;
       // Each value: a u32 byte count, then that many bytes.
       for (let k = 0; k < size; k++) {
-        if (offset + 4 > bytes.byteLength) short(spec, offset + 4);
+        if (offset + 4 > byteLength) short(spec, offset + 4);
         const end = offset + 4 + view.getUint32(offset, true);
-        if (end > bytes.byteLength) short(spec, end);
+        if (end > byteLength) short(spec, end);
         offset = end;
       }
       continue;
     }
     const end = offset + size * BYTES_PER_VALUE[spec.quantization?.dtype ?? spec.dtype]!;
-    if (end > bytes.byteLength) short(spec, end);
+    if (end > byteLength) short(spec, end);
     offset = end;
   }
   return offset;
+}
+
+function checkLength(used: number, byteLength: number, where: string, what: string): void {
+  if (used !== byteLength) {
+    throw new InvalidModelError(
+      `${where}: ${what} hold ${byteLength} bytes, but the weightsManifest describes ${used}. The weight files do not belong to this model.json.`,
+    );
+  }
 }
 
 /**
  * Throws {@link InvalidModelError} unless `bytes` hold exactly the weights `specs` describe (checked
  * with {@link checkWeightSpecs}): not fewer (tfjs would fail on a half-read weight or read the next
  * file's bytes) and not more (tfjs would ignore them, and load a model whose weight files belong
- * to another model.json). `what` names the bytes in the message ('the weight files of group 0').
+ * to another model.json). `what` names the bytes in the message (plural: 'the weight files of weightsManifest[0] (w.bin)').
  */
 export function checkWeightBytes(specs: readonly tf.io.WeightsManifestEntry[], bytes: Uint8Array, where: string, what: string): void {
-  const used = decodedLength(specs, bytes, where, what);
-  if (used !== bytes.byteLength) {
-    throw new InvalidModelError(
-      `${where}: ${what} hold ${bytes.byteLength} bytes, but the weightsManifest describes ${used}. The weight files do not belong to this model.json.`,
-    );
-  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  checkLength(decodedLength(specs, bytes.byteLength, view, where, what)!, bytes.byteLength, where, what);
+}
+
+/**
+ * {@link checkWeightBytes} from the size alone, before the bytes are read (a file's size from
+ * `stat`): the same error, without reading a weight file far larger than the manifest says.
+ * Returns false when it cannot tell (a `string` weight is sized by its bytes).
+ */
+export function checkWeightSize(specs: readonly tf.io.WeightsManifestEntry[], byteLength: number, where: string, what: string): boolean {
+  const used = decodedLength(specs, byteLength, null, where, what);
+  if (used === null) return false;
+  checkLength(used, byteLength, where, what);
+  return true;
 }
 
 /** What {@link checkModelJson} returns: the model.json typed, with every weight spec in manifest order. */

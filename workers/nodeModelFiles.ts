@@ -7,12 +7,20 @@
  * InvalidModelError naming the file, with the original error as `cause`, before any weight file
  * is read; so are weight files of a group that do not hold exactly the group's weights.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '../src/tf.js';
 import { InvalidModelError } from '../src/errors.js';
-import { checkModelJson, checkWeightBytes, concatBytes, type CheckedModelJson } from './modelJson.js';
+import { checkModelJson, checkWeightBytes, checkWeightSize, concatBytes, type CheckedModelJson } from './modelJson.js';
+
+async function sizeOf(file: string, what: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (err) {
+    throw new InvalidModelError(`Could not read the ${what} '${file}': ${(err as Error).message}.`, { cause: err });
+  }
+}
 
 async function read(file: string, what: string): Promise<Buffer> {
   try {
@@ -42,19 +50,26 @@ export function fileHandler(url: string): tf.io.IOHandler {
       const dir = dirname(file);
       const groups: Uint8Array[] = [];
       for (const [g, group] of json.weightsManifest.entries()) {
-        const files: Uint8Array[] = [];
-        for (const p of group.paths) {
+        const targets = group.paths.map((p) => {
           const target = join(dir, p);
           // Checked above; and the file it resolves to is inside the folder (a second line of defence).
           if (!resolve(target).startsWith(resolve(dir) + sep)) {
             throw new InvalidModelError(`The model file '${file}' lists the weight path ${JSON.stringify(p)}, which resolves outside the model.json's folder.`);
           }
-          files.push(await read(target, `weight file of '${file}'`));
-        }
+          return target;
+        });
         // Each group's files hold exactly its weights: tfjs reads the groups' files as one
         // stream, so one file too long and the next too short would shift every later weight.
+        // Their sizes are checked before they are read (a weight file of gigabytes next to a
+        // manifest of kilobytes is never read), their bytes after (a string weight's size).
+        const what = `the weight files of weightsManifest[${g}] (${group.paths.join(', ')})`;
+        let size = 0;
+        for (const target of targets) size += await sizeOf(target, `weight file of '${file}'`);
+        checkWeightSize(group.weights, size, `The model file '${file}'`, what);
+        const files: Uint8Array[] = [];
+        for (const target of targets) files.push(await read(target, `weight file of '${file}'`));
         const bytes = files.length === 1 ? files[0]! : concatBytes(files);
-        checkWeightBytes(group.weights, bytes, `The model file '${file}'`, `the weight files of weightsManifest[${g}] (${group.paths.join(', ')})`);
+        checkWeightBytes(group.weights, bytes, `The model file '${file}'`, what);
         groups.push(bytes);
       }
       return {

@@ -1,0 +1,55 @@
+/**
+ * The Node worker's model file loader (`workers/nodeModelFiles.ts`) on its own: the weight files'
+ * sizes are checked against the manifest before they are read. Before, every weight file was read
+ * whole first, so a weight file of hundreds of megabytes (or gigabytes) beside a model.json whose
+ * manifest describes 8 bytes was allocated in the worker before the model was refused.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { InvalidModelError } from '../../src/errors.js';
+import { fileHandler } from '../../workers/nodeModelFiles.js';
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const original = await importOriginal<typeof import('node:fs/promises')>();
+  return { ...original, readFile: vi.fn(original.readFile) };
+});
+
+describe('model files: sizes before bytes', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-model-files-'));
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const modelJson = (weights: unknown[]) => JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['w.bin'], weights }] });
+
+  it('a weight file of 256 MiB beside a manifest of 8 bytes is refused without being read; the right size loads; a string weight (sized by its bytes) is read, then checked', async () => {
+    const file = path.join(dir, 'model.json');
+    fs.writeFileSync(file, modelJson([{ name: 'w', shape: [2], dtype: 'float32' }]));
+    fs.writeFileSync(path.join(dir, 'w.bin'), new Uint8Array(0));
+    fs.truncateSync(path.join(dir, 'w.bin'), 256 * 1024 * 1024); // sparse: no disk, no memory
+    vi.mocked(readFile).mockClear();
+    const err = await fileHandler(file).load!().catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(InvalidModelError);
+    expect((err as Error).message).toBe(
+      `The model file '${file}': the weight files of weightsManifest[0] (w.bin) hold 268435456 bytes, but the weightsManifest describes 8. The weight files do not belong to this model.json.`,
+    );
+    expect(vi.mocked(readFile).mock.calls.map((c) => path.basename(String(c[0])))).toEqual(['model.json']);
+
+    // The right size is read and loaded.
+    fs.writeFileSync(path.join(dir, 'w.bin'), new Uint8Array(new Float32Array([1, 2]).buffer));
+    const ok = await fileHandler(file).load!();
+    expect(Array.from(new Float32Array(ok.weightData as ArrayBuffer))).toEqual([1, 2]);
+    // A string weight: its size is only known from its bytes, so the file is read and checked.
+    fs.writeFileSync(file, modelJson([{ name: 's', shape: [1], dtype: 'string' }]));
+    fs.writeFileSync(path.join(dir, 'w.bin'), Uint8Array.from([3, 0, 0, 0, 97, 98, 99, 0]));
+    const err = await fileHandler(file).load!().catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(InvalidModelError);
+    expect((err as Error).message).toMatch(/hold 8 bytes, but the weightsManifest describes 7\./);
+  });
+});
