@@ -25,8 +25,14 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const WORK = mkdtempSync(join(tmpdir(), 'edge-tta-consumer-'));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Fail before minutes of installs and builds, not at the browser step (which playwright reports
+// as a launch error, after which the tfjs 4.21 and git-URL steps never run).
+if (!existsSync(CHROMIUM)) {
+  console.error(`consumer check: no Chromium at ${CHROMIUM}; install Debian's (\`apt-get install chromium\`, as .ci/run does) or set CHROMIUM_PATH.`);
+  process.exit(1);
+}
+const WORK = mkdtempSync(join(tmpdir(), 'edge-tta-consumer-'));
 const t0 = performance.now();
 // Set KEEP_CONSUMER_WORK=1 to keep the temp folder for a look after a failure.
 process.on('exit', () => process.env.KEEP_CONSUMER_WORK || rmSync(WORK, { recursive: true, force: true }));
