@@ -57,8 +57,9 @@ const SPECIFIERS = Object.keys(pkg.exports)
   .map((key) => (key === '.' ? 'edge-tta' : `edge-tta/${key.slice(2)}`));
 
 describe('the types of every export resolve under node16, bundler and node10 resolution', () => {
-  it('exports the subpaths this test expects', () => {
-    expect(SPECIFIERS).toEqual(['edge-tta', 'edge-tta/workers', 'edge-tta/workers/browser.worker', 'edge-tta/workers/node.worker', 'edge-tta/testing']);
+  // A new export is covered by the cases below as soon as package.json has it.
+  it('reads the exports from package.json', () => {
+    expect(SPECIFIERS).toEqual(expect.arrayContaining(['edge-tta', 'edge-tta/workers', 'edge-tta/workers/browser.worker', 'edge-tta/workers/node.worker', 'edge-tta/testing']));
   });
 
   for (const { name, importer, options } of RESOLUTIONS) {
