@@ -48,8 +48,8 @@ describe('model files: sizes before bytes', () => {
     // A string weight: its size is only known from its bytes, so the file is read and checked.
     fs.writeFileSync(file, modelJson([{ name: 's', shape: [1], dtype: 'string' }]));
     fs.writeFileSync(path.join(dir, 'w.bin'), Uint8Array.from([3, 0, 0, 0, 97, 98, 99, 0]));
-    const err = await fileHandler(file).load!().catch((e: unknown) => e as Error);
-    expect(err).toBeInstanceOf(InvalidModelError);
-    expect((err as Error).message).toMatch(/hold 8 bytes, but the weightsManifest describes 7\./);
+    const stringErr = await fileHandler(file).load!().catch((e: unknown) => e as Error);
+    expect(stringErr).toBeInstanceOf(InvalidModelError);
+    expect((stringErr as Error).message).toMatch(/hold 8 bytes, but the weightsManifest describes 7\./);
   });
 });
