@@ -146,6 +146,13 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
   if (version !== VERSION) fail(`state format version ${version}; this build reads version ${VERSION}.`);
   const headerLength = view.getUint32(8, true);
   if (headerLength > MAX_HEADER_BYTES) fail(`the header claims ${headerLength} bytes; at most ${MAX_HEADER_BYTES} are read.`);
+  // With the expected state known, its header is far smaller than the general cap, and parsing
+  // is the one allocation made before the entries are checked: 16 MiB of `{},{},...` parse to
+  // ~375 MB of objects in ~2 s, refused only afterwards for their count.
+  const bound = options.expected !== undefined ? headerBound(options.expected) : MAX_HEADER_BYTES;
+  if (headerLength > bound) {
+    fail(`the header claims ${headerLength} bytes; the header of this adapter's state (${options.expected!.size} tensors) takes at most ${bound}. Restore a snapshot of the same strategy, options and model.`);
+  }
   if (PREFIX_BYTES + headerLength > bytes.byteLength) {
     fail(`the header claims ${headerLength} bytes but only ${bytes.byteLength - PREFIX_BYTES} follow the prefix (truncated?).`);
   }
@@ -231,6 +238,22 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
     tensors[e.name] = { data, shape: e.shape, dtype: e.dtype };
   }
   return { tensors, meta };
+}
+
+/** Header bytes allowed for the top level and the meta of a state of known tensors. */
+const HEADER_META_BYTES = 64 * 1024;
+/** Header bytes allowed per entry besides its name: keys, dtype, a rank-8 shape, offset and length. */
+const HEADER_ENTRY_BYTES = 256;
+
+/**
+ * The longest header a state of the `expected` tensors may have: a few times what `encodeState`
+ * writes (an entry takes ~70 bytes besides its name and shape; a name is counted at 6 bytes a
+ * character, each one `\uXXXX`-escaped), plus {@link HEADER_META_BYTES} for the meta.
+ */
+function headerBound(expected: ReadonlyMap<string, TensorSpec>): number {
+  let n = HEADER_META_BYTES;
+  for (const name of expected.keys()) n += 6 * name.length + HEADER_ENTRY_BYTES;
+  return Math.min(n, MAX_HEADER_BYTES);
 }
 
 function arraysEqual(a: readonly number[], b: readonly number[]): boolean {

@@ -4,7 +4,7 @@
  * (deepCopy, copyVariables, assignVariables, stateTensors) that snapshot, restore and reset use.
  */
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidInputError, InvalidSnapshotError, initBackend } from '../../src/index.js';
 import type { TensorSpec } from '../../src/model/stateSpec.js';
 import {
@@ -196,6 +196,39 @@ describe('encodeState / decodeState', () => {
     expect(() => decodeState(joinSnapshot({ entries: [entry()], meta: {} }, data))).toThrow("decodeState: snapshot tensor 'w' holds NaN at index 1; values must be finite.");
     // An int32 region is read as integers: the same bytes are a finite value there.
     expect(Array.from(decodeState(joinSnapshot({ entries: [entry({ dtype: 'int32' })], meta: {} }, data)).tensors.w!.data)).toEqual([0, 0x7fc00000]);
+  });
+
+  it('with `expected`, a header longer than that state\'s can be is refused before it is parsed', () => {
+    // Before, only the general 16 MiB cap applied: 16 MiB of `{},{},...` parsed to ~375 MB of
+    // objects in ~2 s (node, measured) before the entry count refused them.
+    const expected = new Map<string, TensorSpec>([
+      ['a', { shape: [2], dtype: 'float32' }],
+      ['bn/moving_variance', { shape: [2], dtype: 'float32', nonNegative: true }],
+    ]);
+    const bound = 64 * 1024 + (6 * 1 + 256) + (6 * 18 + 256);
+    const junk = new TextEncoder().encode(`{"entries":[${'{},'.repeat(1_000_000)}{}],"meta":{}}`);
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(decodeError(joinSnapshot(null, new Uint8Array(16), junk), { expected })).toBe(
+        `decodeState: the header claims ${junk.length} bytes; the header of this adapter's state (2 tensors) takes at most ${bound}. Restore a snapshot of the same strategy, options and model.`,
+      );
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+    // Without `expected`, the general cap: parsed, then refused for what it holds.
+    expect(decodeError(joinSnapshot(null, new Uint8Array(16), junk))).toBe('decodeState: entry 0 must be an object with exactly name, shape, dtype, offset, length.');
+    // A header of exactly the bound (a real one padded with spaces) is read; one byte more is not.
+    const a = tf.tensor(f32(1, 2));
+    const v = tf.tensor(f32(3, 4));
+    const real = encodeState({ a, 'bn/moving_variance': v });
+    const parts = { headerLength: new DataView(real.buffer).getUint32(8, true) };
+    const header = new TextDecoder().decode(real.subarray(12, 12 + parts.headerLength));
+    const data = real.subarray(real.length - 16);
+    const padded = (n: number) => joinSnapshot(null, data, new TextEncoder().encode(header + ' '.repeat(n - header.length)));
+    expect(Array.from(decodeState(padded(bound), { expected }).tensors['bn/moving_variance']!.data)).toEqual([3, 4]);
+    expect(decodeError(padded(bound + 1), { expected })).toMatch(/takes at most/);
+    tf.dispose([a, v]);
   });
 
   it('refuses a data section the tensors do not cover exactly (bytes inserted, appended or skipped) and padding that is not zero', () => {
