@@ -1,7 +1,7 @@
 import * as tf from './tf.js';
 import { Subject, type Observable } from 'rxjs';
 import { DisposedError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
-import { checkStateMeta, COUNTER } from './model/stateSpec.js';
+import { checkStateMeta, COUNTER, metaJsonBound } from './model/stateSpec.js';
 import { checkLabels, checkModelNotDisposed, checkOptionsObject, checkSeed } from './adapterArgs.js';
 import { leaseModel } from './modelLease.js';
 import type { BatchInput } from './input.js';
@@ -329,6 +329,8 @@ class LocalAdapter implements Adapter {
       const decoded = decodeState(bytes, {
         owner,
         expected: spec.tensors,
+        // The strategy's meta at its longest, plus the wrapper (strategy, stepId).
+        metaBytes: 4096 + metaJsonBound(spec.meta),
         checkMeta: (m) => {
           const keys = Object.keys(m);
           if (keys.length !== 3 || !['strategy', 'stepId', 'meta'].every((k) => Object.hasOwn(m, k))) {

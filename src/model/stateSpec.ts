@@ -109,3 +109,14 @@ export function checkTensorValues(owner: string, name: string, data: Float32Arra
     }
   }
 }
+
+/**
+ * The most bytes a `meta` of `schema` takes as JSON, whatever its values: each key counted at 6
+ * bytes a character (`\uXXXX`-escaped), each number at 32 (the longest a double prints is 24).
+ * What a snapshot's header may spend on it (`decodeState`'s `metaBytes`).
+ */
+export function metaJsonBound(schema: StateMetaSchema): number {
+  let n = 2;
+  for (const [key, field] of Object.entries(schema)) n += 6 * key.length + 4 + (field.type === 'object' ? metaJsonBound(field.fields) : 32);
+  return n;
+}

@@ -85,6 +85,12 @@ export interface DecodeStateOptions {
   checkMeta?: (meta: Record<string, unknown>) => void;
   /** Who is decoding, for error messages. Defaults to `'decodeState'`. */
   owner?: string;
+  /**
+   * Bytes the header's `meta` may take (with `expected`; see {@link headerBound}). Defaults to
+   * 64 KiB; `restore` passes what its strategy's meta schema can take (a ROID state of 5,000
+   * classes holds 5,000 numbers there).
+   */
+  metaBytes?: number;
 }
 
 /**
@@ -149,7 +155,7 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
   // With the expected state known, its header is far smaller than the general cap, and parsing
   // is the one allocation made before the entries are checked: 16 MiB of `{},{},...` parse to
   // ~375 MB of objects in ~2 s, refused only afterwards for their count.
-  const bound = options.expected !== undefined ? headerBound(options.expected) : MAX_HEADER_BYTES;
+  const bound = options.expected !== undefined ? headerBound(options.expected, options.metaBytes) : MAX_HEADER_BYTES;
   if (headerLength > bound) {
     fail(`the header claims ${headerLength} bytes; the header of this adapter's state (${options.expected!.size} tensors) takes at most ${bound}. Restore a snapshot of the same strategy, options and model.`);
   }
@@ -240,18 +246,19 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
   return { tensors, meta };
 }
 
-/** Header bytes allowed for the top level and the meta of a state of known tensors. */
+/** Header bytes allowed for the meta of a state of known tensors, unless told (`metaBytes`). */
 const HEADER_META_BYTES = 64 * 1024;
 /** Header bytes allowed per entry besides its name: keys, dtype, a rank-8 shape, offset and length. */
 const HEADER_ENTRY_BYTES = 256;
 
 /**
  * The longest header a state of the `expected` tensors may have: a few times what `encodeState`
- * writes (an entry takes ~70 bytes besides its name and shape; a name is counted at 6 bytes a
- * character, each one `\uXXXX`-escaped), plus {@link HEADER_META_BYTES} for the meta.
+ * writes for its entries (an entry takes ~70 bytes besides its name and shape; a name is counted
+ * at 6 bytes a character, each one `\uXXXX`-escaped), plus `metaBytes` (default 64 KiB) for the
+ * top level and the meta. At most {@link MAX_HEADER_BYTES}.
  */
-function headerBound(expected: ReadonlyMap<string, TensorSpec>): number {
-  let n = HEADER_META_BYTES;
+export function headerBound(expected: ReadonlyMap<string, TensorSpec>, metaBytes = HEADER_META_BYTES): number {
+  let n = metaBytes;
   for (const name of expected.keys()) n += 6 * name.length + HEADER_ENTRY_BYTES;
   return Math.min(n, MAX_HEADER_BYTES);
 }

@@ -209,6 +209,29 @@ describe('untrusted snapshots', () => {
     f.adapter.dispose();
   }, 300_000);
 
+  it('a state whose meta grows with the classes (ROID, 5,000 classes) restores: the header bound counts the meta schema', async () => {
+    // 94973d7 bounded the header by the expected tensors plus a fixed 64 KiB for the meta, and
+    // refused this snapshot (a 154,597-byte header, 5,000 class probabilities in its meta).
+    const model = smallResNet([8, 8, 1], 5000);
+    randomizeBatchNorms(model);
+    const adapter = await createAdapter(model, { strategy: 'roid', seed: 3 });
+    const x = randomBatch([4, 8, 8, 1], 11);
+    await adapter.step(x);
+    const snap = await adapter.snapshot();
+    expect(new DataView(snap.buffer, snap.byteOffset).getUint32(8, true)).toBeGreaterThan(100_000);
+    const p = await adapter.predict(x);
+    await adapter.step(x);
+    await adapter.restore(snap);
+    expect(await adapter.snapshot()).toEqual(snap);
+    expect((await adapter.predict(x)).probs).toEqual(p.probs);
+    // A header past what this state's tensors and meta schema can take is still refused, unparsed.
+    const parts = splitSnapshot(snap);
+    const padded = joinSnapshot(null, parts.data, new TextEncoder().encode(JSON.stringify(parts.header) + ' '.repeat(1_000_000)));
+    await expect(adapter.restore(padded)).rejects.toThrow(/the header of this adapter's state \(\d+ tensors\) takes at most/);
+    x.dispose();
+    adapter.dispose();
+  });
+
   it('4. malformed bytes of every kind give InvalidSnapshotError, never SyntaxError/TypeError/RangeError', async () => {
     const f = await fixture('bn-adapt');
     const parts = splitSnapshot(f.snap);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidSnapshotError } from '../../src/errors.js';
-import { COUNTER, RNG_STATE, checkStateMeta, checkTensorValues, isPlainObject, type StateMetaSchema } from '../../src/model/stateSpec.js';
+import { COUNTER, RNG_STATE, checkStateMeta, checkTensorValues, isPlainObject, metaJsonBound, type StateMetaSchema } from '../../src/model/stateSpec.js';
 
 const SCHEMA: StateMetaSchema = {
   step: COUNTER,
@@ -86,5 +86,19 @@ describe('snapshot meta schema', () => {
       new InvalidSnapshotError("vida: snapshot tensor 'v' holds -0.25 at index 2; values must be finite and >= 0."),
     );
     expect(() => checkTensorValues('vida', 'v', new Int32Array([0, 3]), true)).not.toThrow();
+  });
+
+  it('metaJsonBound: no meta of the schema, at its longest, takes more', () => {
+    expect(metaJsonBound({})).toBe(2);
+    // Every key \u-escaped, every number at its longest.
+    const longest = (schema: StateMetaSchema): string =>
+      `{${Object.entries(schema)
+        .map(([k, f]) => `"${[...k].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}":${f.type === 'object' ? longest(f.fields) : '-2.2250738585072014e-308'}`)
+        .join(',')}}`;
+    const text = longest(SCHEMA);
+    expect(JSON.parse(text)).toMatchObject({ step: -2.2250738585072014e-308, inner: { t: -2.2250738585072014e-308 } });
+    expect(text.length).toBeLessThanOrEqual(metaJsonBound(SCHEMA));
+    const classes: StateMetaSchema = { ema: { type: 'object', fields: Object.fromEntries(Array.from({ length: 5000 }, (_, c) => [String(c), { type: 'number' }])) } };
+    expect(longest(classes).length).toBeLessThanOrEqual(metaJsonBound(classes));
   });
 });
