@@ -126,7 +126,8 @@ export function encodeState(tensors: NamedTensors, meta: Record<string, unknown>
 
 /**
  * Reads bytes written by {@link encodeState}, treating them as hostile: every byte read lies
- * inside the `bytes` view; the header is size-capped UTF-8 JSON of the expected form; every
+ * inside the `bytes` view; the header is size-capped (16 MiB, or with `options.expected` what
+ * that state's header can take: {@link headerBound}) UTF-8 JSON of the expected form; every
  * entry has a unique name, a shape of non-negative integers whose product is its length, a
  * float32/int32 dtype and an in-bounds, 4-aligned region that overlaps no other entry (so the
  * copies made total at most the input's size); together the regions are the whole data section
