@@ -177,50 +177,42 @@ export class SafetyController {
     let sourceValues: Float32Array | null = null;
     const readSource = async (t: tf.Tensor2D): Promise<Float32Array> => (sourceValues ??= (await t.data()) as Float32Array);
     try {
-      // A step the budget skips answers as predict() does, from the detectors' current states,
-      // without the source pass that observes the batch (and without the guard's check): it must
-      // cost less than a guarded prediction, or a budget under that could never be met (Tent's
-      // guarded update costs about 1.5x its guarded prediction on the benchmark model).
-      const allowed = this.budget?.allowUpdate(n) ?? true;
-      if (!allowed) {
-        const why = this.sourceReason(n);
-        [mode, reason] = why !== null ? ['source', why] : ['predict', 'budget'];
-      } else {
-        if (this.detector !== null) {
-          await runSource();
-          const change = await this.detector.measure(this.canPredict);
-          if (change !== null) {
-            emit({ kind: 'shift', stepId, from: change.from, to: change.to, distance: this.detector.distance, time: performance.now(), memory: memoryFigures() });
-            if (change.to === 'none') this.resetToSource();
-          }
-          if (this.detector.state === 'none') [mode, reason] = ['source', 'shift-none'];
-          else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
+      if (this.detector !== null) {
+        await runSource();
+        const change = await this.detector.measure(this.canPredict);
+        if (change !== null) {
+          emit({ kind: 'shift', stepId, from: change.from, to: change.to, distance: this.detector.distance, time: performance.now(), memory: memoryFigures() });
+          if (change.to === 'none') this.resetToSource();
         }
-        if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
-        // A batch smaller than the strategy's step is defined for (CoTTA, ViDA: batch statistics).
-        if (mode !== 'source' && this.smallBatch(n)) [mode, reason] = ['source', 'small-batch'];
-        // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
-        // statistics, stats 'auto') only follows what the larger ones showed once the detector has
-        // settled (8 chunks: its startup verdict is the prior's, not evidence): a stream of single
-        // frames, or of mostly small batches, is never gated by the startup.
-        if (mode !== 'source' && (this.correlation !== null || this.mixture !== null)) {
-          let correlated = this.correlation?.settled === true ? this.correlation.correlated : null;
-          if (n >= EMA_BELOW_BATCH) {
-            const probs = await runSource();
-            if (this.correlation !== null) correlated = this.correlation.observe(await readSource(probs), n);
-          }
-          const streamReason = this.streamReason(correlated);
-          if (streamReason !== null) [mode, reason] = ['source', streamReason];
-        }
-        // LAME on a stream far from the source: its feature affinities no longer follow the classes.
-        if (this.maxShift > 0) {
-          if (this.farShift !== null) {
-            await runSource();
-            await this.farShift.measure(this.canPredict);
-          }
-          if (mode !== 'source' && this.farFromSource()) [mode, reason] = ['source', 'shift-far'];
-        }
+        if (this.detector.state === 'none') [mode, reason] = ['source', 'shift-none'];
+        else if (this.detector.state === 'steady') [mode, reason] = ['predict', 'shift-steady'];
       }
+      if (mode === 'adapt' && this.guard?.frozen(stepId)) [mode, reason] = ['predict', 'guard-frozen'];
+      // A batch smaller than the strategy's step is defined for (CoTTA, ViDA: batch statistics).
+      if (mode !== 'source' && this.smallBatch(n)) [mode, reason] = ['source', 'small-batch'];
+      // Batches of 16+ frames are observed (pooled into 64-frame chunks); a smaller one (moving
+      // statistics, stats 'auto') only follows what the larger ones showed once the detector has
+      // settled (8 chunks: its startup verdict is the prior's, not evidence): a stream of single
+      // frames, or of mostly small batches, is never gated by the startup.
+      if (mode !== 'source' && (this.correlation !== null || this.mixture !== null)) {
+        let correlated = this.correlation?.settled === true ? this.correlation.correlated : null;
+        if (n >= EMA_BELOW_BATCH) {
+          const probs = await runSource();
+          if (this.correlation !== null) correlated = this.correlation.observe(await readSource(probs), n);
+        }
+        const streamReason = this.streamReason(correlated);
+        if (streamReason !== null) [mode, reason] = ['source', streamReason];
+      }
+      // LAME on a stream far from the source: its feature affinities no longer follow the classes.
+      if (this.maxShift > 0) {
+        if (this.farShift !== null) {
+          await runSource();
+          await this.farShift.measure(this.canPredict);
+        }
+        if (mode !== 'source' && this.farFromSource()) [mode, reason] = ['source', 'shift-far'];
+      }
+      const allowed = this.budget?.allowUpdate(n) ?? true;
+      if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
 
       let result: StepResult;
       if (mode === 'source') result = { probs: sourceProbs !== null ? tf.clone(sourceProbs) : this.sourcePredictions(x), stats: {} };
@@ -240,7 +232,7 @@ export class SafetyController {
         const fallback = this.finiteOrUniform(await readAndDispose(this.sourceFallback(x, sourceProbs, action === 'reset')), probs.length);
         emit({ kind: 'nonfinite', stepId, where: bad, action, predictions: fallback.predictions, time: performance.now(), memory: memoryFigures() });
         [probs, stats, mode, reason] = [fallback.probs, {}, 'source', 'non-finite'];
-      } else if (this.guard !== null && mode !== 'source' && allowed) {
+      } else if (this.guard !== null && mode !== 'source') {
         const adapted = summarizeProbs(probs, this.target.numClasses);
         let compared: { adapted: Int32Array; source: Int32Array; reference?: Int32Array } | undefined;
         if (this.guard.isCheckStep(stepId)) {
