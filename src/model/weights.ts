@@ -86,7 +86,7 @@ export interface DecodeStateOptions {
   /** Who is decoding, for error messages. Defaults to `'decodeState'`. */
   owner?: string;
   /**
-   * Bytes the header's `meta` may take (with `expected`; see {@link headerBound}). Defaults to
+   * Bytes the header's `meta` may take (with `expected`; see `headerBound`). Defaults to
    * 64 KiB; `restore` passes what its strategy's meta schema can take (a ROID state of 5,000
    * classes holds 5,000 numbers there).
    */
@@ -127,7 +127,7 @@ export function encodeState(tensors: NamedTensors, meta: Record<string, unknown>
 /**
  * Reads bytes written by {@link encodeState}, treating them as hostile: every byte read lies
  * inside the `bytes` view; the header is size-capped (16 MiB, or with `options.expected` what
- * that state's header can take: {@link headerBound}) UTF-8 JSON of the expected form; every
+ * that state's header can take: `headerBound`) UTF-8 JSON of the expected form; every
  * entry has a unique name, a shape of non-negative integers whose product is its length, a
  * float32/int32 dtype and an in-bounds, 4-aligned region that overlaps no other entry (so the
  * copies made total at most the input's size); together the regions are the whole data section
