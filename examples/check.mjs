@@ -181,6 +181,19 @@ await step('run examples/node-service', async () => {
   console.log(`  ${m[0]}`);
 });
 
+await step('edge-tta/workers loads no tfjs on the main thread (Node)', async () => {
+  // tfjs-core's engine is a global made when the module loads: re-exporting the worker side
+  // (createWorkerService) from edge-tta/workers loaded all of tfjs and registered wasm first.
+  const probe = (specifier) =>
+    run('node', ['--input-type=module', '-e', `const m = await import('${specifier}'); console.log(JSON.stringify({ tfjs: globalThis._tfengine !== undefined, exports: Object.keys(m) }))`], { cwd: nodeDir }).then(
+      (out) => JSON.parse(out.trim().split('\n').pop()),
+    );
+  const workers = await probe('edge-tta/workers');
+  check('edge-tta/workers imports no tfjs', !workers.tfjs && workers.exports.includes('createWorkerAdapter'), JSON.stringify(workers));
+  const service = await probe('edge-tta/workers/service');
+  check('edge-tta/workers/service has createWorkerService', service.exports.includes('createWorkerService'), JSON.stringify(service));
+});
+
 const viteDist = join(viteDir, 'dist');
 await step('vite build examples/vite-camera', async () => {
   const out = await run(join(viteDir, 'node_modules', '.bin', 'vite'), ['build'], { cwd: viteDir });

@@ -1,6 +1,11 @@
 /**
  * `edge-tta/workers`: adaptation off the main thread. `createWorkerAdapter` runs an adapter in
  * a Web Worker (browsers) or a worker_threads Worker (Node) behind the `Adapter` interface.
+ *
+ * The calling side imports no TensorFlow.js. The worker's side, `createWorkerService` (for a
+ * worker entry of your own), is `edge-tta/workers/service`: re-exported here, it loaded all of
+ * tfjs on Node's main thread (no tree-shaking there) and registered the wasm backend first,
+ * which broke an app's own tfjs on its first synchronous op.
  */
 export {
   createWorkerAdapter,
@@ -24,4 +29,3 @@ export type {
   WorkerReady,
   WorkerService,
 } from './protocol.js';
-export { createWorkerService, type WorkerServiceOptions } from './service.js';

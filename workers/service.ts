@@ -163,7 +163,7 @@ async function registerModule(spec: string): Promise<void> {
   const url = spec.startsWith('/') ? `file://${encodeURI(spec)}` : spec;
   let mod: { default?: unknown };
   try {
-    mod = (await import(/* @vite-ignore */ url)) as { default?: unknown };
+    mod = (await import(/* @vite-ignore */ /* webpackIgnore: true */ url)) as { default?: unknown };
   } catch (err) {
     throw new InvalidStrategyError(
       `The worker could not import strategy module '${spec}': ${err instanceof Error ? err.message : String(err)}. Pass a URL (or in Node a file path) the worker can load.`,
