@@ -259,7 +259,7 @@ export function channelMomentsFused(x: tf.Tensor): { mean: tf.Tensor1D; variance
   if (backend === null || x.dtype !== 'float32' || x.size === 0 || x.rank < 2) return null;
   const C = x.shape[x.rank - 1]!;
   const R = x.size / C;
-  const scratch = backend.wasm._malloc(16 * C) >>> 0;
+  const scratch = backend.wasm._malloc(24 * C) >>> 0;
   try {
     const [mean, variance] = makeOutputs(backend, [[C], [C]]) as [tf.TensorInfo, tf.TensorInfo];
     edgeExports(backend).channelMoments(ptrOf(backend, x), ptrOf(backend, mean), ptrOf(backend, variance), scratch, R, C);
@@ -283,7 +283,7 @@ export function frameChannelMomentsFused(x: tf.Tensor): { mean: tf.Tensor2D; var
   const N = x.shape[0]!;
   const C = x.shape[x.rank - 1]!;
   const R = x.size / (N * C);
-  const scratch = backend.wasm._malloc(16 * C) >>> 0;
+  const scratch = backend.wasm._malloc(24 * C) >>> 0;
   try {
     const [mean, variance] = makeOutputs(backend, [[N, C], [N, C]]) as [tf.TensorInfo, tf.TensorInfo];
     const [xp, mp, vp] = [ptrOf(backend, x), ptrOf(backend, mean), ptrOf(backend, variance)];
