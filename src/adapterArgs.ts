@@ -7,17 +7,45 @@
 import type * as tf from './tf.js';
 import { DisposedError, InvalidInputError, InvalidOptionError } from './errors.js';
 import { isPlainObject } from './model/stateSpec.js';
-import { modelKind } from './tensorLike.js';
+import { isTensor, modelKind } from './tensorLike.js';
 
 /** Largest seed: seeds are 32-bit (every generator is mulberry32 seeded through `hashSeed`). */
 export const MAX_SEED = 0xffffffff;
 
-/** Throws {@link InvalidOptionError} unless `options` is a plain object (not null, not an array). */
+/**
+ * Throws {@link InvalidOptionError} unless `options` is a plain object (not null, not an array,
+ * not a class instance). The message names what came instead: a JavaScript caller who passes the
+ * model where the options go (`createWorkerAdapter(model)`) is told where the model goes, not
+ * "got object".
+ */
 export function checkOptionsObject(where: string, options: unknown): asserts options is Record<string, unknown> {
-  if (!isPlainObject(options)) {
-    const got = options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options;
-    throw new InvalidOptionError(`${where}: options must be an object such as { strategy: 'tent' }; got ${got}.`);
+  if (isPlainObject(options)) return;
+  const example = where === 'createWorkerAdapter' ? "createWorkerAdapter({ model, strategy: 'tent' })" : `${where}(model, { strategy: 'tent' })`;
+  const model = modelKind(options);
+  let got: string;
+  if (model !== null) {
+    got =
+      where === 'createWorkerAdapter'
+        ? `a tf.${model}; pass { model, strategy } instead, e.g. ${example}`
+        : `a tf.${model}; the model is the first argument and the options the second, e.g. ${example}`;
+  } else if (typeof options === 'string') {
+    got = `the string ${JSON.stringify(options.length > 40 ? `${options.slice(0, 40)}...` : options)}; pass ${where === 'createWorkerAdapter' ? '{ model, strategy }' : '{ strategy }'}, e.g. ${example}`;
+  } else {
+    got = `${describeValue(options)}; pass a plain object, e.g. ${example}`;
   }
+  throw new InvalidOptionError(`${where}: options must be an object such as { strategy: 'tent' }; got ${got}.`);
+}
+
+/** What a value that is not a plain object is, for {@link checkOptionsObject}'s message. */
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'function') return 'a function';
+  if (typeof v !== 'object') return typeof v === 'undefined' ? 'undefined' : `${typeof v} ${String(v)}`;
+  if (isTensor(v)) return 'a tf.Tensor';
+  // A class instance (a Map, a Date, a model of some other library...): its constructor's name.
+  const name = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === 'string' && name.length > 0 ? `an instance of ${name.slice(0, 60)}` : 'an object that is not a plain object';
 }
 
 /** Throws {@link InvalidOptionError} unless `seed` is undefined or an integer in [0, 2^32 - 1]. */

@@ -15,6 +15,7 @@ import {
   InvalidOptionError,
   ModelInUseError,
 } from '../../src/index.js';
+import { createWorkerAdapter } from '../../workers/createWorkerAdapter.js';
 import { mlpGraphArtifacts, randomMlpWeights } from '../helpers/graphModel.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
@@ -87,13 +88,46 @@ describe('typed errors for rejected arguments (reproduction 9)', () => {
     x.dispose();
   });
 
-  it('options null or not an object, and graphNodes with wrong keys, types or node names', async () => {
+  it('options null or not an object', async () => {
     const model = smallResNet([8, 8, 1], 3);
     for (const options of [null, undefined, 'tent', [], 5]) {
       const err = await createAdapter(model, options as never).catch((e: unknown) => e);
       expect(err, String(options)).toBeInstanceOf(InvalidOptionError);
       expect((err as Error).message).toMatch(/options must be an object/);
     }
+    model.dispose();
+  });
+
+  it('options that are a model or another class instance name what was passed and where it goes (before: "got object")', async () => {
+    const model = smallResNet([8, 8, 1], 3);
+    const graph = await graphModel();
+    const message = async (p: Promise<unknown>): Promise<string> => {
+      const err = await p.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidOptionError);
+      return (err as Error).message;
+    };
+    // A JavaScript caller passing the model where createWorkerAdapter takes its one options object.
+    expect(await message(createWorkerAdapter(model as never))).toBe(
+      "createWorkerAdapter: options must be an object such as { strategy: 'tent' }; got a tf.LayersModel; pass { model, strategy } instead, e.g. createWorkerAdapter({ model, strategy: 'tent' }).",
+    );
+    expect(await message(createWorkerAdapter(graph as never))).toMatch(/got a tf\.GraphModel; pass \{ model, strategy \} instead/);
+    expect(await message(createAdapter(model, model as never))).toBe(
+      "createAdapter: options must be an object such as { strategy: 'tent' }; got a tf.LayersModel; the model is the first argument and the options the second, e.g. createAdapter(model, { strategy: 'tent' }).",
+    );
+    expect(await message(createAdapter(model, 'tent' as never))).toMatch(/got the string "tent"; pass \{ strategy \}/);
+    const x = tf.zeros([1, 8, 8, 1]);
+    expect(await message(createAdapter(model, x as never))).toMatch(/got a tf\.Tensor; pass a plain object/);
+    x.dispose();
+    expect(await message(createAdapter(model, new Map([['strategy', 'tent']]) as never))).toMatch(/got an instance of Map; pass a plain object/);
+    expect(await message(createAdapter(model, 5 as never))).toMatch(/got number 5;/);
+    // The model was not taken: an adapter can still be made on it.
+    (await createAdapter(model, { strategy: 'source' })).dispose();
+    model.dispose();
+    graph.dispose();
+  });
+
+  it('graphNodes with wrong keys, types or node names', async () => {
+    const model = smallResNet([8, 8, 1], 3);
     // graphNodes on a LayersModel is a mistake, not something to ignore.
     await expect(createAdapter(model, { strategy: 'source', graphNodes: { outputNode: 'a', featuresNode: 'b' } })).rejects.toThrow(InvalidOptionError);
 
