@@ -1,7 +1,7 @@
 import * as tf from './tf.js';
 import { Subject, type Observable } from 'rxjs';
 import { DisposedError, InvalidSnapshotError, UnsupportedModelError } from './errors.js';
-import { checkStateMeta, COUNTER, metaJsonBound } from './model/stateSpec.js';
+import { checkStateMeta, checkStateToWrite, COUNTER, metaJsonBound } from './model/stateSpec.js';
 import { checkLabels, checkModelNotDisposed, checkOptionsObject, checkSeed } from './adapterArgs.js';
 import { leaseModel } from './modelLease.js';
 import type { BatchInput } from './input.js';
@@ -311,6 +311,8 @@ class LocalAdapter implements Adapter {
     return this.serial(async () => {
       const state = this.impl.snapshot();
       try {
+        // Never bytes that restore() would refuse (a state gone non-finite with the guard off).
+        checkStateToWrite(`snapshot (${this.strategy})`, this.impl.stateSpec(), state);
         return encodeState(state.tensors, { strategy: this.strategy, stepId: this.stepId, meta: state.meta });
       } finally {
         disposeTensors(state.tensors);

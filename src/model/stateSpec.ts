@@ -110,6 +110,47 @@ export function checkTensorValues(owner: string, name: string, data: Float32Arra
   }
 }
 
+/** A state about to be written by `snapshot()`: tensors (read with `dataSync`) and meta. */
+export interface StateToWrite {
+  readonly tensors: Readonly<Record<string, { readonly shape: readonly number[]; readonly dtype: string; dataSync(): ArrayLike<number> }>>;
+  readonly meta: unknown;
+}
+
+/**
+ * The checks `restore` makes on a snapshot, made by `snapshot()` on the state it is about to
+ * write, so that a snapshot either restores or is never written: the tensors are exactly those of
+ * `spec` (names, shapes, dtypes), every value is finite (and >= 0 where marked `nonNegative`),
+ * and the meta matches the schema. Before, a state that had gone non-finite (the guard off) was
+ * written, and `restore` (or auto-resume, from that snapshot) refused the bytes. Throws
+ * {@link InvalidSnapshotError} naming the tensor or field and the way out.
+ */
+export function checkStateToWrite(owner: string, spec: StateSpec, state: StateToWrite): void {
+  const fix = 'restore() refuses such a state, so snapshot() writes none: reset() the adapter, or restore() an earlier snapshot.';
+  const names = Object.keys(state.tensors);
+  const missing = [...spec.tensors.keys()].filter((n) => !Object.hasOwn(state.tensors, n));
+  const extra = names.filter((n) => !spec.tensors.has(n));
+  if (missing.length > 0 || extra.length > 0) {
+    const list = (l: string[]) => l.slice(0, 5).map((n) => `'${n.slice(0, 80)}'`).join(', ');
+    throw new InvalidSnapshotError(
+      `${owner}: the strategy's state does not match its stateSpec()${missing.length > 0 ? `: ${list(missing)} missing` : ''}${extra.length > 0 ? `: ${list(extra)} not declared` : ''}; ${fix}`,
+    );
+  }
+  try {
+    for (const name of names) {
+      const t = state.tensors[name]!;
+      const want = spec.tensors.get(name)!;
+      if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i])) {
+        throw new InvalidSnapshotError(`${owner}: state tensor '${name.slice(0, 80)}' is [${t.shape.join(',')}] ${t.dtype}; its stateSpec() says [${want.shape.join(',')}] ${want.dtype}.`);
+      }
+      checkTensorValues(owner, name, t.dataSync() as Float32Array | Int32Array, want.nonNegative === true);
+    }
+    checkStateMeta(owner, spec.meta, state.meta);
+  } catch (err) {
+    if (!(err instanceof InvalidSnapshotError)) throw err;
+    throw new InvalidSnapshotError(`${err.message} ${fix}`);
+  }
+}
+
 /**
  * The most bytes a `meta` of `schema` takes as JSON, whatever its values: each key counted at 6
  * bytes a character (`\uXXXX`-escaped), each number at 32 (the longest a double prints is 24).

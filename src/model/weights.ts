@@ -56,8 +56,6 @@ const PREFIX_BYTES = 12;
 export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 /** Largest tensor rank a state may hold. */
 const MAX_RANK = 8;
-/** Longest tensor name. */
-const MAX_NAME_LENGTH = 1024;
 const ENTRY_KEYS = ['name', 'shape', 'dtype', 'offset', 'length'];
 
 interface Entry {
@@ -192,7 +190,10 @@ export function decodeState(bytes: Uint8Array, options: DecodeStateOptions = {})
       fail(`${at} must be an object with exactly ${ENTRY_KEYS.join(', ')}.`);
     }
     const { name, shape, dtype, offset, length } = e as Record<string, unknown>;
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) fail(`${at}: the name must be a string of 1 to ${MAX_NAME_LENGTH} characters.`);
+    // No length cap of its own: the header's cap bounds it, and with `expected` it must be one of
+    // the adapter's own names. (A cap of 1,024 characters refused the snapshots of a model with a
+    // longer layer name, which snapshot() wrote.)
+    if (typeof name !== 'string' || name.length === 0) fail(`${at}: the name must be a non-empty string.`);
     const n = name as string;
     if (names.has(n)) fail(`${at}: the tensor '${n.slice(0, 80)}' appears twice.`);
     names.add(n);

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, decodeState, encodeState, initBackend, InvalidSnapshotError, type Adapter } from '../../src/index.js';
+import { checkStateToWrite } from '../../src/model/stateSpec.js';
 import { createTarget } from '../../src/model/target.js';
 import { getStrategy, resolveOptions } from '../../strategies/registry.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
@@ -346,6 +347,68 @@ describe('untrusted snapshots', () => {
     expect(tf.memory().numTensors).toBeGreaterThan(created); // the source copy, taken at the first snapshot
     strategy.dispose();
     expect(tf.memory().numTensors).toBe(mem);
+  });
+
+  it('a layer name longer than 1,024 characters: the snapshot restores (before, restore refused the bytes snapshot() wrote)', async () => {
+    const build = (): tf.LayersModel => {
+      const input = tf.input({ shape: [4, 4, 1] });
+      let h = tf.layers.conv2d({ filters: 2, kernelSize: 3, name: 'x'.repeat(1100), kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+      h = tf.layers.batchNormalization({ name: 'y'.repeat(2000) }).apply(h) as tf.SymbolicTensor;
+      h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
+      const out = tf.layers.dense({ units: 3, activation: 'softmax', name: 'out', kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }).apply(h) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: out });
+    };
+    const x = randomBatch([4, 4, 4, 1], 5);
+    const a = await createAdapter(build(), { strategy: 'tent', seed: 1 });
+    await a.step(x);
+    const snap = await a.snapshot();
+    expect(Object.keys(decodeState(snap).tensors).some((n) => n.length > 2000)).toBe(true);
+    const b = await createAdapter(build(), { strategy: 'tent', seed: 1 });
+    await b.restore(snap);
+    expect(await b.snapshot()).toEqual(snap);
+    expect((await b.predict(x)).probs).toEqual((await a.predict(x)).probs);
+    a.dispose();
+    b.dispose();
+    x.dispose();
+  });
+
+  it('a state gone non-finite (guard off) fails at snapshot() with InvalidSnapshotError naming the tensor; nothing restore() would refuse is written', async () => {
+    const model = smallResNet([8, 8, 1], 3);
+    randomizeBatchNorms(model);
+    const adapter = await createAdapter(model, { strategy: 'tent', seed: 3, guard: false });
+    const x = randomBatch([4, 8, 8, 1], 11) as tf.Tensor4D;
+    await adapter.step(x);
+    const f: Fixture = { adapter, x, snap: await adapter.snapshot() };
+    // As a diverged update leaves it: a non-finite BN gamma (a state tensor: the model's variable).
+    const v = model.getLayer('stem_bn').weights.find((w) => /gamma/.test(w.name))!;
+    const good = v.read().clone();
+    for (const value of [NaN, Infinity]) {
+      v.write(tf.tensor(Float32Array.from(good.dataSync(), (g, i) => (i === 1 ? value : g)), good.shape));
+      const mem = tf.memory().numTensors;
+      const err = await f.adapter.snapshot().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidSnapshotError);
+      expect((err as Error).message).toMatch(new RegExp(`^snapshot \\(tent\\): .*stem_bn/gamma' holds ${value} at index 1; values must be finite\\. restore\\(\\) refuses such a state, so snapshot\\(\\) writes none: reset\\(\\) the adapter, or restore\\(\\) an earlier snapshot\\.$`));
+      expect(tf.memory().numTensors).toBe(mem); // the state's copies were disposed
+    }
+    // A finite state snapshots again, and the earlier snapshot restores.
+    v.write(good);
+    await f.adapter.restore(f.snap);
+    expect(await f.adapter.snapshot()).toEqual(f.snap);
+    f.adapter.dispose();
+    x.dispose();
+  });
+
+  it('checkStateToWrite: a meta field restore() would refuse (NaN, which JSON writes as null) or a state that is not its stateSpec() fails at snapshot()', () => {
+    const spec = { tensors: new Map([['w', { shape: [2], dtype: 'float32' as const, nonNegative: true }]]), meta: { scales: { type: 'object' as const, fields: { low: { type: 'number' as const } } } } };
+    const w = tf.tensor1d([1, 2]);
+    expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: { w }, meta: { scales: { low: 0.5 } } })).not.toThrow();
+    expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: { w }, meta: { scales: { low: NaN } } })).toThrow(/meta\.scales\.low is NaN; expected a finite number\. restore\(\) refuses/);
+    expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: {}, meta: { scales: { low: 1 } } })).toThrow(/does not match its stateSpec\(\): 'w' missing/);
+    const neg = tf.tensor1d([1, -2]);
+    expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: { w: neg }, meta: { scales: { low: 1 } } })).toThrow(/holds -2 at index 1; values must be finite and >= 0/);
+    const wide = tf.tensor1d([1, 2, 3]);
+    expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: { w: wide }, meta: { scales: { low: 1 } } })).toThrow(/'w' is \[3\] float32; its stateSpec\(\) says \[2\] float32/);
+    tf.dispose([w, neg, wide]);
   });
 
   it('encodeState output of another model or options is rejected by name, shape or count', async () => {

@@ -157,11 +157,12 @@ describe('encodeState / decodeState', () => {
     for (const e of [null, [1], { ...entry(), extra: 1 }, { name: 'w', shape: [2], dtype: 'float32', offset: 0 }, { name: 'w', shape: [2], dtype: 'float32', offset: 0, size: 2 }]) {
       expect(decodeError(withEntries([entry({ name: 'v', offset: 16 }), e])), JSON.stringify(e)).toBe(keys);
     }
-    const long = 'n'.repeat(1025);
-    for (const name of ['', 5, long]) {
-      expect(decodeError(withEntries([entry({ name })]))).toBe('decodeState: entry 0: the name must be a string of 1 to 1024 characters.');
+    for (const name of ['', 5, null]) {
+      expect(decodeError(withEntries([entry({ name })]))).toBe('decodeState: entry 0: the name must be a non-empty string.');
     }
-    expect(decodeState(withEntries([entry({ name: 'n'.repeat(1024) })], 8)).tensors['n'.repeat(1024)]).toBeDefined();
+    // No length cap of its own (a layer may have a long name; the header's cap bounds it): before,
+    // names over 1,024 characters were refused, also in the snapshots of the adapter's own model.
+    expect(decodeState(withEntries([entry({ name: 'n'.repeat(5000) })], 8)).tensors['n'.repeat(5000)]).toBeDefined();
     expect(decodeError(withEntries([entry(), entry({ offset: 8 })]))).toBe("decodeState: entry 1: the tensor 'w' appears twice.");
     expect(decodeError(withEntries([entry({ name: 'x'.repeat(100), dtype: 'bool' })]))).toBe(
       `decodeState: entry 0 ('${'x'.repeat(80)}'): dtype "bool"; only 'float32' and 'int32' are stored.`,
