@@ -16,7 +16,7 @@ import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch }
 import { checkFloat32Tensor, float32Values, isTensor, modelKind } from '../src/tensorLike.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
-import { webPlatform, type WorkerHandle, type WorkerPlatform } from './platform.js';
+import { webPlatform, type SpawnedWorker, type WorkerHandle, type WorkerPlatform } from './platform.js';
 import { checkModelJson, checkWeightBytes, concatBytes } from './modelJson.js';
 import type { InjectedFault, ModelArtifactsPayload, ModelPayload, WireBatch, WireFrame, WorkerInit, WorkerService } from './protocol.js';
 
@@ -302,16 +302,35 @@ const MESSAGE_ERROR =
   "a message from the adapter's worker could not be deserialised (messageerror), so the answer to the pending call is lost; the worker was stopped";
 
 /**
+ * What a Web Worker's `error` event without a message means. Browsers fire one (an `Event`, not
+ * an `ErrorEvent`) when the worker's script cannot be loaded: a 404, a wrong URL, a
+ * Content-Security-Policy refusal, or a module it imports that fails; the usual cause is a bundler
+ * that did not emit edge-tta's worker entry (docs/packaging.md, "Bundlers"). `script`: the entry's
+ * URL when the adapter started the worker itself.
+ */
+export function workerLoadFailure(script: string | undefined): string {
+  const cause = 'as when a worker script cannot be loaded (a 404, a wrong URL, a Content-Security-Policy refusal, or a module it imports that fails)';
+  return script !== undefined
+    ? `The adapter's worker failed to load or run its script, edge-tta's worker entry browser.worker.js, at ${script} (unless a bundler emitted it elsewhere): the browser's error event has no message, ${cause}. ` +
+        'Serve browser.worker.js there, or bundle it as an entry of its own and pass `worker: () => new Worker(url, { type: \'module\' })` (docs/packaging.md, "Bundlers").'
+    : `The worker you passed as \`worker\` failed to load or run its script: the browser's error event has no message, ${cause}. ` +
+        'Check the URL it was created with: it must serve edge-tta\'s worker entry, browser.worker.js (docs/packaging.md, "Bundlers").';
+}
+
+/**
  * Calls `onDeath` when the worker fails or exits (a crash must reject pending calls, not hang
  * them), or when one of its messages cannot be deserialised (a lost answer must not either).
+ * `script`: the URL of the worker's script, if the adapter created the worker.
  */
-function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void): void {
+function watchWorker(worker: WorkerHandle, onDeath: (err: Error) => void, script: string | undefined): void {
   const w = worker as Partial<{
     on(type: string, listener: (arg: unknown) => void): void;
-    addEventListener(type: string, listener: (event: { message?: string }) => void): void;
+    addEventListener(type: string, listener: (event: { message?: unknown }) => void): void;
   }>;
   if (typeof w.addEventListener === 'function') {
-    w.addEventListener('error', (e) => onDeath(new Error(`The adapter's worker failed: ${e.message ?? 'unknown error'}.`)));
+    w.addEventListener('error', (e) =>
+      onDeath(new Error(typeof e.message === 'string' && e.message !== '' ? `The adapter's worker failed: ${e.message}.` : workerLoadFailure(script))),
+    );
     w.addEventListener('messageerror', () => onDeath(new Error(MESSAGE_ERROR)));
   } else if (typeof w.on === 'function') {
     w.on('error', (e) => onDeath(e instanceof Error ? e : new Error(String(e))));
@@ -330,8 +349,9 @@ class Connection {
   constructor(
     readonly worker: WorkerHandle,
     readonly remote: Comlink.Remote<WorkerService>,
+    script?: string,
   ) {
-    watchWorker(worker, (err) => this.die(err));
+    watchWorker(worker, (err) => this.die(err), script);
   }
 
   /** True once the worker died or was stopped: its late events and answers are ignored. */
@@ -396,7 +416,7 @@ interface PendingCall {
 
 /** What `RemoteAdapter` needs to start (and restart) its worker. */
 interface WorkerSettings {
-  spawn: () => Promise<{ worker: WorkerHandle; endpoint: Comlink.Endpoint }>;
+  spawn: () => Promise<SpawnedWorker>;
   init: WorkerInit;
   timeoutMs: number;
   startTimeoutMs: number;
@@ -624,8 +644,8 @@ class RemoteAdapter implements WorkerAdapter {
    * returned, `prepare` included.
    */
   private async connect(prepare?: (conn: Connection) => Promise<void>): Promise<Connection> {
-    const { worker, endpoint } = await this.settings.spawn();
-    const conn = new Connection(worker, Comlink.wrap<WorkerService>(endpoint));
+    const { worker, endpoint, script } = await this.settings.spawn();
+    const conn = new Connection(worker, Comlink.wrap<WorkerService>(endpoint), script);
     this.starting = conn;
     try {
       if (this.finished !== null) throw this.finished;
