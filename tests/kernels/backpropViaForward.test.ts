@@ -107,6 +107,37 @@ describe('Conv2DBackpropInput and Tile through forward kernels', () => {
     tf.dispose([x, w2, first, again]);
   });
 
+  // Regression: the cache was keyed by the filter's dataId alone, and tfjs-wasm's Reshape shares
+  // the dataId, so a [1, 3, 4, 4] filter and its reshape to [3, 1, 4, 4] got one transposed copy:
+  // the second conv's input gradient came out 89% off (same output shape, so no error was raised).
+  it('a filter and a reshape of it (one dataId, two shapes) each get their own transposed copy', async () => {
+    const grads = () => {
+      const f = tf.randomUniform([1, 3, 4, 4], -1, 1, 'float32', 1) as tf.Tensor4D;
+      const f2 = tf.reshape(f, [3, 1, 4, 4]) as tf.Tensor4D;
+      const x = tf.randomUniform([1, 6, 6, 4], -1, 1, 'float32', 2) as tf.Tensor4D;
+      const weights = tf.randomUniform([1, 6, 6, 4], -1, 1, 'float32', 5);
+      const g = (w: tf.Tensor4D) => tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, w, 1, 'same'), weights)))(x);
+      return tf.concat([g(f).flatten(), g(f2).flatten()]);
+    };
+    const [wasm, cpu] = await onBoth(grads);
+    expect(maxRelError(wasm, cpu, 1e-2)).toBeLessThan(1e-4);
+    await tf.setBackend('wasm');
+    const backend = tf.backend();
+    const f = tf.randomUniform([1, 3, 4, 4], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const x = tf.randomUniform([1, 6, 6, 4], -1, 1, 'float32', 2) as tf.Tensor4D;
+    const grad = (w: tf.Tensor4D) => tf.grad((xx: tf.Tensor) => tf.sum(tf.conv2d(xx as tf.Tensor4D, w, 1, 'same')))(x).dispose();
+    grad(f); // frees the copies of earlier tests' disposed filters
+    const count = cachedTransposedFilters(backend);
+    const f2 = tf.reshape(f, [3, 1, 4, 4]) as tf.Tensor4D;
+    grad(f2);
+    expect(cachedTransposedFilters(backend)).toBe(count + 1);
+    tf.dispose([f, f2]);
+    const other = tf.zeros([3, 3, 4, 4]) as tf.Tensor4D;
+    grad(other); // the next call frees both copies of the disposed data and adds its own
+    expect(cachedTransposedFilters(backend)).toBe(count + 1 - 2 + 1);
+    tf.dispose([x, other]);
+  });
+
   it('Reverse: one axis of float32 / int32 (covered, any axis, negative, size-1 axes ignored); several or repeated axes (fallback)', async () => {
     const cases: Array<[number[], number | number[], 'float32' | 'int32']> = [
       [[4, 5, 6, 3], 2, 'float32'], // CoTTA's horizontal flip (NHWC, width)

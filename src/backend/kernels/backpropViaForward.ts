@@ -52,32 +52,40 @@ function flippedTransposed(filter: Info, backend: unknown): Info {
 }
 
 /**
- * Flipped-transposed filters by the filter's dataId, per backend. A filter's data never changes
- * under its dataId (tfjs tensors are immutable; `assign` gives a new one), so a model's conv
+ * Flipped-transposed filters by the filter's dataId and shape, per backend. A filter's data never
+ * changes under its dataId (tfjs tensors are immutable; `assign` gives a new one), so a model's conv
  * weights are transposed once, and XNNPACK, which caches its packed weights by the filter tensor,
  * packs them once too (at small batches repacking on every call cost more than the convolution).
+ * The shape is part of the key because a dataId can be seen with several shapes: tfjs-wasm's
+ * `Reshape` shares it, so a [1, 3, C, C] filter and its reshape to [3, 1, C, C] (a factorised pair
+ * sharing weights) got one copy, and the second conv's input gradient was silently wrong (89%).
  * Entries whose filter has been disposed are freed at the next call. The copies live in the wasm
  * heap outside tfjs's tensor count (like XNNPACK's packed weights): one per conv layer trained through.
  */
-const transposedFilters = new WeakMap<object, Map<object, Info>>();
+const transposedFilters = new WeakMap<object, Map<object, Map<string, Info>>>();
 
 function cachedFlippedTransposed(filter: Info, backend: unknown): Info {
   const b = backend as WasmBackendLike & Backend;
   let cache = transposedFilters.get(b);
   if (cache === undefined) transposedFilters.set(b, (cache = new Map()));
-  for (const [id, wt] of cache) {
+  for (const [id, byShape] of cache) {
     if (b.dataIdMap.has(id)) continue;
-    b.disposeData(wt.dataId);
+    for (const wt of byShape.values()) b.disposeData(wt.dataId);
     cache.delete(id);
   }
-  let wt = cache.get(filter.dataId);
-  if (wt === undefined) cache.set(filter.dataId, (wt = flippedTransposed(filter, backend)));
+  let byShape = cache.get(filter.dataId);
+  if (byShape === undefined) cache.set(filter.dataId, (byShape = new Map()));
+  const key = filter.shape.join(',');
+  let wt = byShape.get(key);
+  if (wt === undefined) byShape.set(key, (wt = flippedTransposed(filter, backend)));
   return wt;
 }
 
 /** How many flipped-transposed filters `backend` holds (for tests). */
 export function cachedTransposedFilters(backend: object): number {
-  return transposedFilters.get(backend)?.size ?? 0;
+  let n = 0;
+  for (const byShape of transposedFilters.get(backend)?.values() ?? []) n += byShape.size;
+  return n;
 }
 
 /** Wraps tfjs-wasm's `Conv2DBackpropInput`. */
