@@ -55,7 +55,7 @@ export function softmaxEntropyOracle(logits: Float32Array, B: number, K: number)
       const z = logits[b * K + k]! - m;
       const e = Math.exp(z);
       s += e;
-      sz += e * z;
+      if (e !== 0) sz += e * z; // a -Infinity logit has weight 0 (0 * -Infinity is NaN); as the kernel
     }
     out[b] = Math.log(s) - sz / s;
   }

@@ -144,6 +144,24 @@ describe('softmaxEntropy', () => {
     expect(h[0]).toBeCloseTo(0, 6);
     expect(h[1]).toBeCloseTo(Math.log(3), 5);
   });
+  // Regression: 0 * -Infinity in the sum made a row with a -Infinity logit (a class of probability 0,
+  // as a log-probability output gives) NaN, on wasm and in the oracle; its entropy is that of the rest.
+  it('a -Infinity logit contributes nothing (wasm and oracle); NaN and +Infinity give NaN', async () => {
+    const rows = [[-Infinity, 0, 0], [-Infinity, 1, 2, -Infinity, 3], [-Infinity, -Infinity, 5]];
+    const expected = rows.map((r) => {
+      const finite = r.filter((v) => v !== -Infinity);
+      return softmaxEntropyOracle(Float32Array.from(finite), 1, finite.length)[0]!;
+    });
+    expect(expected[0]).toBeCloseTo(Math.log(2), 6);
+    for (const backend of ['wasm', 'cpu'] as const) {
+      await tf.setBackend(backend);
+      for (let i = 0; i < rows.length; i++) {
+        const got = softmaxEntropy(tf.tensor2d([rows[i]!])).dataSync()[0]!;
+        expect(got, `${backend} row ${i}`).toBeCloseTo(expected[i]!, 6);
+      }
+      expect(Array.from(softmaxEntropy(tf.tensor2d([[NaN, 0, 1], [Infinity, 0, 1]])).dataSync())).toEqual([NaN, NaN]);
+    }
+  });
 });
 
 /** fiveai/LAME laplacian_optimization + affinities, ported with tfjs ops (a second, independent implementation). */

@@ -122,7 +122,11 @@ function rowMax(p: usize, K: i32): f32 {
   return m;
 }
 
-/** out[b] = -sum_k softmax(z_b)_k log softmax(z_b)_k = lse(z_b) - sum_k softmax_k z_k. */
+/**
+ * out[b] = -sum_k softmax(z_b)_k log softmax(z_b)_k = lse(z_b) - sum_k softmax_k z_k. A -Infinity
+ * logit (a class of probability 0, as in log-probability outputs) contributes 0; a NaN or +Infinity
+ * gives NaN.
+ */
 export function softmaxEntropy(logits: usize, out: usize, B: i32, K: i32): void {
   for (let b = 0; b < B; b++) {
     const row = logits + ((<usize>(b * K)) << 2);
@@ -132,7 +136,9 @@ export function softmaxEntropy(logits: usize, out: usize, B: i32, K: i32): void 
       const z = <f64>load<f32>(row + ((<usize>k) << 2)) - m;
       const e = hostExp(z);
       s += e;
-      sz += e * z;
+      // A -Infinity logit has weight 0 (0 * -Infinity would make the row NaN); for finite logits
+      // a zero weight adds 0 anyway, so this changes no other value.
+      if (e != 0) sz += e * z;
     }
     store<f32>(out + ((<usize>b) << 2), <f32>(hostLog(s) - sz / s));
   }
