@@ -5,7 +5,24 @@
  */
 import * as tf from './tf.js';
 import { InvalidInputError } from './errors.js';
-import { checkBatchShape, describeShape, hasNonFinite, isImageSource, readPixels, rgbaToFloat32, type BatchInput, type Frame, type ImageSource, type RawBatch } from './input.js';
+import {
+  checkBatchShape,
+  checkImageChannels,
+  checkImageSize,
+  checkRgbaImage,
+  describeShape,
+  describeShapeValue,
+  describeValue,
+  hasNonFinite,
+  isImageSource,
+  readPixels,
+  rgbaToFloat32,
+  unrecognisedInputMessage,
+  type BatchInput,
+  type Frame,
+  type ImageSource,
+  type RawBatch,
+} from './input.js';
 import { noPreprocess, type ResolvedPreprocess } from './preprocess.js';
 import { checkFloat32Tensor } from './tensorLike.js';
 
@@ -22,21 +39,22 @@ function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readon
   if (isImageSource(input)) {
     const image = readPixels(input);
     const c = inputShape[inputShape.length - 1]!;
-    const data = rgbaToFloat32(image, c);
-    checkBatchShape([1, image.height, image.width, c], inputShape, resize, 'image');
-    return tf.tensor4d(data, [1, image.height, image.width, c]);
+    // The checks prepareFrame makes, in its order and with its messages (step and adapt agree),
+    // before the conversion: an image of the wrong size is refused without converting it.
+    checkImageChannels(c);
+    checkRgbaImage(image);
+    if (!resize) checkImageSize(image, inputShape);
+    return tf.tensor4d(rgbaToFloat32(image, c), [1, image.height, image.width, c]);
   }
   if (input === null || typeof input !== 'object' || !('data' in input) || !('shape' in input)) {
-    throw new InvalidInputError(
-      `The batch must be a tf.Tensor, { data: Float32Array, shape }, an image (ImageData, ImageBitmap, canvas, video) or an array of frames; got ${String(input)}.`,
-    );
+    throw new InvalidInputError(unrecognisedInputMessage(input, 'batch'));
   }
   if (!(input.data instanceof Float32Array)) {
     const kind = (input.data as object | null)?.constructor?.name ?? typeof input.data;
     throw new InvalidInputError(`The batch data is a ${kind}; expected a Float32Array (scale 8-bit pixels to [0, 1] first).`);
   }
   if (!Array.isArray(input.shape)) {
-    throw new InvalidInputError(`The batch shape must be an array of dimensions, [n, ${inputShape.join(', ')}] or [${inputShape.join(', ')}]; got ${input.shape === null ? 'null' : typeof input.shape}.`);
+    throw new InvalidInputError(`The batch shape must be an array of dimensions, [n, ${inputShape.join(', ')}] or [${inputShape.join(', ')}]; got ${describeShapeValue(input.shape)}.`);
   }
   const shape = input.shape.length === inputShape.length ? [1, ...input.shape] : [...input.shape];
   checkBatchShape(shape, inputShape, resize);
@@ -60,6 +78,14 @@ export function toBatchTensor(input: BatchInput, inputShape: readonly number[], 
   const resize = p.resize !== 'none';
   if (Array.isArray(input)) {
     if (input.length === 0) throw new InvalidInputError('The batch is an empty array; send at least one frame.');
+    // An array of plain numbers would otherwise be refused frame by frame as "the batch ... got 0.1".
+    const bad = (input as readonly unknown[]).findIndex((f) => typeof f !== 'object' || f === null);
+    if (bad >= 0) {
+      throw new InvalidInputError(
+        `The batch is an array whose element ${bad} is ${describeValue(input[bad])}; an array batch holds frames (tensors, { data: Float32Array, shape }, images). ` +
+          'Plain numbers go as { data: Float32Array.from(values), shape: [n, h, w, c] }.',
+      );
+    }
     const frames: tf.Tensor4D[] = [];
     try {
       for (const frame of input as readonly Frame[]) frames.push(toBatchTensor(frame as tf.Tensor | RawBatch | ImageSource, inputShape, p));

@@ -24,9 +24,18 @@ export interface RawFrame {
   shape: readonly number[];
 }
 
-/** The pixels of a browser `ImageData` (RGBA, 8 bits): a real `ImageData` or any object of this shape. */
+/**
+ * RGBA pixels, 8 bits, row by row: a browser `ImageData`, or any object of this shape, such as
+ * what Node image decoders give (jpeg-js's and pngjs's `{ data: Buffer, width, height }`).
+ * `data` holds exactly width x height x 4 bytes (R, G, B, A per pixel).
+ */
 export interface ImageDataLike {
-  data: Uint8ClampedArray;
+  /**
+   * The RGBA bytes: a `Uint8ClampedArray` (as in `ImageData`) or a `Uint8Array` (a Node
+   * `Buffer` is one), read as the same bytes. A `Uint8Array` is taken as RGBA only on an object
+   * without `shape` (`{ data, shape }` is raw pixels, which must be float32).
+   */
+  data: Uint8ClampedArray | Uint8Array;
   width: number;
   height: number;
 }
@@ -76,10 +85,82 @@ export function hasNonFinite(data: Float32Array): number {
   return -1;
 }
 
-/** True for an `ImageData` or an object of its shape. */
+/** The class of a typed array or another object (`'Uint8Array'`, `'Buffer'`), or its typeof. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  if (Array.isArray(v)) return 'Array';
+  const name = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === 'string' && name.length > 0 ? name.slice(0, 60) : 'object';
+}
+
+/** `kind` with its article: 'a Float32Array', 'an Int32Array', 'a Uint8Array', 'an undefined'. */
+function withArticle(kind: string): string {
+  return `${/^(?:[aeioAEIO]|[Uu]nd)/.test(kind) ? 'an' : 'a'} ${kind}`;
+}
+
+/** What a value is, for an error message: `the number 0.1`, `an object with keys data, width, height`. */
+export function describeValue(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (typeof x === 'number' || typeof x === 'boolean') return `the ${typeof x} ${String(x)}`;
+  if (typeof x === 'string') return `the string ${JSON.stringify(x.length > 40 ? `${x.slice(0, 40)}...` : x)}`;
+  if (typeof x !== 'object') return withArticle(typeof x);
+  if (Array.isArray(x)) return `an array of ${x.length}`;
+  if (ArrayBuffer.isView(x)) return withArticle(kindOf(x));
+  const keys = Object.keys(x);
+  const kind = kindOf(x);
+  const what = kind === 'Object' || kind === 'object' ? 'an object' : withArticle(kind);
+  if (keys.length === 0) return `${what} without keys`;
+  return `${what} with keys ${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', ...' : ''}`;
+}
+
+/** A `shape` that is not an array, for the message: 'null', 'object', 'an Int32Array (pass a plain array: Array.from(shape))'. */
+export function describeShapeValue(shape: unknown): string {
+  if (ArrayBuffer.isView(shape)) return `${withArticle(kindOf(shape))} (pass a plain array: Array.from(shape))`;
+  return shape === null ? 'null' : typeof shape;
+}
+
+/**
+ * The message for a batch or frame that is none of the accepted inputs: what was received
+ * (its keys, for an object) and, where its keys show what was meant, what to send instead.
+ */
+export function unrecognisedInputMessage(x: unknown, what: 'batch' | 'frame'): string {
+  const image = 'an image (ImageData or { data, width, height } RGBA bytes, an ImageBitmap, a canvas, a video element)';
+  const accepted = `a tf.Tensor, { data: Float32Array, shape }, ${image}${what === 'batch' ? ' or an array of frames' : ''}`;
+  let hint = '';
+  if (typeof x === 'object' && x !== null && !Array.isArray(x)) {
+    const o = x as Record<string, unknown>;
+    const has = (k: string): boolean => k in o;
+    if (has('frame') || has('trueLabel') || has('frameId')) {
+      hint =
+        what === 'batch'
+          ? ' A labelled frame, { frame, frameId, trueLabel }, is for the adapt() operator; step and predict take the frames themselves, and step takes the labels as its second argument: step(frames, labels).'
+          : ' A labelled frame is { frame, frameId?, trueLabel? }, with the pixels under frame.';
+    } else if (has('data') && (has('width') || has('height'))) {
+      const d = o.data;
+      hint =
+        d instanceof Float32Array
+          ? ' Float pixels go as { data, shape: [height, width, channels] }; { data, width, height } is for RGBA bytes.'
+          : ` An ImageData-like image needs data as a Uint8ClampedArray or Uint8Array of width x height x 4 RGBA bytes, and numbers for width and height; here data is ${withArticle(kindOf(d))}, width ${withArticle(kindOf(o.width))}, height ${withArticle(kindOf(o.height))}.`;
+    } else if (has('data') && !has('shape')) {
+      hint = ' Raw pixels need their shape: { data: Float32Array, shape: [h, w, c] } (RGBA bytes: { data, width, height }).';
+    } else if (has('shape') && !has('data')) {
+      hint = ' Raw pixels are { data: Float32Array, shape }: data is missing.';
+    }
+  } else if (Array.isArray(x) && what === 'frame') {
+    hint = ' An array of frames is a batch: send its frames one at a time, or pass it to adapter.step.';
+  }
+  return `The ${what} must be ${accepted}; got ${describeValue(x)}.${hint}`;
+}
+
+/**
+ * True for an `ImageData` or an object of its shape: `data` a `Uint8ClampedArray`, or a
+ * `Uint8Array` (a Node `Buffer`) when the object has no `shape` (with one it is raw pixels).
+ */
 export function isImageDataLike(x: unknown): x is ImageDataLike {
   const f = x as Partial<ImageDataLike> | null;
-  return typeof f === 'object' && f !== null && f.data instanceof Uint8ClampedArray && typeof f.width === 'number' && typeof f.height === 'number';
+  if (typeof f !== 'object' || f === null || typeof f.width !== 'number' || typeof f.height !== 'number') return false;
+  return f.data instanceof Uint8ClampedArray || (f.data instanceof Uint8Array && !('shape' in f));
 }
 
 function isCanvasLike(x: object): x is CanvasLike {
@@ -102,7 +183,7 @@ export function isImageSource(x: unknown): x is ImageSource {
 
 type Context2D = {
   drawImage(image: unknown, dx: number, dy: number, dw: number, dh: number): void;
-  getImageData(sx: number, sy: number, sw: number, sh: number): ImageDataLike;
+  getImageData(sx: number, sy: number, sw: number, sh: number): ImageDataLike & { data: Uint8ClampedArray };
 };
 
 let scratch: { canvas: CanvasLike & { width: number; height: number }; ctx: Context2D } | null = null;
@@ -116,7 +197,7 @@ function scratchContext(width: number, height: number): Context2D {
     else if (g.document !== undefined) canvas = g.document.createElement('canvas');
     else {
       throw new InvalidInputError(
-        'Reading a video frame or an ImageBitmap needs OffscreenCanvas or a DOM document, which this runtime lacks; send ImageData, a tensor or { data, shape } instead.',
+        'Reading a video frame or an ImageBitmap needs OffscreenCanvas or a DOM document, which this runtime lacks; send ImageData or RGBA bytes as { data, width, height }, a tensor, or { data: Float32Array, shape } instead.',
       );
     }
     const ctx = (canvas.getContext as (id: '2d', options?: object) => unknown)('2d', { willReadFrequently: true }) as Context2D | null;
@@ -130,11 +211,17 @@ function scratchContext(width: number, height: number): Context2D {
 
 /**
  * The RGBA pixels of an image source, without tfjs (so the worker adapter can run it on the
- * main thread and send bytes). `ImageData` is returned as it is; a canvas is read through its
- * 2d context; a video frame or a bitmap is drawn on a scratch canvas first.
+ * main thread and send bytes). `ImageData` (a `Uint8ClampedArray`) is returned as it is; a
+ * `Uint8Array` of RGBA bytes is copied into a `Uint8ClampedArray` of our own (the worker adapter
+ * transfers what is ours, and must not detach a caller's `Buffer`); a canvas is read through its
+ * 2d context; a video frame or a bitmap is drawn on a scratch canvas first. Sizes and byte counts
+ * are checked by the conversion (`checkRgbaImage`), not here.
  */
-export function readPixels(source: ImageSource): ImageDataLike {
-  if (isImageDataLike(source)) return source;
+export function readPixels(source: ImageSource): ImageDataLike & { data: Uint8ClampedArray } {
+  if (isImageDataLike(source)) {
+    if (source.data instanceof Uint8ClampedArray) return source as ImageDataLike & { data: Uint8ClampedArray };
+    return { data: new Uint8ClampedArray(source.data), width: source.width, height: source.height };
+  }
   if (isCanvasLike(source)) {
     const ctx = source.getContext('2d') as Context2D | null;
     if (ctx === null) {
@@ -153,6 +240,50 @@ export function readPixels(source: ImageSource): ImageDataLike {
   return ctx.getImageData(0, 0, width, height);
 }
 
+/** Throws {@link InvalidInputError} unless an image converts to `channels` channels (1, 3 or 4). */
+export function checkImageChannels(channels: number): void {
+  if (channels !== 1 && channels !== 3 && channels !== 4) {
+    throw new InvalidInputError(`The model takes ${channels} channels; an image frame converts only to 1 (grey), 3 (RGB) or 4 (RGBA).`);
+  }
+}
+
+/**
+ * Throws {@link InvalidInputError} unless `image` is whole RGBA pixels: a positive integer width
+ * and height, and exactly width x height x 4 bytes. A byte count that fits 3 or 1 bytes per pixel
+ * is named as RGB or grey, with the fix (the bytes are not guessed at: RGBA is the one layout).
+ */
+export function checkRgbaImage(image: ImageDataLike): void {
+  const { width: w, height: h } = image;
+  if (!(Number.isSafeInteger(w) && Number.isSafeInteger(h) && w > 0 && h > 0)) {
+    throw new InvalidInputError(`The image is ${w}x${h}; its width and height must be positive integers.`);
+  }
+  const n = image.data.length;
+  const need = w * h * 4;
+  if (n === need) return;
+  let hint = '';
+  if (n === w * h * 3) {
+    hint =
+      ' That is 3 bytes per pixel (RGB, no alpha): add an alpha byte per pixel (sharp: .ensureAlpha().raw()), or send float pixels, ' +
+      `{ data: Float32Array.from(bytes, (v) => v / 255), shape: [${h}, ${w}, 3] }.`;
+  } else if (n === w * h) {
+    hint = ` That is 1 byte per pixel (grey): send float pixels, { data: Float32Array.from(bytes, (v) => v / 255), shape: [${h}, ${w}, 1] }.`;
+  }
+  throw new InvalidInputError(`The image data has ${n} bytes; ${w}x${h} RGBA (4 bytes per pixel, width x height x 4) needs ${need}.${hint}`);
+}
+
+/**
+ * Throws {@link InvalidInputError} unless the image has the model's height and width (when the
+ * adapter does not resize); the message names the resize option as the fix.
+ */
+export function checkImageSize(image: { width: number; height: number }, inputShape: readonly number[]): void {
+  const [h, w] = inputShape as [number, number, number];
+  if (inputShape.length !== 3 || image.height !== h || image.width !== w) {
+    throw new InvalidInputError(
+      `The image is ${image.width}x${image.height}; the model expects ${describeShape(inputShape)} (height, width, channels). Resize it first, or set preprocess: { resize: 'bilinear' }.`,
+    );
+  }
+}
+
 /**
  * RGBA 8-bit pixels to float32 in [0, 1] with `channels` channels, [h, w, channels]: 1 channel
  * takes the luma 0.2989 R + 0.587 G + 0.114 B (the weights of `tf.image.rgbToGrayscale`), 3
@@ -160,13 +291,9 @@ export function readPixels(source: ImageSource): ImageDataLike {
  */
 export function rgbaToFloat32(image: ImageDataLike, channels: number): Float32Array {
   const { width: w, height: h } = image;
-  if (channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new InvalidInputError(`The model takes ${channels} channels; an image frame converts only to 1 (grey), 3 (RGB) or 4 (RGBA).`);
-  }
+  checkImageChannels(channels);
+  checkRgbaImage(image);
   const src = image.data;
-  if (!(Number.isInteger(w) && Number.isInteger(h) && w > 0 && h > 0) || src.length !== h * w * 4) {
-    throw new InvalidInputError(`The image data has ${src.length} bytes; ${w}x${h} RGBA needs ${h * w * 4}.`);
-  }
   const c = channels;
   const out = new Float32Array(h * w * c);
   for (let p = 0; p < h * w; p++) {

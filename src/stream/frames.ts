@@ -6,16 +6,52 @@
  * tensor and a page whose adapter runs in a worker bundles no tfjs).
  */
 import { InvalidInputError } from '../errors.js';
-import { checkBatchShape, describeShape as describe, hasNonFinite, isImageSource, readPixels, rgbaToFloat32, type Frame, type ImageDataLike, type RawFrame } from '../input.js';
+import {
+  checkBatchShape,
+  checkImageChannels,
+  checkImageSize,
+  checkRgbaImage,
+  describeShape as describe,
+  describeShapeValue,
+  describeValue,
+  hasNonFinite,
+  isImageSource,
+  readPixels,
+  rgbaToFloat32,
+  unrecognisedInputMessage,
+  type Frame,
+  type ImageDataLike,
+  type RawFrame,
+} from '../input.js';
 import { checkFloat32Tensor, float32Values, isTensor } from '../tensorLike.js';
 
 /**
  * A validated frame: float32 pixels with their shape `[h, w, c]` (a copy the holder owns), or
- * (when the adapter resizes) an image's RGBA bytes.
+ * (when the adapter resizes) an image's RGBA bytes (a copy, as a `Uint8ClampedArray`).
  */
 export type PreparedFrame =
   | { data: Float32Array; shape: number[]; image?: undefined }
-  | { image: ImageDataLike; data?: undefined; shape?: undefined };
+  | { image: ImageDataLike & { data: Uint8ClampedArray }; data?: undefined; shape?: undefined };
+
+/** The keys of a labelled frame (`LabeledFrame` of `adapt`): the frame, its id, its true class. */
+export const LABELED_FRAME_KEYS: readonly string[] = ['frame', 'frameId', 'trueLabel'];
+
+/**
+ * Throws {@link InvalidInputError} if a labelled frame `{ frame, frameId?, trueLabel? }` has a
+ * key it does not know: a misspelt `label` for `trueLabel` would otherwise leave the frame
+ * unlabelled without a word (and its batch without accuracy). The message names the key, the
+ * valid ones and, for a key that names a label or an id, the one meant.
+ */
+export function checkLabeledFrameKeys(input: object): void {
+  for (const key of Object.keys(input)) {
+    if (LABELED_FRAME_KEYS.includes(key)) continue;
+    const meant = /label|class|target|^y$/i.test(key) ? 'trueLabel' : /id$|index/i.test(key) ? 'frameId' : null;
+    throw new InvalidInputError(
+      `The labelled frame has an unknown key '${key}'; its keys are ${LABELED_FRAME_KEYS.join(', ')} ({ frame, frameId?, trueLabel? })` +
+        `${meant !== null ? `: did you mean ${meant}?` : ', with the pixels under frame.'}`,
+    );
+  }
+}
 
 /** A frame's shape as [1, h, w, c], checked against the model's input (only channels when resizing). */
 function frameShape(shape: readonly number[], inputShape: readonly number[], resize: boolean): number[] {
@@ -52,12 +88,9 @@ function frameShape(shape: readonly number[], inputShape: readonly number[], res
  * RGB, 4 takes RGBA. The image must have the model's height and width.
  */
 export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly number[]): Float32Array {
-  const [h, w] = inputShape as [number, number, number];
-  if (inputShape.length !== 3 || image.height !== h || image.width !== w) {
-    throw new InvalidInputError(
-      `The image is ${image.width}x${image.height}; the model expects ${describe(inputShape)} (height, width, channels). Resize it first, or set preprocess: { resize: 'bilinear' }.`,
-    );
-  }
+  checkImageChannels(inputShape[inputShape.length - 1]!);
+  checkRgbaImage(image);
+  checkImageSize(image, inputShape);
   return rgbaToFloat32(image, inputShape[2]!);
 }
 
@@ -69,6 +102,14 @@ export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly nu
  * Throws {@link InvalidInputError} naming the problem: shape, dtype, or a non-finite value.
  */
 export function prepareFrame(frame: Frame, inputShape: readonly number[], resize = false): PreparedFrame {
+  // A bare frame carrying a label or an id: the wrapper was forgotten, and the label would be lost.
+  const own = (k: string): boolean => typeof frame === 'object' && frame !== null && Object.prototype.hasOwnProperty.call(frame, k);
+  if (!isTensor(frame) && (own('trueLabel') || own('frameId'))) {
+    throw new InvalidInputError(
+      `The frame has a ${own('trueLabel') ? 'trueLabel' : 'frameId'} key (got ${describeValue(frame)}); a labelled frame wraps the frame, ` +
+        '{ frame, frameId?, trueLabel? }, e.g. { frame: { data, shape }, trueLabel: 3 } (a key on the frame itself would be lost).',
+    );
+  }
   if (isTensor(frame)) {
     checkFloat32Tensor(frame, 'frame');
     const shape = frameShape(frame.shape, inputShape, resize);
@@ -78,27 +119,23 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[], resize
   }
   if (isImageSource(frame)) {
     const image = readPixels(frame);
-    const c = inputShape[inputShape.length - 1]!;
+    // Every check the adapter's conversion makes (the same functions as step's, in its order),
+    // here: an image it refused would fail its whole batch.
+    checkImageChannels(inputShape[inputShape.length - 1]!);
+    checkRgbaImage(image);
     if (!resize || (image.height === inputShape[0] && image.width === inputShape[1])) {
       return { data: imageDataToFloat32(image, inputShape), shape: [...inputShape] };
     }
-    // Checked now (bytes and channels), converted and resized in the adapter's step.
-    if (c !== 1 && c !== 3 && c !== 4) {
-      throw new InvalidInputError(`The model takes ${c} channels; an image frame converts only to 1 (grey), 3 (RGB) or 4 (RGBA).`);
-    }
-    // Every check the adapter's conversion makes, here: an image it refused would fail its whole batch.
-    if (!(Number.isInteger(image.width) && Number.isInteger(image.height) && image.width > 0 && image.height > 0)) {
-      throw new InvalidInputError(`The image is ${image.width}x${image.height}; its width and height must be positive integers.`);
-    }
-    if (image.data.length !== image.width * image.height * 4) {
-      throw new InvalidInputError(`The image data has ${image.data.length} bytes; ${image.width}x${image.height} RGBA needs ${image.width * image.height * 4}.`);
-    }
+    // Converted and resized in the adapter's step; a copy, so the caller may reuse its buffer.
     return { image: { data: image.data.slice(), width: image.width, height: image.height } };
   }
   const raw = frame as Partial<RawFrame> | null;
-  if (raw === null || typeof raw !== 'object' || !('data' in raw) || !Array.isArray(raw.shape)) {
+  if (raw === null || typeof raw !== 'object' || !('data' in raw) || !('shape' in raw)) {
+    throw new InvalidInputError(unrecognisedInputMessage(frame, 'frame'));
+  }
+  if (!Array.isArray(raw.shape)) {
     throw new InvalidInputError(
-      `The frame must be a tf.Tensor, { data: Float32Array, shape }, ImageData, an ImageBitmap, a canvas or a video element; got ${raw === null ? 'null' : typeof raw}.`,
+      `The frame shape must be an array of dimensions, ${describe(inputShape)} or ${describe([1, ...inputShape])}; got ${describeShapeValue(raw.shape)}.`,
     );
   }
   if (!(raw.data instanceof Float32Array)) {

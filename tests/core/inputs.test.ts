@@ -10,6 +10,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adapt, createAdapter, initBackend, InvalidInputError, InvalidOptionError, type ImageDataLike } from '../../src/index.js';
 import { toBatchTensor } from '../../src/batchTensor.js';
+import { checkLabeledFrameKeys } from '../../src/stream/frames.js';
 import { resolvePreprocess } from '../../src/preprocess.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
@@ -210,7 +211,7 @@ describe('inputs and preprocess', () => {
     const adapter = await createAdapter(smallResNet([6, 6, 3], 4), { strategy: 'source' });
     const err = await adapter.step({ videoWidth: 6, videoHeight: 6 } as never).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidInputError);
-    expect((err as Error).message).toMatch(/needs OffscreenCanvas or a DOM document.*send ImageData/);
+    expect((err as Error).message).toMatch(/needs OffscreenCanvas or a DOM document.*send ImageData or RGBA bytes as \{ data, width, height \}/);
     adapter.dispose();
   });
 
@@ -276,5 +277,100 @@ describe('inputs and preprocess', () => {
     expect(probs).toEqual([...Array.from({ length: 4 }, (_, k) => Array.from(a.probs.slice(4 * k, 4 * k + 4))), ...Array.from({ length: 4 }, (_, k) => Array.from(b.probs.slice(4 * k, 4 * k + 4)))]);
     streamed.dispose();
     stepped.dispose();
+  });
+  // Regression (usability review): what Node image decoders give, { data: Buffer, width, height }
+  // (jpeg-js, pngjs; sharp's raw output with its info), got "The frame must be a tf.Tensor, ...
+  // got object." from adapt and "... got [object Object]." from step.
+  it('RGBA bytes in a Uint8Array or a Node Buffer, { data, width, height }: the ImageData predictions in step, predict and adapt; the caller\'s buffer untouched', async () => {
+    const model = smallResNet([6, 6, 3], 4);
+    randomizeBatchNorms(model);
+    const adapter = await createAdapter(model, { strategy: 'source', preprocess: { resize: 'bilinear' } });
+    const pixels = (w: number, h: number, f: number) => Array.from({ length: w * h }, (_, p) => [(p * 37 + f) % 256, (p * 91) % 256, (p * 13 + 7 * f) % 256, 255]);
+    const img = image(6, 6, pixels(6, 6, 0));
+    const big = image(9, 7, pixels(9, 7, 1));
+    const reference = await adapter.predict([img, big]);
+    // A Buffer that is a view into the middle of a larger one (as Buffer.concat and pooled Buffers are).
+    const pool = Buffer.alloc(16 + img.data.length + 16, 9);
+    pool.set(img.data, 16);
+    const buffer = pool.subarray(16, 16 + img.data.length);
+    const asBuffer = { data: buffer, width: 6, height: 6 };
+    const asUint8 = { data: new Uint8Array(big.data), width: 9, height: 7 };
+    const before = Buffer.from(pool);
+    expect(Array.from((await adapter.predict([asBuffer, asUint8])).probs)).toEqual(Array.from(reference.probs));
+    expect(Array.from((await adapter.step(asBuffer)).probs)).toEqual(Array.from(reference.probs.slice(0, 4)));
+    const records = await lastValueFrom(from([asBuffer, asUint8, { frame: asBuffer, trueLabel: 2 }]).pipe(adapt(adapter, { batchSize: 3, maxWaitMs: Infinity }), toArray()));
+    expect(records.map((r) => (r.kind === 'prediction' ? Array.from(r.probs) : r))).toEqual([0, 1, 0].map((k) => Array.from(reference.probs.slice(4 * k, 4 * k + 4))));
+    expect(pool.equals(before)).toBe(true);
+    adapter.dispose();
+  });
+
+  it('RGBA bytes of the wrong length are refused exactly, naming the layout they fit (RGB, grey) and the fix; step and adapt say the same', async () => {
+    const adapter = await createAdapter(smallResNet([4, 4, 3], 3), { strategy: 'source' });
+    const cases: Array<[unknown, RegExp]> = [
+      [{ data: new Uint8Array(48), width: 4, height: 4 }, /^The image data has 48 bytes; 4x4 RGBA \(4 bytes per pixel, width x height x 4\) needs 64\. That is 3 bytes per pixel \(RGB, no alpha\): .*ensureAlpha.*shape: \[4, 4, 3\]/],
+      [{ data: Buffer.alloc(16), width: 4, height: 4 }, /^The image data has 16 bytes; .* needs 64\. That is 1 byte per pixel \(grey\)/],
+      [{ data: new Uint8Array(65), width: 4, height: 4 }, /^The image data has 65 bytes; 4x4 RGBA \(4 bytes per pixel, width x height x 4\) needs 64\.$/],
+      [{ data: new Uint8Array(63), width: 4, height: 4 }, /needs 64\.$/],
+      // Before: "The image data has 0 bytes; 0x4 RGBA needs 0." (step), "The image is 0x4; the model expects [4, 4, 3]" (adapt).
+      [{ data: new Uint8ClampedArray(0), width: 0, height: 4 }, /^The image is 0x4; its width and height must be positive integers\.$/],
+      [{ data: new Uint8Array(64), width: NaN, height: 4 }, /^The image is NaNx4; its width and height must be positive integers\.$/],
+      // Before, step said "The image has shape [1, 5, 6, 3]; the model expects [n, 4, 4, 3]", a shape nobody sent.
+      [{ data: new Uint8Array(120), width: 6, height: 5 }, /^The image is 6x5; the model expects \[4, 4, 3\] \(height, width, channels\)\. Resize it first, or set preprocess: \{ resize: 'bilinear' \}\.$/],
+    ];
+    const mem = tf.memory().numTensors;
+    for (const [frame, message] of cases) {
+      const stepped = await adapter.step(frame as never).then(() => null, (e: unknown) => e);
+      expect(stepped, message.source).toBeInstanceOf(InvalidInputError);
+      expect((stepped as Error).message).toMatch(message);
+      const [record] = await lastValueFrom(from([frame as never]).pipe(adapt(adapter, { maxWaitMs: 0 }), toArray()));
+      expect(record).toMatchObject({ kind: 'error', name: 'InvalidInputError', message: (stepped as Error).message });
+    }
+    expect(tf.memory().numTensors).toBe(mem);
+    // { data: Uint8Array, shape } is raw pixels (float32 only), not an image.
+    await expect(adapter.step({ data: new Uint8Array(48), shape: [4, 4, 3] } as never)).rejects.toThrow(/The batch data is a Uint8Array; expected a Float32Array/);
+    adapter.dispose();
+  });
+
+  // Regression (usability review): every object that was none of the inputs got "got object." (adapt)
+  // or "got [object Object]." (step); a label put on a bare frame was silently dropped.
+  it('an object that is none of the inputs: the message names what came (its keys) and what to send', async () => {
+    const adapter = await createAdapter(smallResNet([4, 4, 3], 3), { strategy: 'source' });
+    const stepCases: Array<[unknown, RegExp]> = [
+      [{ frame: { data: new Float32Array(48), shape: [4, 4, 3] }, trueLabel: 1 }, /got an object with keys frame, trueLabel\. A labelled frame, \{ frame, frameId, trueLabel \}, is for the adapt\(\) operator; .*step\(frames, labels\)/],
+      [{ data: new Float32Array(48) }, /got an object with keys data\. Raw pixels need their shape: \{ data: Float32Array, shape: \[h, w, c\] \}/],
+      [{ data: new Float32Array(48), width: 4, height: 4 }, /got an object with keys data, width, height\. Float pixels go as \{ data, shape: \[height, width, channels\] \}/],
+      [{ data: [1, 2], width: 4, height: 4 }, /ImageData-like image needs data as a Uint8ClampedArray or Uint8Array of width x height x 4 RGBA bytes, .*here data is an Array, width a number, height a number/],
+      [{ data: new Uint8Array(64), width: '4', height: 4 }, /here data is a Uint8Array, width a string, height a number/],
+      [{ pixels: new Float32Array(48) }, /got an object with keys pixels\.$/],
+      [new Map(), /got a Map without keys\.$/],
+      [[0.1, 0.2], /^The batch is an array whose element 0 is the number 0\.1; an array batch holds frames .*Float32Array\.from\(values\)/],
+      [{ data: new Float32Array(48), shape: Int32Array.from([4, 4, 3]) }, /shape must be an array of dimensions, .*; got an Int32Array \(pass a plain array: Array\.from\(shape\)\)\.$/],
+    ];
+    for (const [batch, message] of stepCases) {
+      await expect(adapter.step(batch as never), message.source).rejects.toThrow(message);
+    }
+    const streamCases: Array<[unknown, RegExp]> = [
+      // A label on a bare frame would be dropped without a word: the wrapper was forgotten.
+      [{ data: new Float32Array(48), shape: [4, 4, 3], trueLabel: 1 }, /^The frame has a trueLabel key \(got an object with keys data, shape, trueLabel\); a labelled frame wraps the frame, \{ frame, frameId\?, trueLabel\? \}/],
+      [{ data: new Uint8Array(64), width: 4, height: 4, frameId: 'a' }, /^The frame has a frameId key \(got an object with keys data, width, height, frameId\)/],
+      [{ image: new Uint8Array(64), trueLabel: 1 }, /^The frame has a trueLabel key \(got an object with keys image, trueLabel\); a labelled frame wraps the frame, \{ frame, frameId\?, trueLabel\? \}, e\.g\. \{ frame: \{ data, shape \}, trueLabel: 3 \}/],
+      [{ data: new Float32Array(48) }, /^The frame must be a tf\.Tensor, .*; got an object with keys data\. Raw pixels need their shape/],
+      [[new Float32Array(48)], /got an array of 1\. An array of frames is a batch: send its frames one at a time/],
+      [{ data: new Float32Array(48), shape: Int32Array.from([4, 4, 3]) }, /^The frame shape must be an array of dimensions, \[4, 4, 3\] or \[1, 4, 4, 3\]; got an Int32Array/],
+    ];
+    const records = await lastValueFrom(from(streamCases.map(([f]) => f as never)).pipe(adapt(adapter, { maxWaitMs: 0 }), toArray()));
+    records.forEach((r, i) => expect(r, streamCases[i]![1].source).toMatchObject({ kind: 'error', name: 'InvalidInputError', message: expect.stringMatching(streamCases[i]![1]) }));
+    adapter.dispose();
+  });
+
+  it("checkLabeledFrameKeys: a labelled frame's unknown key is named with the valid keys and the one meant", () => {
+    const frame = { data: new Float32Array(4), shape: [2, 2, 1] };
+    expect(() => checkLabeledFrameKeys({ frame, frameId: 'x', trueLabel: 3 })).not.toThrow();
+    expect(() => checkLabeledFrameKeys({ frame })).not.toThrow();
+    expect(() => checkLabeledFrameKeys({ frame, label: 3 })).toThrow(
+      new InvalidInputError("The labelled frame has an unknown key 'label'; its keys are frame, frameId, trueLabel ({ frame, frameId?, trueLabel? }): did you mean trueLabel?"),
+    );
+    expect(() => checkLabeledFrameKeys({ frame, id: 7 })).toThrow(/unknown key 'id'.*did you mean frameId\?/);
+    expect(() => checkLabeledFrameKeys({ frame, domain: 'fog' })).toThrow(/unknown key 'domain'; its keys are frame, frameId, trueLabel \(\{ frame, frameId\?, trueLabel\? \}\), with the pixels under frame\.$/);
   });
 });
