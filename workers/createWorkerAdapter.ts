@@ -302,6 +302,14 @@ const MESSAGE_ERROR =
   "a message from the adapter's worker could not be deserialised (messageerror), so the answer to the pending call is lost; the worker was stopped";
 
 /**
+ * The message of `messageerror` on the metrics port (the records' MessagePort, worker -> here):
+ * a record that could not be deserialised is one Comlink never sees, so the worker, which answers
+ * a call only once its records were taken, would never answer it.
+ */
+const METRICS_MESSAGE_ERROR =
+  "a metrics record from the adapter's worker could not be deserialised (messageerror on the metrics port), so the call waiting for its delivery would never be answered; the worker was stopped";
+
+/**
  * What a Web Worker's `error` event without a message means. Browsers fire one (an `Event`, not
  * an `ErrorEvent`) when the worker's script cannot be loaded: a 404, a wrong URL, a
  * Content-Security-Policy refusal, or a module it imports that fails; the usual cause is a bundler
@@ -345,6 +353,7 @@ class Connection {
   death: Error | null = null;
   private readonly deathListeners = new Set<(err: Error) => void>();
   private stopping: Promise<void> | null = null;
+  private metricsPort: MessagePort | null = null;
 
   constructor(
     readonly worker: WorkerHandle,
@@ -357,6 +366,18 @@ class Connection {
   /** True once the worker died or was stopped: its late events and answers are ignored. */
   get dead(): boolean {
     return this.death !== null;
+  }
+
+  /**
+   * The records' port (this side's end): a record that cannot be deserialised there is a death
+   * like a lost answer (`messageerror`), and the port is closed when the worker is stopped.
+   */
+  watchMetricsPort(port: MessagePort): void {
+    this.metricsPort = port;
+    port.addEventListener('messageerror', (e) => {
+      const data = (e as MessageEvent).data as unknown;
+      this.die(new Error(`${METRICS_MESSAGE_ERROR}${data instanceof Error ? ` (${data.message})` : ''}`));
+    });
   }
 
   /** Calls `listener` once when the worker dies; returns the unsubscribe function. */
@@ -372,6 +393,7 @@ class Connection {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.die(new Error('stopped'));
+      this.metricsPort?.close();
       try {
         await this.worker.terminate();
       } catch {
@@ -654,8 +676,15 @@ class RemoteAdapter implements WorkerAdapter {
       // The model bytes go over once; with auto-resume they are copied, kept for a new worker.
       const message =
         init.model.kind === 'artifacts' && this.settings.resume === null ? Comlink.transfer(init, [init.model.weightData]) : init;
-      const onMetrics = Comlink.proxy((r: MetricsRecord) => this.onWorkerMetrics(conn, r));
-      const outcome = await this.race(conn, () => conn.remote.init(message, onMetrics), this.settings.startTimeoutMs);
+      // The records' own channel (what Comlink.proxy makes, made here to watch its messageerror).
+      const metrics = new MessageChannel();
+      Comlink.expose((r: MetricsRecord) => this.onWorkerMetrics(conn, r), metrics.port1);
+      conn.watchMetricsPort(metrics.port1);
+      const outcome = await this.race(
+        conn,
+        () => conn.remote.init(message, Comlink.transfer(metrics.port2, [metrics.port2])),
+        this.settings.startTimeoutMs,
+      );
       if (outcome.kind === 'ok') {
         this.inputShape = outcome.value.inputShape;
         this.numClasses = outcome.value.numClasses;

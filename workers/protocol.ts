@@ -58,7 +58,11 @@ export interface WorkerReady {
 
 /** The API a worker exposes (every method is async across the boundary). */
 export interface WorkerService {
-  init(init: WorkerInit, onMetrics: (record: MetricsRecord) => void): Promise<WorkerReady>;
+  /**
+   * `metrics`: the port the worker sends its metrics records on (a Comlink-exposed callback at the
+   * other end, which answers once it took a record); a function (a `Comlink.proxy`) also works.
+   */
+  init(init: WorkerInit, metrics: MessagePort | ((record: MetricsRecord) => void)): Promise<WorkerReady>;
   step(batch: WireBatch, labels?: number[]): Promise<StepOutput>;
   predict(batch: WireBatch): Promise<PredictOutput>;
   reset(): Promise<void>;
@@ -78,7 +82,9 @@ export interface WorkerService {
 /**
  * @internal How {@link WorkerService.__injectFault} makes a worker fail: exit (`process.exit`
  * in Node, `close()` in a Web Worker), throw an uncaught error, spin in a synchronous endless
- * loop, leave the step's promise pending forever, or receive the step's message as one that
- * could not be deserialised (a `messageerror` event on the worker's port, the step unanswered).
+ * loop, leave the step's promise pending forever, receive the step's message as one that
+ * could not be deserialised (a `messageerror` event on the worker's port, the step unanswered),
+ * or receive the answer to the step's metrics record so (`'metrics-messageerror'`: on the metrics
+ * port, the step waiting for that answer).
  */
-export type InjectedFault = 'exit' | 'throw' | 'spin' | 'never' | 'messageerror';
+export type InjectedFault = 'exit' | 'throw' | 'spin' | 'never' | 'messageerror' | 'metrics-messageerror';

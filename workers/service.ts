@@ -129,21 +129,28 @@ function urlHandler(url: string): tf.io.IOHandler {
 export const WORKER_MESSAGE_ERROR =
   'The worker received a message it could not deserialise (messageerror): the call it carried is lost, so the worker stops rather than leave the call unanswered.';
 
-function watchMessageErrors(messages: MessageSource): void {
+/**
+ * The uncaught error of a worker that could not deserialise the calling side's answer to a
+ * metrics record: the step (or predict, reset, restore) waits for that answer before it answers.
+ */
+export const WORKER_METRICS_MESSAGE_ERROR =
+  "The worker could not deserialise the calling side's answer to a metrics record (messageerror on the metrics port): the call waiting for it would never be answered, so the worker stops.";
+
+function watchMessageErrors(messages: MessageSource, message = WORKER_MESSAGE_ERROR): void {
   messages.addEventListener('messageerror', (event) => {
     const data = (event as { data?: unknown } | null)?.data;
     const detail = data instanceof Error ? ` (${data.message})` : '';
     // Thrown outside the listener: an uncaught error, the worker's 'error' event on the calling side.
     setTimeout(() => {
-      throw new Error(`${WORKER_MESSAGE_ERROR}${detail}`);
+      throw new Error(`${message}${detail}`);
     });
   });
 }
 
 /** Makes this worker fail the way a test asked for (see `WorkerService.__injectFault`). */
-function fail(kind: InjectedFault, messages: MessageSource | undefined): Promise<never> {
-  if (kind === 'messageerror') {
-    messages?.dispatchEvent(new MessageEvent('messageerror', { data: new Error('injected by a test') }));
+function fail(kind: InjectedFault, messages: MessageSource | undefined, metrics: MessageSource | null): Promise<never> {
+  if (kind === 'messageerror' || kind === 'metrics-messageerror') {
+    (kind === 'messageerror' ? messages : metrics)?.dispatchEvent(new MessageEvent('messageerror', { data: new Error('injected by a test') }));
   } else if (kind === 'exit') {
     if (typeof process !== 'undefined' && typeof process.exit === 'function') process.exit(3);
     (globalThis as unknown as { close(): void }).close();
@@ -193,6 +200,8 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
   let adapter: Adapter | null = null;
   let subscription: Subscription | null = null;
   let onMetrics: ((r: MetricsRecord) => void) | null = null;
+  /** The port the records go out on (null when `init` was given a callback). */
+  let metricsPort: (MessageSource & { start?(): void }) | null = null;
   let injected: { kind: InjectedFault; remaining: number } | null = null;
   /** Metrics callbacks the main thread has not answered yet. */
   const delivering = new Set<Promise<unknown>>();
@@ -211,7 +220,7 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
   };
 
   return {
-    async init(init: WorkerInit, metricsCallback: (record: MetricsRecord) => void): Promise<WorkerReady> {
+    async init(init: WorkerInit, metrics: MessagePort | ((record: MetricsRecord) => void)): Promise<WorkerReady> {
       if (adapter !== null) throw new InvalidInputError('This worker already runs an adapter; create a new worker adapter instead.');
       const backend = await initBackend(init.backend);
       for (const spec of init.strategyModules ?? []) await registerModule(spec);
@@ -223,7 +232,15 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
         model = null;
         throw err;
       }
-      onMetrics = metricsCallback;
+      if (typeof metrics === 'function') onMetrics = metrics;
+      else {
+        // The answers to the records come back on this port: one that cannot be deserialised
+        // would leave the call waiting for it (delivered()) unanswered, so the worker fails.
+        metricsPort = metrics as unknown as MessageSource & { start?(): void };
+        watchMessageErrors(metricsPort, WORKER_METRICS_MESSAGE_ERROR);
+        metricsPort.start?.();
+        onMetrics = Comlink.wrap<(r: MetricsRecord) => void>(metrics) as unknown as (r: MetricsRecord) => void;
+      }
       // A callback into a main thread that went away must not fail a step: its error is dropped.
       subscription = adapter.metrics$.subscribe((r) => {
         const sent: Promise<unknown> = Promise.resolve(onMetrics?.(r))
@@ -235,7 +252,7 @@ export function createWorkerService(options: WorkerServiceOptions = {}): WorkerS
     },
 
     async step(batch, labels): Promise<StepOutput> {
-      if (injected !== null && injected.remaining-- === 0) return fail(injected.kind, options.messages);
+      if (injected !== null && injected.remaining-- === 0) return fail(injected.kind, options.messages, metricsPort);
       let out: StepOutput;
       try {
         out = await need().step(fromWire(batch), labels);
