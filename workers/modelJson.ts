@@ -13,6 +13,24 @@ import type * as tf from '../src/tf.js';
 import { InvalidModelError } from '../src/errors.js';
 import { checkWeightPath } from './modelPaths.js';
 
+/**
+ * Largest model.json the worker reads (64 MiB): a file on disk by its size (`stat`), one over HTTP
+ * by its Content-Length when the server sends one, both before it is read. A model.json holds the
+ * topology and the weight manifest, not the weights (a converted GraphModel of hundreds of layers
+ * takes a few MB); a larger file is not a model.json, and reading and parsing it whole would
+ * allocate its size several times over in the worker.
+ */
+export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
+
+/** Throws {@link InvalidModelError} if a model.json of `size` bytes is over {@link MAX_MODEL_JSON_BYTES}. */
+export function checkModelJsonSize(size: number, where: string): void {
+  if (size > MAX_MODEL_JSON_BYTES) {
+    throw new InvalidModelError(
+      `${where} is ${size} bytes; a model.json is read only up to ${MAX_MODEL_JSON_BYTES} bytes (64 MiB). A model.json holds the topology and the weight manifest (the weights are in the files its weightsManifest lists): is this the model.json?`,
+    );
+  }
+}
+
 /** The dtypes a weight of a tfjs model.json can have. */
 const WEIGHT_DTYPES = ['float32', 'int32', 'bool', 'string', 'complex64'] as const;
 /** Bytes per value of each stored dtype (`string` is variable: a u32 length before each value's bytes). */

@@ -5,14 +5,15 @@
  * is not JSON or breaks the rules of `modelJson.ts` (structure, weight specs, a weight path
  * outside the model.json's folder: absolute, or with `..`, see `modelPaths.ts`) is an
  * InvalidModelError naming the file, with the original error as `cause`, before any weight file
- * is read; so are weight files of a group that do not hold exactly the group's weights.
+ * is read; so are weight files of a group that do not hold exactly the group's weights, and a
+ * model.json over 64 MiB (`MAX_MODEL_JSON_BYTES`, checked on its size before it is read).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '../src/tf.js';
 import { InvalidModelError } from '../src/errors.js';
-import { checkModelJson, checkWeightBytes, checkWeightSize, concatBytes, type CheckedModelJson } from './modelJson.js';
+import { checkModelJson, checkModelJsonSize, checkWeightBytes, checkWeightSize, concatBytes, type CheckedModelJson } from './modelJson.js';
 
 async function sizeOf(file: string, what: string): Promise<number> {
   try {
@@ -46,6 +47,8 @@ export function fileHandler(url: string): tf.io.IOHandler {
   return {
     load: async () => {
       const file = url.startsWith('file:') ? fileURLToPath(url) : url;
+      // Its size first: a file of gigabytes given as the model is refused without being read.
+      checkModelJsonSize(await sizeOf(file, 'model file'), `The model file '${file}'`);
       const { json, specs } = parseModelJson((await read(file, 'model file')).toString('utf8'), file);
       const dir = dirname(file);
       const groups: Uint8Array[] = [];

@@ -14,7 +14,7 @@ import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 import type { BatchInput } from '../src/input.js';
 import { checkWeightPath } from './modelPaths.js';
-import { checkArtifactWeights } from './modelJson.js';
+import { checkArtifactWeights, checkModelJsonSize } from './modelJson.js';
 import type { InjectedFault, ModelPayload, WireBatch, WorkerInit, WorkerReady, WorkerService } from './protocol.js';
 
 /** Where a worker's messages arrive: `self` in a Web Worker, `parentPort` in worker_threads. */
@@ -122,7 +122,22 @@ function urlHandler(url: string): tf.io.IOHandler {
   const query = url.lastIndexOf('?');
   const prefix = `${url.substring(0, slash)}/`;
   const suffix = query > slash ? url.substring(query) : '';
-  return tf.io.http(url, { weightUrlConverter: async (p: string) => `${prefix}${checkWeightPath(p, `The model file '${url}'`)}${suffix}` });
+  // The model.json's response is refused by its Content-Length, when the server sends one, before
+  // tfjs reads its body whole (MAX_MODEL_JSON_BYTES). Without one (chunked) it is not checked.
+  const fetchFunc = async (input: RequestInfo | URL, init?: RequestInit, options?: { isBinary?: boolean }): Promise<Response> => {
+    const response = await tf.env().platform.fetch(input as string, init, options);
+    const length = input === url ? Number(response.headers.get('content-length') ?? NaN) : NaN;
+    if (Number.isFinite(length)) {
+      try {
+        checkModelJsonSize(length, `The model file '${url}' (its Content-Length)`);
+      } catch (err) {
+        await response.body?.cancel().catch(() => undefined);
+        throw err;
+      }
+    }
+    return response;
+  };
+  return tf.io.http(url, { fetchFunc, weightUrlConverter: async (p: string) => `${prefix}${checkWeightPath(p, `The model file '${url}'`)}${suffix}` });
 }
 
 /** The uncaught error of a worker that received a message it could not deserialise. */
