@@ -52,7 +52,7 @@ export function batchMoments(x: tf.Tensor, bn: BatchNormInfo, fused = !tapeRecor
  * Normalises `x` with the given per-channel statistics and the layer's own gamma/beta, as the
  * BN layer does: (x - mean) / sqrt(var + eps) * gamma + beta. With `asLayer` (or under a gradient
  * tape) it is tf.batchNorm, bit for bit the layer's own computation with the same statistics;
- * otherwise, on wasm with the channels last, x * scale + shift in SIMD lanes (~10x faster than
+ * otherwise, on wasm with the channels last, (x - mean) * scale + beta in SIMD lanes, scale = gamma / sqrt(var + eps) (~10x faster than
  * tfjs-wasm's scalar loop; equal within float rounding).
  */
 export function normalizeWith(x: tf.Tensor, bn: BatchNormInfo, mean: tf.Tensor, variance: tf.Tensor, asLayer = false): tf.Tensor {
