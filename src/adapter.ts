@@ -113,7 +113,11 @@ export interface Adapter {
   predict(batch: BatchInput): Promise<PredictOutput>;
   /** Back to the source model and a fresh strategy state. */
   reset(): Promise<void>;
-  /** The whole adaptation state as bytes (persist it; `restore` it here or in a worker). */
+  /**
+   * The whole adaptation state as bytes (persist it; `restore` it here or in a worker). A state
+   * `restore` would refuse (a value gone NaN or infinite) is never written: it rejects with
+   * `InvalidSnapshotError` naming the tensor; `reset()` or `restore()` an earlier snapshot.
+   */
   snapshot(): Promise<Uint8Array>;
   /** Loads bytes from `snapshot()`. */
   restore(bytes: Uint8Array): Promise<void>;
