@@ -31,7 +31,7 @@ function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readon
   if (input instanceof tf.Tensor) {
     checkFloat32Tensor(input, 'batch');
     const shape = input.rank === inputShape.length ? [1, ...input.shape] : input.shape;
-    checkBatchShape(shape, inputShape, resize);
+    checkBatchShape(shape, inputShape, resize, 'batch', input.shape);
     const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(input))).dataSync()[0]);
     if (bad) throw new InvalidInputError('The batch contains NaN or infinite values; every pixel must be a finite number.');
     return (input.rank === inputShape.length ? tf.expandDims(input, 0) : tf.clone(input)) as tf.Tensor4D;
@@ -57,7 +57,7 @@ function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readon
     throw new InvalidInputError(`The batch shape must be an array of dimensions, [n, ${inputShape.join(', ')}] or [${inputShape.join(', ')}]; got ${describeShapeValue(input.shape)}.`);
   }
   const shape = input.shape.length === inputShape.length ? [1, ...input.shape] : [...input.shape];
-  checkBatchShape(shape, inputShape, resize);
+  checkBatchShape(shape, inputShape, resize, 'batch', input.shape);
   const size = shape.reduce((a, b) => a * b, 1);
   if (input.data.length !== size) {
     throw new InvalidInputError(`The batch data has ${input.data.length} values; shape ${describeShape(shape)} needs ${size}.`);

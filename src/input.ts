@@ -312,13 +312,56 @@ export function rgbaToFloat32(image: ImageDataLike, channels: number): Float32Ar
 }
 
 /**
- * Checks a batch shape [n, h, w, c] against the model's input [h, w, c]: with `resize`, only
- * the channel count must match.
+ * For a grey model (`[h, w, 1]`), a shape sent without its channel dimension, `[h, w]` or
+ * `[n, h, w]` (with `resize`, only `[h, w]`: `[n, h, w]` cannot be told from `[h, w, c]`; nor
+ * without, when it is also `[h, w, c]` of the model's size), with the channel added; otherwise null.
  */
-export function checkBatchShape(shape: readonly number[], inputShape: readonly number[], resize: boolean, what = 'batch'): void {
+export function withMissingChannel(sent: readonly number[], inputShape: readonly number[], resize: boolean): number[] | null {
+  const k = inputShape.length;
+  if (inputShape[k - 1] !== 1 || k < 2) return null;
+  const positive = (d: number): boolean => Number.isSafeInteger(d) && d > 0;
+  const tail = sent.slice(-(k - 1));
+  const sized = tail.length === k - 1 && (resize ? tail.every(positive) : tail.every((d, i) => d === inputShape[i]));
+  if (!sized) return null;
+  if (sent.length === k - 1) return [...sent, 1];
+  // [n, h, w], unless it also reads as [h, w, c] of the model's size (then: a channel count).
+  const alsoImage = sent.slice(0, k - 1).every((d, i) => d === inputShape[i]);
+  if (!resize && sent.length === k && positive(sent[0]!) && !alsoImage) return [...sent, 1];
+  return null;
+}
+
+/** The message for {@link withMissingChannel}'s case. */
+export function missingChannelMessage(what: string, sent: readonly number[], inputShape: readonly number[], fixed: readonly number[]): string {
+  return `The ${what} has shape ${describeShape(sent)}; the model takes ${describeShape(inputShape)}: the channel dimension is missing. Send shape ${describeShape(fixed)} (the same data).`;
+}
+
+/**
+ * The message for pixels of another channel count than the model's, without `resize` (resizing
+ * changes height and width, never channels, so it is not named as the fix).
+ */
+export function channelMismatchMessage(what: string, sent: readonly number[], inputShape: readonly number[]): string {
+  const c = inputShape[inputShape.length - 1]!;
+  const image = c === 1 || c === 3 || c === 4 ? ", or send RGBA bytes as { data, width, height } (converted to the model's channels)" : '';
+  return (
+    `The ${what} has shape ${describeShape(sent)}; the model expects ${describeShape(inputShape)}: ${sent[sent.length - 1]} channel${sent[sent.length - 1] === 1 ? '' : 's'}, not ${c}. ` +
+    `Convert the pixels to ${c} channel${c === 1 ? '' : 's'} first${image}.`
+  );
+}
+
+/**
+ * Checks a batch shape [n, h, w, c] against the model's input [h, w, c]: with `resize`, only
+ * the channel count must match. `sent` is the shape as the caller sent it (before a leading 1
+ * was added to one frame), for the messages.
+ */
+export function checkBatchShape(shape: readonly number[], inputShape: readonly number[], resize: boolean, what = 'batch', sent: readonly number[] = shape): void {
   const expected = `[n, ${inputShape.join(', ')}]`;
+  const missing = (): void => {
+    const fixed = withMissingChannel(sent, inputShape, resize);
+    if (fixed !== null) throw new InvalidInputError(missingChannelMessage(what, sent, inputShape, fixed));
+  };
   if (shape.length !== inputShape.length + 1) {
-    throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; expected ${expected}.`);
+    missing();
+    throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; expected ${expected} (or one frame, ${describeShape(inputShape)}).`);
   }
   if (shape[0] === 0) throw new InvalidInputError(`The ${what} is empty (shape ${describeShape(shape)}); send at least one frame.`);
   // Every dimension a positive safe integer: a fractional, negative or non-number one would reach tfjs (untyped errors).
@@ -330,10 +373,13 @@ export function checkBatchShape(shape: readonly number[], inputShape: readonly n
   const c = inputShape[inputShape.length - 1];
   if (resize) {
     if (shape[shape.length - 1] !== c) {
+      missing();
       throw new InvalidInputError(`The ${what} has shape ${describeShape(shape)}; the model takes ${c} channels ([n, h, w, ${c}], resized to ${describeShape(inputShape.slice(0, -1))}).`);
     }
     return;
   }
+  if (shape.some((d, i) => i > 0 && d !== inputShape[i - 1])) missing();
+  if (shape[shape.length - 1] !== c) throw new InvalidInputError(channelMismatchMessage(what, sent, inputShape));
   for (let i = 0; i < inputShape.length; i++) {
     if (shape[i + 1] !== inputShape[i]) {
       throw new InvalidInputError(

@@ -10,6 +10,7 @@
  * `src/batchTensor.ts` applies it.
  */
 import { InvalidOptionError } from './errors.js';
+import { describeValue } from './input.js';
 
 /** How frames become the model's input. Every field is optional; the default changes nothing. */
 export interface PreprocessOptions {
@@ -58,7 +59,11 @@ function perChannel(name: string, value: number | readonly number[] | undefined,
 /** Checks `preprocess` against the model's input shape [h, w, c]; throws {@link InvalidOptionError} naming the bad field. */
 export function resolvePreprocess(options: PreprocessOptions | undefined, inputShape: readonly number[]): ResolvedPreprocess {
   const o = options ?? {};
-  if (typeof o !== 'object' || o === null) throw new InvalidOptionError(`preprocess must be an object such as { resize: 'bilinear', scale: 2, offset: -1 }; got ${String(o)}.`);
+  // An array passed the object test and was refused as "preprocess has no field '0'".
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+    const meant = typeof o === 'string' && (RESIZE as readonly string[]).includes(o) ? ` (did you mean preprocess: { resize: '${o}' }?)` : '';
+    throw new InvalidOptionError(`preprocess must be an object such as { resize: 'bilinear', scale: 2, offset: -1 }; got ${describeValue(o)}${meant}.`);
+  }
   const valid = ['resize', 'channelOrder', 'scale', 'offset'];
   for (const key of Object.keys(o)) {
     if (!valid.includes(key)) throw new InvalidOptionError(`preprocess has no field '${key}'. Its fields: ${valid.join(', ')}.`);

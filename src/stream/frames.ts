@@ -11,14 +11,17 @@ import {
   checkImageChannels,
   checkImageSize,
   checkRgbaImage,
+  channelMismatchMessage,
   describeShape as describe,
   describeShapeValue,
   describeValue,
   hasNonFinite,
   isImageSource,
+  missingChannelMessage,
   readPixels,
   rgbaToFloat32,
   unrecognisedInputMessage,
+  withMissingChannel,
   type Frame,
   type ImageDataLike,
   type RawFrame,
@@ -58,13 +61,27 @@ function frameShape(shape: readonly number[], inputShape: readonly number[], res
   const full = shape.length === inputShape.length ? [1, ...shape] : [...shape];
   const exact = full.length === inputShape.length + 1 && full[0] === 1 && full.slice(1).every((d, i) => d === inputShape[i]);
   if (exact) return full;
-  if (full.length !== inputShape.length + 1 || full[0] !== 1) {
-    // Not one image (a batch, or a dimension missing): resizing would not help, so the message
-    // does not suggest it.
+  // Grey pixels without their channel dimension: one frame [h, w], or several [n, h, w].
+  const fixed = withMissingChannel(shape, inputShape, resize);
+  if (fixed !== null) {
     throw new InvalidInputError(
-      `The frame has shape ${describe(shape)}; a frame is one image, ${describe(inputShape)} or ${describe([1, ...inputShape])}` +
-        `${resize ? ' (any height and width: preprocess.resize is set)' : ''}. Send the frames of a batch one at a time, or pass the batch to adapter.step.`,
+      fixed.length === inputShape.length || fixed[0] === 1
+        ? missingChannelMessage('frame', shape, inputShape, fixed)
+        : `The frame has shape ${describe(shape)}; the model takes ${describe(inputShape)}: these look like ${fixed[0]} frames without their channel dimension. Send them one at a time, each as ${describe(fixed.slice(1))}.`,
     );
+  }
+  if (full.length !== inputShape.length + 1 || full[0] !== 1) {
+    // Not one image (a batch, or a dimension missing or extra): resizing would not help, so the
+    // message does not suggest it; only a batch is told to go one frame at a time.
+    const frame = `a frame is one image, ${describe(inputShape)} or ${describe([1, ...inputShape])}${resize ? ' (any height and width: preprocess.resize is set)' : ''}`;
+    throw new InvalidInputError(
+      full.length === inputShape.length + 1
+        ? `The frame has shape ${describe(shape)}; ${frame}. Send the frames of a batch one at a time, or pass the batch to adapter.step.`
+        : `The frame has shape ${describe(shape)}, ${shape.length} dimensions; ${frame}.`,
+    );
+  }
+  if (!resize && full[full.length - 1] !== inputShape[inputShape.length - 1]) {
+    throw new InvalidInputError(channelMismatchMessage('frame', shape, inputShape));
   }
   if (!resize) {
     throw new InvalidInputError(

@@ -373,4 +373,46 @@ describe('inputs and preprocess', () => {
     expect(() => checkLabeledFrameKeys({ frame, id: 7 })).toThrow(/unknown key 'id'.*did you mean frameId\?/);
     expect(() => checkLabeledFrameKeys({ frame, domain: 'fog' })).toThrow(/unknown key 'domain'; its keys are frame, frameId, trueLabel \(\{ frame, frameId\?, trueLabel\? \}\), with the pixels under frame\.$/);
   });
+  // Regression (usability review): adapt told a grey frame sent as [h, w] (or a 5-d one) to "Send
+  // the frames of a batch one at a time", and step and adapt told a frame of another channel count
+  // to resize or set preprocess.resize, which changes height and width, never channels.
+  it('shape messages give the fix that applies: a missing channel dimension, another channel count, too many dimensions', async () => {
+    const grey = await createAdapter(smallResNet([4, 4, 1], 3), { strategy: 'source' });
+    const rgb = await createAdapter(smallResNet([4, 4, 3], 3), { strategy: 'source' });
+    const raw = (shape: number[]) => ({ data: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), shape });
+    const convert = "Convert the pixels to 1 channel first, or send RGBA bytes as { data, width, height } (converted to the model's channels).";
+    const cases: Array<[typeof grey, number[], string | RegExp, string | RegExp]> = [
+      // [adapter, shape, step's message, adapt's message]
+      [grey, [4, 4], 'The batch has shape [4, 4]; the model takes [4, 4, 1]: the channel dimension is missing. Send shape [4, 4, 1] (the same data).', 'The frame has shape [4, 4]; the model takes [4, 4, 1]: the channel dimension is missing. Send shape [4, 4, 1] (the same data).'],
+      [grey, [2, 4, 4], 'The batch has shape [2, 4, 4]; the model takes [4, 4, 1]: the channel dimension is missing. Send shape [2, 4, 4, 1] (the same data).', 'The frame has shape [2, 4, 4]; the model takes [4, 4, 1]: these look like 2 frames without their channel dimension. Send them one at a time, each as [4, 4, 1].'],
+      [grey, [5, 5, 3], `The batch has shape [5, 5, 3]; the model expects [4, 4, 1]: 3 channels, not 1. ${convert}`, `The frame has shape [5, 5, 3]; the model expects [4, 4, 1]: 3 channels, not 1. ${convert}`],
+      [grey, [4, 4, 4], /^The batch has shape \[4, 4, 4\]; the model expects \[4, 4, 1\]: 4 channels, not 1\./, /^The frame has shape \[4, 4, 4\]; the model expects \[4, 4, 1\]: 4 channels, not 1\./],
+      [rgb, [4, 4, 1], /^The batch has shape \[4, 4, 1\]; the model expects \[4, 4, 3\]: 1 channel, not 3\. Convert the pixels to 3 channels first/, /^The frame has shape \[4, 4, 1\]; the model expects \[4, 4, 3\]: 1 channel, not 3\./],
+      [grey, [1, 1, 4, 4, 1], 'The batch has shape [1, 1, 4, 4, 1]; expected [n, 4, 4, 1] (or one frame, [4, 4, 1]).', 'The frame has shape [1, 1, 4, 4, 1], 5 dimensions; a frame is one image, [4, 4, 1] or [1, 4, 4, 1].'],
+      // Unchanged: a size the resize option fixes names it.
+      [grey, [5, 5, 1], /Resize the frames first, or set preprocess: \{ resize: 'bilinear' \}\.$/, /Resize the frame first, or set preprocess: \{ resize: 'bilinear' \}\.$/],
+    ];
+    for (const [adapter, shape, stepMessage, adaptMessage] of cases) {
+      for (const input of [raw(shape), tf.zeros(shape)]) {
+        const err = await adapter.step(input as never).then(() => null, (e: unknown) => e);
+        expect(err, `step ${String(shape)}`).toBeInstanceOf(InvalidInputError);
+        expect((err as Error).message).toMatch(typeof stepMessage === 'string' ? new RegExp(`^${stepMessage.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : stepMessage);
+        const [record] = await lastValueFrom(from([input as never]).pipe(adapt(adapter, { maxWaitMs: 0 }), toArray()));
+        expect(record, `adapt ${String(shape)}`).toMatchObject({ kind: 'error', name: 'InvalidInputError', message: typeof adaptMessage === 'string' ? adaptMessage : expect.stringMatching(adaptMessage) });
+      }
+    }
+    grey.dispose();
+    rgb.dispose();
+  });
+
+  it('preprocess given as a string or an array: the message names it (was "got bilinear." and "preprocess has no field \'0\'")', async () => {
+    const bad = [
+      ['bilinear', `preprocess must be an object such as { resize: 'bilinear', scale: 2, offset: -1 }; got the string "bilinear" (did you mean preprocess: { resize: 'bilinear' }?).`],
+      [['bilinear'], "preprocess must be an object such as { resize: 'bilinear', scale: 2, offset: -1 }; got an array of 1."],
+      [2, "preprocess must be an object such as { resize: 'bilinear', scale: 2, offset: -1 }; got the number 2."],
+    ] as const;
+    for (const [preprocess, message] of bad) {
+      expect(() => resolvePreprocess(preprocess as never, [4, 4, 1])).toThrow(new InvalidOptionError(message));
+    }
+  });
 });
