@@ -10,6 +10,7 @@ import {
   checkImageChannels,
   checkImageSize,
   checkRgbaImage,
+  dataTypeMessage,
   describeShape,
   describeShapeValue,
   describeValue,
@@ -50,8 +51,7 @@ function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readon
     throw new InvalidInputError(unrecognisedInputMessage(input, 'batch'));
   }
   if (!(input.data instanceof Float32Array)) {
-    const kind = (input.data as object | null)?.constructor?.name ?? typeof input.data;
-    throw new InvalidInputError(`The batch data is a ${kind}; expected a Float32Array (scale 8-bit pixels to [0, 1] first).`);
+    throw new InvalidInputError(dataTypeMessage('batch', input.data));
   }
   if (!Array.isArray(input.shape)) {
     throw new InvalidInputError(`The batch shape must be an array of dimensions, [n, ${inputShape.join(', ')}] or [${inputShape.join(', ')}]; got ${describeShapeValue(input.shape)}.`);

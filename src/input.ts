@@ -121,6 +121,18 @@ export function describeShapeValue(shape: unknown): string {
 }
 
 /**
+ * The message for raw pixels whose `data` is not a Float32Array: 8-bit bytes are told to scale to
+ * [0, 1]; other arrays to convert (the old message told a Float64Array or a number array to scale
+ * 8-bit pixels too).
+ */
+export function dataTypeMessage(what: string, data: unknown): string {
+  const head = `The ${what} data is ${data === null || data === undefined ? String(data) : withArticle(kindOf(data))}; expected a Float32Array`;
+  if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return `${head} (scale 8-bit pixels to [0, 1] first).`;
+  if (Array.isArray(data) || ArrayBuffer.isView(data)) return `${head}: Float32Array.from(data) holds the same values as 32-bit floats.`;
+  return `${head} of pixel values.`;
+}
+
+/**
  * The message for a batch or frame that is none of the accepted inputs: what was received
  * (its keys, for an object) and, where its keys show what was meant, what to send instead.
  */

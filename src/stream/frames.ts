@@ -11,6 +11,7 @@ import {
   checkImageChannels,
   checkImageSize,
   checkRgbaImage,
+  dataTypeMessage,
   channelMismatchMessage,
   describeShape as describe,
   describeShapeValue,
@@ -156,8 +157,7 @@ export function prepareFrame(frame: Frame, inputShape: readonly number[], resize
     );
   }
   if (!(raw.data instanceof Float32Array)) {
-    const kind = (raw.data as unknown as object | null)?.constructor?.name ?? typeof raw.data;
-    throw new InvalidInputError(`The frame data is a ${kind}; expected a Float32Array (scale 8-bit pixels to [0, 1] first).`);
+    throw new InvalidInputError(dataTypeMessage('frame', raw.data));
   }
   const shape = frameShape(raw.shape, inputShape, resize);
   const size = shape.reduce((a, b) => a * b, 1);

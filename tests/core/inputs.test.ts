@@ -415,4 +415,22 @@ describe('inputs and preprocess', () => {
       expect(() => resolvePreprocess(preprocess as never, [4, 4, 1])).toThrow(new InvalidOptionError(message));
     }
   });
+  // Regression: every non-Float32Array data was told to "scale 8-bit pixels to [0, 1] first", also a
+  // Float64Array or a number array already in [0, 1] ("The batch data is a Array; ...").
+  it('raw pixels whose data is not a Float32Array: 8-bit bytes are told to scale, other arrays to convert', async () => {
+    const adapter = await createAdapter(smallResNet([2, 2, 1], 3), { strategy: 'source' });
+    const cases: Array<[unknown, string]> = [
+      [new Float64Array(4), 'a Float64Array; expected a Float32Array: Float32Array.from(data) holds the same values as 32-bit floats.'],
+      [[0.1, 0.2, 0.3, 0.4], 'an Array; expected a Float32Array: Float32Array.from(data) holds the same values as 32-bit floats.'],
+      [new Int32Array(4), 'an Int32Array; expected a Float32Array: Float32Array.from(data) holds the same values as 32-bit floats.'],
+      [Buffer.alloc(4), 'a Buffer; expected a Float32Array (scale 8-bit pixels to [0, 1] first).'],
+      [undefined, 'undefined; expected a Float32Array of pixel values.'],
+    ];
+    for (const [data, message] of cases) {
+      await expect(adapter.step({ data, shape: [2, 2, 1] } as never)).rejects.toThrow(new InvalidInputError(`The batch data is ${message}`));
+      const [record] = await lastValueFrom(from([{ data, shape: [2, 2, 1] } as never]).pipe(adapt(adapter, { maxWaitMs: 0 }), toArray()));
+      expect(record).toMatchObject({ kind: 'error', message: `The frame data is ${message}` });
+    }
+    adapter.dispose();
+  });
 });
