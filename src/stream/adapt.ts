@@ -4,7 +4,7 @@ import { checkLabel } from '../adapterArgs.js';
 import { BackpressureError, InvalidOptionError, WorkerFaultError } from '../errors.js';
 import type { BatchInput } from '../input.js';
 import { isTensor } from '../tensorLike.js';
-import { prepareFrame, type PreparedFrame } from './frames.js';
+import { checkLabeledFrameKeys, prepareFrame, type PreparedFrame } from './frames.js';
 import type {
   AdaptStreamOptions,
   BackpressurePolicy,
@@ -248,6 +248,8 @@ export function adapt(adapter: StreamAdapter, options: AdaptStreamOptions = {}):
         const trueLabel = labeled ? input.trueLabel : undefined;
         let prepared: PreparedFrame;
         try {
+          // A misspelt key (label for trueLabel) would leave the frame unlabelled without a word.
+          if (labeled) checkLabeledFrameKeys(input);
           prepared = prepareFrame(frame, adapter.inputShape, (adapter.preprocess?.resize ?? 'none') !== 'none');
           // A bad label is a bad frame: checked here, it would fail its whole batch in the adapter.
           if (trueLabel !== undefined) checkLabel(trueLabel, adapter.numClasses, "The frame's trueLabel");
