@@ -119,10 +119,12 @@ export interface StateToWrite {
 /**
  * The checks `restore` makes on a snapshot, made by `snapshot()` on the state it is about to
  * write, so that a snapshot either restores or is never written: the tensors are exactly those of
- * `spec` (names, shapes, dtypes), every value is finite (and >= 0 where marked `nonNegative`),
- * and the meta matches the schema. Before, a state that had gone non-finite (the guard off) was
- * written, and `restore` (or auto-resume, from that snapshot) refused the bytes. Throws
- * {@link InvalidSnapshotError} naming the tensor or field and the way out.
+ * `spec` (names, shapes, dtypes), every value is finite, and the meta matches the schema. Before,
+ * a state that had gone non-finite (the guard off) was written, and `restore` (or auto-resume,
+ * from that snapshot) refused the bytes. Throws {@link InvalidSnapshotError} naming the tensor or
+ * field and the way out. Not checked here: `nonNegative` (adaptation keeps variances and second
+ * moments >= 0; a negative one comes from the model itself, a BN moving variance < 0, which
+ * `restore` refuses: docs/snapshots.md).
  */
 export function checkStateToWrite(owner: string, spec: StateSpec, state: StateToWrite): void {
   const fix = 'restore() refuses such a state, so snapshot() writes none: reset() the adapter, or restore() an earlier snapshot.';
@@ -142,7 +144,7 @@ export function checkStateToWrite(owner: string, spec: StateSpec, state: StateTo
       if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i])) {
         throw new InvalidSnapshotError(`${owner}: state tensor '${name.slice(0, 80)}' is [${t.shape.join(',')}] ${t.dtype}; its stateSpec() says [${want.shape.join(',')}] ${want.dtype}.`);
       }
-      checkTensorValues(owner, name, t.dataSync() as Float32Array | Int32Array, want.nonNegative === true);
+      checkTensorValues(owner, name, t.dataSync() as Float32Array | Int32Array, false);
     }
     checkStateMeta(owner, spec.meta, state.meta);
   } catch (err) {
