@@ -12,7 +12,7 @@ import type { GraphModelNodes } from '../src/model/target.js';
 import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } from '../src/preprocess.js';
 import * as errors from '../src/errors.js';
 import { checkLabels, checkOptionsObject } from '../src/adapterArgs.js';
-import { isImageSource, readPixels, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
+import { isImageSource, readPixels, unrecognisedInputMessage, type BatchInput, type Frame, type RawBatch } from '../src/input.js';
 import { checkFloat32Tensor, float32Values, isTensor, modelKind } from '../src/tensorLike.js';
 import { StreamCounters, type MemoryFigures, type MetricsRecord, type StreamEvent } from '../src/metrics/stepMetrics.js';
 import type { StrategyName } from '../strategies/registry.js';
@@ -564,9 +564,8 @@ class RemoteAdapter implements WorkerAdapter {
         return { data: own(float32Values(x), true), shape: [...x.shape] };
       }
       if (x === null || typeof x !== 'object' || !('data' in x) || !Array.isArray(x.shape)) {
-        throw new errors.InvalidInputError(
-          `The batch must be a tf.Tensor, { data: Float32Array, shape }, an image (ImageData, ImageBitmap, canvas, video) or an array of frames; got ${String(x)}.`,
-        );
+        // The in-thread message (names the object's keys and what to send), not "[object Object]".
+        throw new errors.InvalidInputError(unrecognisedInputMessage(x, 'batch'));
       }
       const view: unknown = x.data;
       const shape = [...x.shape];

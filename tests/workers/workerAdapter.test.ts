@@ -154,6 +154,13 @@ describe('createWorkerAdapter (worker_threads)', () => {
     expect((we as Error).name).toBe('InvalidInputError');
     expect((we as Error).message).toBe((le as Error).message);
     expect((we as Error).stack).toContain('[in the worker]');
+    // Objects that are no batch (a labelled frame given to step, an unknown object) get the
+    // in-thread message on the calling side too (it said "got [object Object].").
+    for (const notABatch of [{ frame: bad, trueLabel: 1 }, { pixels: [1] }]) {
+      const [w, l] = await Promise.all([worker.step(notABatch as never).catch((e: unknown) => e), local.step(notABatch as never).catch((e: unknown) => e)]);
+      expect(w).toBeInstanceOf(InvalidInputError);
+      expect((w as Error).message).toBe((l as Error).message);
+    }
     const ok = await worker.step({ data: new Float32Array(144).fill(0.5), shape: [...SHAPE] });
     expect(ok.batchSize).toBe(1);
     const wrongStrategy = await createWorkerAdapter({ model: makeModel(), strategy: 'nope' as 'source' }).catch((e: unknown) => e);
