@@ -1,4 +1,7 @@
 // Model artifacts and start failures for the worker adapter's model-loading tests.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
 
@@ -32,4 +35,23 @@ export async function rejection(p: Promise<{ terminate(): Promise<void> }>): Pro
   );
   expect(r, 'expected a rejection').not.toBeNull();
   return r!;
+}
+
+/**
+ * A local HTTP server of the files under `root` (404 for anything else), for loading models over
+ * HTTP; each request's path is pushed to `served`. Returns its base URL and a `close`.
+ */
+export async function serveFiles(root: string, served: string[] = []): Promise<{ base: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    served.push(url.pathname);
+    const file = path.join(root, url.pathname);
+    if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return void res.writeHead(404).end();
+    res.writeHead(200).end(fs.readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

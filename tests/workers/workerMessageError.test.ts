@@ -21,6 +21,7 @@ import { injectWorkerFault } from '../../workers/createWorkerAdapter.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { WORKER_MESSAGE_ERROR } from '../../workers/service.js';
 import { smallResNet } from '../helpers/models.js';
+import { settlesWithin } from '../helpers/settlesWithin.js';
 
 const SHAPE = [8, 8, 1] as const;
 const frame = () => ({ data: new Float32Array(64).fill(0.5), shape: [1, ...SHAPE] });
@@ -46,15 +47,6 @@ class WebWorkerLike extends EventTarget {
   terminate(): Promise<number> {
     return this.thread.terminate();
   }
-}
-
-/** `p`'s rejection, or a failure naming `what` if it is still pending after `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number, what: string): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(new Error(`${what} was still pending after ${ms} ms`)), ms)));
-  const out = await Promise.race([p.then(() => new Error(`${what} resolved`), (e: unknown) => e), late]);
-  clearTimeout(timer);
-  return out;
 }
 
 describe("a message that cannot be deserialised ('messageerror') fails the call, never leaves it pending", () => {

@@ -20,19 +20,11 @@ import { initBackend, WorkerCrashedError } from '../../src/index.js';
 import { injectWorkerFault } from '../../workers/createWorkerAdapter.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { smallResNet } from '../helpers/models.js';
+import { settlesWithin } from '../helpers/settlesWithin.js';
 
 const SHAPE = [8, 8, 1] as const;
 const frame = () => ({ data: new Float32Array(64).fill(0.5), shape: [1, ...SHAPE] });
 const devWorker = () => new Worker(new URL('../../workers/node.worker.dev.mjs', import.meta.url));
-
-/** `p`'s rejection, or a failure naming `what` if it is still pending after `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number, what: string): Promise<unknown> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(new Error(`${what} was still pending after ${ms} ms`)), ms)));
-  const out = await Promise.race([p.then(() => new Error(`${what} resolved`), (e: unknown) => e), late]);
-  clearTimeout(timer);
-  return out;
-}
 
 /** The calling side's end of each MessageChannel made, whose 'message' listeners can be made to miss messages. */
 interface CaughtPort {

@@ -14,7 +14,6 @@
  * from `{ modelJson, weights }` (the latter before a worker starts), in milliseconds.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import '@tensorflow/tfjs';
@@ -23,7 +22,7 @@ import { initBackend, InvalidModelError } from '../../src/index.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { checkModelJson, checkWeightBytes } from '../../workers/modelJson.js';
 import { smallResNet } from '../helpers/models.js';
-import { rejection, savedModel, type SavedModel } from '../helpers/workerModels.js';
+import { rejection, savedModel, serveFiles, type SavedModel } from '../helpers/workerModels.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
 
@@ -37,23 +36,17 @@ interface Files {
 describe('model.json and weights: one check, for files and { modelJson, weights } alike', () => {
   let good: SavedModel;
   let dir: string;
-  let server: http.Server;
+  let close: () => Promise<void>;
   let base: string;
 
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
     good = await savedModel(smallResNet(SHAPE, 3));
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta-model-json-'));
-    server = http.createServer((req, res) => {
-      const file = path.join(dir, new URL(req.url ?? '/', 'http://x').pathname);
-      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return void res.writeHead(404).end();
-      res.writeHead(200).end(fs.readFileSync(file));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    ({ base, close } = await serveFiles(dir));
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -6,7 +6,6 @@
  * the file outside the folder and loaded the model from it.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -15,7 +14,7 @@ import { initBackend, InvalidModelError } from '../../src/index.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { checkWeightPath } from '../../workers/modelPaths.js';
 import { smallResNet } from '../helpers/models.js';
-import { rejection, savedModel } from '../helpers/workerModels.js';
+import { rejection, savedModel, serveFiles } from '../helpers/workerModels.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
 
@@ -24,7 +23,7 @@ describe("weight paths outside the model's folder", () => {
   let modelDir: string;
   let topology: object;
   let specs: tf.io.WeightsManifestEntry[];
-  let server: http.Server;
+  let close: () => Promise<void>;
   let base: string;
   const served: string[] = [];
 
@@ -47,18 +46,10 @@ describe("weight paths outside the model's folder", () => {
     // Real weights both inside the folder and next to it (outside): only the first may be read.
     fs.writeFileSync(path.join(modelDir, 'weights.bin'), bytes);
     fs.writeFileSync(path.join(root, 'secret.bin'), bytes);
-    server = http.createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://x');
-      served.push(url.pathname);
-      const file = path.join(root, url.pathname);
-      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return void res.writeHead(404).end();
-      res.writeHead(200).end(fs.readFileSync(file));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    ({ base, close } = await serveFiles(root, served));
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await close();
     fs.rmSync(root, { recursive: true, force: true });
   });
 
