@@ -86,7 +86,9 @@ export class BackpressureError extends EdgeTtaError {
 /**
  * Snapshot bytes were rejected by `restore` (or `decodeState`): not an edge-tta state, corrupt,
  * truncated, out of bounds, of another strategy or model, or with values out of range. Nothing
- * was changed: the adapter keeps its state. See docs/snapshots.md for the rules.
+ * was changed: the adapter keeps its state. Also thrown by `snapshot()` for a state `restore`
+ * would refuse (non-finite values), instead of writing bytes that cannot be restored. See
+ * docs/snapshots.md for the rules.
  */
 export class InvalidSnapshotError extends EdgeTtaError {
   override name = 'InvalidSnapshotError' as const;
