@@ -12,6 +12,7 @@
 import * as tf from '../../tf.js';
 import { EDGE_KERNELS_SHARED_WASM_BASE64, EDGE_KERNELS_WASM_BASE64 } from './edgeKernelsBinary.generated.js';
 import { installMemoryGuard } from '../memoryGuard.js';
+import { BackendError } from '../../errors.js';
 
 /** The exports of edge_kernels.wasm (see wasm/assembly/index.ts). Pointers are byte offsets. */
 export interface EdgeExports {
@@ -87,11 +88,26 @@ export function edgeWasmByteLength(): number {
   return Math.floor((EDGE_KERNELS_WASM_BASE64.length * 3) / 4);
 }
 
-/** Compiles both variants asynchronously (allowed everywhere, including a browser main thread). */
+/**
+ * Compiles both variants asynchronously (allowed everywhere, including a browser main thread).
+ * A runtime without WebAssembly SIMD (Safari before 16.4) cannot compile them: a `BackendError`
+ * naming the fix instead of the engine's CompileError. A failure is not cached (a later call
+ * compiles again).
+ */
 export async function compileEdgeModule(): Promise<void> {
   compiling ??= Promise.all([false, true].map(async (shared) => {
     compiled[shared ? 1 : 0] ??= await WebAssembly.compile(wasmBytes(shared));
-  }));
+  })).then(
+    () => undefined,
+    (e: unknown) => {
+      compiling = null;
+      if (!(e instanceof WebAssembly.CompileError)) throw e;
+      throw new BackendError(
+        `initBackend: edge-tta's WebAssembly kernels need 128-bit SIMD, which this runtime cannot compile (${e.message}). ` +
+          "Browsers without WebAssembly SIMD (e.g. Safari before 16.4) can run edge-tta on the cpu backend: install @tensorflow/tfjs-backend-cpu and call initBackend({ backend: 'cpu' }).",
+      );
+    },
+  );
   await compiling;
 }
 
