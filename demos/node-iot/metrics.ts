@@ -3,8 +3,8 @@
  * the service itself. Names follow Prometheus conventions (`_total` counters, base units:
  * seconds, bytes). Every record kind on `metrics$` is counted in `edge_tta_metrics_records_total{kind}`,
  * so kinds added later (budget...) show up without a change here; `guard` records also count in
- * `edge_tta_guard_events_total{action,signal}`, and `shift` records set `edge_tta_shift_state{state}`
- * and `edge_tta_shift_distance`. Record fields become label values only through `labelValue`
+ * `edge_tta_guard_events_total{action,signal}`, `shift` records set `edge_tta_shift_state{state}`,
+ * and `edge_tta_shift_distance` follows each step's `update.shiftDistance`. Record fields become label values only through `labelValue`
  * (records cross a worker boundary). Node's process metrics (heap, RSS, CPU, event-loop lag, GC)
  * come from prom-client's default collectors.
  */
@@ -78,7 +78,7 @@ export class ServiceMetrics {
       }),
       // Registered at the first shift record: a gauge without labels reads 0 until set, and 0 would
       // say "at the source" for a detector that has not reported (or does not exist).
-      shiftDistance: new Gauge({ name: 'edge_tta_shift_distance', help: "The shift detector's BN-statistics distance to the source at its last state change (shift record); absent until the first record.", registers: [] }),
+      shiftDistance: new Gauge({ name: 'edge_tta_shift_distance', help: "The shift detector's moving BN-statistics distance to the source after the last step (a step's update.shiftDistance, or a shift record's distance); absent while no shift detector runs.", registers: [] }),
       snapshotRestore: new Gauge({
         name: 'edge_tta_snapshot_restore',
         help: 'How the start-up restore went: 1 for the result (restored, none: no snapshot, rejected: unusable, moved aside), 0 for the others.',
@@ -109,6 +109,8 @@ export class ServiceMetrics {
       this.c.tensors.set(record.memory.numTensors);
       this.c.tensorBytes.set(record.memory.numBytes);
       this.c.updates.inc({ mode: labelValue(record.update.mode), reason: labelValue(record.update.reason ?? 'none') });
+      const distance: unknown = record.update.shiftDistance;
+      if (typeof distance === 'number' && Number.isFinite(distance)) this.setShiftDistance(distance);
     } else if (record.kind === 'frames-dropped') {
       this.c.drops.inc(record.frameIds.length);
     } else if (record.kind === 'frame-error') {
@@ -121,11 +123,14 @@ export class ServiceMetrics {
       const to = (SHIFT_STATES as readonly unknown[]).includes(r.to) ? (r.to as string) : 'unknown';
       if (to === 'unknown') this.unknownShift = true;
       for (const state of this.unknownShift ? [...SHIFT_STATES, 'unknown'] : SHIFT_STATES) this.c.shiftState.set({ state }, state === to ? 1 : 0);
-      if (typeof r.distance === 'number' && Number.isFinite(r.distance)) {
-        if (this.registry.getSingleMetric('edge_tta_shift_distance') === undefined) this.registry.registerMetric(this.c.shiftDistance);
-        this.c.shiftDistance.set(r.distance);
-      }
+      if (typeof r.distance === 'number' && Number.isFinite(r.distance)) this.setShiftDistance(r.distance);
     }
+  }
+
+  /** The distance gauge, registered at its first value (absent while no shift detector runs). */
+  private setShiftDistance(distance: number): void {
+    if (this.registry.getSingleMetric('edge_tta_shift_distance') === undefined) this.registry.registerMetric(this.c.shiftDistance);
+    this.c.shiftDistance.set(distance);
   }
 
   cameraFrame(domain: string): void {

@@ -55,6 +55,12 @@ export interface UpdateInfo {
   stepsRun: number;
   /** Steps so far that did not run the update (predict-only or source). */
   stepsSkipped: number;
+  /**
+   * The shift detector's moving BN-statistics distance to the source after this step, when one
+   * runs (`shiftDetection`, the guard's unshifted-stream rule `minShift`, LAME's far-shift rule
+   * `maxShift`); absent otherwise. `shift` records carry it only at state changes.
+   */
+  shiftDistance?: number;
 }
 
 /**

@@ -255,7 +255,9 @@ export class SafetyController {
       if (mode === 'adapt') this.stepsRun++;
       else this.stepsSkipped++;
       this.budget?.spend(performance.now() - start, n, mode === 'adapt');
-      return { probs, stats, update: { mode, ...(reason !== undefined ? { reason } : {}), stepsRun: this.stepsRun, stepsSkipped: this.stepsSkipped } };
+      const shift = this.detector ?? this.farShift;
+      const shiftDistance = shift?.measured === true ? { shiftDistance: shift.distance } : {};
+      return { probs, stats, update: { mode, ...(reason !== undefined ? { reason } : {}), stepsRun: this.stepsRun, stepsSkipped: this.stepsSkipped, ...shiftDistance } };
     } finally {
       sourceProbs?.dispose();
       sourceFeatures?.dispose();

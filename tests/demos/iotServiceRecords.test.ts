@@ -97,5 +97,18 @@ describe('IoT service: guard and shift records', () => {
     m = families(await metrics.registry.metrics());
     expect(Object.fromEntries(series(m, 'edge_tta_shift_state').map((s) => [s.labels.state, s.value]))).toEqual({ none: 1, adapting: 0, steady: 0, unknown: 0 });
     expect(series(m, 'edge_tta_shift_distance')[0]!.value).toBe(0.09);
+
+    // Between state changes the gauge follows each step's update.shiftDistance (it stayed at the
+    // last shift record's value); a step without one, or a non-finite one, leaves it as it is.
+    const step = (update: object) =>
+      record({ kind: 'step', stepId: 8, strategy: 'bn-adapt', batchSize: 1, stepMs: 1, meanEntropy: 0, meanConfidence: 1, classHistogram: [1], labeledFrames: 0, framesDropped: 0, frameErrors: 0, stats: {}, memory, update: { mode: 'adapt', stepsRun: 1, stepsSkipped: 0, ...update } });
+    metrics.observe(step({ shiftDistance: 0.21 }));
+    m = families(await metrics.registry.metrics());
+    expect(series(m, 'edge_tta_shift_distance')[0]!.value).toBe(0.21);
+    metrics.observe(step({}));
+    metrics.observe(step({ shiftDistance: Number.NaN }));
+    metrics.observe(step({ shiftDistance: hostile }));
+    m = families(await metrics.registry.metrics());
+    expect(series(m, 'edge_tta_shift_distance')[0]!.value).toBe(0.21);
   });
 });

@@ -99,8 +99,22 @@ describe('shift detection', () => {
     expect(modes.slice(9)).toEqual(['source', 'source', 'source']);
     const shifts = records.filter((r) => r.kind === 'shift');
     expect(shifts.map((r) => r.kind === 'shift' && `${r.stepId}:${r.from}>${r.to}`)).toEqual(['4:none>adapting', expect.stringMatching(/^(8|9):adapting>none$/)]);
+    // Every step says the distance after it (shift records only at state changes): the same value
+    // as the shift record of its step, above onThreshold there and under offThreshold on the way back.
+    const distances = records.flatMap((r) => (r.kind === 'step' ? [r.update.shiftDistance] : []));
+    expect(distances).toHaveLength(12);
+    for (const d of distances) expect(Number.isFinite(d) && d! >= 0).toBe(true);
+    for (const r of shifts) if (r.kind === 'shift') expect(distances[r.stepId]).toBe(r.distance);
+    expect(distances[4]).toBeGreaterThanOrEqual(0.6);
+    expect(distances[11]).toBeLessThan(0.3);
     adapter.dispose();
     m.dispose();
+    // No detector (guard off, no shiftDetection): no distance.
+    const plain = await createAdapter(calibratedModel(), { strategy: 'tent', guard: false });
+    const x = sourceBatch(16, 40);
+    expect((await plain.step(x)).update).not.toHaveProperty('shiftDistance');
+    plain.dispose();
+    x.dispose();
   });
 
   it('reset() and restore() put an adapting detector back to none and say so in a shift record', async () => {
