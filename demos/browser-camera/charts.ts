@@ -1,7 +1,8 @@
 /**
  * The page's live time-series charts, drawn with uPlot: accuracy over the last N frames,
- * mean entropy, mean confidence and step time, one line per lane, against seconds since the
- * stream started. Vertical markers show corruption changes and the adapters' events (guard
+ * mean entropy, mean confidence, step time and the shift detector's distance to the source
+ * (the guard's: how far the stream's BN statistics are from the training data's), one line per
+ * lane, against seconds since the stream started. Vertical markers show corruption changes and the adapters' events (guard
  * trips, shift-detector changes, non-finite outputs, steps that did not adapt and why).
  * The page adds one row per render tick (the lanes' figures since the last tick). uPlot's
  * stylesheet is imported by `main.ts`, so the build links it from the page's head.
@@ -25,6 +26,7 @@ export interface ChartRow {
   entropy: [number | null, number | null];
   confidence: [number | null, number | null];
   stepMs: [number | null, number | null];
+  shiftDistance: [number | null, number | null];
 }
 
 const MARKER_COLORS: Record<MarkerKind, string> = {
@@ -45,6 +47,7 @@ const CHARTS: { key: Metric; title: string; unit: string }[] = [
   { key: 'entropy', title: 'Mean entropy per step', unit: 'entropy (nats)' },
   { key: 'confidence', title: 'Mean confidence per step', unit: 'confidence (%)' },
   { key: 'stepMs', title: 'Step time', unit: 'step time (ms)' },
+  { key: 'shiftDistance', title: 'Shift: BN statistics, distance to the source', unit: 'distance' },
 ];
 
 /** Draws the markers over the plot area (a uPlot plugin). */
@@ -81,7 +84,7 @@ function markersPlugin(markers: () => readonly Marker[]): uPlot.Plugin {
   };
 }
 
-/** The four live charts in `container`, resized with it. */
+/** The five live charts in `container`, resized with it. */
 export class LiveCharts {
   /** The rows, column-wise, as uPlot takes them: t, then lane A and lane B of each metric. */
   private readonly t: number[] = [];

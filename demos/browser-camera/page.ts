@@ -704,7 +704,7 @@ function resetCounters(): void {
   charts?.clear();
   if (state.running && charts !== null) {
     // An empty row at t = 0, so the time axis starts at the start and shows its marker.
-    charts.push({ t: 0, accuracy: [null, null], entropy: [null, null], confidence: [null, null], stepMs: [null, null] });
+    charts.push({ t: 0, accuracy: [null, null], entropy: [null, null], confidence: [null, null], stepMs: [null, null], shiftDistance: [null, null] });
     addMarker({ t: 0, kind: 'corruption', label: state.mode === 'camera' ? 'camera' : corruptionLabel() });
   }
 }
@@ -803,6 +803,8 @@ function pushChartRow(now: number): void {
     entropy: pick((l) => mean(l.tick.map((r) => r.meanEntropy))),
     confidence: pick((l) => mean(l.tick.map((r) => r.meanConfidence))),
     stepMs: pick((l) => mean(l.tick.map((r) => r.stepMs))),
+    // The last step's (a lane without a shift detector, e.g. source, has none).
+    shiftDistance: pick((l) => l.tick.map((r) => r.update.shiftDistance).filter((d) => d !== undefined).pop() ?? null),
   });
   for (const l of lanes) l.tick = [];
   charts.redraw();

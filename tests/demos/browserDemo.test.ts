@@ -162,7 +162,7 @@ describe('browser camera demo in headless Chromium', () => {
     expect((await demoState(page)).markers.filter((m) => m.label.startsWith('B:') && (m.kind === 'shift' || m.kind === 'update'))).toEqual([]);
     expect(await page.getAttribute('#metrics-body', 'data-steps')).toBe(String(FRAMES / BATCH));
     const points = (await demoState(page)).chartPoints;
-    expect(Object.keys(points).sort()).toEqual(['accuracy', 'confidence', 'entropy', 'stepMs']);
+    expect(Object.keys(points).sort()).toEqual(['accuracy', 'confidence', 'entropy', 'shiftDistance', 'stepMs']);
     for (const n of Object.values(points)) expect(n).toBeGreaterThanOrEqual(3);
     const entropy = await page.evaluate(() => (globalThis as unknown as { __edgeTtaCharts: LiveCharts }).__edgeTtaCharts.series('entropy'));
     for (const lane of [entropy.a, entropy.b]) expect(lane.filter((v) => v !== null && v > 0 && v < Math.log(10)).length).toBeGreaterThanOrEqual(2);
@@ -227,6 +227,15 @@ describe('browser camera demo in headless Chromium', () => {
     const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
     expect(mean(before)).toBeGreaterThan(70); // percent, clean frames
     expect(mean(before) - mean(after)).toBeGreaterThan(30);
+    // Lane A's guard sees it: its shift detector's distance to the source rises after the change;
+    // lane B (source, no guard) has no detector and no distance.
+    const shift = await page.evaluate(() => (globalThis as unknown as { __edgeTtaCharts: LiveCharts }).__edgeTtaCharts.series('shiftDistance'));
+    const distBefore = shift.a.filter((v, i) => v !== null && shift.t[i]! < marker!.t) as number[];
+    const distAfter = shift.a.slice(-3).filter((v) => v !== null) as number[];
+    expect(distBefore.length).toBeGreaterThanOrEqual(2);
+    expect(distAfter.length).toBeGreaterThanOrEqual(1);
+    expect(mean(distAfter)).toBeGreaterThan(2 * mean(distBefore));
+    expect(shift.b.every((v) => v === null)).toBe(true);
 
     // Phone layout: nothing wider than the screen.
     expect(await scrollWidth(page)).toBeLessThanOrEqual(390);
@@ -248,7 +257,7 @@ describe('browser camera demo in headless Chromium', () => {
     await page.click('#btn-reset-counters');
     await page.waitForTimeout(300);
     const end = await demoState(page);
-    expect(Object.values(end.chartPoints)).toEqual([0, 0, 0, 0]);
+    expect(Object.values(end.chartPoints)).toEqual([0, 0, 0, 0, 0]);
     expect(end.errors).toEqual([]); // includes window 'error' events (e.g. a ResizeObserver loop)
     expect(pageErrors).toEqual([]);
     expect(consoleErrors).toEqual([]);
