@@ -82,17 +82,41 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
     const features = tf.reshape(feats!, [feats!.shape[0]!, -1]) as tf.Tensor2D;
     return { logits, features };
   };
-  let probe: number[];
+  // Probed at batches of 1 and 2: a node must follow the batch (one row per frame); a node
+  // outside the input's path (a weight, a shape constant) gives the same shape for both.
+  let probes: Array<{ out: number[]; feats: number[] }>;
   try {
-    probe = tf.tidy(() => run(tf.zeros([1, ...shape.slice(1)])).logits.shape);
+    probes = [1, 2].map((n) =>
+      tf.tidy(() => {
+        const [out, feats] = model.execute(tf.zeros([n, ...shape.slice(1)]), [full.outputNode, full.featuresNode]) as tf.Tensor[];
+        return { out: out!.shape, feats: feats!.shape };
+      }),
+    );
   } catch (e) {
     throw new InvalidOptionError(
       `createAdapter: running the GraphModel to graphNodes ${JSON.stringify({ outputNode: full.outputNode, featuresNode: full.featuresNode })} failed ` +
         `(${(e as Error).message.slice(0, 200)}). Name nodes of the graph; its outputs are ${JSON.stringify(model.outputNodes).slice(0, 300)}.`,
     );
   }
+  const probe = probes[0]!.out;
   if (probe.length !== 2) {
     throw new InvalidOptionError(`createAdapter: graphNodes.outputNode '${full.outputNode}' gives shape [${probe}]; it must give class scores [batch, classes].`);
+  }
+  for (const [i, { out, feats }] of probes.entries()) {
+    const n = i + 1;
+    const batch = `for a batch of ${n} frame${n > 1 ? 's' : ''}`;
+    if (out[0] !== n) {
+      throw new InvalidOptionError(
+        `createAdapter: graphNodes.outputNode '${full.outputNode}' gives shape [${out}] ${batch}; it must give class scores [batch, classes], one row per frame ` +
+          "(is it a weight or a constant?). Name the node of the logits, or of the softmax with outputKind: 'softmax'.",
+      );
+    }
+    if (feats.length === 0 || feats[0] !== n) {
+      throw new InvalidOptionError(
+        `createAdapter: graphNodes.featuresNode '${full.featuresNode}' gives shape [${feats}] ${batch}; it must give features [batch, ...], one row per frame ` +
+          '(is it a weight or a constant?). Name the penultimate-feature node, e.g. the global pooling before the classifier.',
+      );
+    }
   }
   const numClasses = probe[1]!;
   return { kind: 'graph', model, nodes: full, inputShape: shape.slice(1), numClasses, run };

@@ -1,0 +1,63 @@
+/**
+ * graphNodes on a converted-style tf.GraphModel (tests/helpers/graphModel.ts's conv graph, named
+ * as tensorflowjs_converter names a Keras model): each node must follow the batch. A weight or a
+ * constant named as outputNode or featuresNode gives the same shape for every batch; it was
+ * accepted (the probe ran one batch of 1 and checked only the output's rank), and then 'source'
+ * answered a batch of 20 frames with 4 rows (a [4, 5] weight taken as class scores) and LAME's
+ * features had 3 rows for 20 frames (its sigma NaN, every step a non-finite fallback).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, createAdapter, initBackend } from '../../src/index.js';
+import { CONV, loadConvGraphModel } from '../helpers/graphModel.js';
+
+const P = CONV.prefix;
+const NODES = { outputNode: `${P}/logits/BiasAdd`, featuresNode: `${P}/gap/Mean` };
+
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+describe('graphNodes must name nodes that follow the batch', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm' });
+  });
+
+  it('a weight or constant as outputNode or featuresNode: InvalidOptionError naming the node, its shape and the fix', async () => {
+    const g = await loadConvGraphModel(1);
+    const before = tf.memory().numTensors;
+    let e = await rejection(createAdapter(g, { strategy: 'source', graphNodes: { ...NODES, outputNode: `${P}/logits/MatMul/ReadVariableOp` } }));
+    expect(e).toBeInstanceOf(InvalidOptionError);
+    expect(e.message).toBe(
+      `createAdapter: graphNodes.outputNode '${P}/logits/MatMul/ReadVariableOp' gives shape [4,5] for a batch of 1 frame; it must give class scores ` +
+        "[batch, classes], one row per frame (is it a weight or a constant?). Name the node of the logits, or of the softmax with outputKind: 'softmax'.",
+    );
+    e = await rejection(createAdapter(g, { strategy: 'lame', graphNodes: { ...NODES, featuresNode: `${P}/conv/Conv2D/ReadVariableOp` } }));
+    expect(e).toBeInstanceOf(InvalidOptionError);
+    expect(e.message).toBe(
+      `createAdapter: graphNodes.featuresNode '${P}/conv/Conv2D/ReadVariableOp' gives shape [3,3,3,4] for a batch of 1 frame; it must give features ` +
+        '[batch, ...], one row per frame (is it a weight or a constant?). Name the penultimate-feature node, e.g. the global pooling before the classifier.',
+    );
+    // A node of one row whatever the batch (the logits' mean over the batch) passes a probe of one frame only.
+    for (const key of ['outputNode', 'featuresNode'] as const) {
+      e = await rejection(createAdapter(g, { strategy: 'lame', graphNodes: { ...NODES, [key]: 'logits_batch_mean' } }));
+      expect(e).toBeInstanceOf(InvalidOptionError);
+      expect(e.message).toMatch(new RegExp(`^createAdapter: graphNodes\\.${key} 'logits_batch_mean' gives shape \\[1,5\\] for a batch of 2 frames; it must give `));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    // The graph is intact: the right nodes still work, one row per frame.
+    const a = await createAdapter(g, { strategy: 'lame', graphNodes: NODES });
+    const x = tf.randomUniform([20, CONV.H, CONV.H, CONV.C], 0, 1, 'float32', 3);
+    const r = await a.step(x);
+    expect(r.labels.length).toBe(20);
+    expect(r.update.mode).toBe('adapt');
+    a.dispose();
+    x.dispose();
+    g.dispose();
+  });
+});
