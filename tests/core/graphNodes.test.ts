@@ -4,7 +4,8 @@
  * constant named as outputNode or featuresNode gives the same shape for every batch; it was
  * accepted (the probe ran one batch of 1 and checked only the output's rank), and then 'source'
  * answered a batch of 20 frames with 4 rows (a [4, 5] weight taken as class scores) and LAME's
- * features had 3 rows for 20 frames (its sigma NaN, every step a non-finite fallback).
+ * features had 3 rows for 20 frames (its sigma NaN, every step a non-finite fallback). And
+ * `outputKind` must say what the output node gives (logits or probabilities).
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,12 +24,12 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   );
 }
 
-describe('graphNodes must name nodes that follow the batch', () => {
+describe('graphNodes on a converted-style GraphModel', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
   });
 
-  it('a weight or constant as outputNode or featuresNode: InvalidOptionError naming the node, its shape and the fix', async () => {
+  it('each node must follow the batch: a weight or constant as outputNode or featuresNode: InvalidOptionError naming the node, its shape and the fix', async () => {
     const g = await loadConvGraphModel(1);
     const before = tf.memory().numTensors;
     let e = await rejection(createAdapter(g, { strategy: 'source', graphNodes: { ...NODES, outputNode: `${P}/logits/MatMul/ReadVariableOp` } }));
@@ -57,6 +58,39 @@ describe('graphNodes must name nodes that follow the batch', () => {
     expect(r.labels.length).toBe(20);
     expect(r.update.mode).toBe('adapt');
     a.dispose();
+    x.dispose();
+    g.dispose();
+  });
+
+  // The graph's output is its softmax ('Identity', what model.outputNodes lists and the
+  // wrong-node message names): with the default outputKind it was softmaxed again, and 'source'
+  // answered 0.40 where the model says 0.996; logits declared a softmax had their log taken.
+  it('outputKind must say what outputNode gives: InvalidOptionError naming the fix, and the right kind gives the model\'s own softmax', async () => {
+    const g = await loadConvGraphModel(7);
+    const features = NODES.featuresNode;
+    let e = await rejection(createAdapter(g, { strategy: 'source', graphNodes: { outputNode: 'Identity', featuresNode: features } }));
+    expect(e).toBeInstanceOf(InvalidOptionError);
+    expect(e.message).toBe(
+      "createAdapter: graphNodes.outputNode 'Identity' gives probabilities (rows in [0, 1] that sum to 1), and outputKind is 'logits' (the default). " +
+        "Pass outputKind: 'softmax', or name the logits node before the softmax.",
+    );
+    e = await rejection(createAdapter(g, { strategy: 'lame', graphNodes: { ...NODES, outputKind: 'softmax' } }));
+    expect(e).toBeInstanceOf(InvalidOptionError);
+    expect(e.message).toMatch(
+      new RegExp(
+        `^createAdapter: graphNodes\\.outputNode '${P}/logits/BiasAdd' gives scores that are not probabilities \\(e\\.g\\. \\[-?\\d.*, .*\\]\\), ` +
+          "and outputKind is 'softmax'\\. Drop outputKind \\(logits are the default\\), or name the softmax node\\.$",
+      ),
+    );
+    const x = tf.tidy(() => tf.add(tf.randomUniform([8, CONV.H, CONV.H, CONV.C], 0, 1, 'float32', 11), tf.randomNormal([8, 1, 1, CONV.C], 0, 3, 'float32', 12)));
+    const own = tf.tidy(() => (g.execute(x, 'Identity') as tf.Tensor).dataSync());
+    for (const graphNodes of [{ outputNode: 'Identity', outputKind: 'softmax' as const, featuresNode: features }, NODES]) {
+      const a = await createAdapter(g, { strategy: 'source', graphNodes });
+      const r = await a.step(x);
+      r.probs.forEach((v, i) => expect(v).toBeCloseTo(own[i]!, 5));
+      expect(Math.max(...r.confidence)).toBeGreaterThan(0.9);
+      a.dispose();
+    }
     x.dispose();
     g.dispose();
   });
