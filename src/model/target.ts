@@ -72,6 +72,15 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
   if (model.inputs.length !== 1 || shape === undefined || shape.slice(1).some((d) => d === -1 || d === null)) {
     throw new UnsupportedModelError('createAdapter: the GraphModel must have one input with a fixed [batch, h, w, c] shape.');
   }
+  // Frames are fed as float32; tfjs refuses another input dtype before running anything, which
+  // the probe below would report as wrong graphNodes.
+  const dtype = model.inputs[0]!.dtype;
+  if (dtype !== undefined && dtype !== 'float32') {
+    throw new UnsupportedModelError(
+      `createAdapter: the GraphModel's input '${model.inputs[0]!.name}' takes ${dtype}; adapters feed float32 frames. ` +
+        'Export the model with a float32 input (a cast to the dtype it needs may be its first op).',
+    );
+  }
   // A graph converted with a fixed batch size runs only batches of that size; adapters take any.
   if (shape[0] !== -1 && shape[0] !== null) {
     throw new UnsupportedModelError(`createAdapter: the GraphModel's input has a fixed batch size (shape [${shape}]); convert it with a free batch dimension (-1).`);

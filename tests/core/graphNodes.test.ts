@@ -9,8 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError, createAdapter, initBackend } from '../../src/index.js';
-import { CONV, loadConvGraphModel } from '../helpers/graphModel.js';
+import { InvalidOptionError, UnsupportedModelError, createAdapter, initBackend } from '../../src/index.js';
+import { CONV, convGraphArtifacts, loadConvGraphModel } from '../helpers/graphModel.js';
 
 const P = CONV.prefix;
 const NODES = { outputNode: `${P}/logits/BiasAdd`, featuresNode: `${P}/gap/Mean` };
@@ -92,6 +92,25 @@ describe('graphNodes on a converted-style GraphModel', () => {
       a.dispose();
     }
     x.dispose();
+    g.dispose();
+  });
+
+  // A graph whose input is not float32 (uint8 / int32 image inputs are common in exported
+  // models): tfjs refuses the float32 probe, and that was reported as wrong graphNodes
+  // (InvalidOptionError '... failed (The dtype of dict['input_1'] ... must be int32, but was
+  // float32). Name nodes of the graph').
+  it('a GraphModel whose input is not float32: UnsupportedModelError naming the dtype and the fix', async () => {
+    const { modelJson, weights } = convGraphArtifacts(1);
+    const topology = structuredClone(modelJson.modelTopology) as { node: Array<{ name: string; attr: { dtype: { type: string } } }> };
+    topology.node.find((n) => n.name === 'input_1')!.attr.dtype.type = 'DT_INT32';
+    const g = await tf.loadGraphModel(
+      tf.io.fromMemory({ modelTopology: topology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights, format: 'graph-model' }),
+    );
+    const e = await rejection(createAdapter(g, { strategy: 'lame', graphNodes: NODES }));
+    expect(e).toBeInstanceOf(UnsupportedModelError);
+    expect(e.message).toBe(
+      "createAdapter: the GraphModel's input 'input_1' takes int32; adapters feed float32 frames. Export the model with a float32 input (a cast to the dtype it needs may be its first op).",
+    );
     g.dispose();
   });
 });
