@@ -1,5 +1,5 @@
 import * as tf from '../tf.js';
-import { InvalidOptionError, UnsupportedModelError } from '../errors.js';
+import { DisposedError, InvalidOptionError, UnsupportedModelError } from '../errors.js';
 import { foreignModelMessage } from '../foreignTfjs.js';
 import { ModelExecutor } from './executor.js';
 import type { ModelInfo } from './introspect.js';
@@ -86,7 +86,17 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
     throw new UnsupportedModelError(`createAdapter: the GraphModel's input has a fixed batch size (shape [${shape}]); convert it with a free batch dimension (-1).`);
   }
   const run = (x: tf.Tensor) => {
-    const [out, feats] = model.execute(x, [full.outputNode, full.featuresNode]) as tf.Tensor[];
+    let outputs: tf.Tensor[];
+    try {
+      outputs = model.execute(x, [full.outputNode, full.featuresNode]) as tf.Tensor[];
+    } catch (e) {
+      // A GraphModel disposed under its adapter fails deep in tfjs ("Cannot read properties of undefined (reading 'backend')").
+      if (Object.values(model.weights).some((ts) => ts.some((t) => t.isDisposed))) {
+        throw new DisposedError('The GraphModel was disposed (model.dispose()) while an adapter still uses it: dispose the adapter first, or load the model again and create a new adapter.');
+      }
+      throw e;
+    }
+    const [out, feats] = outputs;
     const logits = (full.outputKind === 'softmax' ? tf.log(tf.maximum(out!, 1e-30)) : out!) as tf.Tensor2D;
     const features = tf.reshape(feats!, [feats!.shape[0]!, -1]) as tf.Tensor2D;
     return { logits, features };

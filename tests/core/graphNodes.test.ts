@@ -5,11 +5,12 @@
  * accepted (the probe ran one batch of 1 and checked only the output's rank), and then 'source'
  * answered a batch of 20 frames with 4 rows (a [4, 5] weight taken as class scores) and LAME's
  * features had 3 rows for 20 frames (its sigma NaN, every step a non-finite fallback). And
- * `outputKind` must say what the output node gives (logits or probabilities).
+ * `outputKind` must say what the output node gives (logits or probabilities), the input must be
+ * float32, and a graph disposed under its adapter is named as such.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError, UnsupportedModelError, createAdapter, initBackend } from '../../src/index.js';
+import { DisposedError, InvalidOptionError, UnsupportedModelError, createAdapter, initBackend } from '../../src/index.js';
 import { CONV, convGraphArtifacts, loadConvGraphModel } from '../helpers/graphModel.js';
 
 const P = CONV.prefix;
@@ -24,7 +25,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
   );
 }
 
-describe('graphNodes on a converted-style GraphModel', () => {
+describe('a converted-style GraphModel: graphNodes, its input, its lifetime', () => {
   beforeAll(async () => {
     await initBackend({ backend: 'wasm' });
   });
@@ -112,5 +113,26 @@ describe('graphNodes on a converted-style GraphModel', () => {
       "createAdapter: the GraphModel's input 'input_1' takes int32; adapters feed float32 frames. Export the model with a float32 input (a cast to the dtype it needs may be its first op).",
     );
     g.dispose();
+  });
+
+  // A GraphModel is shared, not leased (several adapters may use one), so it can be disposed under
+  // an adapter; its step failed with tfjs's "TypeError: Cannot read properties of undefined (reading 'backend')".
+  it('a GraphModel disposed while an adapter uses it: step and predict reject with DisposedError', async () => {
+    const x = tf.randomUniform([20, CONV.H, CONV.H, CONV.C], 0, 1, 'float32', 3);
+    for (const [strategy, guard] of [['source', true], ['lame', true], ['lame', false]] as const) {
+      const g = await loadConvGraphModel(1);
+      const a = await createAdapter(g, { strategy, graphNodes: NODES, guard });
+      await a.step(x);
+      g.dispose();
+      for (const call of [() => a.step(x), () => a.predict(x)]) {
+        const e = await rejection(call());
+        expect(e, `${strategy} guard ${guard}`).toBeInstanceOf(DisposedError);
+        expect(e.message).toBe(
+          'The GraphModel was disposed (model.dispose()) while an adapter still uses it: dispose the adapter first, or load the model again and create a new adapter.',
+        );
+      }
+      a.dispose();
+    }
+    x.dispose();
   });
 });
