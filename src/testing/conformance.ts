@@ -6,7 +6,10 @@
  * `describe`/`it` of any test framework (vitest, jest, mocha, node:test).
  *
  * The contract checked, on every model the strategy's `needs` allow (and the typed refusal on
- * the others):
+ * the others, a tf.GraphModel included):
+ * - `stateSpec()` describes exactly what `snapshot()` gives (names, shapes, dtypes, value ranges, meta);
+ * - the strategy keeps none of the tensors the adapter passes in or takes back and disposes
+ *   (the batch, the returned probabilities, snapshot and restore tensors);
  * - `reset()` restores the whole state bit-identically, and the next step equals a fresh adapter's;
  * - `snapshot()`/`restore()` round-trip, and a restored adapter continues step for step exactly;
  * - `dispose()` puts the source weights back, and a disposed adapter throws `DisposedError`;
@@ -15,7 +18,8 @@
  *   and leaves the state unchanged;
  * - runs with the same seed are bit-identical;
  * - `getConfig()` is JSON and round-trips through `createAdapter`;
- * - `predict()` leaves the state unchanged and gives what `step()` then returns;
+ * - `predict()` leaves the state and `tf.memory()` unchanged and gives what `step()` then returns;
+ * - a strategy that allows a tf.GraphModel keeps these guarantees on one;
  * - optionally: a worker adapter gives the in-thread adapter's outputs, and the prediction
  *   comes from the model the strategy says (e.g. a mean teacher, or the pre-update model).
  */
@@ -24,12 +28,15 @@ import { createAdapter, type Adapter, type StepOutput } from '../adapter.js';
 import { ConformanceError, DisposedError, InvalidInputError, InvalidOptionError, InvalidSnapshotError, UnsupportedModelError } from '../errors.js';
 import type { RawBatch } from '../input.js';
 import { inspectModel } from '../model/introspect.js';
-import { decodeState, encodeState } from '../model/weights.js';
+import { checkStateMeta } from '../model/stateSpec.js';
+import { createTarget } from '../model/target.js';
+import { decodeState, disposeTensors, encodeState } from '../model/weights.js';
+import { ADAPTER_OPTION_NAMES } from '../optionNames.js';
 import { mulberry32 } from '../random.js';
-import { getStrategy } from '../../strategies/registry.js';
-import type { StrategyDefinition } from '../../strategies/strategy.js';
+import { getStrategy, resolveOptions } from '../../strategies/registry.js';
+import type { Strategy, StrategyDefinition } from '../../strategies/strategy.js';
 import { ensure, ensureBitEqual, ensureSameBytes, ensureSameState, ensureWeightsEqual, jsonEqual, maxAbsDiff, weightBits } from './compare.js';
-import { CONFORMANCE_MODELS, type ConformanceModel } from './models.js';
+import { CONFORMANCE_GRAPH_MODEL, CONFORMANCE_MODELS, type ConformanceGraphModel, type ConformanceModel } from './models.js';
 
 /** Where a set of weights comes from: the adapted model itself, or a copy kept in the strategy state. */
 export type WeightSource =
@@ -75,6 +82,13 @@ export interface ConformanceOptions {
   prediction?: PredictionFact | null;
   /** The models to run on. Defaults to {@link CONFORMANCE_MODELS} (a BN ResNet and a CNN without BN). */
   models?: readonly ConformanceModel[];
+  /**
+   * The tf.GraphModel of the `graph-model` check: a strategy whose `needs` allow a GraphModel
+   * (`layersModel` and `batchNorm` false) must step, snapshot, restore, reset, predict and
+   * dispose on it; any other must be refused with `UnsupportedModelError`. Defaults to
+   * {@link CONFORMANCE_GRAPH_MODEL}.
+   */
+  graphModel?: ConformanceGraphModel;
   /** Frames per batch. Defaults to 4. */
   batchSize?: number;
   /** Steps of the long memory check, on the first model the strategy runs on (20 on the others). Defaults to 200. */
@@ -105,6 +119,8 @@ export type ConformanceCheckId =
   | 'registered'
   | 'unknown-option'
   | 'unsupported-model'
+  | 'state-spec'
+  | 'ownership'
   | 'reset'
   | 'snapshot-restore'
   | 'dispose'
@@ -115,7 +131,8 @@ export type ConformanceCheckId =
   | 'config-round-trip'
   | 'predict'
   | 'worker'
-  | 'prediction';
+  | 'prediction'
+  | 'graph-model';
 
 /** One check: run it, it throws a {@link ConformanceError} (or the strategy's own error) on failure. */
 export interface ConformanceCheck {
@@ -185,12 +202,103 @@ async function run(adapter: Adapter, batches: readonly RawBatch[]): Promise<Step
   return out;
 }
 
-function ensureSameOutputs(actual: readonly StepOutput[], expected: readonly StepOutput[], what: string): void {
+/** Same probabilities and stats, bit for bit; `hint` (the likely cause) is appended to a difference in probabilities. */
+function ensureSameOutputs(actual: readonly StepOutput[], expected: readonly StepOutput[], what: string, hint = ''): void {
   ensure(actual.length === expected.length, `${what}: ${actual.length} outputs, expected ${expected.length}.`);
   actual.forEach((o, i) => {
-    ensureBitEqual(o.probs, expected[i]!.probs, `${what}, step ${i + 1}: probabilities`);
-    ensure(jsonEqual(o.stats, expected[i]!.stats), `${what}, step ${i + 1}: stats ${JSON.stringify(o.stats)}, expected ${JSON.stringify(expected[i]!.stats)}.`);
+    try {
+      ensureBitEqual(o.probs, expected[i]!.probs, `${what}, step ${i + 1}: probabilities`);
+    } catch (e) {
+      throw new ConformanceError(hint === '' ? (e as Error).message : `${(e as Error).message} ${hint}`);
+    }
+    const want = expected[i]!.stats as Record<string, unknown>;
+    const got = o.stats as Record<string, unknown>;
+    if (!jsonEqual(got, want)) {
+      const keys = [...new Set([...Object.keys(got), ...Object.keys(want)])].filter((k) => !jsonEqual(got[k], want[k]));
+      throw new ConformanceError(
+        `${what}, step ${i + 1}: stats ${keys.map((k) => `'${k}'`).join(', ')} differ: ${JSON.stringify(o.stats)}, expected ${JSON.stringify(expected[i]!.stats)}. ` +
+          'Stats must follow from the state and the batch alone: a key that differs is a timing or clock reading (the adapter reports stepMs itself), or comes from state outside the snapshot.',
+      );
+    }
   });
+}
+
+/** Runs `fn`; a ConformanceError it throws gets `hint` appended (the likely cause, for the strategy's author). */
+async function withHint<T>(hint: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ConformanceError) throw new ConformanceError(`${e.message} ${hint}`);
+    throw e;
+  }
+}
+
+const RANDOMNESS = 'Every random choice must come from context.seed (mulberry32, or tf.random* with a seed drawn from it), never Math.random or an unseeded tf.random*.';
+
+/** `before` to now in tf.memory(), as text: '+3 tensors / +72 bytes'. */
+function memoryDelta(before: { numTensors: number; numBytes: number }): string {
+  const m = memoryNow();
+  const sign = (v: number) => (v >= 0 ? `+${v}` : String(v));
+  return `${sign(m.numTensors - before.numTensors)} tensors / ${sign(m.numBytes - before.numBytes)} bytes`;
+}
+
+/**
+ * The strategy itself, built as `createAdapter` builds it (same target, options and seed) but
+ * without the adapter around it, so a check can see what the adapter hides: the tensors it
+ * passes in and takes back, and `stateSpec()` next to `snapshot()`.
+ */
+async function withBareStrategy(
+  definition: StrategyDefinition,
+  spec: ConformanceModel,
+  adapterOptions: Record<string, unknown>,
+  n: number,
+  fn: (impl: Strategy, batch: (i: number) => tf.Tensor4D) => Promise<void>,
+): Promise<void> {
+  const model = spec.build();
+  const target = createTarget(model);
+  const strategyOptions = Object.fromEntries(Object.entries(adapterOptions).filter(([k]) => !ADAPTER_OPTION_NAMES.includes(k)));
+  let impl: Strategy | null = null;
+  let failed = false;
+  try {
+    const seed = (adapterOptions.seed as number | undefined) ?? 0;
+    impl = definition.create(target, resolveOptions(definition, strategyOptions) as never, { seed });
+    // The adapter never steps a strategy on a batch under its minBatch (the guard answers those).
+    const batches = conformanceBatches(spec.inputShape, Math.max(n, impl.minBatch ?? 0), 4, seed);
+    const batch = (i: number) => {
+      const b = batches[i % batches.length]!;
+      return tf.tensor4d(b.data, b.shape as [number, number, number, number]);
+    };
+    await fn(impl, batch);
+  } catch (e) {
+    failed = true;
+    throw e;
+  } finally {
+    // A strategy the check found broken may fail to dispose too (a variable it gave away was
+    // disposed): that error must not hide the check's.
+    let cleanup: unknown = null;
+    for (const free of [() => impl?.dispose(), () => target.kind === 'layers' && target.executor.dispose(), () => model.dispose()]) {
+      try {
+        free();
+      } catch (e) {
+        cleanup ??= e;
+      }
+    }
+    if (cleanup !== null && !failed) throw cleanup;
+  }
+}
+
+/**
+ * Runs `fn` (a call after the adapter would have disposed tensors it passed to or took from the
+ * strategy); an error from the strategy becomes a ConformanceError saying what was disposed and
+ * what the strategy must do instead.
+ */
+function afterDisposal<T>(what: string, fix: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ConformanceError || fix === '') throw e;
+    throw new ConformanceError(`${what} threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}. ${fix}`);
+  }
 }
 
 /** Class probabilities of a fresh copy of `spec`'s model holding the candidate's weights from a decoded snapshot. */
@@ -301,6 +409,100 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       continue;
     }
 
+    add('state-spec', spec.name, 'stateSpec() describes exactly the tensors, values and meta snapshot() gives', async () => {
+      await withBareStrategy(definition, spec, adapterOptions(), n, async (impl, batch) => {
+        for (let i = 0; i < 2; i++) {
+          const x = batch(i);
+          tf.dispose([impl.step(x).probs, x]);
+        }
+        const state = impl.snapshot();
+        try {
+          const declared = impl.stateSpec();
+          const held = Object.keys(state.tensors);
+          const missing = [...declared.tensors.keys()].filter((k) => !held.includes(k));
+          const extra = held.filter((k) => !declared.tensors.has(k));
+          ensure(
+            missing.length === 0 && extra.length === 0,
+            `stateSpec() and snapshot() name different tensors:${missing.length > 0 ? ` declared but not in the snapshot: ${missing.map((k) => `'${k}'`).join(', ')};` : ''}` +
+              `${extra.length > 0 ? ` in the snapshot but not declared: ${extra.map((k) => `'${k}'`).join(', ')};` : ''} ` +
+              'stateSpec() must list exactly the tensors snapshot() returns (restore() checks snapshot bytes against it).',
+          );
+          for (const [key, want] of declared.tensors) {
+            const t = state.tensors[key]!;
+            ensure(
+              t.dtype === want.dtype && t.shape.length === want.shape.length && t.shape.every((d, i) => d === want.shape[i]),
+              `stateSpec() says '${key}' is [${want.shape.join(', ')}] ${want.dtype}; snapshot() gives [${t.shape.join(', ')}] ${t.dtype}. ` +
+                'Derive the spec from the tensors the strategy holds (their shape and dtype on this model), not from constants.',
+            );
+            if (want.nonNegative === true) {
+              const data = t.dataSync();
+              const i = data.findIndex((v) => v < 0);
+              ensure(
+                i < 0,
+                `stateSpec() marks '${key}' nonNegative, but after 2 steps snapshot() holds ${data[i]} at index ${i}: restore() refuses such bytes, so this adapter's own snapshot would not restore. ` +
+                  'Mark nonNegative only values that cannot go below 0 (variances, second moments).',
+              );
+            }
+          }
+          try {
+            checkStateMeta(`strategy '${name}'`, declared.meta, state.meta);
+          } catch (e) {
+            throw new ConformanceError(`snapshot().meta does not match stateSpec().meta (${(e as Error).message}). stateSpec().meta must describe every field snapshot() writes, with its type and range.`);
+          }
+        } finally {
+          disposeTensors(state.tensors);
+        }
+      });
+    });
+
+    add('ownership', spec.name, 'the strategy keeps none of the tensors the adapter passes in or takes back (and disposes)', async () => {
+      await withBareStrategy(definition, spec, adapterOptions(), n, async (impl, batch) => {
+        const ownStep = 'The adapter disposes the batch it passes to step() and the probabilities step() returns once the step is over: ' +
+          'a strategy that needs either later must keep its own copy (tf.clone), and must return probabilities it does not hold itself.';
+        let call = 0;
+        const step = (what: string, fix: string) => {
+          const x = batch(call++);
+          try {
+            const out = afterDisposal(what, fix, () => impl.step(x));
+            ensure(
+              !x.isDisposed,
+              'step() disposed its input batch. The batch belongs to the adapter, which still reads it after the step (the guard runs the source model on it on its check steps and for the non-finite fallback): dispose only the tensors the step makes.',
+            );
+            out.probs.dispose();
+          } finally {
+            x.dispose();
+          }
+        };
+        step('step 1', '');
+        step("step 2, after step 1's batch and returned probabilities were disposed (as the adapter does),", ownStep);
+        if (typeof impl.predict === 'function') {
+          const x = batch(call++);
+          try {
+            afterDisposal('predict()', '', () => impl.predict!(x)).dispose();
+            ensure(!x.isDisposed, 'predict() disposed its input batch. The batch belongs to the adapter: dispose only the tensors predict() makes.');
+          } finally {
+            x.dispose();
+          }
+          step("a step after predict(), whose batch and returned probabilities were disposed (as the adapter does),", 'predict() must not keep its input or the probabilities it returns: keep a copy (tf.clone) of what it needs.');
+        }
+        disposeTensors(impl.snapshot().tensors);
+        const afterSnapshot = 'snapshot() must return copies (tf.clone(variable)), not the tensors or variables the strategy holds: the adapter disposes them once it has encoded them.';
+        step('a step after the tensors snapshot() returned were disposed (as the adapter does),', afterSnapshot);
+        disposeTensors(afterDisposal('snapshot() after the tensors of the previous snapshot() were disposed (as the adapter does)', afterSnapshot, () => impl.snapshot()).tensors);
+        const state = impl.snapshot();
+        try {
+          impl.restore(state);
+        } finally {
+          disposeTensors(state.tensors);
+        }
+        const afterRestore = 'restore() must copy what it keeps (variable.assign(t), tf.clone(t)), not keep the tensors it is given: the adapter disposes them once restore() returns.';
+        step('a step after restore(), once the tensors restore() was given were disposed (as the adapter does),', afterRestore);
+        disposeTensors(afterDisposal('snapshot() after restore(), once the tensors restore() was given were disposed (as the adapter does),', afterRestore, () => impl.snapshot()).tensors);
+        afterDisposal('reset() after restore(), once the tensors restore() was given were disposed (as the adapter does),', afterRestore, () => impl.reset());
+        step('a step after reset(),', afterRestore);
+      });
+    });
+
     add('reset', spec.name, 'reset() restores the state bit-identically and the next step equals a fresh adapter\'s', async () => {
       const m1 = spec.build();
       const m2 = spec.build();
@@ -314,7 +516,14 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         await a.reset();
         ensureWeightsEqual(m1, source, 'after reset()');
         ensureSameState(await a.snapshot(), initial, 'state after reset() vs a fresh adapter');
-        ensureSameOutputs(await run(a, [probeBatch!]), await run(fresh, [probeBatch!]), 'first step after reset() vs a fresh adapter');
+        const [afterReset] = await run(a, [probeBatch!]);
+        ensureSameOutputs(
+          [afterReset!],
+          await run(fresh, [probeBatch!]),
+          'first step after reset() vs a fresh adapter',
+          'reset() put back every tensor and meta field of the snapshot, so the difference is in state outside it: a variable, counter or generator that step() reads ' +
+            `and reset() leaves as it is (put it in snapshot() and stateSpec() too). Or: ${RANDOMNESS}`,
+        );
       } finally {
         a.dispose();
         fresh.dispose();
@@ -335,7 +544,14 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         const continued = await run(a, bs.slice(3));
         await b.restore(snap);
         ensureSameBytes(await b.snapshot(), snap, 'snapshot of an adapter restored from it');
-        ensureSameOutputs(await run(b, bs.slice(3)), continued, 'a second adapter restored from the snapshot');
+        const restored = await run(b, bs.slice(3));
+        ensureSameOutputs(
+          restored,
+          continued,
+          'a second adapter restored from the snapshot',
+          'The restored adapter re-snapshots to the same bytes, so the difference is in state the snapshot does not hold: a variable, counter or generator that step() reads ' +
+            `and snapshot() leaves out (with stateSpec()), or restore() does not set. Or: ${RANDOMNESS}`,
+        );
         await a.restore(snap);
         ensureSameOutputs(await run(a, bs.slice(3)), continued, 'the same adapter restored from its snapshot');
       } finally {
@@ -366,18 +582,32 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       const model = spec.build();
       try {
         const bs = batches(2);
+        // What each call left in tf.memory() over the measured cycles, to point at the leaking method.
+        const net = new Map<string, number>();
+        let counting = false;
+        const measured = async <T>(method: string, fn: () => Promise<T>): Promise<T> => {
+          const before = tf.memory().numTensors;
+          const out = await fn();
+          if (counting) net.set(method, (net.get(method) ?? 0) + tf.memory().numTensors - before);
+          return out;
+        };
         const cycle = async () => {
-          const a = await make(model);
-          await run(a, bs);
-          const snap = await a.snapshot();
-          await a.restore(snap);
-          await a.reset();
-          a.dispose();
+          const a = await measured('create', () => make(model));
+          await measured('step', () => run(a, bs));
+          const snap = await measured('snapshot', () => a.snapshot());
+          await measured('restore', () => a.restore(snap));
+          await measured('reset', () => a.reset());
+          await measured('dispose', async () => a.dispose());
         };
         await cycle(); // warm-up: backends create some tensors once per process
         const before = memoryNow();
+        counting = true;
         for (let i = 0; i < 3; i++) await cycle();
-        ensureFlat(before, '3 create/step/snapshot/restore/reset/dispose cycles');
+        await withHint(
+          `Tensors each call left over the 3 cycles: ${[...net].map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${v}`).join(', ')}. ` +
+            "create and step allocate state (the strategy's, and the guard's copies), which restore, reset and dispose free: a figure that does not cancel out points at the method that leaks.",
+          async () => ensureFlat(before, '3 create/step/snapshot/restore/reset/dispose cycles'),
+        );
       } finally {
         model.dispose();
       }
@@ -395,7 +625,11 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
           const out = await a.step({ data: bs[i % bs.length]!.data.slice(), shape: [...bs[0]!.shape] });
           ensure(out.probs.every(Number.isFinite), `step ${i + 1} of ${steps}: non-finite probabilities.`);
         }
-        ensureFlat(before, `steps 2..${steps}`);
+        const grew = tf.memory().numTensors - before.numTensors;
+        await withHint(
+          `That is ${(grew / (steps - 1)).toFixed(2)} tensors per step: step() leaves tensors behind (run its work in tf.tidy, and dispose what it keeps from the previous step).`,
+          async () => ensureFlat(before, `steps 2..${steps}`),
+        );
       } finally {
         a.dispose();
         model.dispose();
@@ -465,7 +699,8 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       const b = await make(m2);
       try {
         const bs = batches(3);
-        ensureSameOutputs(await run(b, bs), await run(a, bs), 'a second adapter with the same seed');
+        const second = await run(b, bs);
+        ensureSameOutputs(second, await run(a, bs), 'a second adapter with the same seed', `${RANDOMNESS} And no state may be shared between instances (module-level variables).`);
         ensureSameBytes(await b.snapshot(), await a.snapshot(), 'snapshots of two runs with the same seed');
       } finally {
         a.dispose();
@@ -510,6 +745,13 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         const state = await a.snapshot();
         const predicted = await a.predict({ data: bs[1]!.data.slice(), shape: [...bs[1]!.shape] });
         ensureSameBytes(await a.snapshot(), state, 'state after predict()');
+        // After a first call (a strategy may build something once), predict() leaves tf.memory() as it found it.
+        const before = memoryNow();
+        for (let i = 0; i < 2; i++) await a.predict({ data: bs[1]!.data.slice(), shape: [...bs[1]!.shape] });
+        ensure(
+          memoryNow().numTensors === before.numTensors && memoryNow().numBytes === before.numBytes,
+          `2 calls of predict(): tf.memory() changed by ${memoryDelta(before)}. predict() leaves tensors behind: run its work in tf.tidy and return only the probabilities.`,
+        );
         const after = await run(a, bs.slice(1));
         ensureSameOutputs(after, await run(b, bs.slice(1)), 'steps after predict() vs an adapter that did not predict');
         if (options.predictMatchesStep ?? true) {
@@ -591,6 +833,73 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       });
     }
   }
+  const graph = options.graphModel ?? CONFORMANCE_GRAPH_MODEL;
+  const graphOk = !definition.needs.layersModel && !definition.needs.batchNorm;
+  add(
+    'graph-model',
+    graph.name,
+    graphOk
+      ? 'on a tf.GraphModel (needs.layersModel is false): steps, snapshot/restore, reset, predict and dispose keep their guarantees'
+      : 'createAdapter refuses a tf.GraphModel with UnsupportedModelError (the strategy needs a tf.LayersModel)',
+    async () => {
+      const [g1, g2] = await Promise.all([graph.load(), graph.load()]);
+      const makeOn = (g: tf.GraphModel) => createAdapter(g, adapterOptions({ graphNodes: graph.graphNodes }) as never);
+      try {
+        if (!graphOk) {
+          ensureTyped(await thrown(() => makeOn(g1), 'a tf.GraphModel'), UnsupportedModelError, 'a tf.GraphModel');
+          return;
+        }
+        const bs = conformanceBatches(graph.inputShape, n, 5, seed);
+        const onGraph = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+          try {
+            return await fn();
+          } catch (e) {
+            if (e instanceof ConformanceError) throw e;
+            throw new ConformanceError(
+              `on a tf.GraphModel, ${what} threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}. The strategy declares needs.layersModel: false, so it must work on a ` +
+                "GraphModel target (target.kind 'graph': target.run(x) gives { logits, features }; it has no target.executor, target.info or layers), or declare needs.layersModel: true.",
+            );
+          }
+        };
+        const a = await onGraph('createAdapter', () => makeOn(g1));
+        let b: Adapter | null = null;
+        try {
+          b = await onGraph('createAdapter', () => makeOn(g2));
+          const initial = await b.snapshot();
+          const first = await onGraph('step()', () => run(a, bs.slice(0, 3)));
+          first.forEach((o, i) => ensure(o.probs.every(Number.isFinite), `on a tf.GraphModel, step ${i + 1}: non-finite probabilities.`));
+          const snap = await a.snapshot();
+          const state = await onGraph('predict()', async () => {
+            await a.predict({ data: bs[3]!.data.slice(), shape: [...bs[3]!.shape] });
+            return a.snapshot();
+          });
+          ensureSameBytes(state, snap, 'on a tf.GraphModel: state after predict()');
+          const continued = await run(a, bs.slice(3));
+          await onGraph('restore()', () => b!.restore(snap));
+          ensureSameOutputs(await run(b, bs.slice(3)), continued, 'on a tf.GraphModel: a second adapter restored from a snapshot');
+          await onGraph('reset()', () => a.reset());
+          ensureSameState(await a.snapshot(), initial, 'on a tf.GraphModel: state after reset() vs a fresh adapter');
+        } finally {
+          a.dispose();
+          b?.dispose();
+        }
+        // A cycle after the first (which may build what a backend keeps per process) leaves tf.memory() as it found it.
+        const before = memoryNow();
+        const c = await makeOn(g1);
+        try {
+          await run(c, bs.slice(0, 2));
+          await c.restore(await c.snapshot());
+          await c.reset();
+        } finally {
+          c.dispose();
+        }
+        ensureFlat(before, 'on a tf.GraphModel, a create/step/snapshot/restore/reset/dispose cycle');
+      } finally {
+        g1.dispose();
+        g2.dispose();
+      }
+    },
+  );
   return checks;
 }
 

@@ -16,5 +16,5 @@ export {
   type WeightSource,
   type WorkerAdapterFactory,
 } from './conformance.js';
-export { CONFORMANCE_MODELS, tinyBnResNet, tinyPlainCnn, type ConformanceModel } from './models.js';
+export { CONFORMANCE_GRAPH_MODEL, CONFORMANCE_MODELS, tinyBnResNet, tinyGraphMlp, tinyPlainCnn, type ConformanceGraphModel, type ConformanceModel } from './models.js';
 export { ConformanceError } from '../errors.js';

@@ -4,6 +4,7 @@
  * exactly the same weights (two adapters can then be compared on two identical models).
  */
 import * as tf from '../tf.js';
+import { mulberry32 } from '../random.js';
 
 /** A model the conformance suite runs a strategy on. */
 export interface ConformanceModel {
@@ -75,3 +76,75 @@ export const CONFORMANCE_MODELS: readonly ConformanceModel[] = [
   { name: 'bn-resnet', build: tinyBnResNet, inputShape: [8, 8, 3], batchNorm: true },
   { name: 'plain-cnn', build: tinyPlainCnn, inputShape: [8, 8, 3], batchNorm: false },
 ];
+
+/** A tf.GraphModel the conformance suite runs output-level strategies on, with the `graphNodes` that name its outputs. */
+export interface ConformanceGraphModel {
+  /** Short name used in check names, e.g. `'graph-mlp'`. */
+  name: string;
+  /** Loads a new copy; every call gives bit-identical weights. */
+  load(): Promise<tf.GraphModel>;
+  /** Input shape without the batch dimension. */
+  inputShape: [number, number, number];
+  /** The `graphNodes` option `createAdapter` needs for it. */
+  graphNodes: { outputNode: string; featuresNode: string; outputKind: 'logits' };
+}
+
+/**
+ * A frozen graph in the format `tensorflowjs_converter` writes, loaded from memory: 8x8x3 in,
+ * Reshape -> MatMul -> BiasAdd -> Relu (`features`, 8 units) -> MatMul -> BiasAdd (`logits`, 4
+ * classes). Weights come from a seeded generator (uniform, He-scaled), so every load is bit-identical.
+ */
+export function tinyGraphMlp(): Promise<tf.GraphModel> {
+  const [inputs, hidden, classes] = [8 * 8 * 3, 8, 4];
+  const rand = mulberry32(3000); // the same draws on every load
+  const uniform = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rand() - 0.5) * 2 * scale);
+  const values = [Int32Array.from([-1, inputs]), uniform(inputs * hidden, Math.sqrt(6 / inputs)), uniform(hidden, 0.1), uniform(hidden * classes, Math.sqrt(6 / hidden)), uniform(classes, 0.1)];
+  const dim = (...sizes: number[]) => ({ dim: sizes.map((s) => ({ size: String(s) })) });
+  const constant = (name: string, dtype: 'DT_FLOAT' | 'DT_INT32', shape: number[]) => ({
+    name,
+    op: 'Const',
+    attr: { value: { tensor: { dtype, tensorShape: dim(...shape) } }, dtype: { type: dtype } },
+  });
+  const T = { T: { type: 'DT_FLOAT' } };
+  const matmul = { ...T, transpose_a: { b: false }, transpose_b: { b: false } };
+  const modelTopology = {
+    node: [
+      { name: 'image', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dim(-1, 8, 8, 3) } } },
+      constant('flat_shape', 'DT_INT32', [2]),
+      constant('w1', 'DT_FLOAT', [inputs, hidden]),
+      constant('b1', 'DT_FLOAT', [hidden]),
+      constant('w2', 'DT_FLOAT', [hidden, classes]),
+      constant('b2', 'DT_FLOAT', [classes]),
+      { name: 'flat', op: 'Reshape', input: ['image', 'flat_shape'], attr: { ...T, Tshape: { type: 'DT_INT32' } } },
+      { name: 'fc1/MatMul', op: 'MatMul', input: ['flat', 'w1'], attr: matmul },
+      { name: 'fc1/BiasAdd', op: 'BiasAdd', input: ['fc1/MatMul', 'b1'], attr: T },
+      { name: 'features', op: 'Relu', input: ['fc1/BiasAdd'], attr: T },
+      { name: 'fc2/MatMul', op: 'MatMul', input: ['features', 'w2'], attr: matmul },
+      { name: 'logits', op: 'BiasAdd', input: ['fc2/MatMul', 'b2'], attr: T },
+    ],
+    library: {},
+    versions: { producer: 1 },
+  };
+  const weightSpecs: tf.io.WeightsManifestEntry[] = [
+    { name: 'flat_shape', shape: [2], dtype: 'int32' },
+    { name: 'w1', shape: [inputs, hidden], dtype: 'float32' },
+    { name: 'b1', shape: [hidden], dtype: 'float32' },
+    { name: 'w2', shape: [hidden, classes], dtype: 'float32' },
+    { name: 'b2', shape: [classes], dtype: 'float32' },
+  ];
+  const bytes = new Uint8Array(values.reduce((n, a) => n + a.byteLength, 0));
+  let offset = 0;
+  for (const a of values) {
+    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offset);
+    offset += a.byteLength;
+  }
+  return tf.loadGraphModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData: bytes.buffer, format: 'graph-model' }));
+}
+
+/** The suite's GraphModel: a two-layer MLP (see {@link tinyGraphMlp}). */
+export const CONFORMANCE_GRAPH_MODEL: ConformanceGraphModel = {
+  name: 'graph-mlp',
+  load: tinyGraphMlp,
+  inputShape: [8, 8, 3],
+  graphNodes: { outputNode: 'logits', featuresNode: 'features', outputKind: 'logits' },
+};

@@ -4,9 +4,9 @@
  * through the exported conformance suite (`edge-tta/testing`), and the suite catches a user
  * strategy that breaks the contract.
  */
-import '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, registerStrategy, type StrategyDefinition } from '../../src/index.js';
+import { getStrategy, initBackend, registerStrategy, type StrategyDefinition } from '../../src/index.js';
 import { ConformanceError, runStrategyConformance, strategyConformanceChecks } from '../../src/testing/index.js';
 import { biasEntropyStrategy } from '../helpers/biasEntropyStrategy.js';
 import { priorEma } from '../helpers/exampleStrategy.js';
@@ -95,6 +95,8 @@ describe('the exported suite catches broken user strategies', () => {
     });
     const msgs = await failures(def, /create\/step\/dispose/);
     expect(msgs.join('\n')).toMatch(/tf\.memory\(\) went from/);
+    // The message says which call left the tensors (one per cycle: snapshot +3 over 3 cycles).
+    expect(msgs.join('\n')).toMatch(/Tensors each call left over the 3 cycles: .*snapshot \+3,/);
   });
 
   it('returning the post-update prediction fails the prediction check', async () => {
@@ -103,7 +105,7 @@ describe('the exported suite catches broken user strategies', () => {
       s.step = (x) => {
         const r = step(x);
         r.probs.dispose();
-        const inner = s as unknown as { model: { predict(x: unknown): import('@tensorflow/tfjs').Tensor2D } };
+        const inner = s as unknown as { model: { predict(x: unknown): tf.Tensor2D } };
         return { ...r, probs: inner.model.predict(x) };
       };
     });
@@ -114,4 +116,156 @@ describe('the exported suite catches broken user strategies', () => {
     expect(checks).toHaveLength(1);
     await expect(checks[0]!.run()).rejects.toThrow(/not those of the model before the step/);
   });
+
+  // Each bug below was written as a user would (scratch/conformance, 2026-12-02), one per strategy.
+  // Before these checks the suite missed it (passed), or failed on it only with an error from
+  // tfjs that named neither the method nor the fix ("Cannot read properties of undefined
+  // (reading 'backend')", "Tensor is disposed.").
+
+  /** The failures of the checks `id` on `model` (default the first model), as messages. */
+  async function failuresOf(def: StrategyDefinition, id: string, options: Record<string, unknown> = { lr: 0.5 }, model = 'bn-resnet'): Promise<string[]> {
+    const checks = strategyConformanceChecks(def, { options, longRunSteps: 20, only: [id as never] }).filter((c) => c.model === model);
+    expect(checks).toHaveLength(1);
+    try {
+      await checks[0]!.run();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConformanceError);
+      return [(e as Error).message];
+    }
+    return [];
+  }
+  type Inner = { model: tf.LayersModel; bias: tf.Variable; key: string; steps: number };
+
+  it('a predict() that leaks a tensor per call fails the predict check (it passed before: no check called predict() twice)', async () => {
+    const def = broken('bias-entropy-leaky-predict', (s) => {
+      const inner = s as unknown as Inner;
+      (s as { predict?: (x: tf.Tensor4D) => tf.Tensor2D }).predict = (x) => {
+        const y = inner.model.predict(x) as tf.Tensor2D; // outside tf.tidy: left behind
+        return tf.tidy(() => tf.div(y, tf.sum(y, 1, true)) as tf.Tensor2D);
+      };
+    });
+    expect((await failuresOf(def, 'predict')).join('\n')).toMatch(/2 calls of predict\(\): tf\.memory\(\) changed by \+2 tensors.*predict\(\) leaves tensors behind/);
+  });
+
+  it('a step() that disposes its input batch fails the ownership check (it passed on bn-resnet before)', async () => {
+    const def = broken('bias-entropy-disposes-input', (s) => {
+      const step = s.step.bind(s);
+      s.step = (x) => {
+        const r = step(x);
+        x.dispose(); // "done with the batch"
+        return r;
+      };
+    });
+    expect((await failuresOf(def, 'ownership')).join('\n')).toMatch(/step\(\) disposed its input batch/);
+  });
+
+  it('a step() that keeps its input batch for the next step fails the ownership check, naming the fix', async () => {
+    const def = broken('bias-entropy-keeps-input', (s) => {
+      const step = s.step.bind(s);
+      let previous: tf.Tensor4D | null = null;
+      s.step = (x) => {
+        if (previous !== null) tf.tidy(() => tf.mean(previous!).dataSync()); // reads last step's batch
+        previous = x; // no copy: the adapter disposes it
+        return step(x);
+      };
+    });
+    expect((await failuresOf(def, 'ownership')).join('\n')).toMatch(/^step 2, after step 1's batch .* were disposed .* keep its own copy \(tf\.clone\)/);
+  });
+
+  it('a snapshot() that returns the variable itself, not a copy, fails the ownership check', async () => {
+    const def = broken('bias-entropy-snapshot-no-copy', (s) => {
+      const inner = s as unknown as Inner;
+      s.snapshot = () => ({ tensors: { [inner.key]: inner.bias }, meta: { steps: inner.steps } });
+    });
+    expect((await failuresOf(def, 'ownership')).join('\n')).toMatch(/snapshot\(\) must return copies/);
+  });
+
+  it('a restore() that keeps the tensor it is given instead of copying it fails the ownership check', async () => {
+    registerStrategy(priorEmaBroken('prior-ema-restore-keeps', (s) => {
+      const inner = s as unknown as { prior: tf.Tensor };
+      s.restore = (state) => {
+        inner.prior.dispose();
+        inner.prior = state.tensors.prior!; // kept, not copied: the adapter disposes it
+      };
+    }));
+    const msgs = await failuresOf(getStrategy('prior-ema-restore-keeps'), 'ownership', { momentum: 0.5, guard: { maxShift: 0 } });
+    expect(msgs.join('\n')).toMatch(/after restore\(\).*restore\(\) must copy what it keeps/);
+  });
+
+  it('a stateSpec() that lies about a shape fails the state-spec check, naming the tensor and both shapes', async () => {
+    const def = broken('bias-entropy-spec-shape', (s) => {
+      const stateSpec = s.stateSpec.bind(s);
+      s.stateSpec = () => {
+        const spec = stateSpec();
+        return { ...spec, tensors: new Map([...spec.tensors].map(([k, v]) => [k, { ...v, shape: [10] }])) }; // "10 classes"
+      };
+    });
+    expect((await failuresOf(def, 'state-spec')).join('\n')).toMatch(/stateSpec\(\) says 'classifier\/bias' is \[10\] float32; snapshot\(\) gives \[4\] float32/);
+  });
+
+  it('a stateSpec() that marks a signed tensor nonNegative fails the state-spec check (before: restore() refused the own snapshot, blaming the bytes)', async () => {
+    const def = broken('bias-entropy-spec-nonnegative', (s) => {
+      const stateSpec = s.stateSpec.bind(s);
+      s.stateSpec = () => {
+        const spec = stateSpec();
+        return { ...spec, tensors: new Map([...spec.tensors].map(([k, v]) => [k, { ...v, nonNegative: true }])) };
+      };
+    });
+    expect((await failuresOf(def, 'state-spec')).join('\n')).toMatch(/stateSpec\(\) marks 'classifier\/bias' nonNegative, but after 2 steps snapshot\(\) holds -/);
+  });
+
+  it('a snapshot() that leaves out a tensor the step reads fails snapshot/restore, saying the state is not all in the snapshot', async () => {
+    const def = broken('bias-entropy-snapshot-partial', (s) => {
+      const inner = s as unknown as Inner;
+      s.snapshot = () => ({ tensors: {}, meta: { steps: inner.steps } }); // the trained bias left out
+      s.stateSpec = () => ({ tensors: new Map(), meta: { steps: { type: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER } } });
+      s.restore = (state) => {
+        inner.steps = Number(state.meta.steps);
+      };
+    });
+    const msgs = await failuresOf(def, 'snapshot-restore');
+    expect(msgs.join('\n')).toMatch(/a second adapter restored from the snapshot, step 1: probabilities.*re-snapshots to the same bytes, so the difference is in state the snapshot does not hold/);
+  });
+
+  it('a step that draws from Math.random fails the determinism check, naming Math.random', async () => {
+    const def = broken('bias-entropy-math-random', (s) => {
+      const step = s.step.bind(s);
+      s.step = (x) => {
+        if (Math.random() >= 0.5) return step(x);
+        const flipped = tf.reverse(x, 2) as tf.Tensor4D; // a random flip, unseeded
+        try {
+          return step(flipped);
+        } finally {
+          flipped.dispose();
+        }
+      };
+    });
+    // Two seeded runs differ at a step where the draws differ: try until they do (each step flips with probability 1/2).
+    let msgs: string[] = [];
+    for (let i = 0; i < 5 && msgs.length === 0; i++) msgs = await failuresOf(def, 'determinism');
+    expect(msgs.join('\n')).toMatch(/a second adapter with the same seed.*never Math\.random/);
+  });
+
+  it('a strategy that declares needs.layersModel: false but reads target.executor fails the graph-model check (it passed before: no check ran on a GraphModel)', async () => {
+    registerStrategy(priorEmaBroken('prior-ema-layers-only', (s, target) => {
+      const t = target as unknown as { executor: { logits(x: tf.Tensor): tf.Tensor } };
+      (s as { predict?: (x: tf.Tensor4D) => tf.Tensor2D }).predict = (x) => tf.tidy(() => tf.softmax(t.executor.logits(x)) as tf.Tensor2D);
+    }));
+    const msgs = await failuresOf(getStrategy('prior-ema-layers-only'), 'graph-model', { momentum: 0.5, guard: { maxShift: 0 } }, 'graph-mlp');
+    expect(msgs.join('\n')).toMatch(/on a tf\.GraphModel, step\(\) threw TypeError.*declare needs\.layersModel: true/);
+  });
 });
+
+/** prior-ema (docs/custom-strategy.md) with one method replaced, under its own name. */
+function priorEmaBroken(name: string, patch: (s: ReturnType<StrategyDefinition['create']>, target: Parameters<StrategyDefinition['create']>[0]) => void): StrategyDefinition {
+  const base = priorEma as unknown as StrategyDefinition;
+  return {
+    ...base,
+    name,
+    create: (target, config, context) => {
+      const s = base.create(target, config, context);
+      patch(s, target);
+      return s;
+    },
+  };
+}
