@@ -138,6 +138,14 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
     }
   }
   const numClasses = probe[1]!;
+  // One score per frame (a sigmoid binary classifier): a softmax over one class is 1 for every
+  // frame, so every prediction would be class 0 with confidence 1.
+  if (numClasses < 2) {
+    throw new InvalidOptionError(
+      `createAdapter: graphNodes.outputNode '${full.outputNode}' gives shape [${probe}]: one score per frame; adapters need one per class (2 or more). ` +
+        'For a sigmoid binary classifier, export its logit z as the two logits [0, z] (their softmax is [1 - sigmoid(z), sigmoid(z)]).',
+    );
+  }
   // outputKind must say what the node gives (checked on the probe's rows): a softmax taken as
   // logits is softmaxed twice (flat probabilities: 0.40 for a 0.996 of 5 classes), logits taken
   // as a softmax have their log taken (a negative logit becomes log(1e-30)). Neither fails later.
@@ -147,7 +155,7 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
     const row = rows.subarray(i, i + numClasses);
     if (!row.every((v) => v >= 0 && v <= 1) || Math.abs(row.reduce((a, v) => a + v, 0) - 1) > 1e-3) probabilities = false;
   }
-  if (full.outputKind === 'logits' && probabilities && numClasses > 1) {
+  if (full.outputKind === 'logits' && probabilities) {
     throw new InvalidOptionError(
       `createAdapter: graphNodes.outputNode '${full.outputNode}' gives probabilities (rows in [0, 1] that sum to 1), and outputKind is 'logits' (the default). ` +
         "Pass outputKind: 'softmax', or name the logits node before the softmax.",

@@ -30,7 +30,7 @@ describe('a converted-style GraphModel: graphNodes, its input, its lifetime', ()
     await initBackend({ backend: 'wasm' });
   });
 
-  it('each node must follow the batch: a weight or constant as outputNode or featuresNode: InvalidOptionError naming the node, its shape and the fix', async () => {
+  it('each node must follow the batch (a weight or constant as outputNode or featuresNode), the output give 2+ class scores: InvalidOptionError naming the node, its shape and the fix', async () => {
     const g = await loadConvGraphModel(1);
     const before = tf.memory().numTensors;
     let e = await rejection(createAdapter(g, { strategy: 'source', graphNodes: { ...NODES, outputNode: `${P}/logits/MatMul/ReadVariableOp` } }));
@@ -52,6 +52,13 @@ describe('a converted-style GraphModel: graphNodes, its input, its lifetime', ()
       expect(e.message).toMatch(new RegExp(`^createAdapter: graphNodes\\.${key} 'logits_batch_mean' gives shape \\[1,5\\] for a batch of 2 frames; it must give `));
     }
     expect(tf.memory().numTensors).toBe(before);
+    // One score per frame (a sigmoid binary classifier's shape): a softmax over it is 1 for every frame.
+    e = await rejection(createAdapter(g, { strategy: 'source', graphNodes: { ...NODES, outputNode: 'logits_class_mean' } }));
+    expect(e).toBeInstanceOf(InvalidOptionError);
+    expect(e.message).toBe(
+      "createAdapter: graphNodes.outputNode 'logits_class_mean' gives shape [1,1]: one score per frame; adapters need one per class (2 or more). " +
+        'For a sigmoid binary classifier, export its logit z as the two logits [0, z] (their softmax is [1 - sigmoid(z), sigmoid(z)]).',
+    );
     // The graph is intact: the right nodes still work, one row per frame.
     const a = await createAdapter(g, { strategy: 'lame', graphNodes: NODES });
     const x = tf.randomUniform([20, CONV.H, CONV.H, CONV.C], 0, 1, 'float32', 3);

@@ -94,8 +94,9 @@ export function loadMlpGraphModel(w: MlpWeights): Promise<tf.GraphModel> {
  * A second kind of graph, named as `tensorflowjs_converter` names a converted Keras model:
  * input_1 [n, 8, 8, 3] -> Conv2D 3x3 (4 filters, SAME) -> BiasAdd -> Relu -> Mean over h, w
  * ('.../gap/Mean', the features) -> MatMul -> BiasAdd ('.../logits/BiasAdd', 5 classes) ->
- * Softmax -> Identity (the graph's output, a softmax as in most converted classifiers). One node
- * beside the path: 'logits_batch_mean', the logits' mean over the batch ([1, 5] for any batch).
+ * Softmax -> Identity (the graph's output, a softmax as in most converted classifiers). Two nodes
+ * beside the path: 'logits_batch_mean', the logits' mean over the batch ([1, 5] for any batch),
+ * and 'logits_class_mean', their mean over the classes ([batch, 1], as a one-score classifier).
  */
 export const CONV = { H: 8, C: 3, FILTERS: 4, CLASSES: 5, prefix: 'StatefulPartitionedCall/model' } as const;
 
@@ -128,6 +129,8 @@ export function convGraphArtifacts(seed: number, batch = -1): ReturnType<typeof 
     { name: 'Identity', op: 'Identity', input: [`${P}/probs/Softmax`], attr: T },
     constNode('batch_axis', 'DT_INT32', [1]),
     { name: 'logits_batch_mean', op: 'Mean', input: [`${P}/logits/BiasAdd`, 'batch_axis'], attr: { ...T, Tidx: { type: 'DT_INT32' }, keep_dims: { b: true } } },
+    constNode('class_axis', 'DT_INT32', [1]),
+    { name: 'logits_class_mean', op: 'Mean', input: [`${P}/logits/BiasAdd`, 'class_axis'], attr: { ...T, Tidx: { type: 'DT_INT32' }, keep_dims: { b: true } } },
   ];
   const weightSpecs: tf.io.WeightsManifestEntry[] = [
     { name: `${P}/conv/Conv2D/ReadVariableOp`, shape: [3, 3, C, F], dtype: 'float32' },
@@ -136,8 +139,9 @@ export function convGraphArtifacts(seed: number, batch = -1): ReturnType<typeof 
     { name: `${P}/logits/MatMul/ReadVariableOp`, shape: [F, K], dtype: 'float32' },
     { name: `${P}/logits/BiasAdd/ReadVariableOp`, shape: [K], dtype: 'float32' },
     { name: 'batch_axis', shape: [1], dtype: 'int32' },
+    { name: 'class_axis', shape: [1], dtype: 'int32' },
   ];
-  const parts = [f(3 * 3 * C * F, 0.5), f(F, 0.1), Int32Array.from([1, 2]), f(F * K, 1), f(K, 0.1), Int32Array.from([0])];
+  const parts = [f(3 * 3 * C * F, 0.5), f(F, 0.1), Int32Array.from([1, 2]), f(F * K, 1), f(K, 0.1), Int32Array.from([0]), Int32Array.from([1])];
   const bytes = new Uint8Array(parts.reduce((n, a) => n + a.byteLength, 0));
   let off = 0;
   for (const a of parts) {
