@@ -149,23 +149,27 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
   // outputKind must say what the node gives (checked on the probe's rows): a softmax taken as
   // logits is softmaxed twice (flat probabilities: 0.40 for a 0.996 of 5 classes), logits taken
   // as a softmax have their log taken (a negative logit becomes log(1e-30)). Neither fails later.
+  // Non-finite scores decide nothing (a graph that divides by a frame's spread gives NaN on zeros).
   const rows = probes[1]!.values;
-  let probabilities = true;
-  for (let i = 0; i < rows.length; i += numClasses) {
-    const row = rows.subarray(i, i + numClasses);
-    if (!row.every((v) => v >= 0 && v <= 1) || Math.abs(row.reduce((a, v) => a + v, 0) - 1) > 1e-3) probabilities = false;
-  }
-  if (full.outputKind === 'logits' && probabilities) {
-    throw new InvalidOptionError(
-      `createAdapter: graphNodes.outputNode '${full.outputNode}' gives probabilities (rows in [0, 1] that sum to 1), and outputKind is 'logits' (the default). ` +
-        "Pass outputKind: 'softmax', or name the logits node before the softmax.",
-    );
-  }
-  if (full.outputKind === 'softmax' && !probabilities) {
-    throw new InvalidOptionError(
-      `createAdapter: graphNodes.outputNode '${full.outputNode}' gives scores that are not probabilities (e.g. [${Array.from(rows.subarray(0, Math.min(numClasses, 5)), (v) => +v.toPrecision(4)).join(', ')}${numClasses > 5 ? ', ...' : ''}]), and outputKind is 'softmax'. ` +
-        "Drop outputKind (logits are the default), or name the softmax node.",
-    );
+  if (rows.every((v) => Number.isFinite(v))) {
+    let probabilities = true;
+    for (let i = 0; i < rows.length; i += numClasses) {
+      const row = rows.subarray(i, i + numClasses);
+      if (!row.every((v) => v >= 0 && v <= 1) || Math.abs(row.reduce((a, v) => a + v, 0) - 1) > 1e-3) probabilities = false;
+    }
+    if (full.outputKind === 'logits' && probabilities) {
+      throw new InvalidOptionError(
+        `createAdapter: graphNodes.outputNode '${full.outputNode}' gives probabilities (rows in [0, 1] that sum to 1), and outputKind is 'logits' (the default). ` +
+          "Pass outputKind: 'softmax', or name the logits node before the softmax.",
+      );
+    }
+    if (full.outputKind === 'softmax' && !probabilities) {
+      const shown = Array.from(rows.subarray(0, Math.min(numClasses, 5)), (v) => +v.toPrecision(4)).join(', ');
+      throw new InvalidOptionError(
+        `createAdapter: graphNodes.outputNode '${full.outputNode}' gives scores that are not probabilities (e.g. [${shown}${numClasses > 5 ? ', ...' : ''}]), and outputKind is 'softmax'. ` +
+          'Drop outputKind (logits are the default), or name the softmax node.',
+      );
+    }
   }
   return { kind: 'graph', model, nodes: full, inputShape: shape.slice(1), numClasses, run };
 }

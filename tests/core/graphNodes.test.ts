@@ -101,6 +101,23 @@ describe('a converted-style GraphModel: graphNodes, its input, its lifetime', ()
     }
     x.dispose();
     g.dispose();
+    // A graph whose scores on the all-zero probe are NaN (here x * rsqrt(x) before the conv) says
+    // nothing about its kind: accepted as declared.
+    const { modelJson, weights } = convGraphArtifacts(7);
+    const topology = structuredClone(modelJson.modelTopology) as { node: Array<{ name: string; op: string; input?: string[]; attr?: object }> };
+    const T = { T: { type: 'DT_FLOAT' } };
+    topology.node.find((n) => n.op === 'Conv2D')!.input![0] = 'norm/Mul';
+    topology.node.push({ name: 'norm/Rsqrt', op: 'Rsqrt', input: ['input_1'], attr: T }, { name: 'norm/Mul', op: 'Mul', input: ['input_1', 'norm/Rsqrt'], attr: T });
+    const nan = await tf.loadGraphModel(
+      tf.io.fromMemory({ modelTopology: topology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights, format: 'graph-model' }),
+    );
+    const a = await createAdapter(nan, { strategy: 'source', graphNodes: { outputNode: 'Identity', outputKind: 'softmax', featuresNode: features } });
+    const frames = tf.randomUniform([4, CONV.H, CONV.H, CONV.C], 0.5, 1, 'float32', 5);
+    const expected = tf.tidy(() => (nan.execute(frames, 'Identity') as tf.Tensor).dataSync());
+    (await a.step(frames)).probs.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+    a.dispose();
+    frames.dispose();
+    nan.dispose();
   });
 
   // A graph whose input is not float32 (uint8 / int32 image inputs are common in exported
