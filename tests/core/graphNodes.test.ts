@@ -101,17 +101,20 @@ describe('a converted-style GraphModel: graphNodes, its input, its lifetime', ()
     }
     x.dispose();
     g.dispose();
-    // A graph whose scores on the all-zero probe are NaN (here x * rsqrt(x) before the conv) says
-    // nothing about its kind: accepted as declared.
+    // A graph whose scores on the all-zero probe are NaN (here x * rsqrt(x) before the conv, and
+    // no Relu to clamp the NaN) says nothing about its kind: accepted as declared.
     const { modelJson, weights } = convGraphArtifacts(7);
     const topology = structuredClone(modelJson.modelTopology) as { node: Array<{ name: string; op: string; input?: string[]; attr?: object }> };
     const T = { T: { type: 'DT_FLOAT' } };
     topology.node.find((n) => n.op === 'Conv2D')!.input![0] = 'norm/Mul';
+    topology.node.find((n) => n.op === 'Mean' && n.name.endsWith('gap/Mean'))!.input![0] = `${P}/conv/BiasAdd`;
     topology.node.push({ name: 'norm/Rsqrt', op: 'Rsqrt', input: ['input_1'], attr: T }, { name: 'norm/Mul', op: 'Mul', input: ['input_1', 'norm/Rsqrt'], attr: T });
     const nan = await tf.loadGraphModel(
       tf.io.fromMemory({ modelTopology: topology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights, format: 'graph-model' }),
     );
     const a = await createAdapter(nan, { strategy: 'source', graphNodes: { outputNode: 'Identity', outputKind: 'softmax', featuresNode: features } });
+    const nanProbe = tf.tidy(() => (nan.execute(tf.zeros([1, CONV.H, CONV.H, CONV.C]), 'Identity') as tf.Tensor).dataSync());
+    expect(Number.isNaN(nanProbe[0])).toBe(true);
     const frames = tf.randomUniform([4, CONV.H, CONV.H, CONV.C], 0.5, 1, 'float32', 5);
     const expected = tf.tidy(() => (nan.execute(frames, 'Identity') as tf.Tensor).dataSync());
     (await a.step(frames)).probs.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
