@@ -10,6 +10,7 @@
  * - `stateSpec()` describes exactly what `snapshot()` gives (names, shapes, dtypes, value ranges, meta);
  * - the strategy keeps none of the tensors the adapter passes in or takes back and disposes
  *   (the batch, the returned probabilities, snapshot and restore tensors);
+ * - `stepOnSourcePass()`, where the strategy has it (LAME), gives what `step()` gives;
  * - `reset()` restores the whole state bit-identically, and the next step equals a fresh adapter's;
  * - `snapshot()`/`restore()` round-trip, and a restored adapter continues step for step exactly;
  * - `dispose()` puts the source weights back, and a disposed adapter throws `DisposedError`;
@@ -121,6 +122,7 @@ export type ConformanceCheckId =
   | 'unsupported-model'
   | 'state-spec'
   | 'ownership'
+  | 'step-on-source-pass'
   | 'reset'
   | 'snapshot-restore'
   | 'dispose'
@@ -252,7 +254,7 @@ async function withBareStrategy(
   spec: ConformanceModel,
   adapterOptions: Record<string, unknown>,
   n: number,
-  fn: (impl: Strategy, batch: (i: number) => tf.Tensor4D) => Promise<void>,
+  fn: (impl: Strategy, batch: (i: number) => tf.Tensor4D, target: ReturnType<typeof createTarget>) => Promise<void>,
 ): Promise<void> {
   const model = spec.build();
   const target = createTarget(model);
@@ -268,7 +270,7 @@ async function withBareStrategy(
       const b = batches[i % batches.length]!;
       return tf.tensor4d(b.data, b.shape as [number, number, number, number]);
     };
-    await fn(impl, batch);
+    await fn(impl, batch, target);
   } catch (e) {
     failed = true;
     throw e;
@@ -502,6 +504,53 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         step('a step after reset(),', afterRestore);
       });
     });
+
+    if (spec === firstModel) {
+      add('step-on-source-pass', spec.name, 'stepOnSourcePass(), if the strategy has it, gives what step() gives: probabilities, stats and state', async () => {
+        await withBareStrategy(definition, spec, adapterOptions(), n, async (viaStep, batch) => {
+          if (typeof viaStep.stepOnSourcePass !== 'function') return;
+          await withBareStrategy(definition, spec, adapterOptions(), n, async (viaPass, _, target) => {
+            const why =
+              'The guard calls stepOnSourcePass() instead of step() whenever it has already run the source model on the batch for its detectors (with LAME\'s defaults on a model with BN, every step), ' +
+              'so it must make the same prediction and the same update as step(), up to float rounding.';
+            const close = (a: number, b: number) => Math.abs(a - b) <= tolerance * Math.max(1, Math.abs(a), Math.abs(b));
+            for (let i = 0; i < 3; i++) {
+              const x = batch(i);
+              const bySteps = viaStep.step(x);
+              const { probs, features } = tf.tidy(() => {
+                const out = target.kind === 'layers' ? target.executor.run(x) : target.run(x);
+                return { probs: tf.softmax(out.logits) as tf.Tensor2D, features: out.features };
+              });
+              const byPass = viaPass.stepOnSourcePass!(probs, features);
+              try {
+                const error = maxAbsDiff(await bySteps.probs.data(), await byPass.probs.data());
+                ensure(error <= tolerance, `step ${i + 1}: stepOnSourcePass() and step() give probabilities ${error.toExponential(2)} apart (> ${tolerance}). ${why}`);
+                const keys = [...new Set([...Object.keys(bySteps.stats), ...Object.keys(byPass.stats)])];
+                const differ = keys.filter((k) => {
+                  const [a, b] = [(bySteps.stats as Record<string, unknown>)[k], (byPass.stats as Record<string, unknown>)[k]];
+                  return typeof a === 'number' && typeof b === 'number' ? !close(a, b) : !jsonEqual(a, b);
+                });
+                ensure(differ.length === 0, `step ${i + 1}: stepOnSourcePass() and step() give different stats ${differ.map((k) => `'${k}'`).join(', ')}: ${JSON.stringify(byPass.stats)} vs ${JSON.stringify(bySteps.stats)}. ${why}`);
+              } finally {
+                tf.dispose([x, bySteps.probs, byPass.probs, probs, features]);
+              }
+            }
+            const [a, b] = [viaStep.snapshot(), viaPass.snapshot()];
+            try {
+              for (const [key, t] of Object.entries(a.tensors)) {
+                const other = b.tensors[key];
+                const error = other === undefined ? Infinity : maxAbsDiff(t.dataSync(), other.dataSync());
+                ensure(error <= tolerance, `after 3 steps, state tensor '${key}' of stepOnSourcePass() is ${error.toExponential(2)} from step()'s (> ${tolerance}). ${why}`);
+              }
+              ensure(jsonEqual(a.meta, b.meta), `after 3 steps, the meta of stepOnSourcePass() is ${JSON.stringify(b.meta)}, step()'s ${JSON.stringify(a.meta)}. ${why}`);
+            } finally {
+              disposeTensors(a.tensors);
+              disposeTensors(b.tensors);
+            }
+          });
+        });
+      });
+    }
 
     add('reset', spec.name, 'reset() restores the state bit-identically and the next step equals a fresh adapter\'s', async () => {
       const m1 = spec.build();

@@ -246,6 +246,25 @@ describe('the exported suite catches broken user strategies', () => {
     expect(msgs.join('\n')).toMatch(/a second adapter with the same seed.*never Math\.random/);
   });
 
+  it('a stepOnSourcePass() that forgets the update step() makes fails the step-on-source-pass check (it passed before: the suite never reached stepOnSourcePass)', async () => {
+    registerStrategy(priorEmaBroken('prior-ema-source-pass', (s) => {
+      const inner = s as unknown as { prior: tf.Variable; stepOnSourcePass?: (probs: tf.Tensor2D, features: tf.Tensor2D) => unknown };
+      // The guard's shortcut for an output-level strategy: the corrected probabilities, but no prior update.
+      inner.stepOnSourcePass = (probs) => {
+        const out = tf.tidy(() => {
+          const p = tf.mul(probs, inner.prior);
+          return tf.div(p, tf.sum(p, 1, true));
+        });
+        const top = tf.tidy(() => tf.max(inner.prior));
+        const priorMax = top.dataSync()[0]!;
+        top.dispose();
+        return { probs: out, stats: { priorMax } };
+      };
+    }));
+    const msgs = await failuresOf(getStrategy('prior-ema-source-pass'), 'step-on-source-pass', { momentum: 0.5, guard: { maxShift: 0 } });
+    expect(msgs.join('\n')).toMatch(/stepOnSourcePass\(\) .* must make the same prediction and the same update as step\(\)/);
+  });
+
   it('a strategy that declares needs.layersModel: false but reads target.executor fails the graph-model check (it passed before: no check ran on a GraphModel)', async () => {
     registerStrategy(priorEmaBroken('prior-ema-layers-only', (s, target) => {
       const t = target as unknown as { executor: { logits(x: tf.Tensor): tf.Tensor } };
