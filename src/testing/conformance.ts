@@ -18,6 +18,8 @@
  * - bad input (shape, dtype, NaN, empty, labels, snapshot bytes, options) gives the typed error
  *   and leaves the state unchanged;
  * - runs with the same seed are bit-identical;
+ * - the strategy really steps in these checks (a guard answering every step with the source
+ *   model, e.g. batches under the strategy's `minBatch`, fails them instead of passing untested);
  * - `getConfig()` is JSON and round-trips through `createAdapter`;
  * - `predict()` leaves the state and `tf.memory()` unchanged and gives what `step()` then returns;
  * - a strategy that allows a tf.GraphModel keeps these guarantees on one;
@@ -223,6 +225,21 @@ function ensureSameOutputs(actual: readonly StepOutput[], expected: readonly Ste
       );
     }
   });
+}
+
+/**
+ * At least one of `outputs` ran the strategy's update (`update.mode` 'adapt'): a check whose
+ * steps the guard all answered with the source model tests nothing, and must say so.
+ */
+function ensureAdapted(outputs: readonly StepOutput[], what: string): void {
+  if (outputs.some((o) => o.update.mode === 'adapt')) return;
+  const reasons = [...new Set(outputs.map((o) => `'${o.update.reason ?? o.update.mode}'`))].join(', ');
+  const fix = outputs.some((o) => o.update.reason === 'small-batch')
+    ? "the batches are smaller than the strategy's minBatch: pass batchSize (at least minBatch), or options: { guard: false } (the suite's table does so for CoTTA and ViDA)"
+    : 'pass options under which the strategy adapts on these models: guard: false, or for a strategy for class-correlated streams guard: { maxShift: 0 }';
+  throw new ConformanceError(
+    `${what}: the guard answered all ${outputs.length} steps with the source model (reason ${reasons}), so the strategy never stepped and this check would test nothing. To run it, ${fix}.`,
+  );
 }
 
 /** Runs `fn`; a ConformanceError it throws gets `hint` appended (the likely cause, for the strategy's author). */
@@ -561,7 +578,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       try {
         const initial = await fresh.snapshot();
         const [b1, b2, b3, probeBatch] = batches(4);
-        await run(a, [b1!, b2!, b3!]);
+        ensureAdapted(await run(a, [b1!, b2!, b3!]), 'reset()');
         await a.reset();
         ensureWeightsEqual(m1, source, 'after reset()');
         ensureSameState(await a.snapshot(), initial, 'state after reset() vs a fresh adapter');
@@ -588,7 +605,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       const b = await make(m2);
       try {
         const bs = batches(6);
-        await run(a, bs.slice(0, 3));
+        ensureAdapted(await run(a, bs.slice(0, 3)), 'snapshot()/restore()');
         const snap = await a.snapshot();
         const continued = await run(a, bs.slice(3));
         await b.restore(snap);
@@ -749,6 +766,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       try {
         const bs = batches(3);
         const second = await run(b, bs);
+        ensureAdapted(second, 'determinism');
         ensureSameOutputs(second, await run(a, bs), 'a second adapter with the same seed', `${RANDOMNESS} And no state may be shared between instances (module-level variables).`);
         ensureSameBytes(await b.snapshot(), await a.snapshot(), 'snapshots of two runs with the same seed');
       } finally {

@@ -265,6 +265,17 @@ describe('the exported suite catches broken user strategies', () => {
     expect(msgs.join('\n')).toMatch(/stepOnSourcePass\(\) .* must make the same prediction and the same update as step\(\)/);
   });
 
+  it("a strategy with a minBatch above the suite's batches fails instead of passing untested (before, the guard answered every step and a broken reset() passed)", async () => {
+    const def = broken('bias-entropy-min-batch', (s) => {
+      (s as { minBatch?: number }).minBatch = 16; // batch statistics: needs 16 frames
+      s.reset = () => undefined; // the bug the suite could not see: reset() does nothing
+    });
+    expect((await failuresOf(def, 'reset')).join('\n')).toMatch(/reset\(\): the guard answered all 3 steps with the source model \(reason 'small-batch'\).*pass batchSize/);
+    // Run as the message says, the suite steps the strategy and finds the bug.
+    const checks = strategyConformanceChecks(def, { options: { lr: 0.5, guard: false }, only: ['reset'] }).filter((c) => c.model === 'bn-resnet');
+    await expect(checks[0]!.run()).rejects.toThrow(/after reset\(\): weight 'classifier\/bias' element 0 differs from the source value/);
+  });
+
   it('a strategy that declares needs.layersModel: false but reads target.executor fails the graph-model check (it passed before: no check ran on a GraphModel)', async () => {
     registerStrategy(priorEmaBroken('prior-ema-layers-only', (s, target) => {
       const t = target as unknown as { executor: { logits(x: tf.Tensor): tf.Tensor } };
