@@ -135,7 +135,7 @@ export interface Adapter {
 function checkNeeds(def: StrategyDefinition, target: AdaptTarget): void {
   if (def.needs.layersModel && target.kind !== 'layers') {
     throw new UnsupportedModelError(
-      `Strategy '${def.name}' needs a tf.LayersModel (it changes the model's layers); a tf.GraphModel only supports output-level strategies such as 'lame' and 'source'.`,
+      `Strategy '${def.name}' needs a tf.LayersModel (it changes the model's layers); a tf.GraphModel only supports output-level strategies such as 'lame' and 'source'. To run '${def.name}', load the model as a tf.LayersModel (tensorflowjs_converter --output_format tfjs_layers_model from the Keras model, then tf.loadLayersModel).`,
     );
   }
   if (def.needs.batchNorm && (target.kind !== 'layers' || target.info.batchNorms.length === 0)) {
@@ -427,6 +427,9 @@ export async function createAdapter<N extends StrategyName>(
   const config = resolveOptions(def, strategyOptions);
   checkModelNotDisposed(model);
   checkFiniteWeights(model, 'createAdapter');
+  // Before graphNodes are checked: a strategy that cannot run on a GraphModel says so first, not
+  // 'needs graphNodes' (which the user would find and add, to be refused next).
+  if (def.needs.layersModel && model instanceof tf.GraphModel) checkNeeds(def, { kind: 'graph' } as AdaptTarget);
   const target = createTarget(model, graphNodes);
   const pre = resolvePreprocess(preprocess, target.inputShape);
   checkNeeds(def, target);

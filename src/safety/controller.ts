@@ -214,6 +214,8 @@ export class SafetyController {
       const allowed = this.budget?.allowUpdate(n) ?? true;
       if (mode === 'adapt' && !allowed) [mode, reason] = ['predict', 'budget'];
 
+      // A check step compares with the source pass: a strategy that steps on that pass (LAME) gets it now, not a pass of its own besides.
+      if (mode === 'adapt' && this.impl.stepOnSourcePass !== undefined && this.source !== null && this.guard?.isCheckStep(stepId) === true) await runSource();
       let result: StepResult;
       if (mode === 'source') result = { probs: sourceProbs !== null ? tf.clone(sourceProbs) : this.sourcePredictions(x), stats: {} };
       else if (mode === 'predict') result = this.predictOnly(x, reason === 'budget');

@@ -123,6 +123,19 @@ describe('a converted-style GraphModel: graphNodes, its input, its lifetime', ()
     nan.dispose();
   });
 
+  it('a strategy that needs a LayersModel is refused before graphNodes are asked for (the user would add them, to be refused next)', async () => {
+    const { modelJson, weights } = convGraphArtifacts(1);
+    const g = await tf.loadGraphModel(
+      tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights, format: 'graph-model' }),
+    );
+    for (const options of [{ strategy: 'tent' }, { strategy: 'tent', graphNodes: NODES }] as const) {
+      const e = await rejection(createAdapter(g, options as never));
+      expect(e).toBeInstanceOf(UnsupportedModelError);
+      expect(e.message).toMatch(/^Strategy 'tent' needs a tf.LayersModel .* load the model as a tf.LayersModel/);
+    }
+    g.dispose();
+  });
+
   // A graph whose input is not float32 (uint8 / int32 image inputs are common in exported
   // models): tfjs refuses the float32 probe, and that was reported as wrong graphNodes
   // (InvalidOptionError '... failed (The dtype of dict['input_1'] ... must be int32, but was
