@@ -471,7 +471,7 @@ class LameStrategy extends BaseStrategy<LameConfig> {
    * The step on the guard's source pass (see Strategy): LAME reads only the model's outputs, and
    * the model is the source. Only with the penultimate features (no `featuresLayer`).
    */
-  readonly stepOnSourcePass?: (probs: tf.Tensor2D, features: tf.Tensor2D) => StepResult;
+  readonly stepOnSourcePass?: (probs: tf.Tensor2D, features: tf.Tensor2D, update?: boolean) => StepResult;
   /** The stream prior of `classGate` (zeros until the first batch). */
   private readonly streamPrior: tf.Variable;
 
@@ -480,9 +480,9 @@ class LameStrategy extends BaseStrategy<LameConfig> {
     this.streamPrior = tf.tidy(() => tf.variable(tf.zeros([this.target.numClasses]), false));
     const name = this.config.featuresLayer;
     if (name === '') {
-      this.stepOnSourcePass = (probs, features) => {
+      this.stepOnSourcePass = (probs, features, update = true) => {
         this.ensureSource();
-        return this.correctPass(probs, features, true);
+        return this.correctPass(probs, features, update);
       };
     } else {
       if (this.target.kind !== 'layers') {

@@ -99,9 +99,10 @@ export interface Strategy<C extends object = object> {
    * computed from the source model's pass of the batch, which the guard has run already (its
    * probabilities and penultimate features, [n, classes] and [n, features], owned by the caller),
    * instead of a second pass of the same model. Same result as `step` up to float rounding.
-   * Optional.
+   * With `update: false`, the prediction with no state change (as `predict`), for steps the
+   * budget or the guard keep from updating. Optional.
    */
-  stepOnSourcePass?(probs: tf.Tensor2D, features: tf.Tensor2D): StepResult;
+  stepOnSourcePass?(probs: tf.Tensor2D, features: tf.Tensor2D, update?: boolean): StepResult;
   /** Back to the state at attach time (weights bit-identical). */
   reset(): void;
   /** Copies of the whole state; dispose its tensors when done (or pass it to `restore`). */

@@ -218,6 +218,8 @@ export class SafetyController {
       if (mode === 'adapt' && this.impl.stepOnSourcePass !== undefined && this.source !== null && this.guard?.isCheckStep(stepId) === true) await runSource();
       let result: StepResult;
       if (mode === 'source') result = { probs: sourceProbs !== null ? tf.clone(sourceProbs) : this.sourcePredictions(x), stats: {} };
+      // LAME steps on the source pass without an update too (a skipped step ran the model twice).
+      else if (mode === 'predict' && sourceProbs !== null && sourceFeatures !== null) result = this.impl.stepOnSourcePass!(sourceProbs, sourceFeatures, false);
       else if (mode === 'predict') result = this.predictOnly(x, reason === 'budget');
       // LAME reads only the model's outputs: it steps on the source pass already run, not a second one.
       else if (sourceProbs !== null && sourceFeatures !== null) result = this.impl.stepOnSourcePass!(sourceProbs, sourceFeatures);

@@ -68,6 +68,26 @@ describe('guarded LAME on a tf.GraphModel', () => {
     // (every 8th) the source pass its comparison needs, which LAME then steps on (it ran twice).
     const small = await run(8, 16);
     expect(small.perStep).toEqual(Array(16).fill(1));
+    // Under a budget no step can meet, every step after the first is a prediction: on the same
+    // source pass too (it ran the source pass and then LAME's own pass), with predict()'s answer.
+    const budgeted = await createAdapter(g, { ...options, budget: { maxAdaptMsPerFrame: 1e-6 } });
+    const reference = await createAdapter(g, options);
+    const idx = classes[0]!;
+    for (let s = 0; s < 6; s++) {
+      const x = tf.gather(pool, idx.slice(s * 32, s * 32 + 32)) as tf.Tensor4D;
+      const expected = s === 0 ? null : await reference.predict(x);
+      const before = executions;
+      const out = await budgeted.step(x);
+      expect(executions - before, `budget step ${s}`).toBe(1);
+      if (s === 0) await reference.step(x);
+      else {
+        expect(out.update).toMatchObject({ mode: 'predict', reason: 'budget' });
+        out.probs.forEach((v, i) => expect(Math.abs(v - expected!.probs[i]!), `budget step ${s}`).toBeLessThan(1e-6));
+      }
+      x.dispose();
+    }
+    budgeted.dispose();
+    reference.dispose();
     pool.dispose();
     g.dispose();
   });
