@@ -142,6 +142,14 @@ export function inspectModel(model: tf.LayersModel): ModelInfo {
       `Model '${model.name}' has logits of shape [${logits.shape.map(String).join(', ')}]; edge-tta expects [batch, classes].`,
     );
   }
+  // One score per frame (dense(1)): a softmax over one class is 1 for every frame, so every
+  // prediction would be class 0 with confidence 1.
+  if (logits.shape[1] !== null && logits.shape[1]! < 2) {
+    throw new UnsupportedModelError(
+      `Model '${model.name}' gives one score per frame (logits [batch, ${String(logits.shape[1])}]); edge-tta needs one per class (2 or more). ` +
+        'For a binary classifier with one logit z, output the two logits [0, z] (their softmax is [1 - sigmoid(z), sigmoid(z)]).',
+    );
+  }
   const features = inputOf(logits);
   const layers = flattenLayers(model);
   const inputShape = model.inputs[0]!.shape.slice(1);

@@ -113,5 +113,11 @@ describe('inspectModel', () => {
     const f2 = tf.layers.dense({ units: 2 }).apply(e) as tf.SymbolicTensor;
     const added = tf.layers.add({ name: 'sum2' }).apply([f1, f2]) as tf.SymbolicTensor;
     refuses(tf.model({ inputs: e, outputs: added, name: 'addlogits' }), "Layer 'sum2' produces the logits from 2 inputs; edge-tta expects the logits layer (usually the last Dense) to take one feature tensor.");
+    // One logit per frame: a softmax over one class would make every prediction class 0 at confidence 1.
+    const g = tf.input({ shape: [3] });
+    refuses(
+      tf.model({ inputs: g, outputs: tf.layers.dense({ units: 1 }).apply(tf.layers.dense({ units: 4 }).apply(g)) as tf.SymbolicTensor, name: 'binary' }),
+      "Model 'binary' gives one score per frame (logits [batch, 1]); edge-tta needs one per class (2 or more). For a binary classifier with one logit z, output the two logits [0, z] (their softmax is [1 - sigmoid(z), sigmoid(z)]).",
+    );
   });
 });
