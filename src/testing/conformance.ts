@@ -11,6 +11,7 @@
  * - the strategy keeps none of the tensors the adapter passes in or takes back and disposes
  *   (the batch, the returned probabilities, snapshot and restore tensors);
  * - `stepOnSourcePass()`, where the strategy has it (LAME), gives what `step()` gives;
+ * - `predictCheap()`, where the strategy has it (CoTTA), changes no state and leaks nothing;
  * - `reset()` restores the whole state bit-identically, and the next step equals a fresh adapter's;
  * - `snapshot()`/`restore()` round-trip, and a restored adapter continues step for step exactly;
  * - `dispose()` puts the source weights back, and a disposed adapter throws `DisposedError`;
@@ -125,6 +126,7 @@ export type ConformanceCheckId =
   | 'state-spec'
   | 'ownership'
   | 'step-on-source-pass'
+  | 'predict-cheap'
   | 'reset'
   | 'snapshot-restore'
   | 'dispose'
@@ -564,6 +566,60 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
               disposeTensors(a.tensors);
               disposeTensors(b.tensors);
             }
+          });
+        });
+      });
+    }
+
+    if (spec === firstModel) {
+      add('predict-cheap', spec.name, 'predictCheap(), if the strategy has it, changes no state, leaks nothing and keeps its input', async () => {
+        await withBareStrategy(definition, spec, adapterOptions(), n, async (cheap, batch, target) => {
+          if (typeof cheap.predictCheap !== 'function') return;
+          await withBareStrategy(definition, spec, adapterOptions(), n, async (twin) => {
+            const stepBoth = () =>
+              [cheap, twin].map((impl) => {
+                const x = batch(0);
+                try {
+                  const out = impl.step(x);
+                  const probs = out.probs.dataSync() as Float32Array;
+                  out.probs.dispose();
+                  return { probs, stats: out.stats };
+                } finally {
+                  x.dispose();
+                }
+              });
+            stepBoth();
+            const encoded = (impl: Strategy) => {
+              const state = impl.snapshot();
+              try {
+                return encodeState(state.tensors, { strategy: name, stepId: 0, meta: state.meta });
+              } finally {
+                disposeTensors(state.tensors);
+              }
+            };
+            const before = encoded(cheap);
+            const x = batch(1);
+            try {
+              const probs = cheap.predictCheap!(x);
+              ensure(!x.isDisposed, 'predictCheap() disposed its input batch. The batch belongs to the adapter: dispose only the tensors predictCheap() makes.');
+              ensure(
+                probs.shape.length === 2 && probs.shape[0] === x.shape[0] && probs.shape[1] === target.numClasses && (probs.dataSync() as Float32Array).every(Number.isFinite),
+                `predictCheap() gave [${probs.shape.join(', ')}]; it must give finite probabilities [${x.shape[0]}, ${target.numClasses}].`,
+              );
+              probs.dispose();
+              const memory = memoryNow();
+              for (let i = 0; i < 2; i++) cheap.predictCheap!(x).dispose();
+              ensure(
+                memoryNow().numTensors === memory.numTensors && memoryNow().numBytes === memory.numBytes,
+                `2 more calls of predictCheap(): tf.memory() changed by ${memoryDelta(memory)}. predictCheap() leaves tensors behind: run its work in tf.tidy and return only the probabilities.`,
+              );
+            } finally {
+              x.dispose();
+            }
+            ensureSameState(encoded(cheap), before, 'state after predictCheap() (the budget calls it on the steps it skips: it must change nothing)');
+            const [a, b] = stepBoth();
+            ensureBitEqual(a!.probs, b!.probs, 'the step after predictCheap() vs a twin that did not call it: probabilities');
+            ensure(jsonEqual(a!.stats, b!.stats), `the step after predictCheap() vs a twin that did not call it: stats ${JSON.stringify(a!.stats)}, expected ${JSON.stringify(b!.stats)}.`);
           });
         });
       });

@@ -276,6 +276,19 @@ describe('the exported suite catches broken user strategies', () => {
     await expect(checks[0]!.run()).rejects.toThrow(/after reset\(\): weight 'classifier\/bias' element 0 differs from the source value/);
   });
 
+  it('a predictCheap() that updates the state fails the predict-cheap check (it passed before: only a compute budget calls predictCheap, and the suite sets none)', async () => {
+    registerStrategy(priorEmaBroken('prior-ema-cheap-updates', (s) => {
+      const inner = s as unknown as { prior: tf.Variable; predict(x: tf.Tensor4D): tf.Tensor2D; predictCheap?: (x: tf.Tensor4D) => tf.Tensor2D };
+      inner.predictCheap = (x) => {
+        const p = inner.predict(x);
+        tf.tidy(() => inner.prior.assign(tf.add(tf.mul(inner.prior, 0.5), tf.mul(tf.mean(p, 0), 0.5)))); // "cheap step": moves the prior
+        return p;
+      };
+    }));
+    const msgs = await failuresOf(getStrategy('prior-ema-cheap-updates'), 'predict-cheap', { momentum: 0.5, guard: { maxShift: 0 } });
+    expect(msgs.join('\n')).toMatch(/state after predictCheap\(\) \(the budget calls it on the steps it skips: it must change nothing\): state tensor 'prior'/);
+  });
+
   it('a strategy that declares needs.layersModel: false but reads target.executor fails the graph-model check (it passed before: no check ran on a GraphModel)', async () => {
     registerStrategy(priorEmaBroken('prior-ema-layers-only', (s, target) => {
       const t = target as unknown as { executor: { logits(x: tf.Tensor): tf.Tensor } };
