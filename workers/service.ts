@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import type { Subscription } from 'rxjs';
 import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from '../src/adapter.js';
 import { initBackend } from '../src/backend/initBackend.js';
-import { DisposedError, EdgeTtaError, InvalidInputError, InvalidModelError, InvalidStrategyError } from '../src/errors.js';
+import { DisposedError, EdgeTtaError, InvalidInputError, InvalidModelError, InvalidOptionError, InvalidStrategyError } from '../src/errors.js';
 import { registerStrategy } from '../strategies/registry.js';
 import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
@@ -94,7 +94,7 @@ async function loadModelUnchecked(payload: ModelPayload, options: WorkerServiceO
     return payload.format === 'graph-model' ? tf.loadGraphModel(handler) : tf.loadLayersModel(handler);
   }
   const { url, graph } = payload;
-  const source = checked(options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : urlHandler(url), `The model file '${url}'`);
+  const source = checked(options.fileHandler !== undefined && !/^https?:\/\//.test(url) ? options.fileHandler(url) : urlHandler(url), `The model file '${url}'`, graph);
   return graph ? tf.loadGraphModel(source) : tf.loadLayersModel(source);
 }
 
@@ -102,10 +102,14 @@ async function loadModelUnchecked(payload: ModelPayload, options: WorkerServiceO
  * `handler` whose loaded weights are checked (`checkArtifactWeights`) before tfjs decodes them:
  * a model.json fetched over HTTP gets the rules a file or `{ modelJson, weights }` gets.
  */
-function checked(handler: tf.io.IOHandler, where: string): tf.io.IOHandler {
+function checked(handler: tf.io.IOHandler, where: string, graph: boolean): tf.io.IOHandler {
   return {
     load: async () => {
       const artifacts = await handler.load!();
+      // A converted GraphModel loaded as a LayersModel fails in tfjs with 'Improper config format: {"node":...'.
+      if (!graph && artifacts.format === 'graph-model') {
+        throw new InvalidOptionError(`${where} is a converted tf.GraphModel (format 'graph-model'): pass graphNodes: { outputNode, featuresNode } to load it as one (docs/lame.md).`);
+      }
       checkArtifactWeights(artifacts.weightSpecs ?? [], artifacts.weightData, where);
       return artifacts;
     },

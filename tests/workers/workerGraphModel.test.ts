@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdapter, initBackend } from '../../src/index.js';
+import { createAdapter, initBackend, InvalidOptionError } from '../../src/index.js';
 import { H, OUT, loadMlpGraphModel, mlpGraphArtifacts, randomMlpWeights } from '../helpers/graphModel.js';
 import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
@@ -47,6 +47,11 @@ describe.skipIf(!hasLame)('createWorkerAdapter with a tf.GraphModel', () => {
       const got = await w.step(x);
       expect(Array.from(got.probs)).toEqual(Array.from(expected.probs));
     }
+    // The same model.json without graphNodes: the worker says it is a GraphModel and what to pass
+    // (it was tfjs's 'Improper config format' from loading it as a LayersModel).
+    const noNodes = await createWorkerAdapter({ model: path.join(dir, 'model.json'), strategy: 'lame' }).catch((e: unknown) => e);
+    expect(noNodes).toBeInstanceOf(InvalidOptionError);
+    expect((noNodes as Error).message).toMatch(/model\.json' is a converted tf\.GraphModel \(format 'graph-model'\): pass graphNodes/);
     // LAME really moved the predictions away from the model's own softmax ('source').
     const source = await createAdapter(await loadGraph(5), { strategy: 'source', graphNodes } as never);
     const plain = await source.step(x);
