@@ -18,6 +18,7 @@
  * - `tf.memory()` stays flat over create/step/dispose cycles and over a long run of steps;
  * - bad input (shape, dtype, NaN, empty, labels, snapshot bytes, options) gives the typed error
  *   and leaves the state unchanged;
+ * - every step and prediction is probabilities ([n, classes] rows in [0, 1] summing to 1);
  * - runs with the same seed are bit-identical;
  * - the strategy really steps in these checks (a guard answering every step with the source
  *   model, e.g. batches under the strategy's `minBatch`, fails them instead of passing untested);
@@ -201,10 +202,31 @@ async function disposeAdapter(adapter: Adapter): Promise<void> {
   else adapter.dispose();
 }
 
-/** Steps through `batches`, returning every output. */
+/**
+ * Throws unless `probs` holds one probability row per frame: [n, classes] values in [0, 1]
+ * summing to 1 (a step that returns logits, or a row left unnormalised, fails here).
+ */
+function ensureProbabilities(probs: Float32Array, n: number, classes: number, what: string): void {
+  ensure(probs.length === n * classes, `${what}: ${probs.length} probabilities for ${n} frames of ${classes} classes; the strategy must return [n, classes].`);
+  for (let i = 0; i < n; i++) {
+    const row = probs.subarray(i * classes, (i + 1) * classes);
+    const sum = row.reduce((a, v) => a + v, 0);
+    ensure(
+      row.every((v) => v >= 0 && v <= 1) && Math.abs(sum - 1) <= 1e-3,
+      `${what}: frame ${i} has [${Array.from(row, (v) => v.toPrecision(4)).join(', ')}] (sum ${sum.toPrecision(6)}): the strategy must return probabilities ` +
+        '(each row in [0, 1], summing to 1), e.g. tf.softmax of the logits, not the logits themselves.',
+    );
+  }
+}
+
+/** Steps through `batches`, returning every output (each checked to be probabilities). */
 async function run(adapter: Adapter, batches: readonly RawBatch[]): Promise<StepOutput[]> {
   const out: StepOutput[] = [];
-  for (const b of batches) out.push(await adapter.step({ data: b.data.slice(), shape: [...b.shape] }));
+  for (const b of batches) {
+    const o = await adapter.step({ data: b.data.slice(), shape: [...b.shape] });
+    ensureProbabilities(o.probs, b.shape[0]!, o.numClasses, `step ${o.stepId + 1}`);
+    out.push(o);
+  }
   return out;
 }
 
@@ -867,6 +889,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
         await run(b, [bs[0]!]);
         const state = await a.snapshot();
         const predicted = await a.predict({ data: bs[1]!.data.slice(), shape: [...bs[1]!.shape] });
+        ensureProbabilities(predicted.probs, n, predicted.numClasses, 'predict()');
         ensureSameBytes(await a.snapshot(), state, 'state after predict()');
         // After a first call (a strategy may build something once), predict() leaves tf.memory() as it found it.
         const before = memoryNow();

@@ -289,6 +289,19 @@ describe('the exported suite catches broken user strategies', () => {
     expect(msgs.join('\n')).toMatch(/state after predictCheap\(\) \(the budget calls it on the steps it skips: it must change nothing\): state tensor 'prior'/);
   });
 
+  it('a step that returns logits, not probabilities, fails with a message saying so (it passed before: no check looked at the values)', async () => {
+    const def = broken('bias-entropy-logits', (s) => {
+      const inner = s as unknown as Inner;
+      const step = s.step.bind(s);
+      s.step = (x) => {
+        const r = step(x);
+        r.probs.dispose();
+        return { ...r, probs: tf.tidy(() => tf.log(inner.model.predict(x) as tf.Tensor2D)) as tf.Tensor2D }; // log-probabilities
+      };
+    });
+    expect((await failuresOf(def, 'reset')).join('\n')).toMatch(/^step 1: frame 0 has \[-.*\] \(sum .*\): the strategy must return probabilities .* not the logits themselves/);
+  });
+
   it('a strategy that declares needs.layersModel: false but reads target.executor fails the graph-model check (it passed before: no check ran on a GraphModel)', async () => {
     registerStrategy(priorEmaBroken('prior-ema-layers-only', (s, target) => {
       const t = target as unknown as { executor: { logits(x: tf.Tensor): tf.Tensor } };
