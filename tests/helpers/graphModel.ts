@@ -65,15 +65,10 @@ export function mlpGraphArtifacts(w: MlpWeights): {
     { name: 'b2', shape: [OUT], dtype: 'float32' },
   ];
   const parts = [Int32Array.from([-1, IN]), w.w1, w.b1, w.w2, w.b2];
-  const bytes = new Uint8Array(parts.reduce((n, a) => n + a.byteLength, 0));
-  let off = 0;
-  for (const a of parts) {
-    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), off);
-    off += a.byteLength;
-  }
+  const bytes = concatParts(parts);
   return {
     modelJson: { modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: weightSpecs }], format: 'graph-model' },
-    weights: bytes.buffer,
+    weights: bytes.buffer as ArrayBuffer,
   };
 }
 
@@ -142,15 +137,10 @@ export function convGraphArtifacts(seed: number, batch = -1): ReturnType<typeof 
     { name: 'class_axis', shape: [1], dtype: 'int32' },
   ];
   const parts = [f(3 * 3 * C * F, 0.5), f(F, 0.1), Int32Array.from([1, 2]), f(F * K, 1), f(K, 0.1), Int32Array.from([0]), Int32Array.from([1])];
-  const bytes = new Uint8Array(parts.reduce((n, a) => n + a.byteLength, 0));
-  let off = 0;
-  for (const a of parts) {
-    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), off);
-    off += a.byteLength;
-  }
+  const bytes = concatParts(parts);
   return {
     modelJson: { modelTopology: { node, library: {}, versions: { producer: 1 } }, weightsManifest: [{ paths: ['weights.bin'], weights: weightSpecs }], format: 'graph-model' },
-    weights: bytes.buffer,
+    weights: bytes.buffer as ArrayBuffer,
   };
 }
 
@@ -160,4 +150,15 @@ export function loadConvGraphModel(seed: number, batch = -1): Promise<tf.GraphMo
   return tf.loadGraphModel(
     tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0]!.weights, weightData: weights, format: 'graph-model' }),
   );
+}
+
+/** The weight values, back to back, as one weight file's bytes. */
+function concatParts(parts: ArrayBufferView[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((n, a) => n + a.byteLength, 0));
+  let off = 0;
+  for (const a of parts) {
+    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), off);
+    off += a.byteLength;
+  }
+  return bytes;
 }
