@@ -16,8 +16,8 @@
  * - `snapshot()`/`restore()` round-trip, and a restored adapter continues step for step exactly;
  * - `dispose()` puts the source weights back, and a disposed adapter throws `DisposedError`;
  * - `tf.memory()` stays flat over create/step/dispose cycles and over a long run of steps;
- * - bad input (shape, dtype, NaN, empty, labels, snapshot bytes, options) gives the typed error
- *   and leaves the state unchanged;
+ * - bad input (shape, dtype, NaN, empty, labels, snapshot bytes, unknown options, option values
+ *   of the wrong type) gives the typed error and leaves the state unchanged;
  * - every step and prediction is probabilities ([n, classes] rows in [0, 1] summing to 1);
  * - runs with the same seed are bit-identical;
  * - the strategy really steps in these checks (a guard answering every step with the source
@@ -123,6 +123,7 @@ export interface ConformanceOptions {
 export type ConformanceCheckId =
   | 'registered'
   | 'unknown-option'
+  | 'bad-option'
   | 'unsupported-model'
   | 'state-spec'
   | 'ownership'
@@ -435,6 +436,31 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       ensure((err as Error).message.includes('notAnOptionOfAnyStrategy'), `unknown option: the message does not name the option: ${(err as Error).message}`);
     } finally {
       model.dispose();
+    }
+  });
+
+  add('bad-option', 'any', 'an option of the wrong type (a string or NaN for a number, a string for a boolean) gives InvalidOptionError naming it', async () => {
+    const spec = models[0]!;
+    for (const [key, value] of Object.entries(definition.defaults)) {
+      // Only types no strategy could mean to accept; a string option may well take numbers too.
+      const bad: unknown[] = typeof value === 'number' ? ['1', NaN] : typeof value === 'boolean' ? ['true'] : [];
+      for (const v of bad) {
+        const model = spec.build();
+        try {
+          const what = `option '${key}' set to ${typeof v === 'string' ? JSON.stringify(v) : String(v)} (its default is the ${typeof value} ${String(value)})`;
+          let err: unknown = null;
+          try {
+            (await make(model, { [key]: v })).dispose();
+          } catch (e) {
+            err = e;
+          }
+          ensure(err !== null, `${what}: createAdapter accepted it. The definition's validate() must refuse a value of the wrong type or out of range with InvalidOptionError naming the option.`);
+          ensureTyped(err, InvalidOptionError, what);
+          ensure((err as Error).message.includes(key), `${what}: the InvalidOptionError does not name the option: ${(err as Error).message}`);
+        } finally {
+          model.dispose();
+        }
+      }
     }
   });
 

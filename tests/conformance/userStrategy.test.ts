@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { getStrategy, initBackend, registerStrategy, type StrategyDefinition } from '../../src/index.js';
+import { getStrategy, initBackend, InvalidOptionError, registerStrategy, type StrategyDefinition } from '../../src/index.js';
 import { ConformanceError, runStrategyConformance, strategyConformanceChecks } from '../../src/testing/index.js';
 import { biasEntropyStrategy } from '../helpers/biasEntropyStrategy.js';
 import { priorEma } from '../helpers/exampleStrategy.js';
@@ -300,6 +300,18 @@ describe('the exported suite catches broken user strategies', () => {
       };
     });
     expect((await failuresOf(def, 'reset')).join('\n')).toMatch(/^step 1: frame 0 has \[-.*\] \(sum .*\): the strategy must return probabilities .* not the logits themselves/);
+  });
+
+  it("a validate() that only checks lr <= 0 lets a string or NaN through and fails the bad-option check (it passed before: only unknown option names were tried)", async () => {
+    const def: StrategyDefinition = {
+      ...(biasEntropyStrategy as unknown as StrategyDefinition),
+      name: 'bias-entropy-lax-validate',
+      validate: (c: Record<string, unknown>) => {
+        if ((c.lr as number) <= 0) throw new InvalidOptionError(`bias-entropy: option 'lr' is ${String(c.lr)}; it must be positive.`); // "1" <= 0 and NaN <= 0 are false
+      },
+    };
+    registerStrategy(def);
+    expect((await failuresOf(def, 'bad-option', { lr: 0.5 }, 'any')).join('\n')).toMatch(/option 'lr' set to "1" \(its default is the number 0\.01\): createAdapter accepted it/);
   });
 
   it('a strategy that declares needs.layersModel: false but reads target.executor fails the graph-model check (it passed before: no check ran on a GraphModel)', async () => {
