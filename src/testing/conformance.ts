@@ -573,7 +573,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
     });
 
     if (spec === firstModel) {
-      add('step-on-source-pass', spec.name, 'stepOnSourcePass(), if the strategy has it, gives what step() gives: probabilities, stats and state', async () => {
+      add('step-on-source-pass', spec.name, 'stepOnSourcePass(), if the strategy has it, gives what step() gives (probabilities, stats, state), and with update false what predict() gives, changing nothing', async () => {
         await withBareStrategy(definition, spec, adapterOptions(), n, async (viaStep, batch) => {
           if (typeof viaStep.stepOnSourcePass !== 'function') return;
           await withBareStrategy(definition, spec, adapterOptions(), n, async (viaPass, _, target) => {
@@ -613,6 +613,40 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
             } finally {
               disposeTensors(a.tensors);
               disposeTensors(b.tensors);
+            }
+            // update: false (the guard's steps that must not update, e.g. the budget's): the
+            // prediction with no state change, as predict() gives it.
+            const stateOf = (impl: Strategy) => {
+              const state = impl.snapshot();
+              try {
+                return encodeState(state.tensors, { strategy: name, stepId: 0, meta: state.meta });
+              } finally {
+                disposeTensors(state.tensors);
+              }
+            };
+            const before = stateOf(viaPass);
+            const x = batch(3);
+            const { probs, features } = tf.tidy(() => {
+              const out = target.kind === 'layers' ? target.executor.run(x) : target.run(x);
+              return { probs: tf.softmax(out.logits) as tf.Tensor2D, features: out.features };
+            });
+            try {
+              const frozen = viaPass.stepOnSourcePass!(probs, features, false);
+              const got = (await frozen.probs.data()) as Float32Array;
+              frozen.probs.dispose();
+              ensureSameState(
+                stateOf(viaPass),
+                before,
+                'state after stepOnSourcePass(probs, features, false) (the guard calls it so on the steps that must not update: it must change nothing, as predict())',
+              );
+              if (typeof viaStep.predict === 'function') {
+                const predicted = viaStep.predict(x);
+                const error = maxAbsDiff(got, (await predicted.data()) as Float32Array);
+                predicted.dispose();
+                ensure(error <= tolerance, `stepOnSourcePass(probs, features, false) and predict() give probabilities ${error.toExponential(2)} apart (> ${tolerance}); it must give the prediction with no update, as predict().`);
+              }
+            } finally {
+              tf.dispose([x, probs, features]);
             }
           });
         });

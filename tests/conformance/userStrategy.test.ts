@@ -276,6 +276,28 @@ describe('the exported suite catches broken user strategies', () => {
     await expect(checks[0]!.run()).rejects.toThrow(/after reset\(\): weight 'classifier\/bias' element 0 differs from the source value/);
   });
 
+  it('a stepOnSourcePass() that updates even when called with update false fails the step-on-source-pass check (the guard calls it so on steps that must not update)', async () => {
+    registerStrategy(priorEmaBroken('prior-ema-source-pass-always', (s) => {
+      const inner = s as unknown as { prior: tf.Variable; stepOnSourcePass?: (probs: tf.Tensor2D, features: tf.Tensor2D, update?: boolean) => unknown };
+      // step() on the source pass, right, but written before the update flag: it always updates.
+      inner.stepOnSourcePass = (source) => {
+        const probs = tf.tidy(() => {
+          const p = tf.mul(source, inner.prior);
+          return tf.div(p, tf.sum(p, 1, true)) as tf.Tensor2D;
+        });
+        const top = tf.tidy(() => {
+          inner.prior.assign(tf.add(tf.mul(inner.prior, 0.5), tf.mul(tf.mean(probs, 0), 0.5)));
+          return tf.max(inner.prior);
+        });
+        const priorMax = top.dataSync()[0]!;
+        top.dispose();
+        return { probs, stats: { priorMax } };
+      };
+    }));
+    const msgs = await failuresOf(getStrategy('prior-ema-source-pass-always'), 'step-on-source-pass', { momentum: 0.5, guard: { maxShift: 0 } });
+    expect(msgs.join('\n')).toMatch(/^state after stepOnSourcePass\(probs, features, false\) .*: state tensor 'prior'/);
+  });
+
   it('a predictCheap() that updates the state fails the predict-cheap check (it passed before: only a compute budget calls predictCheap, and the suite sets none)', async () => {
     registerStrategy(priorEmaBroken('prior-ema-cheap-updates', (s) => {
       const inner = s as unknown as { prior: tf.Variable; predict(x: tf.Tensor4D): tf.Tensor2D; predictCheap?: (x: tf.Tensor4D) => tf.Tensor2D };
