@@ -823,9 +823,10 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
       const a = await make(model);
       try {
         const bs = batches(8);
-        // Counted after a warm-up of a few steps: a strategy (or the guard) may build state once,
-        // lazily, in its first steps (LAME's source copy at its first step on the guard's source
-        // pass, step 2); a leak grows on every step after.
+        // Counted after a warm-up of a few steps: a strategy, the guard or the model executor may
+        // build state once, lazily, in the first steps (LAME on bn-resnet: the executor's folded
+        // conv-BN weights, 8 tensors, at its first plain pass, step 2, since step 1 is a guard
+        // check step on the source pass); a leak grows on every step after.
         const warmUp = Math.max(1, Math.min(5, Math.floor(steps / 2)));
         let before = memoryNow();
         for (let i = 0; i < steps; i++) {
