@@ -32,6 +32,17 @@ export interface SourceModel {
   dispose(): void;
 }
 
+/** A forward pass returning logits and features, as {@link SourceModel.pass}: softmax of the logits, the features. */
+function withProbs(
+  run: (x: tf.Tensor4D, hooks?: ReadonlyMap<string, LayerHook>) => { logits: tf.Tensor2D; features: tf.Tensor2D },
+): SourceModel['pass'] {
+  return (x, hooks) =>
+    tf.tidy(() => {
+      const { logits, features } = run(x, hooks);
+      return { probs: tf.softmax(logits) as tf.Tensor2D, features };
+    });
+}
+
 /** A copy of a LayersModel with its current weights (through the model's own JSON and weight bytes). */
 async function cloneLayersModel(model: tf.LayersModel): Promise<tf.LayersModel> {
   let artifacts: tf.io.ModelArtifacts | undefined;
@@ -47,14 +58,11 @@ async function cloneLayersModel(model: tf.LayersModel): Promise<tf.LayersModel> 
 /** The source model of `target`, taken now (call it before the strategy's first step). */
 export async function createSourceModel(target: AdaptTarget): Promise<SourceModel> {
   if (target.kind === 'graph') {
+    const pass = withProbs((x) => target.run(x));
     return {
       batchNorms: [],
-      probs: (x) => tf.tidy(() => tf.softmax(target.run(x).logits)),
-      pass: (x) =>
-        tf.tidy(() => {
-          const { logits, features } = target.run(x);
-          return { probs: tf.softmax(logits) as tf.Tensor2D, features };
-        }),
+      probs: (x) => tf.tidy(() => pass(x).probs),
+      pass,
       referenceProbs: () => null,
       dispose: () => undefined,
     };
@@ -62,14 +70,12 @@ export async function createSourceModel(target: AdaptTarget): Promise<SourceMode
   const clone = await cloneLayersModel(target.model);
   const executor = new ModelExecutor(clone);
   const batchStatistics = new Map(executor.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]));
+  const pass = withProbs((x, hooks) => executor.run(x, hooks !== undefined ? { hooks } : {}));
   return {
     batchNorms: executor.info.batchNorms,
-    probs: (x, hooks) => tf.tidy(() => tf.softmax(executor.logits(x, hooks !== undefined ? { hooks } : {}))),
-    pass: (x, hooks) =>
-      tf.tidy(() => {
-        const { logits, features } = executor.run(x, hooks !== undefined ? { hooks } : {});
-        return { probs: tf.softmax(logits) as tf.Tensor2D, features };
-      }),
+    // The pass's features are made either way (the logits layer's input): tidy frees them here.
+    probs: (x, hooks) => tf.tidy(() => pass(x, hooks).probs),
+    pass,
     referenceProbs: (x) => (batchStatistics.size > 0 ? tf.tidy(() => tf.softmax(executor.logits(x, { hooks: batchStatistics }))) : null),
     dispose: () => {
       executor.dispose();
