@@ -286,6 +286,24 @@ function memoryDelta(before: { numTensors: number; numBytes: number }): string {
   return `${sign(m.numTensors - before.numTensors)} tensors / ${sign(m.numBytes - before.numBytes)} bytes`;
 }
 
+/** A bare strategy's whole state as snapshot bytes (to compare states before and after a call). */
+function stateBytes(impl: Strategy, strategy: string): Uint8Array {
+  const state = impl.snapshot();
+  try {
+    return encodeState(state.tensors, { strategy, stepId: 0, meta: state.meta });
+  } finally {
+    disposeTensors(state.tensors);
+  }
+}
+
+/** The model's own pass of `x` as the guard hands it to `stepOnSourcePass`: softmax probabilities and penultimate features. */
+function sourcePassOf(target: ReturnType<typeof createTarget>, x: tf.Tensor4D): { probs: tf.Tensor2D; features: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const out = target.kind === 'layers' ? target.executor.run(x) : target.run(x);
+    return { probs: tf.softmax(out.logits) as tf.Tensor2D, features: out.features };
+  });
+}
+
 /**
  * The strategy itself, built as `createAdapter` builds it (same target, options and seed) but
  * without the adapter around it, so a check can see what the adapter hides: the tensors it
@@ -584,10 +602,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
             for (let i = 0; i < 3; i++) {
               const x = batch(i);
               const bySteps = viaStep.step(x);
-              const { probs, features } = tf.tidy(() => {
-                const out = target.kind === 'layers' ? target.executor.run(x) : target.run(x);
-                return { probs: tf.softmax(out.logits) as tf.Tensor2D, features: out.features };
-              });
+              const { probs, features } = sourcePassOf(target, x);
               const byPass = viaPass.stepOnSourcePass!(probs, features);
               try {
                 const error = maxAbsDiff(await bySteps.probs.data(), await byPass.probs.data());
@@ -616,26 +631,15 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
             }
             // update: false (the guard's steps that must not update, e.g. the budget's): the
             // prediction with no state change, as predict() gives it.
-            const stateOf = (impl: Strategy) => {
-              const state = impl.snapshot();
-              try {
-                return encodeState(state.tensors, { strategy: name, stepId: 0, meta: state.meta });
-              } finally {
-                disposeTensors(state.tensors);
-              }
-            };
-            const before = stateOf(viaPass);
+            const before = stateBytes(viaPass, name);
             const x = batch(3);
-            const { probs, features } = tf.tidy(() => {
-              const out = target.kind === 'layers' ? target.executor.run(x) : target.run(x);
-              return { probs: tf.softmax(out.logits) as tf.Tensor2D, features: out.features };
-            });
+            const { probs, features } = sourcePassOf(target, x);
             try {
               const frozen = viaPass.stepOnSourcePass!(probs, features, false);
               const got = (await frozen.probs.data()) as Float32Array;
               frozen.probs.dispose();
               ensureSameState(
-                stateOf(viaPass),
+                stateBytes(viaPass, name),
                 before,
                 'state after stepOnSourcePass(probs, features, false) (the guard calls it so on the steps that must not update: it must change nothing, as predict())',
               );
@@ -671,15 +675,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
                 }
               });
             stepBoth();
-            const encoded = (impl: Strategy) => {
-              const state = impl.snapshot();
-              try {
-                return encodeState(state.tensors, { strategy: name, stepId: 0, meta: state.meta });
-              } finally {
-                disposeTensors(state.tensors);
-              }
-            };
-            const before = encoded(cheap);
+            const before = stateBytes(cheap, name);
             const x = batch(1);
             try {
               const probs = cheap.predictCheap!(x);
@@ -698,7 +694,7 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
             } finally {
               x.dispose();
             }
-            ensureSameState(encoded(cheap), before, 'state after predictCheap() (the budget calls it on the steps it skips: it must change nothing)');
+            ensureSameState(stateBytes(cheap, name), before, 'state after predictCheap() (the budget calls it on the steps it skips: it must change nothing)');
             const [a, b] = stepBoth();
             ensureBitEqual(a!.probs, b!.probs, 'the step after predictCheap() vs a twin that did not call it: probabilities');
             ensure(jsonEqual(a!.stats, b!.stats), `the step after predictCheap() vs a twin that did not call it: stats ${JSON.stringify(a!.stats)}, expected ${JSON.stringify(b!.stats)}.`);
