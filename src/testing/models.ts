@@ -89,27 +89,55 @@ export interface ConformanceGraphModel {
   graphNodes: { outputNode: string; featuresNode: string; outputKind: 'logits' };
 }
 
-/**
- * A frozen graph in the format `tensorflowjs_converter` writes, loaded from memory: 8x8x3 in,
- * Reshape -> MatMul -> BiasAdd -> Relu (`features`, 8 units) -> MatMul -> BiasAdd (`logits`, 4
- * classes). Weights come from a seeded generator (uniform, He-scaled), so every load is bit-identical.
- */
-export function tinyGraphMlp(): Promise<tf.GraphModel> {
-  const [inputs, hidden, classes] = [8 * 8 * 3, 8, 4];
-  const rand = mulberry32(3000); // the same draws on every load
-  const uniform = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rand() - 0.5) * 2 * scale);
-  const values = [Int32Array.from([-1, inputs]), uniform(inputs * hidden, Math.sqrt(6 / inputs)), uniform(hidden, 0.1), uniform(hidden * classes, Math.sqrt(6 / hidden)), uniform(classes, 0.1)];
-  const dim = (...sizes: number[]) => ({ dim: sizes.map((s) => ({ size: String(s) })) });
-  const constant = (name: string, dtype: 'DT_FLOAT' | 'DT_INT32', shape: number[]) => ({
+/** Pieces of a graph in the format `tensorflowjs_converter` writes (a GraphDef as JSON). */
+export const graphDef = {
+  /** A `tensorShape` / `shape` value ({ dim: [{ size }] }). */
+  dim: (...sizes: number[]) => ({ dim: sizes.map((s) => ({ size: String(s) })) }),
+  /** A weight node (its value comes from the weights manifest). */
+  constant: (name: string, dtype: 'DT_FLOAT' | 'DT_INT32', shape: number[]) => ({
     name,
     op: 'Const',
-    attr: { value: { tensor: { dtype, tensorShape: dim(...shape) } }, dtype: { type: dtype } },
-  });
-  const T = { T: { type: 'DT_FLOAT' } };
+    attr: { value: { tensor: { dtype, tensorShape: graphDef.dim(...shape) } }, dtype: { type: dtype } },
+  }),
+  /** The float32 `T` attribute most ops carry. */
+  T: { T: { type: 'DT_FLOAT' } },
+  /** Typed arrays, one after another, as one weight file's bytes. */
+  weightBytes(parts: readonly ArrayBufferView[]): ArrayBuffer {
+    const bytes = new Uint8Array(parts.reduce((n, a) => n + a.byteLength, 0));
+    let offset = 0;
+    for (const a of parts) {
+      bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offset);
+      offset += a.byteLength;
+    }
+    return bytes.buffer;
+  },
+};
+
+/** The weights of {@link mlpGraphArtifacts}, row-major. */
+export interface MlpGraphWeights {
+  w1: Float32Array; // [h * w * c, hidden]
+  b1: Float32Array;
+  w2: Float32Array; // [hidden, classes]
+  b2: Float32Array;
+}
+
+/**
+ * A frozen two-layer MLP graph in the format `tensorflowjs_converter` writes: `image` [-1, h, w, c]
+ * -> Reshape -> MatMul -> BiasAdd -> Relu (`features`) -> MatMul -> BiasAdd (`logits`), and with
+ * `softmax` a Softmax node `probs` after it. Its topology, weight specs and weight bytes.
+ */
+export function mlpGraphArtifacts(
+  inputShape: readonly [number, number, number],
+  w: MlpGraphWeights,
+  softmax = false,
+): { modelTopology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer } {
+  const { dim, constant, T } = graphDef;
+  const inputs = inputShape[0] * inputShape[1] * inputShape[2];
+  const [hidden, classes] = [w.b1.length, w.b2.length];
   const matmul = { ...T, transpose_a: { b: false }, transpose_b: { b: false } };
   const modelTopology = {
     node: [
-      { name: 'image', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dim(-1, 8, 8, 3) } } },
+      { name: 'image', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dim(-1, ...inputShape) } } },
       constant('flat_shape', 'DT_INT32', [2]),
       constant('w1', 'DT_FLOAT', [inputs, hidden]),
       constant('b1', 'DT_FLOAT', [hidden]),
@@ -121,6 +149,7 @@ export function tinyGraphMlp(): Promise<tf.GraphModel> {
       { name: 'features', op: 'Relu', input: ['fc1/BiasAdd'], attr: T },
       { name: 'fc2/MatMul', op: 'MatMul', input: ['features', 'w2'], attr: matmul },
       { name: 'logits', op: 'BiasAdd', input: ['fc2/MatMul', 'b2'], attr: T },
+      ...(softmax ? [{ name: 'probs', op: 'Softmax', input: ['logits'], attr: T }] : []),
     ],
     library: {},
     versions: { producer: 1 },
@@ -132,13 +161,24 @@ export function tinyGraphMlp(): Promise<tf.GraphModel> {
     { name: 'w2', shape: [hidden, classes], dtype: 'float32' },
     { name: 'b2', shape: [classes], dtype: 'float32' },
   ];
-  const bytes = new Uint8Array(values.reduce((n, a) => n + a.byteLength, 0));
-  let offset = 0;
-  for (const a of values) {
-    bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), offset);
-    offset += a.byteLength;
-  }
-  return tf.loadGraphModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData: bytes.buffer, format: 'graph-model' }));
+  return { modelTopology, weightSpecs, weightData: graphDef.weightBytes([Int32Array.from([-1, inputs]), w.w1, w.b1, w.w2, w.b2]) };
+}
+
+/**
+ * A frozen graph in the format `tensorflowjs_converter` writes, loaded from memory: 8x8x3 in,
+ * Reshape -> MatMul -> BiasAdd -> Relu (`features`, 8 units) -> MatMul -> BiasAdd (`logits`, 4
+ * classes). Weights come from a seeded generator (uniform, He-scaled), so every load is bit-identical.
+ */
+export function tinyGraphMlp(): Promise<tf.GraphModel> {
+  const [inputs, hidden, classes] = [8 * 8 * 3, 8, 4];
+  const rand = mulberry32(3000); // the same draws on every load
+  const uniform = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rand() - 0.5) * 2 * scale);
+  // Drawn in this order: w1, b1, w2, b2.
+  const w1 = uniform(inputs * hidden, Math.sqrt(6 / inputs));
+  const b1 = uniform(hidden, 0.1);
+  const w2 = uniform(hidden * classes, Math.sqrt(6 / hidden));
+  const b2 = uniform(classes, 0.1);
+  return tf.loadGraphModel(tf.io.fromMemory({ ...mlpGraphArtifacts([8, 8, 3], { w1, b1, w2, b2 }), format: 'graph-model' }));
 }
 
 /** The suite's GraphModel: a two-layer MLP (see {@link tinyGraphMlp}). */
