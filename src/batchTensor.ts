@@ -7,9 +7,6 @@ import * as tf from './tf.js';
 import { InvalidInputError } from './errors.js';
 import {
   checkBatchShape,
-  checkImageChannels,
-  checkImageSize,
-  checkRgbaImage,
   dataTypeMessage,
   describeShape,
   describeShapeValue,
@@ -40,12 +37,9 @@ function readBatch(input: tf.Tensor | RawBatch | ImageSource, inputShape: readon
   if (isImageSource(input)) {
     const image = readPixels(input);
     const c = inputShape[inputShape.length - 1]!;
-    // The checks prepareFrame makes, in its order and with its messages (step and adapt agree),
-    // before the conversion: an image of the wrong size is refused without converting it.
-    checkImageChannels(c);
-    checkRgbaImage(image);
-    if (!resize) checkImageSize(image, inputShape);
-    return tf.tensor4d(rgbaToFloat32(image, c), [1, image.height, image.width, c]);
+    // The conversion checks what prepareFrame checks, in its order and with its messages (step
+    // and adapt agree): an image of the wrong size is refused without converting it.
+    return tf.tensor4d(rgbaToFloat32(image, c, resize ? undefined : inputShape), [1, image.height, image.width, c]);
   }
   if (input === null || typeof input !== 'object' || !('data' in input) || !('shape' in input)) {
     throw new InvalidInputError(unrecognisedInputMessage(input, 'batch'));

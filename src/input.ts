@@ -299,12 +299,14 @@ export function checkImageSize(image: { width: number; height: number }, inputSh
 /**
  * RGBA 8-bit pixels to float32 in [0, 1] with `channels` channels, [h, w, channels]: 1 channel
  * takes the luma 0.2989 R + 0.587 G + 0.114 B (the weights of `tf.image.rgbToGrayscale`), 3
- * takes RGB, 4 takes RGBA.
+ * takes RGB, 4 takes RGBA. Checked first, in this order (every caller's messages agree): the
+ * channels, whole RGBA pixels, and with `inputShape` the model's height and width.
  */
-export function rgbaToFloat32(image: ImageDataLike, channels: number): Float32Array {
+export function rgbaToFloat32(image: ImageDataLike, channels: number, inputShape?: readonly number[]): Float32Array {
   const { width: w, height: h } = image;
   checkImageChannels(channels);
   checkRgbaImage(image);
+  if (inputShape !== undefined) checkImageSize(image, inputShape);
   const src = image.data;
   const c = channels;
   const out = new Float32Array(h * w * c);

@@ -9,7 +9,6 @@ import { InvalidInputError } from '../errors.js';
 import {
   checkBatchShape,
   checkImageChannels,
-  checkImageSize,
   checkRgbaImage,
   dataTypeMessage,
   channelMismatchMessage,
@@ -106,10 +105,7 @@ function frameShape(shape: readonly number[], inputShape: readonly number[], res
  * RGB, 4 takes RGBA. The image must have the model's height and width.
  */
 export function imageDataToFloat32(image: ImageDataLike, inputShape: readonly number[]): Float32Array {
-  checkImageChannels(inputShape[inputShape.length - 1]!);
-  checkRgbaImage(image);
-  checkImageSize(image, inputShape);
-  return rgbaToFloat32(image, inputShape[2]!);
+  return rgbaToFloat32(image, inputShape[inputShape.length - 1]!, inputShape);
 }
 
 /**
