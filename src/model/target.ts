@@ -85,10 +85,12 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
   if (shape[0] !== -1 && shape[0] !== null) {
     throw new UnsupportedModelError(`createAdapter: the GraphModel's input has a fixed batch size (shape [${shape}]); convert it with a free batch dimension (-1).`);
   }
+  /** The graph's two named nodes for `x`: [class scores as the node gives them, features]. */
+  const execute = (x: tf.Tensor) => model.execute(x, [full.outputNode, full.featuresNode]) as tf.Tensor[];
   const run = (x: tf.Tensor) => {
     let outputs: tf.Tensor[];
     try {
-      outputs = model.execute(x, [full.outputNode, full.featuresNode]) as tf.Tensor[];
+      outputs = execute(x);
     } catch (e) {
       // A GraphModel disposed under its adapter fails deep in tfjs ("Cannot read properties of undefined (reading 'backend')").
       if (Object.values(model.weights).some((ts) => ts.some((t) => t.isDisposed))) {
@@ -107,7 +109,7 @@ export function createTarget(model: tf.LayersModel | tf.GraphModel, nodes?: Grap
   try {
     probes = [1, 2].map((n) =>
       tf.tidy(() => {
-        const [out, feats] = model.execute(tf.zeros([n, ...shape.slice(1)]), [full.outputNode, full.featuresNode]) as tf.Tensor[];
+        const [out, feats] = execute(tf.zeros([n, ...shape.slice(1)]));
         return { out: out!.shape, feats: feats!.shape, values: out!.dataSync() as Float32Array };
       }),
     );
