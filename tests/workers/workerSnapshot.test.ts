@@ -11,6 +11,15 @@ import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
 import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { cloneHeader, joinSnapshot, splitSnapshot } from '../helpers/snapshotBytes.js';
 
+/** A batch, and the adapter's snapshots after one step on it and after a second. */
+async function twoStates(adapter: WorkerAdapter): Promise<{ x: { data: Float32Array; shape: number[] }; one: Uint8Array; two: Uint8Array }> {
+  const x = { data: tf.tidy(() => tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 5).dataSync() as Float32Array), shape: [4, 8, 8, 1] };
+  await adapter.step({ data: x.data.slice(), shape: x.shape });
+  const one = await adapter.snapshot();
+  await adapter.step({ data: x.data.slice(), shape: x.shape });
+  return { x, one, two: await adapter.snapshot() };
+}
+
 describe('worker restore of untrusted bytes', () => {
   let adapter: WorkerAdapter | undefined;
   beforeAll(async () => {
@@ -54,11 +63,7 @@ describe('worker restore of untrusted bytes', () => {
     randomizeBatchNorms(model);
     const resuming = await createWorkerAdapter({ model, strategy: 'tent', seed: 2, resume: { snapshotEvery: 1000 } });
     try {
-      const x = { data: tf.tidy(() => tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 5).dataSync() as Float32Array), shape: [4, 8, 8, 1] };
-      await resuming.step({ data: x.data.slice(), shape: x.shape });
-      const one = await resuming.snapshot();
-      await resuming.step({ data: x.data.slice(), shape: x.shape });
-      const two = await resuming.snapshot();
+      const { x, one, two } = await twoStates(resuming);
       expect(two.length).toBe(one.length);
       expect(two).not.toEqual(one);
       const buf = Buffer.from(one);
@@ -85,11 +90,7 @@ describe('worker restore of untrusted bytes', () => {
     for (const resume of [undefined, { snapshotEvery: 1000 }]) {
       const w = await createWorkerAdapter({ model, strategy: 'tent', seed: 2, ...(resume !== undefined ? { resume } : {}) });
       try {
-        const x = { data: tf.tidy(() => tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 5).dataSync() as Float32Array), shape: [4, 8, 8, 1] };
-        await w.step({ data: x.data.slice(), shape: x.shape });
-        const one = await w.snapshot();
-        await w.step({ data: x.data.slice(), shape: x.shape });
-        const two = await w.snapshot();
+        const { x, one, two } = await twoStates(w);
         const buf = Buffer.from(one);
         // A step still running: the restore waits behind it while the caller reuses its buffer.
         const stepping = w.step({ data: x.data.slice(), shape: x.shape });
