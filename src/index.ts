@@ -24,6 +24,7 @@ export {
 } from './input.js';
 export type { PreprocessOptions, ResolvedPreprocess } from './preprocess.js';
 export type {
+  BudgetInfo,
   FrameErrorMetrics,
   FrameId,
   FramesDroppedMetrics,

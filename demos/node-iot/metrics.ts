@@ -79,6 +79,13 @@ export class ServiceMetrics {
       // Registered at the first shift record: a gauge without labels reads 0 until set, and 0 would
       // say "at the source" for a detector that has not reported (or does not exist).
       shiftDistance: new Gauge({ name: 'edge_tta_shift_distance', help: "The shift detector's moving BN-statistics distance to the source after the last step (a step's update.shiftDistance, or a shift record's distance); absent while no shift detector runs.", registers: [] }),
+      // Registered at the first step with a budget (`--opt budget={"maxAdaptMsPerFrame":5}`): absent without one.
+      budget: new Gauge({
+        name: 'edge_tta_budget_ms_per_frame',
+        help: "The compute budget against what steps cost, from each step's update.budget: figure max (maxAdaptMsPerFrame), measured (step time per frame so far) and floor (moving cost per frame of steps without an update; above max, the budget cannot be met); absent without a budget.",
+        labelNames: ['figure'],
+        registers: [],
+      }),
       snapshotRestore: new Gauge({
         name: 'edge_tta_snapshot_restore',
         help: 'How the start-up restore went: 1 for the result (restored, none: no snapshot, rejected: unusable, moved aside), 0 for the others.',
@@ -111,6 +118,7 @@ export class ServiceMetrics {
       this.c.updates.inc({ mode: labelValue(record.update.mode), reason: labelValue(record.update.reason ?? 'none') });
       const distance: unknown = record.update.shiftDistance;
       if (typeof distance === 'number' && Number.isFinite(distance)) this.setShiftDistance(distance);
+      this.setBudget(record.update.budget);
     } else if (record.kind === 'frames-dropped') {
       this.c.drops.inc(record.frameIds.length);
     } else if (record.kind === 'frame-error') {
@@ -131,6 +139,18 @@ export class ServiceMetrics {
   private setShiftDistance(distance: number): void {
     if (this.registry.getSingleMetric('edge_tta_shift_distance') === undefined) this.registry.registerMetric(this.c.shiftDistance);
     this.c.shiftDistance.set(distance);
+  }
+
+  /** The budget gauge's figures from a step's `update.budget` (records cross a worker boundary: only finite numbers are taken). */
+  private setBudget(budget: unknown): void {
+    if (typeof budget !== 'object' || budget === null) return;
+    const b = budget as { maxMsPerFrame?: unknown; msPerFrame?: unknown; floorMsPerFrame?: unknown };
+    const figures = { max: b.maxMsPerFrame, measured: b.msPerFrame, floor: b.floorMsPerFrame };
+    for (const [figure, value] of Object.entries(figures)) {
+      if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+      if (this.registry.getSingleMetric('edge_tta_budget_ms_per_frame') === undefined) this.registry.registerMetric(this.c.budget);
+      this.c.budget.set({ figure }, value);
+    }
   }
 
   cameraFrame(domain: string): void {

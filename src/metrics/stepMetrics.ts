@@ -61,6 +61,24 @@ export interface UpdateInfo {
    * `maxShift`); absent otherwise. `shift` records carry it only at state changes.
    */
   shiftDistance?: number;
+  /** With a compute budget (`budget` option): the budget and what steps cost against it, after this step. */
+  budget?: BudgetInfo;
+}
+
+/**
+ * A step record's `update.budget`. The budget holds `msPerFrame` at or under `maxMsPerFrame` by
+ * skipping updates; it cannot when a step without an update already costs more
+ * (`floorMsPerFrame` above `maxMsPerFrame`: the strategy's prediction plus the guard's source pass),
+ * and then runs no update at all. Raise the budget above the floor, or lower the cost of a step
+ * (`docs/safe-adaptation.md`, "Budget at half of a strategy's adapt time").
+ */
+export interface BudgetInfo {
+  /** The budget, `maxAdaptMsPerFrame`. */
+  maxMsPerFrame: number;
+  /** Step wall time per frame so far, over every step: what the budget bounds. */
+  msPerFrame: number;
+  /** Moving wall time per frame of the last steps that ran no update (~4 steps of memory); absent until one ran. */
+  floorMsPerFrame?: number;
 }
 
 /**

@@ -10,9 +10,14 @@
  * the first update (its cost unknown) it is capped at one step's deposit, so a device that sat
  * in steady conditions (source answers, no update) for an hour does not meet the shift with an
  * hour of banked time. When predicting alone costs more than the budget, no update runs (the
- * budget cannot be met).
+ * budget cannot be met): each step record's `update.budget` shows it, its `floorMsPerFrame` (the
+ * moving cost of the steps without an update) above `maxMsPerFrame`.
  */
 import { InvalidOptionError } from '../errors.js';
+import type { BudgetInfo } from '../metrics/stepMetrics.js';
+
+/** Momentum of the moving cost of steps without an update (`floorMsPerFrame`): a memory of ~4 such steps. */
+const FLOOR_MOMENTUM = 0.25;
 
 /** Adapter option `budget`. */
 export interface BudgetOptions {
@@ -46,6 +51,8 @@ export class ComputeBudget {
   /** Total step time and frames so far (the measured ms per frame is their ratio). */
   totalMs = 0;
   totalFrames = 0;
+  /** Moving ms per frame of the steps that ran no update; null before the first. */
+  private floor: number | null = null;
 
   constructor(readonly options: BudgetOptions) {}
 
@@ -62,6 +69,14 @@ export class ComputeBudget {
     this.totalMs += ms;
     this.totalFrames += frames;
     if (updated) this.updateCost = ms;
+    else if (frames > 0) this.floor = this.floor === null ? ms / frames : this.floor + FLOOR_MOMENTUM * (ms / frames - this.floor);
+  }
+
+  /** What a step record reports: the budget, the measured cost so far, and the floor once measured. */
+  info(): BudgetInfo {
+    const info: BudgetInfo = { maxMsPerFrame: this.options.maxAdaptMsPerFrame, msPerFrame: this.msPerFrame() };
+    if (this.floor !== null) info.floorMsPerFrame = this.floor;
+    return info;
   }
 
   /** Measured step time per frame so far. */

@@ -261,7 +261,8 @@ export class SafetyController {
       this.budget?.spend(performance.now() - start, n, mode === 'adapt');
       const shift = this.detector ?? this.farShift;
       const shiftDistance = shift?.measured === true ? { shiftDistance: shift.distance } : {};
-      return { probs, stats, update: { mode, ...(reason !== undefined ? { reason } : {}), stepsRun: this.stepsRun, stepsSkipped: this.stepsSkipped, ...shiftDistance } };
+      const budget = this.budget !== null ? { budget: this.budget.info() } : {};
+      return { probs, stats, update: { mode, ...(reason !== undefined ? { reason } : {}), stepsRun: this.stepsRun, stepsSkipped: this.stepsSkipped, ...shiftDistance, ...budget } };
     } finally {
       sourceProbs?.dispose();
       sourceFeatures?.dispose();

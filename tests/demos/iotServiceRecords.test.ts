@@ -110,5 +110,25 @@ describe('IoT service: guard and shift records', () => {
     metrics.observe(step({ shiftDistance: hostile }));
     m = families(await metrics.registry.metrics());
     expect(series(m, 'edge_tta_shift_distance')[0]!.value).toBe(0.21);
+
+    // The budget gauge: absent until a step carries update.budget; then its three figures (the
+    // floor once a step without an update ran); hostile or non-finite figures are not taken.
+    expect(m.has('edge_tta_budget_ms_per_frame')).toBe(false);
+    metrics.observe(step({ budget: { maxMsPerFrame: 2, msPerFrame: 3.5 } }));
+    m = families(await metrics.registry.metrics());
+    expect(series(m, 'edge_tta_budget_ms_per_frame')).toEqual([
+      { labels: { figure: 'max' }, value: 2 },
+      { labels: { figure: 'measured' }, value: 3.5 },
+    ]);
+    metrics.observe(step({ budget: { maxMsPerFrame: 2, msPerFrame: 2.5, floorMsPerFrame: 1.25 } }));
+    metrics.observe(step({ budget: { maxMsPerFrame: hostile, msPerFrame: Number.NaN, floorMsPerFrame: Infinity } }));
+    metrics.observe(step({ budget: hostile }));
+    m = families(await metrics.registry.metrics());
+    expect(m.has('edge_tta_fake')).toBe(false);
+    expect(series(m, 'edge_tta_budget_ms_per_frame')).toEqual([
+      { labels: { figure: 'max' }, value: 2 },
+      { labels: { figure: 'measured' }, value: 2.5 },
+      { labels: { figure: 'floor' }, value: 1.25 },
+    ]);
   });
 });

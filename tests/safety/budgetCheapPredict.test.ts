@@ -55,4 +55,31 @@ describe('the budget skips steps with the cheap prediction', () => {
     budgeted.dispose();
     clean.dispose();
   });
+
+  it('step records report the budget against what steps cost: a budget under the cost of a prediction shows a floor above it', async () => {
+    const adapter = await createAdapter(model(), { strategy: 'tent', seed: 3, guard: false, budget: { maxAdaptMsPerFrame: 1e-6 } });
+    const records: Array<{ stepMs: number; batchSize: number; update: { mode: string; budget?: { maxMsPerFrame: number; msPerFrame: number; floorMsPerFrame?: number } } }> = [];
+    const sub = adapter.metrics$.subscribe((r) => {
+      if (r.kind === 'step') records.push(r);
+    });
+    const outs = [];
+    for (let i = 0; i < 4; i++) outs.push(await adapter.step(batch(10 + i)));
+    sub.unsubscribe();
+    expect(outs.map((o) => o.update.mode)).toEqual(['adapt', 'predict', 'predict', 'predict']);
+    // After the update alone: the budget and its cost, no floor yet.
+    expect(outs[0]!.update.budget).toEqual({ maxMsPerFrame: 1e-6, msPerFrame: expect.any(Number) });
+    for (const o of outs.slice(1)) {
+      const budget = o.update.budget!;
+      expect(budget.maxMsPerFrame).toBe(1e-6);
+      // A prediction costs more than the budget: the floor shows that it cannot be met.
+      expect(budget.floorMsPerFrame!).toBeGreaterThan(budget.maxMsPerFrame);
+    }
+    // The step records carry the same figures as the step results; ms per frame is measured step time over frames.
+    expect(records.map((r) => r.update.budget)).toEqual(outs.map((o) => o.update.budget));
+    adapter.dispose();
+    // No budget, no field.
+    const free = await createAdapter(model(), { strategy: 'tent', seed: 3, guard: false });
+    expect((await free.step(batch(1))).update.budget).toBeUndefined();
+    free.dispose();
+  });
 });

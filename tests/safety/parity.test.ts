@@ -218,6 +218,21 @@ describe('ComputeBudget (token bucket, hand-computed)', () => {
     expect([b.allowUpdate(4), b.allowUpdate(4), b.allowUpdate(4)]).toEqual([false, false, true]); // -5, -1, 3
   });
 
+  it('reports the budget, the cost so far, and the moving cost of steps without an update (the floor)', () => {
+    const b = new ComputeBudget({ maxAdaptMsPerFrame: 1 });
+    b.allowUpdate(4);
+    b.spend(12, 4, true); // an update: no floor yet
+    expect(b.info()).toEqual({ maxMsPerFrame: 1, msPerFrame: 3 });
+    b.allowUpdate(4);
+    b.spend(8, 4, false); // the first step without an update sets the floor: 2 ms per frame
+    expect(b.info()).toEqual({ maxMsPerFrame: 1, msPerFrame: 20 / 8, floorMsPerFrame: 2 });
+    b.allowUpdate(2);
+    b.spend(12, 2, false); // 6 ms per frame: 2 + 0.25 x (6 - 2) = 3
+    b.allowUpdate(4);
+    b.spend(40, 4, true); // updates leave the floor as it was
+    expect(b.info()).toEqual({ maxMsPerFrame: 1, msPerFrame: 72 / 14, floorMsPerFrame: 3 });
+  });
+
   it('bad budgets are named with the value given (NaN and Infinity were shown as null)', () => {
     expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: Number.NaN })).toThrow("Option 'budget.maxAdaptMsPerFrame' is NaN");
     expect(() => resolveBudgetOptions({ maxAdaptMsPerFrame: Infinity })).toThrow("Option 'budget.maxAdaptMsPerFrame' is Infinity");
