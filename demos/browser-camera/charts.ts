@@ -91,6 +91,8 @@ export class LiveCharts {
   private readonly columns = new Map<Metric, [(number | null)[], (number | null)[]]>();
   readonly markers: Marker[] = [];
   private readonly plots: uPlot[] = [];
+  /** The charts' figures (caption and plot) in the container. */
+  private readonly boxes: HTMLElement[] = [];
   private readonly resize: ResizeObserver;
 
   constructor(container: HTMLElement, laneNames: [string, string | null]) {
@@ -117,6 +119,7 @@ export class LiveCharts {
       caption.textContent = title;
       box.append(caption);
       container.append(box);
+      this.boxes.push(box);
       const percent = key === 'accuracy' || key === 'confidence';
       const plot = new uPlot(
         {
@@ -201,8 +204,10 @@ export class LiveCharts {
     return { t: [...this.t], a: [...a], b: [...b] };
   }
 
+  /** Removes the charts from the page: the figures too, not only uPlot's plots (each start makes new ones). */
   destroy(): void {
     this.resize.disconnect();
     for (const u of this.plots) u.destroy();
+    for (const box of this.boxes) box.remove();
   }
 }

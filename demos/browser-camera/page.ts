@@ -265,6 +265,20 @@ function drawLoop(): void {
   requestAnimationFrame(drawLoop);
 }
 
+/** Empties the frame panel at a start: the last run's frame and predictions are not about the new lanes (nor, after a switch to the camera, about the camera). */
+function clearFramePanel(): void {
+  for (const id of ['clean', 'frame']) {
+    const canvas = $<HTMLCanvasElement>(id);
+    canvas.getContext('2d')!.clearRect(0, 0, canvas.width, canvas.height);
+  }
+  $('prediction').textContent = '–';
+  $('prediction-detail').textContent = '';
+  $('lane-b-prediction').textContent = '';
+  $('probs').textContent = '';
+  shownFrame = -1;
+  drawn = [null, null];
+}
+
 /** The sample set from the server: `ETTASMP1`, uint32 n, n labels, n x 784 pixel bytes (checked). */
 interface Samples {
   n: number;
@@ -593,6 +607,7 @@ async function start(mode: Mode): Promise<void> {
   charts = new LiveCharts($('charts'), names);
   (globalThis as unknown as { __edgeTtaCharts: LiveCharts }).__edgeTtaCharts = charts;
   shown = [];
+  clearFramePanel();
   resetCounters();
   const active = s.strategies.flatMap((name, i) => (name === null ? [] : [{ key: LANES[i]!, name }]));
   setStatus(`Starting ${active.length} Web Worker${active.length > 1 ? 's' : ''} (tfjs wasm)…`);

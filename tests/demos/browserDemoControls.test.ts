@@ -12,6 +12,8 @@
  * 5. A refused camera says how to allow it.
  * 6. Hiding the page saves every lane's state at its current step (a reload or a closed tab ends
  *    the worker before a save can come back, so the save on hiding is the one that counts).
+ * 7. Starting again (a strategy switch, the camera after the sample stream) leaves five charts,
+ *    not five more each time, and an empty frame panel until the new lanes predict.
  *
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
@@ -213,12 +215,50 @@ describe('browser camera demo controls in headless Chromium', () => {
         expect(await aliveWorkers(page)).toBe(0);
       } else {
         expect([st.running, st.mode]).toEqual([true, 'sample']);
-        expect(status).toMatch(/^Running the sample stream/);
+        // The sample lanes may still be starting on a loaded machine: wait for them, not a fixed time.
+        await page.waitForFunction(() => /^Running the sample stream/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
         expect(await aliveWorkers(page)).toBe(2);
       }
       expect(pageErrors).toEqual([]);
       await page.close();
     }
+  }, 120_000);
+
+  it('starting again (a strategy switch, then Camera) starts from a clean page: five charts, no frame or prediction of the previous run', async () => {
+    const { page, pageErrors } = await openPage({ mode: 'sample', strategy: 'bn-adapt', strategyB: 'source', corruption: 'fog', batch: '8', fps: '30', autostart: '1' }, SLOW_PROMPT);
+    const charts = (): Promise<{ figures: number; plots: number }> =>
+      page.evaluate(() => ({ figures: document.querySelectorAll('#charts figure').length, plots: document.querySelectorAll('#charts .uplot').length }));
+    await predicted(page, 16);
+    expect(await charts()).toEqual({ figures: 5, plots: 5 });
+    // A strategy switch restarts both lanes; the old charts go, not only their plots.
+    await page.selectOption('#strategyA', 'alpha-bn');
+    await page.waitForFunction(() => (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo.lanes[0]?.strategy === 'alpha-bn', null, { timeout: 60_000 });
+    await predicted(page, 16);
+    expect(await charts()).toEqual({ figures: 5, plots: 5 });
+    expect(await page.textContent('#prediction-detail')).toContain('true class');
+
+    // Camera: while the permission prompt is open (3 s) the frame panel shows nothing of the
+    // sample run (its picture, prediction and true class are not about the camera).
+    await page.click('#btn-camera');
+    await page.waitForTimeout(1500);
+    const panel = await page.evaluate(() => ({
+      prediction: document.getElementById('prediction')!.textContent,
+      detail: document.getElementById('prediction-detail')!.textContent,
+      laneB: document.getElementById('lane-b-prediction')!.textContent,
+      bars: document.querySelectorAll('#probs .bar').length,
+      lit: (['clean', 'frame'] as const).map((id) => (document.getElementById(id) as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28).data.some((v) => v !== 0)),
+    }));
+    expect(panel).toEqual({ prediction: '–', detail: '', laneB: '', bars: 0, lit: [false, false] });
+    expect((await figure(page, 'frame shown'))[0]).toBe('–');
+    expect(await charts()).toEqual({ figures: 5, plots: 5 });
+    // Once the camera's frames are predicted: a prediction without a true class (camera frames have none).
+    await page.waitForFunction(() => /^Running the camera/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    await predicted(page, 8);
+    await page.waitForFunction(() => /frame #/.test(document.getElementById('prediction-detail')!.textContent ?? ''), null, { timeout: 10_000 });
+    expect(await page.textContent('#prediction-detail')).not.toContain('true class');
+    expect((await demoState(page)).errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
   }, 120_000);
 
   it('a refused camera says how to allow it, and the page stays usable', async () => {
