@@ -4,7 +4,7 @@
  * running a benchmark.
  */
 import type { Severity } from '../../src/corruptions/index.js';
-import { STREAM_SPECS } from '../../src/data/streams.js';
+import { STREAM_SPECS, parseStreamSpec } from '../../src/data/streams.js';
 import { HELP, UsageError, finite, oneOf, parseCli, positiveInt } from '../cli.js';
 import type { BenchOptions } from './runner.js';
 
@@ -65,6 +65,20 @@ export function parseStrategyOptions(opts: readonly string[]): Record<string, Re
   return out;
 }
 
+/**
+ * A stream spec flag checked now (no data is loaded), so a typo is a usage error before any
+ * strategy runs rather than a stack trace once the benchmark has started.
+ */
+export function streamSpecArg(flag: string, value: string): string {
+  try {
+    parseStreamSpec(value);
+  } catch (e) {
+    if (e instanceof RangeError) throw new UsageError(`${flag}: ${e.message}`);
+    throw e;
+  }
+  return value;
+}
+
 /** `--budget-fraction`: in (0, 1], and every 'name@budget' entry comes after its 'name'. */
 function budgetFraction(value: string, strategies: readonly string[]): number {
   const f = finite('--budget-fraction', value, 0);
@@ -88,7 +102,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
   if (strategies.length === 0) throw new UsageError(`--strategies needs at least one name, e.g. --strategies source,bn-adapt.`);
   return {
     strategies,
-    stream: v.stream ?? 'continual',
+    stream: streamSpecArg('--stream', v.stream ?? 'continual'),
     perDomain: v['per-domain'] === undefined ? undefined : positiveInt('--per-domain', v['per-domain']),
     batch: positiveInt('--batch', v.batch, 64),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),

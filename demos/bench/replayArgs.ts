@@ -5,6 +5,7 @@
  */
 import { initBackend } from '../../src/index.js';
 import { commaList, HELP, parseCli, positiveInt, type Options, type ParsedValues } from '../cli.js';
+import { streamSpecArg } from './benchArgs.js';
 
 /** Flags every replay script takes. */
 export const REPLAY_OPTIONS = { streams: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, help: HELP } as const;
@@ -19,7 +20,7 @@ export interface ReplayRun<A> {
 
 /**
  * Parses `argv` with the replay flags plus `own`; prints `usage` and returns null on `--help`;
- * otherwise starts the wasm backend.
+ * otherwise checks the common flags (a bad one is a UsageError) and starts the wasm backend.
  */
 export async function replayArgs<const O extends Options>(
   own: O,
@@ -33,11 +34,13 @@ export async function replayArgs<const O extends Options>(
     console.log(usage);
     return null;
   }
-  await initBackend({ backend: 'wasm' });
-  return {
+  // Flags are checked before the backend starts: a typo fails at once, with the usage.
+  const run = {
     args,
-    streams: commaList(common.streams ?? defaultStreams),
+    streams: commaList(common.streams ?? defaultStreams).map((s) => streamSpecArg('--streams', s)),
     perDomain: positiveInt('--per-domain', common['per-domain'], 500),
     batchSize: positiveInt('--batch', common.batch, 64),
   };
+  await initBackend({ backend: 'wasm' });
+  return run;
 }

@@ -424,14 +424,23 @@ export function parseLabelOrder(spec: string, whole = spec): LabelOrder {
 const unknownSpec = (spec: string) =>
   new RangeError(`Unknown stream '${spec}'. Valid: ${STREAM_SPECS} (corruptions: ${CORRUPTIONS.join(', ')}).`);
 
+/** A parsed stream spec: the layout and label order {@link streamFromSpec} builds. */
+export type StreamSpec =
+  | { layout: 'clean' }
+  | { layout: 'single'; domain: DomainName }
+  | { layout: 'continual' | 'gradual' | 'mixed'; order: LabelOrder }
+  | { layout: 'long'; order: LabelOrder; rounds: number };
+
 /**
- * Parses a CLI stream spec (see {@link STREAM_SPECS}): a layout (`continual`, `gradual`,
- * `mixed`, `long[:rounds]`), optionally `+` a label order (`class-sorted`, `dirichlet[:δ]`);
- * `class-sorted` and `dirichlet[:δ]` alone mean `continual+...`; also `clean` and `single:<name>`.
+ * Parses a CLI stream spec (see {@link STREAM_SPECS}) without loading any data, so a command
+ * line can reject a bad spec before it starts: a layout (`continual`, `gradual`, `mixed`,
+ * `long[:rounds]`), optionally `+` a label order (`class-sorted`, `dirichlet[:δ]`);
+ * `class-sorted` and `dirichlet[:δ]` alone mean `continual+...`; also `clean` and
+ * `single:<name>`. Throws `RangeError` naming the spec and the valid ones.
  */
-export function streamFromSpec(spec: string, options: StreamOptions = {}): TestStream {
-  if (spec === 'clean') return cleanStream(options);
-  if (spec.startsWith('single:')) return singleDomainStream(spec.slice(7) as DomainName, options);
+export function parseStreamSpec(spec: string): StreamSpec {
+  if (spec === 'clean') return { layout: 'clean' };
+  if (spec.startsWith('single:')) return { layout: 'single', domain: checkDomains([spec.slice(7)])[0]! };
   const plus = spec.indexOf('+');
   let layout = plus < 0 ? spec : spec.slice(0, plus);
   let order: LabelOrder = plus < 0 ? { kind: 'iid' } : parseLabelOrder(spec.slice(plus + 1), spec);
@@ -439,14 +448,24 @@ export function streamFromSpec(spec: string, options: StreamOptions = {}): TestS
     order = parseLabelOrder(layout, spec);
     layout = 'continual';
   }
-  if (layout === 'continual') return continualStream({ ...options, order });
-  if (layout === 'gradual') return gradualStream({ ...options, order });
-  if (layout === 'mixed') return mixedStream({ ...options, order });
+  if (layout === 'continual' || layout === 'gradual' || layout === 'mixed') return { layout, order };
   if (layout === 'long' || layout.startsWith('long:')) {
     const rounds = layout === 'long' ? LONG_ROUNDS : Number(layout.slice(5));
     if (!(Number.isInteger(rounds) && rounds > 0)) throw new RangeError(`Stream '${spec}': rounds must be a positive integer, e.g. long:10.`);
-    return longStream({ ...options, order, rounds });
+    return { layout: 'long', order, rounds };
   }
+  throw unknownSpec(spec);
+}
+
+/** Builds the stream a CLI spec names (see {@link parseStreamSpec}). */
+export function streamFromSpec(spec: string, options: StreamOptions = {}): TestStream {
+  const p = parseStreamSpec(spec);
+  if (p.layout === 'clean') return cleanStream(options);
+  if (p.layout === 'single') return singleDomainStream(p.domain, options);
+  if (p.layout === 'continual') return continualStream({ ...options, order: p.order });
+  if (p.layout === 'gradual') return gradualStream({ ...options, order: p.order });
+  if (p.layout === 'mixed') return mixedStream({ ...options, order: p.order });
+  if (p.layout === 'long') return longStream({ ...options, order: p.order, rounds: p.rounds });
   throw unknownSpec(spec);
 }
 

@@ -2,6 +2,7 @@
 // --flag=value forms, repeatable --opt, and typed usage errors naming the flag.
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../demos/bench/benchArgs.js';
+import { replayArgs } from '../../demos/bench/replayArgs.js';
 import { UsageError } from '../../demos/cli.js';
 
 describe('bench command line', () => {
@@ -43,10 +44,22 @@ describe('bench command line', () => {
       [['--strategies', 'tent,tent@budget', '--budget-fraction', '1.5'], /--budget-fraction must be in \(0, 1\]; got 1.5/],
       [['--strategies', 'tent', '--budget-fraction', '0.5'], /needs an entry 'name@budget'/],
       [['--strategies', 'tent@budget,tent', '--budget-fraction', '0.5'], /'tent@budget' needs 'tent' earlier in --strategies/],
+      // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
+      [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
+      [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],
+      [['--stream', 'long:0'], /--stream: Stream 'long:0': rounds must be a positive integer/],
+      [['--stream', 'mixed+dirichlet:0'], /--stream: Stream 'mixed\+dirichlet:0': the Dirichlet δ must be/],
+      [['--stream', 'clean+class-sorted'], /--stream: Unknown stream 'clean\+class-sorted'/],
     ];
     for (const [argv, msg] of bad) {
       expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(UsageError);
       expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(msg);
     }
+  });
+
+  it('the replay scripts check every --streams spec the same way', async () => {
+    await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual,rainy'])).rejects.toThrow(UsageError);
+    await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual,rainy'])).rejects.toThrow(/--streams: Unknown stream 'rainy'/);
+    await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'long:x'])).rejects.toThrow(/--streams: Stream 'long:x': rounds/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CONTINUAL_DOMAINS, GRADUAL_FIRST, GRADUAL_SEVERITIES, classSortedStream, cleanStream, continualStream, dirichletStream, gradualStream,
-  longStream, mixedStream, singleDomainStream, streamFromSpec, type StreamBatch, type TestStream,
+  longStream, mixedStream, parseStreamSpec, singleDomainStream, streamFromSpec, type StreamBatch, type TestStream,
 } from '../../src/data/streams.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
 
@@ -90,6 +90,22 @@ describe('streams', () => {
     expect(() => streamFromSpec('long:0', { perDomain: 1 })).toThrow(/rounds must be a positive integer/);
     expect(() => streamFromSpec('mixed+sorted', { perDomain: 1 })).toThrow(/Unknown stream 'mixed\+sorted'/);
     expect(() => singleDomainStream('rain' as never)).toThrow(/Valid domains: clean, gaussian_noise/);
+  });
+
+  it('parseStreamSpec checks a spec without building the stream (what streamFromSpec builds)', () => {
+    expect(parseStreamSpec('continual')).toEqual({ layout: 'continual', order: { kind: 'iid' } });
+    expect(parseStreamSpec('dirichlet')).toEqual({ layout: 'continual', order: { kind: 'dirichlet', concentration: 0.1 } });
+    expect(parseStreamSpec('mixed+dirichlet:0.5')).toEqual({ layout: 'mixed', order: { kind: 'dirichlet', concentration: 0.5 } });
+    expect(parseStreamSpec('gradual+class-sorted')).toEqual({ layout: 'gradual', order: { kind: 'class-sorted' } });
+    expect(parseStreamSpec('long')).toEqual({ layout: 'long', order: { kind: 'iid' }, rounds: 10 });
+    expect(parseStreamSpec('long:3+class-sorted')).toEqual({ layout: 'long', order: { kind: 'class-sorted' }, rounds: 3 });
+    expect(parseStreamSpec('clean')).toEqual({ layout: 'clean' });
+    expect(parseStreamSpec('single:fog')).toEqual({ layout: 'single', domain: 'fog' });
+    expect(parseStreamSpec('single:clean')).toEqual({ layout: 'single', domain: 'clean' });
+    expect(() => parseStreamSpec('single:rain')).toThrow(/Unknown stream domain 'rain'/);
+    expect(() => parseStreamSpec('long:2.5')).toThrow(/rounds must be a positive integer/);
+    expect(() => parseStreamSpec('mixed+')).toThrow(/Unknown stream 'mixed\+'/);
+    expect(() => parseStreamSpec('')).toThrow(/Unknown stream ''/);
   });
 });
 
