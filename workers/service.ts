@@ -9,7 +9,7 @@ import type { Subscription } from 'rxjs';
 import { createAdapter, type Adapter, type PredictOutput, type StepOutput } from '../src/adapter.js';
 import { initBackend } from '../src/backend/initBackend.js';
 import { DisposedError, EdgeTtaError, InvalidInputError, InvalidModelError, InvalidOptionError, InvalidStrategyError } from '../src/errors.js';
-import { registerStrategy } from '../strategies/registry.js';
+import { getStrategy, listStrategies, registerStrategy } from '../strategies/registry.js';
 import type { StrategyDefinition } from '../strategies/strategy.js';
 import type { MetricsRecord } from '../src/metrics/stepMetrics.js';
 import type { BatchInput } from '../src/input.js';
@@ -199,7 +199,21 @@ async function registerModule(spec: string): Promise<void> {
   if (defs.length === 0) {
     throw new InvalidStrategyError(`Strategy module '${spec}' has no default export; \`export default\` its StrategyDefinition (or an array of them).`);
   }
-  for (const def of defs) registerStrategy(def as StrategyDefinition);
+  for (const def of defs) {
+    // A module that registered its definition itself when imported (registerStrategy at top
+    // level, so that importing it is enough in the main thread) is registered already: the same
+    // definition (registerStrategy keeps a copy, with the same create). Another definition under
+    // a taken name still fails in registerStrategy.
+    if (isRegistered(def)) continue;
+    registerStrategy(def as StrategyDefinition);
+  }
+}
+
+/** `def` is the definition registered under its name (by the module itself, on import). */
+function isRegistered(def: unknown): boolean {
+  const { name, create } = (def ?? {}) as { name?: unknown; create?: unknown };
+  if (typeof name !== 'string' || typeof create !== 'function' || !listStrategies().includes(name as never)) return false;
+  return getStrategy(name).create === create;
 }
 
 /** A batch from the main thread as the adapter takes it (the adapter validates it). */
