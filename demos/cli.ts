@@ -93,6 +93,22 @@ export function nonNegativeInt(flag: string, value: string | undefined, fallback
   return v;
 }
 
+/** Largest seed: the SDK's seeds are 32-bit (src/adapterArgs.ts MAX_SEED). */
+const MAX_SEED = 0xffffffff;
+
+/**
+ * A seed: a whole number in [0, 2^32 - 1], what `createAdapter`, the streams and the corruptions
+ * take. A fraction or a larger value would otherwise be cut to another seed by the generators.
+ */
+export function seedArg(flag: string, value: string | undefined, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  const v = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isInteger(v) || v < 0 || v > MAX_SEED) {
+    throw new UsageError(`${flag} must be a whole number in [0, ${MAX_SEED}]; got '${value ?? ''}'.`);
+  }
+  return v;
+}
+
 /** A finite number (any sign). */
 export function finite(flag: string, value: string | undefined, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;

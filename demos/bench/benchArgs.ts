@@ -5,7 +5,7 @@
  */
 import type { Severity } from '../../src/corruptions/index.js';
 import { STREAM_SPECS, parseStreamSpec } from '../../src/data/streams.js';
-import { HELP, UsageError, finite, oneOf, parseCli, positiveInt } from '../cli.js';
+import { HELP, UsageError, finite, oneOf, parseCli, positiveInt, seedArg } from '../cli.js';
 import type { BenchOptions } from './runner.js';
 
 export const BENCH_USAGE = `Usage: npm run bench -- [options]
@@ -106,7 +106,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
     perDomain: v['per-domain'] === undefined ? undefined : positiveInt('--per-domain', v['per-domain']),
     batch: positiveInt('--batch', v.batch, 64),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
-    seed: finite('--seed', v.seed, 1),
+    seed: seedArg('--seed', v.seed, 1),
     severity: Number(oneOf('--severity', v.severity, ['1', '2', '3', '4', '5'] as const, '5')) as Severity,
     modelDir: v.model,
     strategyOptions: parseStrategyOptions(v.opt ?? []),

@@ -19,7 +19,7 @@ import { cottaThreshold } from '../../src/confidenceThreshold.js';
 import { initBackend } from '../../src/index.js';
 import { Rng } from '../../src/random.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
-import { HELP, finite, oneOf, parseCli, positiveInt, runCli } from '../cli.js';
+import { HELP, oneOf, parseCli, positiveInt, runCli, seedArg } from '../cli.js';
 
 const USAGE = `Usage: npx tsx demos/bench/cottaThreshold.ts [options]
 
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   }
   const images = positiveInt('--images', args.images, 10000);
   const batchSize = positiveInt('--batch', args.batch, 64);
-  const seed = finite('--seed', args.seed, 1);
+  const seed = seedArg('--seed', args.seed, 1);
   const backend = oneOf('--backend', args.backend, ['wasm', 'cpu'] as const, 'wasm');
   const write = oneOf('--write', args.write, ['0', '1'] as const, '0') === '1';
   await initBackend({ backend });

@@ -34,7 +34,7 @@ import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
 import { buildSourceModel } from './model.js';
-import { HELP, finite, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli } from '../cli.js';
+import { HELP, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
 
 interface Options {
   strategies: string[];
@@ -82,7 +82,7 @@ export function parseStreamBenchArgs(argv: string[]): Options | 'help' {
     maxWait: nonNegativeInt('--max-wait', v['max-wait'], 50),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
     model: v.model ?? DEFAULT_MODEL_DIR,
-    seed: finite('--seed', v.seed, 1),
+    seed: seedArg('--seed', v.seed, 1),
     repeats: positiveInt('--repeats', v.repeats, 1),
     json: v.json,
   };

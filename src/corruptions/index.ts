@@ -44,7 +44,7 @@ export type Severity = 1 | 2 | 3 | 4 | 5;
 export interface CorruptOptions {
   /** Severity 1-5. Defaults to 5. */
   severity?: Severity;
-  /** Seed of the random parts (noise, textures, angles). Defaults to 0. Equal seeds give equal outputs. */
+  /** Seed of the random parts (noise, textures, angles): an integer in [0, 2^32 - 1]. Defaults to 0. Equal seeds give equal outputs. */
   seed?: number;
 }
 
@@ -80,6 +80,14 @@ function checkName(name: unknown): CorruptionName {
   return name;
 }
 
+/** Seeds are 32-bit integers: hashSeed would cut 1.5 to 1 and -1 to 4294967295, giving another seed's noise. */
+function checkSeed(seed: number): number {
+  if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) {
+    throw new RangeError(`Corruption seed must be an integer in [0, 4294967295]; got ${String(seed)}.`);
+  }
+  return seed;
+}
+
 function checkSeverity(severity: unknown): Severity {
   if (severity !== 1 && severity !== 2 && severity !== 3 && severity !== 4 && severity !== 5) {
     throw new RangeError(`Corruption severity must be an integer from 1 to 5; got ${String(severity)}.`);
@@ -97,7 +105,7 @@ export function corrupt<T extends Float32Array | Uint8Array>(
 ): ImageHWC<T> {
   const name = checkName(options.name);
   const severity = checkSeverity(options.severity ?? 5);
-  const seed = options.seed ?? 0;
+  const seed = checkSeed(options.seed ?? 0);
   const rng = new Rng(hashSeed(seed, CORRUPTIONS.indexOf(name) + 1, severity));
   const out = IMPLS[name](toImg(image), severity, rng);
   return fromImg(out, image.data);
@@ -121,6 +129,7 @@ export function corruptBatch(
   if (options.seeds && options.seeds.length < n) {
     throw new RangeError(`corruptBatch: ${options.seeds.length} seeds for ${n} images; pass one seed per image.`);
   }
+  if (!options.seeds) checkSeed(options.seed ?? 0);
   const out = new Float32Array(data.length);
   for (let i = 0; i < n; i++) {
     const seed = options.seeds ? options.seeds[i] : hashSeed(options.seed ?? 0, i);

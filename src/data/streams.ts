@@ -274,6 +274,8 @@ function resolve(options: StreamOptions): Resolved {
   const seed = options.seed ?? 1;
   const batchSize = options.batchSize ?? 64;
   const severity = options.severity ?? 5;
+  // hashSeed cuts seeds to 32-bit integers: 1.5 would replay seed 1, -1 seed 4294967295.
+  if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new RangeError(`Stream seed must be an integer in [0, 4294967295]; got ${seed}.`);
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`Stream batchSize must be a positive integer; got ${batchSize}.`);
   if (options.perDomain !== undefined && !(options.perDomain > 0)) throw new RangeError(`Stream perDomain must be positive; got ${options.perDomain}.`);
   if (![1, 2, 3, 4, 5].includes(severity)) throw new RangeError(`Stream severity must be 1-5; got ${severity}.`);

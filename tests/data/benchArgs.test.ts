@@ -27,6 +27,8 @@ describe('bench command line', () => {
     expect(parseBenchArgs(['--strategies', 'tent,tent@budget', '--budget-fraction', '0.5'])).toMatchObject({ strategies: ['tent', 'tent@budget'], budgetFraction: 0.5 });
     expect(parseBenchArgs(['--help', '--batch', 'x'])).toBe('help');
     expect(parseBenchArgs(['-h'])).toBe('help');
+    expect(parseBenchArgs(['--seed', '0'])).toMatchObject({ seed: 0 });
+    expect(parseBenchArgs(['--seed=4294967295'])).toMatchObject({ seed: 4294967295 });
   });
 
   it('bad values are usage errors that name the flag', () => {
@@ -44,6 +46,11 @@ describe('bench command line', () => {
       [['--strategies', 'tent,tent@budget', '--budget-fraction', '1.5'], /--budget-fraction must be in \(0, 1\]; got 1.5/],
       [['--strategies', 'tent', '--budget-fraction', '0.5'], /needs an entry 'name@budget'/],
       [['--strategies', 'tent@budget,tent', '--budget-fraction', '0.5'], /'tent@budget' needs 'tent' earlier in --strategies/],
+      // seeds are 32-bit integers: 1.5 ran the streams as seed 1 (and the strategies failed), -1 as 4294967295
+      [['--seed', '1.5'], /--seed must be a whole number in \[0, 4294967295\]; got '1.5'/],
+      [['--seed=-1'], /--seed must be a whole number in \[0, 4294967295\]; got '-1'/],
+      [['--seed', '4294967296'], /--seed must be a whole number in \[0, 4294967295\]/],
+      [['--seed', ''], /--seed must be a whole number/],
       // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
       [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
       [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],

@@ -84,6 +84,12 @@ describe('corruptions', () => {
     expect(() => corrupt(img, { name: 'rain' as CorruptionName })).toThrow(/Valid names: gaussian_noise/);
     expect(() => corrupt(img, { name: 'fog', severity: 6 as Severity })).toThrow(/1 to 5/);
     expect(() => corrupt({ ...img, height: 27 }, { name: 'fog' })).toThrow(/height\*width\*channels/);
+    // seeds are 32-bit integers: 1.5 gave seed 1's noise, -1 gave 4294967295's
+    for (const seed of [1.5, -1, 2 ** 32, NaN]) {
+      expect(() => corrupt(img, { name: 'fog', seed }), String(seed)).toThrow(/seed must be an integer in \[0, 4294967295\]/);
+      expect(() => corruptBatch(IMGS[0]!, [1, 28, 28, 1], { name: 'fog', seed }), String(seed)).toThrow(/seed must be an integer/);
+      expect(() => corruptBatch(IMGS[0]!, [1, 28, 28, 1], { name: 'fog', seeds: [seed] }), String(seed)).toThrow(/seed must be an integer/);
+    }
   });
 
   it('JPEG: IJG quality scaling and a near-lossless round trip at quality 100', () => {

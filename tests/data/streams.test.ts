@@ -36,6 +36,15 @@ describe('streams', () => {
     expect(Array.from(c.indices)).not.toEqual(Array.from(a.indices)); // the seed drives the shuffle
   });
 
+  it('takes only 32-bit integer seeds: a fraction or a wrapped value would silently replay another seed', () => {
+    for (const seed of [1.5, -1, 2 ** 32, NaN]) {
+      expect(() => continualStream({ perDomain: 1, seed }), String(seed)).toThrow(RangeError);
+      expect(() => mixedStream({ perDomain: 1, seed }), String(seed)).toThrow(/seed must be an integer in \[0, 4294967295\]/);
+    }
+    const idx = (seed: number) => collect(singleDomainStream('fog', { perDomain: 20, batchSize: 20, seed }))[0]!.indices.join();
+    expect(idx(0)).not.toEqual(idx(2 ** 32 - 1)); // both ends of the range are valid and distinct
+  });
+
   it('labels match the test split; the clean stream covers all 10,001 images once', () => {
     const test = loadFashionMnist('test');
     const s = cleanStream({ batchSize: 2000 });
