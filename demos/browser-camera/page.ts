@@ -9,7 +9,7 @@
  * (a name or `none`), `severity` 1-5, `batch`, `maxWait` (ms; empty or `inf`: full batches
  * only), `fps`, `backpressure`, `frames` (stop after this many frames; default: until Stop),
  * `invert=0|1`, `resume=0|1` (restore the state saved in IndexedDB), `autostart=1`.
- * `window.__edgeTtaDemo` holds the live state (counts, per-frame labels, chart points, errors);
+ * `window.__edgeTtaDemo` holds the live state (counts, per-frame labels, chart points, errors, the frame errors' messages);
  * `window.__edgeTtaCharts` the charts.
  */
 import { Observable, Subject, Subscription, share, takeUntil, timer } from 'rxjs';
@@ -32,6 +32,7 @@ import { endUnusedWorkers, takeWorker } from './workerPool.js';
 import { LiveCharts, type Marker } from './charts.js';
 import { FrameLabels, RateMeter, RecentValues, WindowAccuracy } from './meters.js';
 import { cameraErrorMessage } from './cameraErrors.js';
+import { FrameErrorLog, type FrameErrorEntry } from './frameErrors.js';
 import { clearStates, loadState, saveState, stateKey } from './persist.js';
 import { parseSettings, type RawSettings, type Settings } from './settings.js';
 
@@ -57,6 +58,8 @@ const RECENT = 100;
 const SAVE_EVERY = 10;
 /** Per-frame labels kept in `window.__edgeTtaDemo` (`trueLabels`, each lane's `labels`): the first this many frames, so a long run's memory stays bounded. */
 const LABELS_KEPT = 10_000;
+/** Distinct frame error messages the page shows (the most recently seen). */
+const FRAME_ERRORS_KEPT = 5;
 /** Events kept per lane in `window.__edgeTtaDemo` (the newest). */
 const EVENTS_KEPT = 100;
 const LANES = ['A', 'B'] as const;
@@ -109,6 +112,8 @@ export interface DemoState {
   firstPredictionMs: number | null;
   /** Cold-start milestones, ms since navigation start: this script runs, the workers are ready, the first frame is sent. */
   timings: { scriptStart: number; workersReady: number | null; firstFrame: number | null };
+  /** Why frames were refused: the last 5 distinct messages, newest first, with per-lane counts (zeroed with the counters). */
+  frameErrors: FrameErrorEntry[];
   errors: string[];
 }
 
@@ -140,7 +145,7 @@ const $ = <T extends HTMLElement>(id: string): T => {
 const params = new URLSearchParams(location.search);
 const state: DemoState = {
   mode: null, running: false, ready: false, backend: null, crossOriginIsolated, framesSent: 0, trueLabels: [], lanes: [],
-  settingsErrors: {}, chartPoints: {}, markers: [], rates: { inputFps: 0, processedFps: [], latencyMs: [] }, firstPredictionMs: null, timings: { scriptStart: performance.now(), workersReady: null, firstFrame: null }, errors: [],
+  settingsErrors: {}, chartPoints: {}, markers: [], rates: { inputFps: 0, processedFps: [], latencyMs: [] }, firstPredictionMs: null, timings: { scriptStart: performance.now(), workersReady: null, firstFrame: null }, frameErrors: [], errors: [],
 };
 (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo = state;
 
@@ -153,6 +158,8 @@ let charts: LiveCharts | null = null;
 let settings: Settings | null = null;
 let t0 = performance.now();
 const inputRate = new RateMeter();
+/** The refused frames' messages of both lanes (the lanes' states count them). */
+const frameErrors = new FrameErrorLog(FRAME_ERRORS_KEPT);
 const seconds = (now = performance.now()): number => (now - t0) / 1000;
 
 function setStatus(text: string, error = false): void {
@@ -514,6 +521,7 @@ function onRecord(lane: Lane, r: StreamRecord): void {
   }
   if (r.kind === 'error') {
     lane.state.errors++;
+    frameErrors.add(lane.state.lane === 'A' ? 0 : 1, r.name, r.message, r.frameId);
     return;
   }
   const now = performance.now();
@@ -716,6 +724,7 @@ function resetCounters(): void {
     lane.tick = [];
     lane.records = [];
   }
+  frameErrors.clear();
   charts?.clear();
   if (state.running && charts !== null) {
     // An empty row at t = 0, so the time axis starts at the start and shows its marker.
@@ -788,6 +797,7 @@ function renderFigures(now: number): void {
     ['predicted', ...byLane((l) => String(l.state.predictions))],
     ['in flight', ...byLane((l) => (lanes.includes(l) ? String(state.framesSent - l.resolved) : '–'))],
     ['dropped', ...byLane((l) => String(l.state.dropped))],
+    ['frame errors', ...byLane((l) => String(l.state.errors))],
     ['adapter steps', ...byLane((l) => (l.state.lastStepId === null ? String(l.state.restoredSteps ?? 0) : String(l.state.lastStepId + 1)))],
     ['step time p50 (20)', ...byLane((l) => (summary(l).steps ? `${summary(l).p50StepMs.toFixed(1)} ms` : '–'))],
     ['mean entropy', ...byLane((l) => fix(lastStep(l)?.meanEntropy))],
@@ -806,6 +816,31 @@ function renderFigures(now: number): void {
     processedFps: shown.map((l) => l.processed.perSecond(now)),
     latencyMs: shown.map((l) => l.latency.median(now)),
   };
+}
+
+/** Version of the frame error log drawn last. */
+let frameErrorsDrawn = -1;
+
+/** The frame errors panel under the figures, redrawn when the log changed. */
+function renderFrameErrors(): void {
+  if (frameErrors.version === frameErrorsDrawn) return;
+  frameErrorsDrawn = frameErrors.version;
+  const entries = frameErrors.entries();
+  state.frameErrors = entries.map((e) => ({ ...e, counts: [...e.counts] }));
+  // A message can quote user data (an object's keys, a value): text nodes only, never innerHTML.
+  const items = entries.map((e) => {
+    const li = document.createElement('li');
+    const count = document.createElement('span');
+    count.className = 'count';
+    count.textContent = shown.map((l) => `${l.state.lane} ${e.counts[l.state.lane === 'A' ? 0 : 1]}`).join(' · ');
+    const message = document.createElement('span');
+    message.className = 'message';
+    message.textContent = `${e.name}: ${e.message}`;
+    li.append(count, ' ', message);
+    return li;
+  });
+  $('frame-errors-list').replaceChildren(...items);
+  $('frame-errors').hidden = entries.length === 0;
 }
 
 /** One chart row per tick while running: the lanes' figures since the last tick. */
@@ -830,6 +865,7 @@ function render(): void {
     const now = performance.now();
     pushChartRow(now);
     renderFigures(now);
+    renderFrameErrors();
     state.chartPoints = charts?.points() ?? {};
     state.markers = charts ? [...charts.markers] : [];
   } catch (err) {
