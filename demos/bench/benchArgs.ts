@@ -47,13 +47,20 @@ const OPTIONS = {
   help: HELP,
 } as const;
 
-/** Parses `--opt strategy.key=value` flags into per-strategy option objects. */
-export function parseStrategyOptions(opts: readonly string[]): Record<string, Record<string, unknown>> {
+/**
+ * Parses `--opt strategy.key=value` flags into per-strategy option objects. With `strategies`,
+ * each names an entry or the strategy of an entry `name@label` (the runner reads no other key,
+ * so a misspelt name would run the defaults without a word).
+ */
+export function parseStrategyOptions(opts: readonly string[], strategies?: readonly string[]): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   for (const o of opts) {
     const m = /^([\w@-]+)\.(\w+)=(.*)$/s.exec(o);
     if (!m) throw new UsageError(`--opt takes strategy.key=value, e.g. --opt alpha-bn.alpha=0.3; got '${o}'.`);
     const [, s, k, v] = m;
+    if (strategies && !strategies.some((e) => e === s || e.split('@')[0] === s)) {
+      throw new UsageError(`--opt ${o}: '${s}' is not an entry of --strategies (${strategies.join(',')}); the option would be ignored.`);
+    }
     let parsed: unknown = v;
     try {
       parsed = JSON.parse(v!);
@@ -109,7 +116,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
     seed: seedArg('--seed', v.seed, 1),
     severity: Number(oneOf('--severity', v.severity, ['1', '2', '3', '4', '5'] as const, '5')) as Severity,
     modelDir: v.model,
-    strategyOptions: parseStrategyOptions(v.opt ?? []),
+    strategyOptions: parseStrategyOptions(v.opt ?? [], strategies),
     ...(v['budget-fraction'] === undefined ? {} : { budgetFraction: budgetFraction(v['budget-fraction'], strategies) }),
     json: v.json,
   };

@@ -15,12 +15,12 @@ describe('bench command line', () => {
 
   it('every flag, both forms, repeatable --opt with JSON values', () => {
     const o = parseBenchArgs([
-      '--strategies', 'source, tent,cotta', '--stream=mixed+dirichlet:0.1', '--per-domain', '500', '--batch=1', '--backend', 'cpu',
+      '--strategies', 'source, tent,cotta,alpha-bn,vida', '--stream=mixed+dirichlet:0.1', '--per-domain', '500', '--batch=1', '--backend', 'cpu',
       '--seed', '7', '--severity', '3', '--model', 'm', '--json', 'out.json',
       '--opt', 'tent.lr=0.01', '--opt=cotta.threshold=0.92', '--opt', 'alpha-bn.stats=ema', '--opt', 'vida.adaptersOnly=true',
     ]);
     expect(o).toEqual({
-      strategies: ['source', 'tent', 'cotta'], stream: 'mixed+dirichlet:0.1', perDomain: 500, batch: 1, backend: 'cpu', seed: 7, severity: 3,
+      strategies: ['source', 'tent', 'cotta', 'alpha-bn', 'vida'], stream: 'mixed+dirichlet:0.1', perDomain: 500, batch: 1, backend: 'cpu', seed: 7, severity: 3,
       modelDir: 'm', json: 'out.json',
       strategyOptions: { tent: { lr: 0.01 }, cotta: { threshold: 0.92 }, 'alpha-bn': { stats: 'ema' }, vida: { adaptersOnly: true } },
     });
@@ -28,6 +28,10 @@ describe('bench command line', () => {
     expect(parseBenchArgs(['--help', '--batch', 'x'])).toBe('help');
     expect(parseBenchArgs(['-h'])).toBe('help');
     expect(parseBenchArgs(['--seed', '0'])).toMatchObject({ seed: 0 });
+    // an --opt names an entry or the strategy of a labelled entry (tent.* applies to tent@x too)
+    expect(parseBenchArgs(['--strategies', 'tent@x', '--opt', 'tent.lr=0.1', '--opt', 'tent@x.guard=false'])).toMatchObject({
+      strategyOptions: { tent: { lr: 0.1 }, 'tent@x': { guard: false } },
+    });
     expect(parseBenchArgs(['--seed=4294967295'])).toMatchObject({ seed: 4294967295 });
   });
 
@@ -51,6 +55,10 @@ describe('bench command line', () => {
       [['--seed=-1'], /--seed must be a whole number in \[0, 4294967295\]; got '-1'/],
       [['--seed', '4294967296'], /--seed must be a whole number in \[0, 4294967295\]/],
       [['--seed', ''], /--seed must be a whole number/],
+      // an --opt for no entry of --strategies was silently ignored (a typo ran the defaults)
+      [['--strategies', 'source,tent', '--opt', 'tnet.lr=0.1'], /--opt tnet.lr=0.1: 'tnet' is not an entry of --strategies \(source,tent\)/],
+      [['--opt', 'tent.lr=0.1'], /--opt tent.lr=0.1: 'tent' is not an entry of --strategies \(source\)/],
+      [['--strategies', 'tent', '--opt', 'tent@x.lr=0.1'], /'tent@x' is not an entry of --strategies/],
       // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
       [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
       [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],
