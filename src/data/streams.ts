@@ -175,7 +175,10 @@ function dirichletOrder(f: Frames, data: FashionMnistData, rng: Rng, concentrati
   // slot -> the class blocks that fall in it (each block keeps its seeded order)
   const slotBlocks: number[][][] = Array.from({ length: slots }, () => []);
   for (const items of byClass) {
-    const p = rng.dirichlet(slots, concentration);
+    let p = rng.dirichlet(slots, concentration);
+    // A huge concentration overflows the gamma draws' sum (all proportions 0): use the limit of
+    // Dir(δ) as δ grows, equal proportions, instead of putting the whole class in the last slot.
+    if (!(Math.abs(p.reduce((a, v) => a + v, 0) - 1) < 1e-6)) p = new Float64Array(slots).fill(1 / slots);
     let start = 0;
     let acc = 0;
     for (let s = 0; s < slots; s++) {
@@ -198,7 +201,8 @@ function applyOrder(f: Frames, data: FashionMnistData, order: LabelOrder, rngKey
 
 function checkOrder(order: LabelOrder): void {
   if (order.kind !== 'dirichlet') return;
-  if (!(order.concentration > 0)) throw new RangeError(`Dirichlet concentration must be > 0; got ${order.concentration}.`);
+  // Infinity would give NaN proportions and drop every frame.
+  if (!(order.concentration > 0 && Number.isFinite(order.concentration))) throw new RangeError(`Dirichlet concentration must be a finite number > 0; got ${order.concentration}.`);
   const slots = order.slots ?? NUM_CLASSES;
   if (!(Number.isInteger(slots) && slots > 0)) throw new RangeError(`Dirichlet slots must be a positive integer; got ${slots}.`);
 }
@@ -417,7 +421,7 @@ export function parseLabelOrder(spec: string, whole = spec): LabelOrder {
   if (spec === 'dirichlet') return { kind: 'dirichlet', concentration: 0.1 };
   if (spec.startsWith('dirichlet:')) {
     const c = Number(spec.slice('dirichlet:'.length));
-    if (!(c > 0)) throw new RangeError(`Stream '${whole}': the Dirichlet δ must be a number > 0, e.g. dirichlet:0.1; got '${spec.slice(10)}'.`);
+    if (!(c > 0 && Number.isFinite(c))) throw new RangeError(`Stream '${whole}': the Dirichlet δ must be a finite number > 0, e.g. dirichlet:0.1; got '${spec.slice(10)}'.`);
     return { kind: 'dirichlet', concentration: c };
   }
   throw unknownSpec(whole);

@@ -85,6 +85,21 @@ describe('streams', () => {
     expect(low.name).toBe('dirichlet(0.1)');
   });
 
+  it('dirichlet: a huge δ approaches i.i.d. and keeps every frame; δ = Infinity is rejected', () => {
+    const opts = { perDomain: 50, batchSize: 8, domains: ['clean'] as const, seed: 3 };
+    const framesIn = (s: TestStream) => collect(s).flatMap((b) => Array.from(b.indices));
+    const labelsIn = (s: TestStream) => collect(s).flatMap((b) => Array.from(b.labels));
+    const iid = framesIn(cleanStream(opts)).sort((a, b) => a - b);
+    // Dir(1e308)'s gamma draws sum to Infinity: the proportions were all 0 and every class went to the
+    // last slot in one block (10 label runs in 50 frames, the opposite of the i.i.d. limit).
+    const huge = dirichletStream({ ...opts, concentration: 1e308 });
+    expect(framesIn(huge).sort((a, b) => a - b)).toEqual(iid);
+    expect(labelRuns(labelsIn(huge))).toBeGreaterThan(25);
+    // δ must be finite: Infinity gave NaN proportions, dropped every frame and played empty batches
+    expect(() => streamFromSpec('mixed+dirichlet:Infinity', { perDomain: 1 })).toThrow(/Dirichlet δ must be a finite number > 0/);
+    expect(() => dirichletStream({ perDomain: 1, concentration: Infinity })).toThrow(/concentration must be a finite number > 0/);
+  });
+
   it('parses CLI specs and names the valid ones on error', () => {
     expect(streamFromSpec('single:fog', { perDomain: 1 }).domains).toEqual(['fog']);
     expect(streamFromSpec('dirichlet:0.5', { perDomain: 1 }).name).toBe('dirichlet(0.5)');
@@ -95,7 +110,7 @@ describe('streams', () => {
     expect(streamFromSpec('long', { perDomain: 1 }).rounds).toBe(10);
     expect(streamFromSpec('long:3', { perDomain: 1 }).rounds).toBe(3);
     expect(streamFromSpec('class-sorted', { perDomain: 1 }).name).toBe('class-sorted');
-    expect(() => streamFromSpec('mixed+dirichlet:0', { perDomain: 1 })).toThrow(/δ must be a number > 0/);
+    expect(() => streamFromSpec('mixed+dirichlet:0', { perDomain: 1 })).toThrow(/δ must be a finite number > 0/);
     expect(() => streamFromSpec('long:0', { perDomain: 1 })).toThrow(/rounds must be a positive integer/);
     expect(() => streamFromSpec('mixed+sorted', { perDomain: 1 })).toThrow(/Unknown stream 'mixed\+sorted'/);
     expect(() => singleDomainStream('rain' as never)).toThrow(/Valid domains: clean, gaussian_noise/);
