@@ -716,7 +716,8 @@ function corruptionLabel(): string {
 
 function resetCounters(): void {
   t0 = performance.now();
-  for (const lane of lanes) {
+  // The lanes shown: after Stop the last lanes' figures stay on screen, and are what the user zeroes.
+  for (const lane of shown) {
     Object.assign(lane.state, { predictions: 0, correct: 0, dropped: 0, errors: 0, steps: 0, events: [] });
     lane.processed = new RateMeter();
     lane.latency = new RecentValues();
@@ -890,8 +891,9 @@ for (const id of CONTROLS) {
     if (s === null || !state.running || state.mode === null) return;
     if (id === 'strategyA' || id === 'strategyB') return void start(state.mode);
     if (id === 'corruption' || id === 'severity') {
-      // Read live by the sample stream: the domain shifts on the next frame.
-      addMarker({ t: seconds(), kind: 'corruption', label: corruptionLabel() });
+      // Read live by the sample stream: the domain shifts on the next frame. The camera's frames
+      // are not corrupted, so there a change shifts nothing and gets no marker.
+      if (state.mode === 'sample') addMarker({ t: seconds(), kind: 'corruption', label: corruptionLabel() });
       return;
     }
     if (id === 'batch' || id === 'maxWait' || id === 'fps' || id === 'backpressure') {

@@ -14,6 +14,8 @@
  *    the worker before a save can come back, so the save on hiding is the one that counts).
  * 7. Starting again (a strategy switch, the camera after the sample stream) leaves five charts,
  *    not five more each time, and an empty frame panel until the new lanes predict.
+ * 8. Changing the corruption in camera mode puts no marker on the charts (it applies to the sample
+ *    stream only); Reset counters after Stop zeroes the figures still shown, not only the charts.
  *
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
@@ -257,6 +259,31 @@ describe('browser camera demo controls in headless Chromium', () => {
     await page.waitForFunction(() => /frame #/.test(document.getElementById('prediction-detail')!.textContent ?? ''), null, { timeout: 10_000 });
     expect(await page.textContent('#prediction-detail')).not.toContain('true class');
     expect((await demoState(page)).errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('camera mode puts no corruption marker on the charts; after Stop, Reset counters zeroes the figures shown, not only the charts', async () => {
+    const { page, pageErrors } = await openPage({ mode: 'camera', strategy: 'bn-adapt', strategyB: 'source', batch: '8', fps: '30', autostart: '1' });
+    await predicted(page, 16);
+    // The corruption applies to the sample stream only: changed in camera mode it changes nothing, so no marker may say it did.
+    await page.selectOption('#corruption', 'contrast');
+    await page.selectOption('#severity', '5');
+    await page.waitForTimeout(400);
+    expect((await demoState(page)).markers.filter((m) => m.kind === 'corruption').map((m) => m.label)).toEqual(['camera']);
+
+    await page.click('#btn-stop');
+    await page.waitForFunction(() => /^Stopped/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 30_000 });
+    await page.waitForTimeout(400);
+    for (const cell of await figure(page, 'predicted')) expect(Number(cell)).toBeGreaterThanOrEqual(16);
+    await page.click('#btn-reset-counters');
+    await page.waitForTimeout(400);
+    for (const name of ['predicted', 'dropped', 'frame errors']) expect(await figure(page, name), name).toEqual(['0', '0']);
+    expect(await figure(page, 'processed fps')).toEqual(['0', '0']);
+    const st = await demoState(page);
+    expect(st.lanes.map((l) => [l.predictions, l.steps])).toEqual([[0, 0], [0, 0]]);
+    expect(Object.values(st.chartPoints)).toEqual([0, 0, 0, 0, 0]);
+    expect(st.errors).toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 120_000);
