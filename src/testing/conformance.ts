@@ -25,8 +25,10 @@
  * - `getConfig()` is JSON and round-trips through `createAdapter`;
  * - `predict()` leaves the state and `tf.memory()` unchanged and gives what `step()` then returns;
  * - a strategy that allows a tf.GraphModel keeps these guarantees on one;
- * - optionally: a worker adapter gives the in-thread adapter's outputs, and the prediction
- *   comes from the model the strategy says (e.g. a mean teacher, or the pre-update model).
+ * - optionally: a worker adapter (which imports a user strategy's module itself, `strategyModule`)
+ *   gives the in-thread adapter's outputs, predictions and state, snapshots restore across the
+ *   boundary both ways, and errors arrive typed; and the prediction comes from the model the
+ *   strategy says (e.g. a mean teacher, or the pre-update model).
  */
 import * as tf from '../tf.js';
 import { createAdapter, type Adapter, type StepOutput } from '../adapter.js';
@@ -76,7 +78,11 @@ export interface PredictionFact extends PredictionCandidate {
   step?: number;
 }
 
-/** Makes a worker adapter; the suite passes the model and the flat `createAdapter` options (`strategy` included). */
+/**
+ * Makes a worker adapter; the suite passes the model and the flat `createAdapter` options
+ * (`strategy` included, and `strategyModules` when {@link ConformanceOptions.strategyModule} is
+ * given): pass them on as they are, `(model, options) => createWorkerAdapter({ model, ...options })`.
+ */
 export type WorkerAdapterFactory = (model: tf.LayersModel, options: Record<string, unknown>) => Promise<Adapter>;
 
 /** Options of {@link strategyConformanceChecks}. */
@@ -109,14 +115,26 @@ export interface ConformanceOptions {
   skip?: readonly ConformanceCheckId[];
   /** Seed of the adapters and of the batches. Defaults to 1. */
   seed?: number;
-  /** Tolerance of the prediction check (max abs difference of probabilities). Defaults to 1e-4. */
+  /**
+   * Tolerance of the prediction, step-on-source-pass and worker checks (max abs difference of
+   * probabilities; relative for state values and stats). Defaults to 1e-4.
+   */
   tolerance?: number;
   /**
-   * If given, a worker adapter made by it must give the in-thread adapter's outputs (checked on
-   * the first model the strategy runs on). The strategy must be known inside the worker (true
-   * of the built-in ones).
+   * If given, a worker adapter made by it must give the in-thread adapter's outputs,
+   * predictions and state (checked on the first model the strategy runs on). The strategy must
+   * be known inside the worker: true of the built-in ones; for one of yours pass its module as
+   * {@link strategyModule}.
    */
   createWorkerAdapter?: WorkerAdapterFactory;
+  /**
+   * The module that default-exports this strategy's definition (or an array holding it), as a
+   * worker adapter's `strategyModules` takes it: a URL the worker can import (in Node also a file
+   * path). The worker check passes it to {@link createWorkerAdapter} as `strategyModules:
+   * [strategyModule]`, so the worker imports and registers the strategy itself, as an app's
+   * worker does. Needs `createWorkerAdapter` (unless the `worker` check is left out).
+   */
+  strategyModule?: string;
 }
 
 /** The checks of the suite, by id (for {@link ConformanceOptions.only} and `skip`). */
@@ -267,6 +285,97 @@ function ensureAdapted(outputs: readonly StepOutput[], what: string): void {
   );
 }
 
+/** A copy of a batch, so the adapter may take (or a worker transfer) its buffer. */
+function copyOf(b: RawBatch): RawBatch {
+  return { data: b.data.slice(), shape: [...b.shape] };
+}
+
+/** `a` and `b` agree within `tolerance`, relative to their size (state values and stats may be large). */
+function close(a: number, b: number, tolerance: number): boolean {
+  return Math.abs(a - b) <= tolerance * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+/** JSON values equal, their numbers within `tolerance` (see {@link close}). */
+function closeJson(a: unknown, b: unknown, tolerance: number): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Object.is(a, b) || close(a, b, tolerance);
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return a === b;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false;
+  return ka.every((k) => closeJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], tolerance));
+}
+
+/**
+ * The same outputs within `tolerance` (probabilities by max abs difference, stats relative, the
+ * same update mode): a worker may run another backend build than this thread, so not bit for bit.
+ */
+function ensureCloseOutputs(actual: readonly StepOutput[], expected: readonly StepOutput[], tolerance: number, what: string, hint: string): void {
+  // `hint` (the likely cause, or '') is appended to a message: it starts with a space.
+  ensure(actual.length === expected.length, `${what}: ${actual.length} outputs, expected ${expected.length}.`);
+  actual.forEach((o, i) => {
+    const want = expected[i]!;
+    const error = maxAbsDiff(o.probs, want.probs);
+    ensure(error <= tolerance, `${what}, step ${i + 1}: probabilities ${error.toExponential(2)} apart (> ${tolerance}).${hint}`);
+    ensure(
+      closeJson(o.stats, want.stats, tolerance),
+      `${what}, step ${i + 1}: stats ${JSON.stringify(o.stats)}, expected ${JSON.stringify(want.stats)}.${hint}`,
+    );
+    ensure(o.update.mode === want.update.mode, `${what}, step ${i + 1}: update mode '${o.update.mode}', expected '${want.update.mode}'.`);
+  });
+}
+
+/** Two snapshots hold the same tensors (values within `tolerance`, relative) and strategy metadata. */
+function ensureCloseState(actual: Uint8Array, expected: Uint8Array, tolerance: number, what: string, hint: string): void {
+  const a = decodeState(actual);
+  const e = decodeState(expected);
+  const [an, en] = [Object.keys(a.tensors), Object.keys(e.tensors)];
+  ensure(an.length === en.length && an.every((k, i) => k === en[i]), `${what}: the state holds [${an.join(', ')}], expected [${en.join(', ')}].`);
+  for (const key of en) {
+    const [x, y] = [a.tensors[key]!, e.tensors[key]!];
+    ensure(x.dtype === y.dtype && x.shape.join() === y.shape.join(), `${what}: state tensor '${key}' is [${x.shape.join(', ')}] ${x.dtype}, expected [${y.shape.join(', ')}] ${y.dtype}.`);
+    const i = Array.from(x.data).findIndex((v, j) => !close(v, y.data[j]!, tolerance));
+    ensure(i < 0, `${what}: state tensor '${key}' element ${i} is ${x.data[i]}, expected ${y.data[i]} (tolerance ${tolerance}).${hint}`);
+  }
+  ensure(
+    closeJson(a.meta.meta ?? {}, e.meta.meta ?? {}, tolerance),
+    `${what}: strategy metadata ${JSON.stringify(a.meta.meta)}, expected ${JSON.stringify(e.meta.meta)}.${hint}`,
+  );
+}
+
+/** Why a worker's results may differ from this thread's, for the author of a strategy loaded from its module. */
+const WORKER_MODULE_STATE =
+  'The worker imports the strategy module itself and runs its own copy of it: state the module keeps at module level (a variable set by a call in this thread, ' +
+  'a cache or counter filled here) starts fresh there. Keep every setting in the strategy\'s options and all state in the strategy instance (and its snapshot).';
+
+/**
+ * Starts a worker adapter through `factory`; a failure to load or find the strategy in the
+ * worker becomes a ConformanceError saying what the worker lacks and what to pass.
+ */
+async function startWorker(factory: WorkerAdapterFactory, model: tf.LayersModel, options: Record<string, unknown>, module: string | undefined): Promise<Adapter> {
+  const name = options.strategy as string;
+  try {
+    return await factory(model, options);
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (err.name === 'InvalidStrategyError' && module !== undefined) {
+      throw new ConformanceError(`the worker could not load the strategy module ${module}: ${err.message}`, { cause: err });
+    }
+    if (err.name === 'UnknownStrategyError') {
+      throw new ConformanceError(
+        module !== undefined
+          ? `the worker imported the strategy module ${module}, but no strategy '${name}' is registered there (${err.message}). ` +
+              `The module's default export must be the definition registered here as '${name}' (or an array holding it); ` +
+              'and createWorkerAdapter must get the options as the suite passes them: createWorkerAdapter({ model, ...options }), strategyModules included.'
+          : `the worker has no strategy '${name}' (${err.message}). A worker has its own registry: pass strategyModule, the URL (in Node also the path) ` +
+              `of the module that default-exports the definition of '${name}', and the worker imports and registers it.`,
+        { cause: err },
+      );
+    }
+    throw new ConformanceError(`createWorkerAdapter failed: ${err.name}: ${err.message}`, { cause: err });
+  }
+}
+
 /** Runs `fn`; a ConformanceError it throws gets `hint` appended (the likely cause, for the strategy's author). */
 async function withHint<T>(hint: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -405,6 +514,11 @@ function describeCandidate(c: PredictionCandidate): string {
   return `${who} ${c.state === 'before-step' ? 'before' : 'after'} the step`;
 }
 
+/** Check `id` is to run under `only` and `skip`. */
+function wantedCheck(options: ConformanceOptions, id: ConformanceCheckId): boolean {
+  return (options.only === undefined || options.only.includes(id)) && !(options.skip ?? []).includes(id);
+}
+
 /**
  * The conformance checks of a registered strategy. Run each check's `run()` (after
  * `initBackend`); a failure throws {@link ConformanceError} naming the broken guarantee.
@@ -423,8 +537,20 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
   const name = definition.name;
   const adapterOptions = (extra: Record<string, unknown> = {}) => ({ strategy: name, seed, ...opts, ...extra });
   const make = (model: tf.LayersModel, extra: Record<string, unknown> = {}) => createAdapter(model, adapterOptions(extra) as never);
+  const strategyModule = options.strategyModule;
+  if (strategyModule !== undefined && (typeof strategyModule !== 'string' || strategyModule === '')) {
+    throw new InvalidOptionError(`strategyConformanceChecks: strategyModule must be the URL (in Node also the file path) of a module; got ${JSON.stringify(strategyModule)}.`);
+  }
+  if (strategyModule !== undefined && options.createWorkerAdapter === undefined && wantedCheck(options, 'worker')) {
+    // Else the worker check would not run, and the module pass untested.
+    throw new InvalidOptionError(
+      "strategyConformanceChecks: strategyModule needs createWorkerAdapter, e.g. (model, options) => createWorkerAdapter({ model, ...options }) from 'edge-tta/workers' (or skip: ['worker']).",
+    );
+  }
+  /** What the worker check passes to createWorkerAdapter: the adapter's options and the strategy's module. */
+  const workerOptions = (extra: Record<string, unknown> = {}) => ({ ...adapterOptions(extra), ...(strategyModule !== undefined ? { strategyModules: [strategyModule] } : {}) });
   const checks: ConformanceCheck[] = [];
-  const wanted = (id: ConformanceCheckId) => (options.only === undefined || options.only.includes(id)) && !(options.skip ?? []).includes(id);
+  const wanted = (id: ConformanceCheckId) => wantedCheck(options, id);
   const add = (id: ConformanceCheckId, model: string, title: string, fn: () => Promise<void>) => {
     if (wanted(id)) checks.push({ id, model, title, run: fn });
   };
@@ -983,16 +1109,53 @@ export function strategyConformanceChecks(definition: StrategyDefinition, option
     // One worker per strategy (a worker takes seconds to start): on the first model it runs on.
     const workerFactory = options.createWorkerAdapter;
     if (workerFactory !== undefined && spec === firstModel) {
-      add('worker', spec.name, 'a worker adapter gives the in-thread adapter\'s outputs and state', async () => {
+      const title = strategyModule === undefined
+        ? "a worker adapter gives the in-thread adapter's outputs, predictions and state; restore and reset cross; errors arrive typed"
+        : `a worker that loads the strategy module ${strategyModule} gives the in-thread adapter's outputs, predictions and state; restore and reset cross; errors arrive typed`;
+      add('worker', spec.name, title, async () => {
+        const hint = strategyModule !== undefined ? ` ${WORKER_MODULE_STATE}` : ''; // appended to a message
         const m1 = spec.build();
         const m2 = spec.build();
         const local = await make(m1);
         let remote: Adapter | null = null;
         try {
-          remote = await workerFactory(m2, adapterOptions());
-          const bs = batches(3);
-          ensureSameOutputs(await run(remote, bs), await run(local, bs), 'worker vs in-thread adapter');
-          ensureSameBytes(await remote.snapshot(), await local.snapshot(), 'worker vs in-thread snapshot');
+          remote = await startWorker(workerFactory, m2, workerOptions(), strategyModule);
+          const config = await remote.getConfig();
+          ensure(
+            jsonEqual(config, await local.getConfig()),
+            `worker: getConfig() is ${JSON.stringify(config)}, in-thread ${JSON.stringify(await local.getConfig())}: the worker's definition of '${name}' is not the one registered here.${hint}`,
+          );
+          const bs = batches(6);
+          const steps = await run(local, bs.slice(0, 3));
+          ensureAdapted(steps, 'worker');
+          ensureCloseOutputs(await run(remote, bs.slice(0, 3)), steps, tolerance, 'worker vs in-thread adapter', hint);
+          const [l, r] = [await local.predict(copyOf(bs[3]!)), await remote.predict(copyOf(bs[3]!))];
+          const error = maxAbsDiff(r.probs, l.probs);
+          ensure(error <= tolerance, `worker vs in-thread adapter: predict() probabilities ${error.toExponential(2)} apart (> ${tolerance}).${hint}`);
+          const state = await local.snapshot();
+          ensureCloseState(await remote.snapshot(), state, tolerance, 'worker vs in-thread snapshot', hint);
+          // A snapshot crosses both ways: the in-thread one restored in the worker (to the byte),
+          // and both continue alike; the worker's then restored in-thread.
+          await run(remote, bs.slice(4, 5));
+          await remote.restore(state);
+          ensureSameBytes(await remote.snapshot(), state, 'the in-thread snapshot restored in the worker, snapshot again there');
+          const [afterRestore] = await run(remote, bs.slice(5, 6));
+          ensureCloseOutputs([afterRestore!], await run(local, bs.slice(5, 6)), tolerance, 'the worker restored from the in-thread snapshot vs the in-thread adapter', hint);
+          const workerState = await remote.snapshot();
+          await local.restore(workerState);
+          ensureSameBytes(await local.snapshot(), workerState, "the worker's snapshot restored in-thread, snapshot again");
+          await Promise.all([local.reset(), remote.reset()]);
+          ensureCloseState(await remote.snapshot(), await local.snapshot(), tolerance, 'worker vs in-thread state after reset()', hint);
+          const [afterReset] = await run(remote, bs.slice(0, 1));
+          ensureCloseOutputs([afterReset!], await run(local, bs.slice(0, 1)), tolerance, 'the first step after reset(), worker vs in-thread', hint);
+          // Errors arrive as the same classes (their names survive the boundary), and leave the worker's state as it was.
+          const before = await remote.snapshot();
+          const [h, w, c] = spec.inputShape;
+          const what = 'a batch of the wrong size, sent to the worker';
+          ensureTyped(await thrown(() => remote!.step({ data: new Float32Array(n * (h + 1) * w * c), shape: [n, h + 1, w, c] }), what), InvalidInputError, what);
+          const foreign = "another strategy's snapshot, restored in the worker";
+          ensureTyped(await thrown(() => remote!.restore(encodeState({}, { strategy: `not-${name}`, stepId: 0, meta: {} })), foreign), InvalidSnapshotError, foreign);
+          ensureSameBytes(await remote.snapshot(), before, 'the worker\'s state after the rejected batch and snapshot');
         } finally {
           local.dispose();
           if (remote !== null) await disposeAdapter(remote);

@@ -1,6 +1,8 @@
 /**
  * The conformance suite's worker check for every registered strategy: a worker adapter
- * (worker_threads, Comlink) gives the in-thread adapter's outputs and snapshot, bit for bit.
+ * (worker_threads, Comlink) gives the in-thread adapter's outputs, predictions and state
+ * (within the suite's tolerance), snapshots restore across the boundary, and errors arrive typed.
+ * Strategies of a user's own, loaded from their modules: userStrategyWorker.test.ts.
  */
 import '@tensorflow/tfjs';
 import { beforeAll, describe, it } from 'vitest';
