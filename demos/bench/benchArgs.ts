@@ -4,6 +4,7 @@
  * running a benchmark.
  */
 import type { Severity } from '../../src/corruptions/index.js';
+import { TEST_IMAGES } from '../../src/data/fashionMnist.js';
 import { STREAM_SPECS, parseStreamSpec } from '../../src/data/streams.js';
 import { HELP, UsageError, finite, oneOf, parseCli, positiveInt, seedArg } from '../cli.js';
 import type { BenchOptions } from './runner.js';
@@ -86,6 +87,13 @@ export function streamSpecArg(flag: string, value: string): string {
   return value;
 }
 
+/** `--per-domain`: 1 to the test split's size (checked here, before the data loads). */
+export function perDomainArg(value: string): number {
+  const n = positiveInt('--per-domain', value);
+  if (n > TEST_IMAGES) throw new UsageError(`--per-domain must be at most ${TEST_IMAGES} (the test split); got ${n}.`);
+  return n;
+}
+
 /** `--budget-fraction`: in (0, 1], and every 'name@budget' entry comes after its 'name'. */
 function budgetFraction(value: string, strategies: readonly string[]): number {
   const f = finite('--budget-fraction', value, 0);
@@ -110,7 +118,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
   return {
     strategies,
     stream: streamSpecArg('--stream', v.stream ?? 'continual'),
-    perDomain: v['per-domain'] === undefined ? undefined : positiveInt('--per-domain', v['per-domain']),
+    perDomain: v['per-domain'] === undefined ? undefined : perDomainArg(v['per-domain']),
     batch: positiveInt('--batch', v.batch, 64),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
     seed: seedArg('--seed', v.seed, 1),

@@ -5,7 +5,7 @@
  */
 import { initBackend } from '../../src/index.js';
 import { commaList, HELP, parseCli, positiveInt, type Options, type ParsedValues } from '../cli.js';
-import { streamSpecArg } from './benchArgs.js';
+import { perDomainArg, streamSpecArg } from './benchArgs.js';
 
 /** Flags every replay script takes. */
 export const REPLAY_OPTIONS = { streams: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, help: HELP } as const;
@@ -38,7 +38,7 @@ export async function replayArgs<const O extends Options>(
   const run = {
     args,
     streams: commaList(common.streams ?? defaultStreams).map((s) => streamSpecArg('--streams', s)),
-    perDomain: positiveInt('--per-domain', common['per-domain'], 500),
+    perDomain: perDomainArg(common['per-domain'] ?? '500'),
     batchSize: positiveInt('--batch', common.batch, 64),
   };
   await initBackend({ backend: 'wasm' });

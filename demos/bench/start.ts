@@ -14,7 +14,8 @@
  */
 import { listStrategies, PRESETS } from '../../src/index.js';
 import { formatTable, progressBar, runBenchmark, writeJson } from './runner.js';
-import { HELP, parseCli, positiveInt, runCli, UsageError } from '../cli.js';
+import { HELP, parseCli, runCli, UsageError } from '../cli.js';
+import { perDomainArg } from './benchArgs.js';
 
 /**
  * The runs beside `source` by default: the `continual` preset (its strategy with its options,
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
   }
   const runs = picked !== undefined ? { strategies: [picked], strategyOptions: {} } : defaultRuns();
   const chosen = runs.strategies;
-  const perDomain = positiveInt('--per-domain', args['per-domain'], 500);
+  const perDomain = perDomainArg(args['per-domain'] ?? '500');
   const strategies = ['source', ...chosen];
   console.log(
     `edge-tta: continual Fashion-MNIST-C (15 corruptions, severity 5, ${perDomain} images per domain, batch 64, wasm)\n` +

@@ -33,6 +33,8 @@ export const IMAGE_SIZE = 784;
 export const NUM_CLASSES = 10;
 /** Per-class position below which an entry is in the train split. */
 export const TRAIN_PER_CLASS = 6000;
+/** Images in the fixed test split (10,000 + class 0's extra entry at position 7000); command lines check --per-domain against it before loading. */
+export const TEST_IMAGES = 10_001;
 /** Human-readable class names, indexed by label. */
 export const CLASS_NAMES = Object.freeze([
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',

@@ -93,7 +93,7 @@ export interface TestStream extends Iterable<StreamBatch> {
 export interface StreamOptions {
   /** Seed of the shuffles (and of the corruption noise). Defaults to 1. */
   seed?: number;
-  /** Images per domain (a seeded random subset); defaults to the whole test split (10,001). */
+  /** Images per domain (a seeded random subset), a whole number from 1 to the split's size; defaults to the whole test split (10,001). */
   perDomain?: number;
   /** Batch size. Defaults to 64. */
   batchSize?: number;
@@ -137,8 +137,7 @@ function checkDomains(domains: readonly string[]): DomainName[] {
 function domainSubset(data: FashionMnistData, d: DomainName, seed: number, perDomain?: number): Int32Array {
   const idx = new Int32Array(data.n).map((_, i) => i);
   new Rng(hashSeed(seed, 7919, domainId(d))).shuffle(idx);
-  const n = perDomain === undefined ? data.n : Math.max(0, Math.min(data.n, Math.floor(perDomain)));
-  return idx.slice(0, n);
+  return idx.slice(0, perDomain ?? data.n); // perDomain checked by resolve()
 }
 
 /** Frames of one segment: parallel arrays of test-split index and domain id. */
@@ -281,9 +280,15 @@ function resolve(options: StreamOptions): Resolved {
   // hashSeed cuts seeds to 32-bit integers: 1.5 would replay seed 1, -1 seed 4294967295.
   if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new RangeError(`Stream seed must be an integer in [0, 4294967295]; got ${seed}.`);
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`Stream batchSize must be a positive integer; got ${batchSize}.`);
-  if (options.perDomain !== undefined && !(options.perDomain > 0)) throw new RangeError(`Stream perDomain must be positive; got ${options.perDomain}.`);
   if (![1, 2, 3, 4, 5].includes(severity)) throw new RangeError(`Stream severity must be 1-5; got ${severity}.`);
-  return { seed, batchSize, severity, data: options.data ?? loadFashionMnist('test') };
+  const data = options.data ?? loadFashionMnist('test');
+  // No silent cut: a fraction used to floor to an empty stream, and more than the split played
+  // the whole split while callers reported the number they asked for.
+  const n = options.perDomain;
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= data.n)) {
+    throw new RangeError(`Stream perDomain must be a whole number from 1 to ${data.n} (the images of the split); got ${n}.`);
+  }
+  return { seed, batchSize, severity, data };
 }
 
 /** One segment per domain, each its seeded subset in `order` (the continual layout). */

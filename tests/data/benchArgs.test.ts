@@ -28,6 +28,7 @@ describe('bench command line', () => {
     expect(parseBenchArgs(['--help', '--batch', 'x'])).toBe('help');
     expect(parseBenchArgs(['-h'])).toBe('help');
     expect(parseBenchArgs(['--seed', '0'])).toMatchObject({ seed: 0 });
+    expect(parseBenchArgs(['--per-domain', '10001'])).toMatchObject({ perDomain: 10_001 });
     // an --opt names an entry or the strategy of a labelled entry (tent.* applies to tent@x too)
     expect(parseBenchArgs(['--strategies', 'tent@x', '--opt', 'tent.lr=0.1', '--opt', 'tent@x.guard=false'])).toMatchObject({
       strategyOptions: { tent: { lr: 0.1 }, 'tent@x': { guard: false } },
@@ -59,6 +60,8 @@ describe('bench command line', () => {
       [['--strategies', 'source,tent', '--opt', 'tnet.lr=0.1'], /--opt tnet.lr=0.1: 'tnet' is not an entry of --strategies \(source,tent\)/],
       [['--opt', 'tent.lr=0.1'], /--opt tent.lr=0.1: 'tent' is not an entry of --strategies \(source\)/],
       [['--strategies', 'tent', '--opt', 'tent@x.lr=0.1'], /'tent@x' is not an entry of --strategies/],
+      // more than the test split was cut to 10,001 while the table and JSON reported the number asked for
+      [['--per-domain', '10002'], /--per-domain must be at most 10001 \(the test split\); got 10002/],
       // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
       [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
       [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],
@@ -76,5 +79,6 @@ describe('bench command line', () => {
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual,rainy'])).rejects.toThrow(UsageError);
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual,rainy'])).rejects.toThrow(/--streams: Unknown stream 'rainy'/);
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'long:x'])).rejects.toThrow(/--streams: Stream 'long:x': rounds/);
+    await expect(replayArgs({}, 'usage', 'continual', ['--per-domain', '10002'])).rejects.toThrow(/--per-domain must be at most 10001/);
   });
 });

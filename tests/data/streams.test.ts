@@ -3,7 +3,7 @@ import {
   CONTINUAL_DOMAINS, GRADUAL_FIRST, GRADUAL_SEVERITIES, classSortedStream, cleanStream, continualStream, dirichletStream, gradualStream,
   longStream, mixedStream, parseStreamSpec, singleDomainStream, streamFromSpec, type StreamBatch, type TestStream,
 } from '../../src/data/streams.js';
-import { loadFashionMnist } from '../../src/data/fashionMnist.js';
+import { TEST_IMAGES, loadFashionMnist } from '../../src/data/fashionMnist.js';
 
 const collect = (s: Iterable<StreamBatch>) => [...s];
 
@@ -43,6 +43,17 @@ describe('streams', () => {
     }
     const idx = (seed: number) => collect(singleDomainStream('fog', { perDomain: 20, batchSize: 20, seed }))[0]!.indices.join();
     expect(idx(0)).not.toEqual(idx(2 ** 32 - 1)); // both ends of the range are valid and distinct
+  });
+
+  it('perDomain is a whole number of images, at most the split (it was cut silently: 0.5 gave an empty stream, 20,000 gave 10,001)', () => {
+    const test = loadFashionMnist('test');
+    expect(continualStream({ perDomain: test.n, domains: ['fog'] }).total).toBe(10_001);
+    expect(() => continualStream({ perDomain: test.n + 1 })).toThrow(/perDomain must be a whole number from 1 to 10001 \(the images of the split\); got 10002/);
+    expect(() => mixedStream({ perDomain: 0.5 })).toThrow(/perDomain must be a whole number from 1 to 10001 .*; got 0.5/);
+    expect(() => gradualStream({ perDomain: 2.5 })).toThrow(RangeError);
+    const small = { ...test, n: 3, labels: test.labels.subarray(0, 3), images: test.images.subarray(0, 3 * 784) };
+    expect(() => cleanStream({ data: small, perDomain: 4 })).toThrow(/from 1 to 3 .*; got 4/);
+    expect(TEST_IMAGES).toBe(test.n);
   });
 
   it('labels match the test split; the clean stream covers all 10,001 images once', () => {
