@@ -131,6 +131,8 @@ interface Folded {
   keys: Array<object | null>;
   filter: tf.Tensor4D;
   bias: tf.Tensor1D;
+  /** The map from the folded output back to the BN's input, once asked for (null: a zero gamma, not invertible). */
+  affine?: { scale: Float64Array; offset: Float64Array } | null;
 }
 
 /** Folded weights of the groups of one executor, recomputed when their source weights change. */
@@ -163,6 +165,35 @@ export class FoldCache {
     return entry;
   }
 
+  /**
+   * Per channel, the BN input of a folded output y: input = y * scale + offset, with
+   * scale = sqrt(var + eps) / gamma and offset = mean - beta * scale (float64, read once per weights
+   * version). Null when a gamma is 0 (that channel's input is lost in the output) or the group's
+   * weights are gone. Call after {@link weights} for the same group.
+   */
+  inputAffine(g: FoldGroup): { scale: Float64Array; offset: Float64Array } | null {
+    const entry = this.entries.get(g);
+    if (entry === undefined) return null;
+    if (entry.affine !== undefined) return entry.affine;
+    const [, , gamma, beta, mean, variance] = sources(g);
+    const eps = (g.bn as unknown as { epsilon: number }).epsilon;
+    const m = mean!.dataSync();
+    const v = variance!.dataSync();
+    const gm = gamma?.dataSync();
+    const bt = beta?.dataSync();
+    const scale = new Float64Array(m.length);
+    const offset = new Float64Array(m.length);
+    let invertible = true;
+    for (let c = 0; c < m.length; c++) {
+      const gc = gm !== undefined ? gm[c]! : 1;
+      scale[c] = Math.sqrt(v[c]! + eps) / gc;
+      offset[c] = m[c]! - (bt !== undefined ? bt[c]! : 0) * scale[c]!;
+      if (!Number.isFinite(scale[c]!) || !Number.isFinite(offset[c]!)) invertible = false;
+    }
+    entry.affine = invertible ? { scale, offset } : null;
+    return entry.affine;
+  }
+
   /** Frees every cached folded tensor. */
   clear(): void {
     for (const e of this.entries.values()) tf.dispose([e.filter, e.bias]);
@@ -170,8 +201,8 @@ export class FoldCache {
   }
 }
 
-/** Runs a group as one fused op on `x` with the folded weights. */
-export function runFolded(g: FoldGroup, w: { filter: tf.Tensor4D; bias: tf.Tensor1D }, x: tf.Tensor4D): tf.Tensor4D {
-  const common = { x, filter: w.filter, strides: g.strides, pad: g.pad, dilations: g.dilations, bias: w.bias, activation: g.activation } as const;
+/** Runs a group as one fused op on `x` with the folded weights (with the group's activation, or `activation`). */
+export function runFolded(g: FoldGroup, w: { filter: tf.Tensor4D; bias: tf.Tensor1D }, x: tf.Tensor4D, activation: FusedActivation = g.activation): tf.Tensor4D {
+  const common = { x, filter: w.filter, strides: g.strides, pad: g.pad, dilations: g.dilations, bias: w.bias, activation } as const;
   return g.depthwise ? tf.fused.depthwiseConv2d(common) : tf.fused.conv2d({ ...common, dataFormat: 'NHWC' });
 }

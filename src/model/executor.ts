@@ -27,6 +27,41 @@ export type LayerHook = (ctx: HookContext) => tf.Tensor;
 /** Hooks keyed by layer name. */
 export type LayerHooks = ReadonlyMap<string, LayerHook> | Readonly<Record<string, LayerHook>>;
 
+/**
+ * Sees a BatchNormalization layer's input without changing the pass: `y` maps to the input per
+ * channel c as input = y * scale[c] + offset[c]; `affine` is null when `y` is the input itself.
+ * Compute what you need of `y` (e.g. its moments) and map that: a pass can then fold the BN into
+ * the convolution before it (`y` is then the BN's output) instead of running it on its own.
+ */
+export type BnInputObserver = (y: tf.Tensor, affine: BnInputAffine | null) => void;
+
+/** The per-channel map from a folded BN's output to its input (float64). */
+export interface BnInputAffine {
+  scale: Float64Array;
+  offset: Float64Array;
+}
+
+/** A {@link LayerHook} that only observes a BN layer's input (see {@link observeBnInput}). */
+type ObserverHook = LayerHook & { readonly bnInputObserver: BnInputObserver };
+
+/**
+ * A hook for a BatchNormalization layer that calls `observer` on the layer's input and leaves the
+ * pass as it is. Unlike an arbitrary hook, it lets the executor keep the BN folded: the observer
+ * then gets the folded output and the map back to the input (`affine`).
+ */
+export function observeBnInput(observer: BnInputObserver): LayerHook {
+  const hook = ({ inputs, original }: HookContext): tf.Tensor => {
+    observer(inputs[0]!, null);
+    return original();
+  };
+  return Object.assign(hook, { bnInputObserver: observer });
+}
+
+/** The observer of an {@link observeBnInput} hook, else null. */
+export function bnInputObserverOf(hook: LayerHook | undefined): BnInputObserver | null {
+  return hook !== undefined && typeof (hook as Partial<ObserverHook>).bnInputObserver === 'function' ? (hook as ObserverHook).bnInputObserver : null;
+}
+
 /** Options of one executor run. */
 export interface RunOptions {
   /** Per-layer hooks. Defaults to none: the model's own computation. */
@@ -224,6 +259,21 @@ export class ModelExecutor {
           continue;
         }
       }
+      // A BN whose only hook observes its input still folds: the observer gets the folded output
+      // and the map back to the input; the activation then runs as its own step.
+      const observer = group !== undefined ? this.foldableObserved(group, hooks) : null;
+      if (observer !== null) {
+        const w = this.foldCache.weights(group!);
+        const affine = w !== null ? this.foldCache.inputAffine(group!) : null;
+        if (w !== null && affine !== null) {
+          const y = runFolded(group!, w, inputs[0] as tf.Tensor4D, 'linear');
+          observer(y, affine);
+          values.set(plan.steps[group!.bnStep]!.outputIds[0]!, y);
+          skip.add(group!.bnStep);
+          this.release(run, step.inputIds);
+          continue;
+        }
+      }
       const layer = step.layer;
       const skipSoftmax = logitsMode && layer === this.info.softmaxActivationLayer;
       const original = (xs: tf.Tensor[] = inputs): tf.Tensor => {
@@ -259,6 +309,12 @@ export class ModelExecutor {
   private foldable(g: FoldGroup, hooks: LayerHooks | undefined): boolean {
     if (hooks === undefined) return true;
     return hookFor(hooks, g.conv.name) === undefined && hookFor(hooks, g.bn.name) === undefined && (g.act === null || hookFor(hooks, g.act.name) === undefined);
+  }
+
+  /** The observer of a group whose BN's only hook is an {@link observeBnInput} one (the conv not hooked), else null. */
+  private foldableObserved(g: FoldGroup, hooks: LayerHooks | undefined): BnInputObserver | null {
+    if (hooks === undefined || hookFor(hooks, g.conv.name) !== undefined) return null;
+    return bnInputObserverOf(hookFor(hooks, g.bn.name));
   }
 }
 

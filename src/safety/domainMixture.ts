@@ -28,7 +28,7 @@
  */
 import * as tf from '../tf.js';
 import { frameChannelMomentsFused } from '../fused/index.js';
-import type { LayerHook } from '../model/executor.js';
+import { bnInputObserverOf, observeBnInput, type BnInputAffine, type LayerHook } from '../model/executor.js';
 import type { BatchNormInfo } from '../model/introspect.js';
 import { StreamRate } from './streamRate.js';
 
@@ -60,8 +60,13 @@ export function mixtureLayers(batchNorms: readonly BatchNormInfo[]): BatchNormIn
  */
 export class DomainMixture extends StreamRate {
   private readonly layers: BatchNormInfo[];
-  /** Per layer, the recorded [n, channels] spatial variances of the last pass (kept tensors; the log is taken on the CPU). */
+  /**
+   * Per layer, the recorded [n, channels] spatial variances of the last pass (kept tensors; the
+   * log is taken on the CPU), and the squared scale that maps them to the BN input's when they
+   * were recorded on a folded BN's output (null: recorded on the input).
+   */
   private pending: tf.Tensor2D[] = [];
+  private pendingScale2: (Float64Array | null)[] = [];
   /** The pooled chunk: per layer and channel, the sums of ln v and of its square. */
   private sum: Float64Array[];
   private sumSq: Float64Array[];
@@ -96,15 +101,25 @@ export class DomainMixture extends StreamRate {
     const out = new Map(inner ?? []);
     for (const bn of this.layers) {
       const then = inner?.get(bn.name);
-      out.set(bn.name, (ctx) => {
-        this.record(bn, ctx.inputs[0]!);
-        return then !== undefined ? then(ctx) : ctx.original();
-      });
+      const thenObserver = bnInputObserverOf(then);
+      // Observers both (or this one alone): the pass keeps the BN folded. Else wrap the inner hook.
+      if (then === undefined || thenObserver !== null) {
+        out.set(bn.name, observeBnInput((x, affine) => {
+          this.record(bn, x, affine);
+          thenObserver?.(x, affine);
+        }));
+      } else {
+        out.set(bn.name, (ctx) => {
+          this.record(bn, ctx.inputs[0]!, null);
+          return then(ctx);
+        });
+      }
     }
     return out;
   }
 
-  private record(bn: BatchNormInfo, x: tf.Tensor): void {
+  private record(bn: BatchNormInfo, x: tf.Tensor, affine: BnInputAffine | null): void {
+    this.pendingScale2.push(affine !== null ? affine.scale.map((s) => s * s) : null);
     // One read per frame in edge-tta's SIMD kernel for NHWC BN, else tf.moments over the spatial axes.
     const fused = bn.axis === x.rank - 1 ? frameChannelMomentsFused(x) : null;
     if (fused !== null) {
@@ -119,7 +134,9 @@ export class DomainMixture extends StreamRate {
   /** Folds in the pass recorded last (n frames); returns whether the stream is mixed. */
   async observe(): Promise<boolean> {
     const pending = this.pending;
+    const scale2 = this.pendingScale2;
     this.pending = [];
+    this.pendingScale2 = [];
     if (pending.length !== this.layers.length) {
       tf.dispose(pending);
       return this.mixed;
@@ -134,9 +151,11 @@ export class DomainMixture extends StreamRate {
     this.layers.forEach((bn, l) => {
       const s = this.sum[l]!;
       const q = this.sumSq[l]!;
+      const k2 = scale2[l]!;
       for (let i = 0; i < n; i++) {
         for (let c = 0; c < bn.channels; c++) {
-          const v = Math.log(values[i * width + offset + c]! + bn.epsilon);
+          const recorded = values[i * width + offset + c]!;
+          const v = Math.log((k2 !== null ? recorded * k2[c]! : recorded) + bn.epsilon);
           s[c] = s[c]! + v;
           q[c] = q[c]! + v * v;
         }
@@ -170,6 +189,7 @@ export class DomainMixture extends StreamRate {
   discardPending(): void {
     tf.dispose(this.pending);
     this.pending = [];
+    this.pendingScale2 = [];
   }
 
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */

@@ -25,7 +25,7 @@
 import * as tf from '../tf.js';
 import { InvalidOptionError, UnsupportedModelError } from '../errors.js';
 import { channelMomentsFused } from '../fused/index.js';
-import type { LayerHook } from '../model/executor.js';
+import { observeBnInput, type BnInputAffine, type LayerHook } from '../model/executor.js';
 import type { BatchNormInfo } from '../model/introspect.js';
 import type { SourceModel } from './sourceModel.js';
 
@@ -91,7 +91,7 @@ export class ShiftDetector {
   /** The hooks a source pass runs with so the detector sees the batch (then call {@link measure}). */
   readonly hooks: ReadonlyMap<string, LayerHook>;
   /** The batch moments recorded by the hooks since the last {@link measure} (kept tensors). */
-  private pending: { bn: BatchNormInfo; frames: number; mean: tf.Tensor1D; variance: tf.Tensor1D }[] = [];
+  private pending: { bn: BatchNormInfo; frames: number; mean: tf.Tensor1D; variance: tf.Tensor1D; affine: BnInputAffine | null }[] = [];
   private anchor = 0;
   private inBand = 0;
 
@@ -106,16 +106,16 @@ export class ShiftDetector {
   }
 
   private hookFor(bn: BatchNormInfo): LayerHook {
-    return ({ inputs, original }) => {
-      const x = inputs[0]!;
+    // An observer, so the source pass keeps the BN folded into its convolution: the moments are
+    // then the folded output's, mapped back to the BN input's at measure() (affine per channel).
+    return observeBnInput((x, affine) => {
       const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== bn.axis);
       // One read of x in edge-tta's SIMD kernel for NHWC BN (f64 sums), else tf.moments. The
       // moving statistics and the distance are computed at measure(), on the CPU: a few hundred
       // numbers, where tfjs ops cost a kernel launch each.
       const m = (bn.axis === x.rank - 1 ? channelMomentsFused(x) : null) ?? tf.moments(x, axes);
-      this.pending.push({ bn, frames: x.shape[0]!, mean: tf.keep(m.mean as tf.Tensor1D), variance: tf.keep(m.variance as tf.Tensor1D) });
-      return original();
-    };
+      this.pending.push({ bn, frames: x.shape[0]!, mean: tf.keep(m.mean as tf.Tensor1D), variance: tf.keep(m.variance as tf.Tensor1D), affine });
+    });
   }
 
   /** The source model's BN statistics, as float64 (read once). */
@@ -150,11 +150,18 @@ export class ShiftDetector {
     }
     let offset = 0;
     let total = 0;
-    for (const { bn, frames } of pending) {
+    for (const { bn, frames, affine } of pending) {
       const C = bn.channels;
       const mean = Float64Array.from(values.subarray(offset, offset + C));
       const variance = Float64Array.from(values.subarray(offset + C, offset + 2 * C));
       offset += 2 * C;
+      if (affine !== null) {
+        // Recorded on the folded BN's output: the input's moments are its per-channel map.
+        for (let c = 0; c < C; c++) {
+          mean[c] = mean[c]! * affine.scale[c]! + affine.offset[c]!;
+          variance[c] = variance[c]! * affine.scale[c]! ** 2;
+        }
+      }
       const prev = this.moving.get(bn.name);
       if (prev !== undefined) {
         const w = 1 - (1 - this.options.momentum) ** frames;
