@@ -21,7 +21,7 @@ Options (defaults in brackets):
   --batch N            batch size, 1 or more [64]
   --backend b          wasm | cpu [wasm]
   --seed N             seed of shuffles, corruption noise and strategies [1]
-  --severity 1-5       corruption severity (gradual sets its own) [5]
+  --severity 1-5       corruption severity (not with gradual, which sets its own, or clean) [5]
   --model dir          folder with model.json [demos/bench/model]
   --opt s.key=value    per-strategy option, repeatable: --opt alpha-bn.alpha=0.3 (value parsed as JSON when it can be);
                        a strategy entry 'tent@x' runs tent again with --opt tent@x.key=value on top (e.g. --opt tent@x.guard=false)
@@ -115,9 +115,14 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
   if (v.help) return 'help';
   const strategies = (v.strategies ?? 'source').split(',').map((s) => s.trim()).filter(Boolean);
   if (strategies.length === 0) throw new UsageError(`--strategies needs at least one name, e.g. --strategies source,bn-adapt.`);
+  const stream = streamSpecArg('--stream', v.stream ?? 'continual');
+  const spec = parseStreamSpec(stream);
+  // gradual plays severities 1-5 and clean none: the flag would be ignored but recorded in the JSON.
+  const fixedSeverity = spec.layout !== 'gradual' && spec.layout !== 'clean' && !(spec.layout === 'single' && spec.domain === 'clean');
+  if (v.severity !== undefined && !fixedSeverity) throw new UsageError(`--severity does not apply to --stream ${stream} (it plays ${spec.layout === 'gradual' ? 'severities 1-5 itself' : 'clean images'}); leave it out.`);
   return {
     strategies,
-    stream: streamSpecArg('--stream', v.stream ?? 'continual'),
+    stream,
     perDomain: v['per-domain'] === undefined ? undefined : perDomainArg(v['per-domain']),
     batch: positiveInt('--batch', v.batch, 64),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),

@@ -29,6 +29,9 @@ describe('bench command line', () => {
     expect(parseBenchArgs(['-h'])).toBe('help');
     expect(parseBenchArgs(['--seed', '0'])).toMatchObject({ seed: 0 });
     expect(parseBenchArgs(['--per-domain', '10001'])).toMatchObject({ perDomain: 10_001 });
+    expect(parseBenchArgs(['--stream', 'gradual'])).toMatchObject({ stream: 'gradual', severity: 5 });
+    expect(parseBenchArgs(['--stream', 'single:fog', '--severity', '2'])).toMatchObject({ severity: 2 });
+    expect(parseBenchArgs(['--stream', 'long:2+class-sorted', '--severity', '1'])).toMatchObject({ severity: 1 });
     // an --opt names an entry or the strategy of a labelled entry (tent.* applies to tent@x too)
     expect(parseBenchArgs(['--strategies', 'tent@x', '--opt', 'tent.lr=0.1', '--opt', 'tent@x.guard=false'])).toMatchObject({
       strategyOptions: { tent: { lr: 0.1 }, 'tent@x': { guard: false } },
@@ -62,6 +65,11 @@ describe('bench command line', () => {
       [['--strategies', 'tent', '--opt', 'tent@x.lr=0.1'], /'tent@x' is not an entry of --strategies/],
       // more than the test split was cut to 10,001 while the table and JSON reported the number asked for
       [['--per-domain', '10002'], /--per-domain must be at most 10001 \(the test split\); got 10002/],
+      // --severity on a stream with no single severity was accepted, ignored, and recorded in the JSON
+      [['--stream', 'gradual', '--severity', '3'], /--severity does not apply to --stream gradual/],
+      [['--stream', 'gradual+dirichlet:0.1', '--severity', '5'], /--severity does not apply to --stream gradual\+dirichlet:0.1/],
+      [['--stream', 'clean', '--severity', '2'], /--severity does not apply to --stream clean/],
+      [['--stream', 'single:clean', '--severity', '2'], /--severity does not apply to --stream single:clean/],
       // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
       [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
       [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],
