@@ -14,32 +14,26 @@ import { initBackend } from '../../src/index.js';
 import { ModelExecutor, observeBnInput, type BnInputAffine, type LayerHook } from '../../src/model/executor.js';
 import { SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
 import type { SourceModel } from '../../src/safety/sourceModel.js';
-import { mobileNetV2Style, randomBatch, smallResNet } from '../helpers/models.js';
+import { mobileNetV2Style, randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
-/** Seeded BN parameters with mixed-sign gammas (|gamma| in [0.5, 1.5]), betas and statistics; `zeroGamma` zeroes channel 0 of the first BN. */
+/**
+ * The helpers' seeded BN parameters, with mixed-sign gammas (about 30% negative), betas in
+ * [-1, 1), and with `zeroGamma` channel 0 of the first BN's gamma at 0.
+ */
 function setBatchNorms(model: tf.LayersModel, seed: number, zeroGamma = false): void {
-  let s = seed;
-  let first = true;
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
-    const values = layer.weights.map((w) =>
-      tf.tidy(() => {
-        const u = tf.randomUniform(w.read().shape, 0, 1, 'float32', s++);
-        const n = w.originalName;
-        if (n.endsWith('gamma')) {
-          const sign = tf.sign(tf.sub(tf.randomUniform(w.read().shape, 0, 1, 'float32', s++), 0.3));
-          const g = tf.mul(sign, u.add(0.5));
-          return zeroGamma && first ? tf.mul(g, tf.oneHot([0], g.shape[0]!).reshape([-1]).sub(1).neg()) : g;
-        }
-        if (n.endsWith('beta')) return u.sub(0.5).mul(2);
-        if (n.endsWith('moving_mean')) return u.sub(0.5).mul(0.4);
-        return u.mul(0.8).add(0.4);
-      }),
-    );
-    layer.setWeights(values);
-    tf.dispose(values);
-    first = false;
-  }
+  randomizeBatchNorms(model, seed);
+  const bns = model.layers.filter((l) => l.getClassName() === 'BatchNormalization');
+  bns.forEach((layer, i) => {
+    const weight = (suffix: string) => layer.weights.find((w) => w.originalName.endsWith(suffix))!;
+    const gamma = weight('gamma');
+    const beta = weight('beta');
+    gamma.write(tf.tidy(() => {
+      let g = tf.mul(gamma.read(), tf.sign(tf.sub(tf.randomUniform(gamma.shape as number[], 0, 1, 'float32', seed + 100 + i), 0.3)));
+      if (zeroGamma && i === 0) g = tf.mul(g, tf.sub(1, tf.oneHot([0], g.shape[0]!).reshape([-1])));
+      return g;
+    }));
+    beta.write(tf.tidy(() => tf.mul(beta.read(), 10)));
+  });
 }
 
 /** Hooks recording each BN input's channel moments: mapped back from the folded output when `affine` is given. */
