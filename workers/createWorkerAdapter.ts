@@ -999,7 +999,7 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
       strategy,
       options: options as Record<string, unknown>,
       backend: backend ?? { backend: 'wasm' as const },
-      ...(strategyModules !== undefined ? { strategyModules: checkStrategyModules(strategyModules).map((m) => platform.modelUrl(m)) } : {}),
+      ...(strategyModules !== undefined ? { strategyModules: checkStrategyModules(strategyModules).map((m) => platform.moduleUrl(m)) } : {}),
     },
     timeoutMs,
     startTimeoutMs,

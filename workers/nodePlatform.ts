@@ -3,6 +3,7 @@
  * Reached from `workers/node.ts`, never from the browser entry.
  */
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { WorkerPlatform } from './platform.js';
@@ -24,4 +25,7 @@ export const nodePlatform: WorkerPlatform = {
   },
   // A file path becomes absolute: the worker's working directory may differ.
   modelUrl: (model) => (/^(https?|file):/.test(model) ? model : resolve(model)),
+  // A URL (any scheme of two letters or more: data:, file:, https:) as it is; anything else is a
+  // path, made absolute and a file URL here, where '#', '?' and '%' in it are encoded as such.
+  moduleUrl: (module) => (/^[a-z][a-z\d+.-]+:/i.test(module) ? module : pathToFileURL(resolve(module)).href),
 };

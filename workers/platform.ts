@@ -30,6 +30,8 @@ export interface WorkerPlatform {
   endpointOf(worker: WorkerHandle): Promise<Comlink.Endpoint>;
   /** A model given as a string, as the worker will load it (Node resolves file paths). */
   modelUrl(model: string): string;
+  /** A strategy module (`strategyModules`) as the worker will import it: a URL (Node makes a file path one). */
+  moduleUrl(module: string): string;
 }
 
 /**
@@ -77,4 +79,5 @@ export const webPlatform: WorkerPlatform = {
     return worker as unknown as Comlink.Endpoint;
   },
   modelUrl: (model) => model,
+  moduleUrl: (module) => module,
 };

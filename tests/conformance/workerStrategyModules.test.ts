@@ -2,8 +2,10 @@
  * The worker's loading of user strategy modules (`strategyModules`): what the worker imports
  * and registers, and the typed error when it cannot.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidStrategyError } from '../../src/index.js';
@@ -46,5 +48,32 @@ describe("the worker's strategyModules loading", () => {
     } finally {
       model.dispose();
     }
+  });
+
+  /** Starts (and stops) a worker adapter of the example strategy that imports it from `module`. */
+  async function startsWith(module: string): Promise<void> {
+    const model = tinyPlainCnn();
+    try {
+      const worker = await createWorkerAdapter({ model, strategy: 'prior-ema', ...PRIOR_EMA_OPTIONS, strategyModules: [module] } as never);
+      await worker.terminate();
+    } finally {
+      model.dispose();
+    }
+  }
+
+  it("imports a module from a path with '#' or '?' in it (they were taken for a URL's fragment and query)", async () => {
+    // The example strategy, re-exported by a module in a folder whose name has '#' and '?'.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edge-tta #1?x '));
+    try {
+      const file = path.join(dir, 'strategy.mjs');
+      fs.writeFileSync(file, `export { default } from '${pathToFileURL(EXAMPLE).href}';`);
+      await startsWith(file);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('imports a module given as a data: URL (it was taken for a relative file path)', async () => {
+    await startsWith(`data:text/javascript,${encodeURIComponent(`export { default } from '${pathToFileURL(EXAMPLE).href}';`)}`);
   });
 });
