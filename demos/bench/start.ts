@@ -45,6 +45,8 @@ async function main(): Promise<void> {
     return;
   }
   const picked = args.strategy;
+  // source is the baseline every run has: picking it would run it twice and compare it with itself.
+  if (picked === 'source') throw new UsageError(`--strategy: source always runs; name an adapting strategy, e.g. --strategy tent.`);
   if (picked !== undefined && !(listStrategies() as string[]).includes(picked)) {
     throw new UsageError(`--strategy: '${picked}' is not a strategy. Strategies: ${listStrategies().join(', ')}.`);
   }

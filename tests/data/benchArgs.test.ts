@@ -1,5 +1,6 @@
 // The bench command line (node:util parseArgs): every existing flag, both --flag value and
 // --flag=value forms, repeatable --opt, and typed usage errors naming the flag.
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../demos/bench/benchArgs.js';
 import { replayArgs } from '../../demos/bench/replayArgs.js';
@@ -88,5 +89,22 @@ describe('bench command line', () => {
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual,rainy'])).rejects.toThrow(/--streams: Unknown stream 'rainy'/);
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'long:x'])).rejects.toThrow(/--streams: Stream 'long:x': rounds/);
     await expect(replayArgs({}, 'usage', 'continual', ['--per-domain', '10002'])).rejects.toThrow(/--per-domain must be at most 10001/);
+  });
+
+  it('npm start: --strategy source is a usage error before anything runs (exit 2, the reason and the usage)', () => {
+    const start = (args: string[]) => {
+      try {
+        execFileSync('node_modules/.bin/tsx', ['demos/bench/start.ts', ...args], { encoding: 'utf8', stdio: 'pipe', timeout: 60_000 });
+        return { status: 0, stderr: '' };
+      } catch (e) {
+        const err = e as { status: number; stderr: string };
+        return { status: err.status, stderr: err.stderr };
+      }
+    };
+    // source always runs: --strategy source ran it twice and reported 'lowers the mean error by 0.0 points'
+    const twice = start(['--strategy', 'source']);
+    expect(twice.status).toBe(2);
+    expect(twice.stderr).toMatch(/--strategy: source always runs; name an adapting strategy/);
+    expect(twice.stderr).toMatch(/Usage: npm start/);
   });
 });
