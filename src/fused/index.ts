@@ -349,8 +349,9 @@ export function batchNormBackwardFused(
 
 /**
  * The input gradient of a ReLU clipped at `maxValue` (Infinity: plain ReLU): dy where
- * 0 < x <= maxValue (`inclusive`; else 0 < x < maxValue), else 0, as tfjs's relu and clip
- * gradients compute it, in one pass on the wasm backend (null elsewhere: use tfjs ops).
+ * 0 < x <= maxValue (`inclusive`; else 0 < x < maxValue), NaN where x is NaN, else 0 (dy * 0, so
+ * NaN for a non-finite dy, except +0 above an inclusive clip), the values of tfjs's relu and clip
+ * (or minimum) gradients, in one pass on the wasm backend (null elsewhere: use tfjs ops).
  *
  * @example const dx = reluBackwardFused(x, dy, 6, true) ?? tf.mul(dy, mask);
  */

@@ -34,8 +34,12 @@ export function tapedRelu(x: tf.Tensor, clip: ReluClip): tf.Tensor {
         const xv = saved[0]!;
         const fused = reluBackwardFused(xv, dy, maxValue, maxInclusive);
         if (fused !== null) return fused;
-        const below = maxInclusive ? tf.lessEqual(xv, maxValue) : tf.less(xv, maxValue);
-        return tf.mul(dy, tf.cast(tf.logicalAnd(tf.greater(xv, 0), below), 'float32'));
+        // tfjs's own chains: dy * step(x) (NaN for a NaN x) after the clip's select of dy or 0, or
+        // after minimum's dy * (x < 6).
+        const clipped = maxInclusive
+          ? tf.where(tf.lessEqual(xv, maxValue), dy, tf.zerosLike(dy))
+          : tf.mul(dy, tf.cast(tf.less(xv, maxValue), 'float32'));
+        return tf.mul(clipped, tf.step(xv));
       },
     };
   }) as (x: tf.Tensor) => tf.Tensor;
