@@ -583,6 +583,9 @@ async function onLaneDone(lane: Lane): Promise<void> {
   }
 }
 
+/** The status line of the lanes running now ('' until they run), shown again once a "Not applied" is over. */
+let runningStatus = '';
+
 /** Counts starts and stops: a start still starting when another start or a stop comes gives up (its workers and camera closed). */
 let startGeneration = 0;
 
@@ -594,6 +597,7 @@ async function start(mode: Mode): Promise<void> {
     return;
   }
   await stop(false);
+  runningStatus = '';
   const generation = ++startGeneration;
   const cancelled = (): boolean => generation !== startGeneration;
   settings = s;
@@ -653,11 +657,11 @@ async function start(mode: Mode): Promise<void> {
     startStream(s);
     const b = adapters[0]!.backend;
     const restored = lanes.filter((l) => l.state.restoredSteps !== null).map((l) => `lane ${l.state.lane} resumed at step ${l.state.restoredSteps}`);
-    setStatus(
+    runningStatus =
       `Running ${mode === 'sample' ? 'the sample stream' : 'the camera'}: ${lanes.map((l) => `${l.state.lane} = ${l.state.strategy}`).join(', ')}, ` +
-        `each in a Web Worker on ${b.backend} (SIMD ${b.simd ? 'on' : 'off'}, ${b.threads} thread${b.threads === 1 ? '' : 's'}, edge kernels ${b.edgeKernels ? 'on' : 'off'}).` +
-        (restored.length > 0 ? ` From IndexedDB: ${restored.join(', ')}.` : ''),
-    );
+      `each in a Web Worker on ${b.backend} (SIMD ${b.simd ? 'on' : 'off'}, ${b.threads} thread${b.threads === 1 ? '' : 's'}, edge kernels ${b.edgeKernels ? 'on' : 'off'}).` +
+      (restored.length > 0 ? ` From IndexedDB: ${restored.join(', ')}.` : '');
+    setStatus(runningStatus);
   } catch (err) {
     if (cancelled()) return; // e.g. a restore cut short by Stop: not an error
     reportError(err);
@@ -888,18 +892,23 @@ $('btn-reset-counters').addEventListener('click', () => resetCounters());
 for (const id of CONTROLS) {
   $(id).addEventListener('change', () => {
     const s = readSettings();
-    if (s === null || !state.running || state.mode === null) return;
-    if (id === 'strategyA' || id === 'strategyB') return void start(state.mode);
-    if (id === 'corruption' || id === 'severity') {
-      // Read live by the sample stream: the domain shifts on the next frame. The camera's frames
-      // are not corrupted, so there a change shifts nothing and gets no marker.
-      if (state.mode === 'sample') addMarker({ t: seconds(), kind: 'corruption', label: corruptionLabel() });
+    if (!state.running || state.mode === null) return;
+    if (s === null) {
+      // Nothing is applied until every setting is valid again; then all of them are.
+      setStatus('Not applied: fix the settings shown in red; the lanes run on with the last good settings.', true);
       return;
     }
-    if (id === 'batch' || id === 'maxWait' || id === 'fps' || id === 'backpressure') {
-      settings = s;
-      startStream(s);
-    }
+    // A strategy change restarts the lanes, also one picked while another setting was invalid.
+    if (s.strategies[0] !== settings?.strategies[0] || s.strategies[1] !== settings?.strategies[1]) return void start(state.mode);
+    if (runningStatus !== '') setStatus(runningStatus);
+    // Read live by the sample stream: the domain shifts on the next frame. The camera's frames
+    // are not corrupted, so there a change shifts nothing and gets no marker.
+    if ((id === 'corruption' || id === 'severity') && state.mode === 'sample') addMarker({ t: seconds(), kind: 'corruption', label: corruptionLabel() });
+    // Batching and rate: compared with what runs, not by the control changed, so those changed while
+    // another setting was invalid apply too.
+    const old = settings;
+    settings = s;
+    if (old === null || s.batch !== old.batch || s.maxWaitMs !== old.maxWaitMs || s.fps !== old.fps || s.backpressure !== old.backpressure) startStream(s);
   });
 }
 // A save needs a round trip to the worker, which a reload or a closed tab ends first, so the save

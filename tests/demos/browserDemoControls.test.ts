@@ -16,6 +16,8 @@
  *    not five more each time, and an empty frame panel until the new lanes predict.
  * 8. Changing the corruption in camera mode puts no marker on the charts (it applies to the sample
  *    stream only); Reset counters after Stop zeroes the figures still shown, not only the charts.
+ * 9. A strategy picked while another setting is invalid waits (the status says so) and is applied
+ *    once the setting is fixed.
  *
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
@@ -284,6 +286,37 @@ describe('browser camera demo controls in headless Chromium', () => {
     expect(st.lanes.map((l) => [l.predictions, l.steps])).toEqual([[0, 0], [0, 0]]);
     expect(Object.values(st.chartPoints)).toEqual([0, 0, 0, 0, 0]);
     expect(st.errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('a strategy picked while another setting is invalid is not lost: the status says it waits, and fixing the setting switches the lane', async () => {
+    const { page, pageErrors } = await openPage({ mode: 'sample', strategy: 'bn-adapt', strategyB: 'source', corruption: 'fog', batch: '8', fps: '30', autostart: '1' });
+    await predicted(page, 16);
+    const status = async (): Promise<string> => (await page.textContent('#status')) ?? '';
+    await page.fill('#fps', '500');
+    await page.dispatchEvent('#fps', 'change');
+    expect(await page.textContent('#settings-errors')).toContain('FPS');
+    expect(await status()).toMatch(/^Not applied: fix the settings shown in red/);
+    // Lane B picked meanwhile: not applied yet (the lanes keep the last good settings).
+    await page.selectOption('#strategyB', 'alpha-bn');
+    await page.waitForTimeout(1000);
+    expect((await demoState(page)).lanes.map((l) => l.strategy)).toEqual(['bn-adapt', 'source']);
+    expect(await status()).toMatch(/^Not applied/);
+    // Fixed: what the controls show runs, lane B's strategy included.
+    await page.fill('#fps', '30');
+    await page.dispatchEvent('#fps', 'change');
+    await page.waitForFunction(() => /^Running the sample stream: A = bn-adapt, B = alpha-bn/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    expect((await demoState(page)).lanes.map((l) => l.strategy)).toEqual(['bn-adapt', 'alpha-bn']);
+    await predicted(page, 8);
+    // A valid change that needs no restart (the batch) after an invalid one: the status says what runs again.
+    await page.fill('#batch', '0');
+    await page.dispatchEvent('#batch', 'change');
+    expect(await status()).toMatch(/^Not applied/);
+    await page.fill('#batch', '16');
+    await page.dispatchEvent('#batch', 'change');
+    expect(await status()).toMatch(/^Running the sample stream: A = bn-adapt, B = alpha-bn/);
+    expect((await demoState(page)).errors).toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 120_000);
