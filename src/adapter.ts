@@ -10,7 +10,7 @@ import { resolvePreprocess, type PreprocessOptions, type ResolvedPreprocess } fr
 import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent, type UpdateInfo } from './metrics/stepMetrics.js';
 import { SafetyController, type SafetyOptions } from './safety/controller.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
-import { checkFiniteWeights } from './model/finiteWeights.js';
+import { checkBatchNormVariances, checkFiniteWeights } from './model/finiteWeights.js';
 import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
 import { getStrategy, resolveOptions, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
 import type { StepStats, Strategy, StrategyDefinition } from '../strategies/strategy.js';
@@ -427,6 +427,7 @@ export async function createAdapter<N extends StrategyName>(
   const config = resolveOptions(def, strategyOptions);
   checkModelNotDisposed(model);
   checkFiniteWeights(model, 'createAdapter');
+  checkBatchNormVariances(model, 'createAdapter');
   // Before graphNodes are checked: a strategy that cannot run on a GraphModel says so first, not
   // 'needs graphNodes' (which the user would find and add, to be refused next).
   if (def.needs.layersModel && model instanceof tf.GraphModel) checkNeeds(def, { kind: 'graph' } as AdaptTarget);

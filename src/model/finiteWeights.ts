@@ -1,14 +1,16 @@
 /**
- * Refuses a model whose weights are not all finite. A NaN or ±Infinity weight (a corrupt or
- * diverged model file) makes every output non-finite: the adapter would accept it and then
- * answer every step with a 'nonfinite' record. `createAdapter` checks once, before anything is
- * built, so the in-thread and the worker adapter (which calls createAdapter on the model it
- * loaded) refuse such a model alike.
+ * Refuses a model whose weights would make every output NaN: weights that are not all finite,
+ * and BatchNormalization layers whose moving variance + epsilon is not > 0. Either comes from a
+ * corrupt or hostile model file: the adapter would accept it and then answer every step with a
+ * 'nonfinite' record. `createAdapter` checks once, before anything is built, so the in-thread and
+ * the worker adapter (which calls createAdapter on the model it loaded) refuse such a model alike.
  */
 import type * as tf from '../tf.js';
 import { InvalidModelError } from '../errors.js';
 import { hasNonFinite } from '../input.js';
 import { modelKind } from '../tensorLike.js';
+import { flattenLayers } from './introspect.js';
+import { isBatchNorm } from './layerKinds.js';
 
 /** The model's float weights with their names (variables of a LayersModel, constants of a GraphModel). */
 function floatWeights(model: tf.LayersModel | tf.GraphModel): { name: string; values: () => Float32Array }[] {
@@ -40,6 +42,52 @@ export function checkFiniteWeights(model: tf.LayersModel | tf.GraphModel, owner:
       throw new InvalidModelError(
         `${owner}: the model's weight '${name}' has ${bad} of ${v.length} values that are not finite (the first, at index ${first}, is ${String(v[first])}). ` +
           'The model file is corrupt or the model diverged in training: every prediction would be NaN. Load an intact copy of the model.',
+      );
+    }
+  }
+}
+
+/**
+ * Throws {@link InvalidModelError} naming the first BatchNormalization layer of a LayersModel
+ * whose epsilon is not a finite number > 0, or whose moving variance + epsilon is not > 0 at some
+ * channel (its index and value): the layer divides by sqrt(variance + epsilon), so such a channel
+ * is NaN or infinite in every prediction that uses the moving statistics (the source model, the
+ * guard's source pass, LAME), and adaptation starting from it is poisoned. Run after
+ * {@link checkFiniteWeights} (the variances are finite here). A GraphModel is not checked.
+ *
+ * Epsilon must be > 0 because the other variances a BN layer meets are only known to be >= 0:
+ * a batch's variance (0 for a constant channel) and the moving variances of a restored snapshot
+ * (`restore` refuses negative ones: docs/snapshots.md).
+ */
+export function checkBatchNormVariances(model: tf.LayersModel | tf.GraphModel, owner: string): void {
+  if (modelKind(model) !== 'LayersModel') return;
+  const fix = 'The model file is corrupt or was not made by training (a trained layer has epsilon > 0 and moving variances >= 0): load an intact copy of the model.';
+  for (const layer of flattenLayers(model as tf.LayersModel)) {
+    if (!isBatchNorm(layer)) continue;
+    const { epsilon, movingVariance } = layer as unknown as { epsilon: unknown; movingVariance?: { read(): tf.Tensor } };
+    // The kernels add epsilon in float32 on wasm (rounded to float32 first) and in float64 on
+    // cpu: variance + epsilon must be > 0 both ways, i.e. variance > -floor.
+    const floor = typeof epsilon === 'number' ? Math.min(epsilon, Math.fround(epsilon)) : NaN;
+    if (!(floor > 0 && floor < Infinity)) {
+      throw new InvalidModelError(
+        `${owner}: the BatchNormalization layer '${layer.name}' has epsilon ${String(epsilon)}; it must be a finite number > 0 (also as a float32), ` +
+          `or a channel whose variance is 0 divides by zero and gives NaN. ${fix}`,
+      );
+    }
+    // A layer not built yet has no weights (and no prediction runs through it unbuilt).
+    if (movingVariance === undefined) continue;
+    const v = movingVariance.read().dataSync();
+    let first = -1;
+    let bad = 0;
+    for (let i = 0; i < v.length; i++) {
+      if (v[i]! > -floor) continue;
+      if (first < 0) first = i;
+      bad++;
+    }
+    if (first >= 0) {
+      throw new InvalidModelError(
+        `${owner}: the BatchNormalization layer '${layer.name}' has a moving variance of ${v[first]} at index ${first} (${bad} of ${v.length} channels), ` +
+          `so moving variance + epsilon (${epsilon as number}) is not > 0: every prediction that uses that layer's moving statistics would be NaN or infinite (the square root of a number <= 0). ${fix}`,
       );
     }
   }

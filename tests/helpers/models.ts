@@ -74,8 +74,13 @@ export function randomizeBatchNorms(model: tf.LayersModel, seed = 1): void {
       ws.map((w, i) =>
         tf.tidy(() => {
           const u = tf.randomUniform(w.shape, 0, 1, 'float32', s++);
-          // gamma, beta, moving mean, moving variance
-          return [u.mul(0.5).add(0.75), u.sub(0.5).mul(0.2), u.sub(0.5).mul(0.4), u.mul(0.8).add(0.4)][i]!;
+          // By name, not position: a layer with `scale: false` or `center: false` has fewer weights,
+          // and its moving variance must stay positive (createAdapter refuses a negative one).
+          const name = layer.weights[i]!.originalName ?? layer.weights[i]!.name;
+          if (name.endsWith('gamma')) return u.mul(0.5).add(0.75);
+          if (name.endsWith('beta')) return u.sub(0.5).mul(0.2);
+          if (name.endsWith('moving_mean')) return u.sub(0.5).mul(0.4);
+          return u.mul(0.8).add(0.4); // moving variance
         }),
       ),
     );

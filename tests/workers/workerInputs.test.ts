@@ -7,11 +7,13 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, type ImageDataLike } from '../../src/index.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
-import { smallResNet } from '../helpers/models.js';
+import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 function makeModel(): tf.LayersModel {
   const model = smallResNet([6, 6, 3], 4);
   model.weights.forEach((w, i) => w.write(tf.tidy(() => tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 40 + i))));
+  // Positive BN moving variances (random normal ones are negative, which createAdapter refuses).
+  randomizeBatchNorms(model, 4);
   return model;
 }
 

@@ -9,12 +9,14 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdapter, initBackend, InvalidInputError, type Adapter } from '../../src/index.js';
 import { createWorkerAdapter, type WorkerAdapter } from '../../workers/node.js';
-import { smallResNet } from '../helpers/models.js';
+import { randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 
 const SHAPE: [number, number, number] = [8, 8, 1];
 function makeModel(): tf.LayersModel {
   const model = smallResNet(SHAPE, 3);
   model.weights.forEach((w, i) => w.write(tf.tidy(() => tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 60 + i))));
+  // Positive BN moving variances (random normal ones are negative, which createAdapter refuses).
+  randomizeBatchNorms(model, 6);
   return model;
 }
 const batch = (): { data: Float32Array; shape: number[] } => ({
