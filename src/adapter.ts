@@ -11,7 +11,7 @@ import { StreamCounters, summarizeProbs, type MetricsRecord, type StreamEvent, t
 import { SafetyController, type SafetyOptions } from './safety/controller.js';
 import { createTarget, type AdaptTarget, type GraphModelNodes } from './model/target.js';
 import { checkBatchNormVariances, checkFiniteWeights } from './model/finiteWeights.js';
-import { decodeState, disposeTensors, encodeState, stateTensors } from './model/weights.js';
+import { decodeState, disposeTensors, encodeStateValues, stateTensors } from './model/weights.js';
 import { getStrategy, resolveOptions, type StrategyName, type StrategyOptions } from '../strategies/registry.js';
 import type { StepStats, Strategy, StrategyDefinition } from '../strategies/strategy.js';
 
@@ -316,8 +316,9 @@ class LocalAdapter implements Adapter {
       const state = this.impl.snapshot();
       try {
         // Never bytes that restore() would refuse (a state gone non-finite with the guard off).
-        checkStateToWrite(`snapshot (${this.strategy})`, this.impl.stateSpec(), state);
-        return encodeState(state.tensors, { strategy: this.strategy, stepId: this.stepId, meta: state.meta });
+        // The values checked are the ones encoded: each tensor is read once.
+        const values = checkStateToWrite(`snapshot (${this.strategy})`, this.impl.stateSpec(), state);
+        return encodeStateValues(state.tensors, { strategy: this.strategy, stepId: this.stepId, meta: state.meta }, (name) => values[name]!);
       } finally {
         disposeTensors(state.tensors);
       }

@@ -125,8 +125,11 @@ export interface StateToWrite {
  * field and the way out. Not checked here: `nonNegative` (adaptation keeps variances and second
  * moments >= 0; a negative one comes from the model itself, a BN moving variance < 0, which
  * `restore` refuses: docs/snapshots.md).
+ *
+ * Returns the values it read and checked, by name (each tensor read once), for `snapshot()` to
+ * encode: reading them again would copy every tensor out of the backend a second time.
  */
-export function checkStateToWrite(owner: string, spec: StateSpec, state: StateToWrite): void {
+export function checkStateToWrite(owner: string, spec: StateSpec, state: StateToWrite): Record<string, Float32Array | Int32Array> {
   const fix = 'restore() refuses such a state, so snapshot() writes none: reset() the adapter, or restore() an earlier snapshot.';
   const names = Object.keys(state.tensors);
   const missing = [...spec.tensors.keys()].filter((n) => !Object.hasOwn(state.tensors, n));
@@ -137,6 +140,7 @@ export function checkStateToWrite(owner: string, spec: StateSpec, state: StateTo
       `${owner}: the strategy's state does not match its stateSpec()${missing.length > 0 ? `: ${list(missing)} missing` : ''}${extra.length > 0 ? `: ${list(extra)} not declared` : ''}; ${fix}`,
     );
   }
+  const values: Record<string, Float32Array | Int32Array> = Object.create(null) as Record<string, Float32Array | Int32Array>;
   try {
     for (const name of names) {
       const t = state.tensors[name]!;
@@ -144,9 +148,12 @@ export function checkStateToWrite(owner: string, spec: StateSpec, state: StateTo
       if (t.dtype !== want.dtype || t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i])) {
         throw new InvalidSnapshotError(`${owner}: state tensor '${name.slice(0, 80)}' is [${t.shape.join(',')}] ${t.dtype}; its stateSpec() says [${want.shape.join(',')}] ${want.dtype}.`);
       }
-      checkTensorValues(owner, name, t.dataSync() as Float32Array | Int32Array, false);
+      const data = t.dataSync() as Float32Array | Int32Array;
+      checkTensorValues(owner, name, data, false);
+      values[name] = data;
     }
     checkStateMeta(owner, spec.meta, state.meta);
+    return values;
   } catch (err) {
     if (!(err instanceof InvalidSnapshotError)) throw err;
     throw new InvalidSnapshotError(`${err.message} ${fix}`);

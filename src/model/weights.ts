@@ -97,6 +97,19 @@ export interface DecodeStateOptions {
  * The format and the rules {@link decodeState} enforces are in docs/snapshots.md.
  */
 export function encodeState(tensors: NamedTensors, meta: Record<string, unknown> = {}): Uint8Array {
+  return encodeStateValues(tensors, meta, (name) => tensors[name]!.dataSync() as Float32Array | Int32Array);
+}
+
+/**
+ * {@link encodeState} (the same bytes) with each tensor's values from `values(name)` instead of a
+ * read of the tensor: `snapshot()` encodes the values its check read (`checkStateToWrite`), so
+ * each state tensor is copied out of the backend once.
+ */
+export function encodeStateValues(
+  tensors: Readonly<Record<string, { readonly shape: number[]; readonly dtype: string; readonly size: number }>>,
+  meta: Record<string, unknown>,
+  values: (name: string) => Float32Array | Int32Array,
+): Uint8Array {
   const entries: Entry[] = [];
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
@@ -116,7 +129,7 @@ export function encodeState(tensors: NamedTensors, meta: Record<string, unknown>
   view.setUint32(8, header.length, true);
   bytes.set(header, PREFIX_BYTES);
   for (const e of entries) {
-    const data = tensors[e.name]!.dataSync();
+    const data = values(e.name);
     bytes.set(new Uint8Array(data.buffer, data.byteOffset, e.length * 4), dataStart + e.offset);
   }
   return bytes;

@@ -7,10 +7,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAdapter, decodeState, encodeState, initBackend, InvalidSnapshotError, type Adapter } from '../../src/index.js';
 import { checkStateToWrite } from '../../src/model/stateSpec.js';
 import { createTarget } from '../../src/model/target.js';
+import { disposeTensors, stateTensors } from '../../src/model/weights.js';
 import { getStrategy, resolveOptions } from '../../strategies/registry.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
 import { cloneHeader, joinSnapshot, setFloat, splitSnapshot } from '../helpers/snapshotBytes.js';
@@ -372,6 +373,35 @@ describe('untrusted snapshots', () => {
     x.dispose();
   });
 
+  it('snapshot() reads each state tensor once (its finite check and its bytes share the read) and writes the bytes encodeState writes for that state', async () => {
+    for (const strategy of ['tent', 'cotta', 'vida', 'bn-adapt']) {
+      const f = await fixture(strategy);
+      // Every dataSync() call during snapshot(), by tensor (before, each state tensor was read twice).
+      const reads = new Map<tf.Tensor, number>();
+      const dataSync = tf.Tensor.prototype.dataSync;
+      const spy = vi.spyOn(tf.Tensor.prototype, 'dataSync').mockImplementation(function (this: tf.Tensor) {
+        reads.set(this, (reads.get(this) ?? 0) + 1);
+        return dataSync.call(this);
+      });
+      let snap: Uint8Array;
+      try {
+        snap = await f.adapter.snapshot();
+      } finally {
+        spy.mockRestore();
+      }
+      const decoded = decodeState(snap);
+      expect(reads.size, strategy).toBeGreaterThanOrEqual(Object.keys(decoded.tensors).length);
+      expect(Math.max(...reads.values()), strategy).toBe(1);
+      // The same bytes as before, and as encodeState writes for the state the bytes hold.
+      expect(snap, strategy).toEqual(f.snap);
+      const tensors = stateTensors(decoded);
+      expect(encodeState(tensors, decoded.meta), strategy).toEqual(snap);
+      disposeTensors(tensors);
+      f.adapter.dispose();
+      f.x.dispose();
+    }
+  });
+
   it('a state gone non-finite (guard off) fails at snapshot() with InvalidSnapshotError naming the tensor; nothing restore() would refuse is written', async () => {
     const model = smallResNet([8, 8, 1], 3);
     randomizeBatchNorms(model);
@@ -382,10 +412,13 @@ describe('untrusted snapshots', () => {
     // As a diverged update leaves it: a non-finite BN gamma (a state tensor: the model's variable).
     const v = model.getLayer('stem_bn').weights.find((w) => /gamma/.test(w.name))!;
     const good = v.read().clone();
+    const bits = () => model.weights.map((w) => Array.from(new Uint32Array((w.read().dataSync() as Float32Array).slice().buffer)));
     for (const value of [NaN, Infinity]) {
       v.write(tf.tensor(Float32Array.from(good.dataSync(), (g, i) => (i === 1 ? value : g)), good.shape));
       const mem = tf.memory().numTensors;
+      const before = bits();
       const err = await f.adapter.snapshot().catch((e: unknown) => e);
+      expect(bits()).toEqual(before); // the refused snapshot changed no state
       expect(err).toBeInstanceOf(InvalidSnapshotError);
       expect((err as Error).message).toMatch(new RegExp(`^snapshot \\(tent\\): .*stem_bn/gamma' holds ${value} at index 1; values must be finite\\. restore\\(\\) refuses such a state, so snapshot\\(\\) writes none: reset\\(\\) the adapter, or restore\\(\\) an earlier snapshot\\.$`));
       expect(tf.memory().numTensors).toBe(mem); // the state's copies were disposed
