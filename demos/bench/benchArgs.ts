@@ -3,6 +3,8 @@
  * `parseArgs` through demos/cli.ts. Kept apart from bench.ts so tests can parse without
  * running a benchmark.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Severity } from '../../src/corruptions/index.js';
 import { TEST_IMAGES } from '../../src/data/fashionMnist.js';
 import { STREAM_SPECS, parseStreamSpec } from '../../src/data/streams.js';
@@ -87,6 +89,12 @@ export function streamSpecArg(flag: string, value: string): string {
   return value;
 }
 
+/** `--model`: a folder holding model.json (checked now: the runner would fail with a stack once started). */
+function modelDirArg(dir: string): string {
+  if (!fs.existsSync(path.join(dir, 'model.json'))) throw new UsageError(`--model: no model.json in '${dir}'; pass the folder that holds it (default demos/bench/model).`);
+  return dir;
+}
+
 /** `--per-domain`: 1 to the test split's size (checked here, before the data loads). */
 export function perDomainArg(value: string): number {
   const n = positiveInt('--per-domain', value);
@@ -128,7 +136,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
     seed: seedArg('--seed', v.seed, 1),
     severity: Number(oneOf('--severity', v.severity, ['1', '2', '3', '4', '5'] as const, '5')) as Severity,
-    modelDir: v.model,
+    modelDir: v.model === undefined ? undefined : modelDirArg(v.model),
     strategyOptions: parseStrategyOptions(v.opt ?? [], strategies),
     ...(v['budget-fraction'] === undefined ? {} : { budgetFraction: budgetFraction(v['budget-fraction'], strategies) }),
     json: v.json,

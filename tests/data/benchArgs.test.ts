@@ -17,12 +17,12 @@ describe('bench command line', () => {
   it('every flag, both forms, repeatable --opt with JSON values', () => {
     const o = parseBenchArgs([
       '--strategies', 'source, tent,cotta,alpha-bn,vida', '--stream=mixed+dirichlet:0.1', '--per-domain', '500', '--batch=1', '--backend', 'cpu',
-      '--seed', '7', '--severity', '3', '--model', 'm', '--json', 'out.json',
+      '--seed', '7', '--severity', '3', '--model', 'demos/bench/model', '--json', 'out.json',
       '--opt', 'tent.lr=0.01', '--opt=cotta.threshold=0.92', '--opt', 'alpha-bn.stats=ema', '--opt', 'vida.adaptersOnly=true',
     ]);
     expect(o).toEqual({
       strategies: ['source', 'tent', 'cotta', 'alpha-bn', 'vida'], stream: 'mixed+dirichlet:0.1', perDomain: 500, batch: 1, backend: 'cpu', seed: 7, severity: 3,
-      modelDir: 'm', json: 'out.json',
+      modelDir: 'demos/bench/model', json: 'out.json',
       strategyOptions: { tent: { lr: 0.01 }, cotta: { threshold: 0.92 }, 'alpha-bn': { stats: 'ema' }, vida: { adaptersOnly: true } },
     });
     expect(parseBenchArgs(['--strategies', 'tent,tent@budget', '--budget-fraction', '0.5'])).toMatchObject({ strategies: ['tent', 'tent@budget'], budgetFraction: 0.5 });
@@ -71,6 +71,9 @@ describe('bench command line', () => {
       [['--stream', 'gradual+dirichlet:0.1', '--severity', '5'], /--severity does not apply to --stream gradual\+dirichlet:0.1/],
       [['--stream', 'clean', '--severity', '2'], /--severity does not apply to --stream clean/],
       [['--stream', 'single:clean', '--severity', '2'], /--severity does not apply to --stream single:clean/],
+      // a folder without model.json failed with a stack trace after the backend and the stream had started
+      [['--model', 'no/such/dir'], /--model: no model.json in 'no\/such\/dir'/],
+      [['--model', 'demos/bench'], /--model: no model.json in 'demos\/bench'/],
       // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
       [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
       [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],
