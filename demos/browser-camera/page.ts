@@ -654,7 +654,7 @@ async function start(mode: Mode): Promise<void> {
       if (video === null || cancelled()) return;
     }
     resetCounters(); // t = 0 now, with a marker of the starting corruption
-    startStream(s);
+    startStream(settings ?? s); // the settings now: a batching change while starting applies
     const b = adapters[0]!.backend;
     const restored = lanes.filter((l) => l.state.restoredSteps !== null).map((l) => `lane ${l.state.lane} resumed at step ${l.state.restoredSteps}`);
     runningStatus =
@@ -908,6 +908,8 @@ for (const id of CONTROLS) {
     // another setting was invalid apply too.
     const old = settings;
     settings = s;
+    // No stream yet (the lanes or the camera are still starting): start() begins it with these settings.
+    if (endFrames === null) return;
     if (old === null || s.batch !== old.batch || s.maxWaitMs !== old.maxWaitMs || s.fps !== old.fps || s.backpressure !== old.backpressure) startStream(s);
   });
 }

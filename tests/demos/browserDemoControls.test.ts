@@ -18,6 +18,7 @@
  *    stream only); Reset counters after Stop zeroes the figures still shown, not only the charts.
  * 9. A strategy picked while another setting is invalid waits (the status says so) and is applied
  *    once the setting is fixed.
+ * 10. A batch size changed while the camera permission prompt is open applies once the camera runs.
  *
  * Needs /usr/bin/chromium (`apt-get update && apt-get install -y chromium`); fails without it.
  */
@@ -316,6 +317,30 @@ describe('browser camera demo controls in headless Chromium', () => {
     await page.fill('#batch', '16');
     await page.dispatchEvent('#batch', 'change');
     expect(await status()).toMatch(/^Running the sample stream: A = bn-adapt, B = alpha-bn/);
+    expect((await demoState(page)).errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('a batch size changed while the camera permission prompt is open applies once the camera runs', async () => {
+    const { page, pageErrors } = await openPage({ mode: 'camera', strategy: 'bn-adapt', strategyB: 'off', batch: '16', maxWait: 'inf', fps: '30' }, SLOW_PROMPT);
+    await page.click('#btn-camera');
+    await page.waitForTimeout(1500); // the prompt is open (3 s)
+    await page.fill('#batch', '4');
+    await page.dispatchEvent('#batch', 'change');
+    await page.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { __edgeTtaDemo: DemoState }).__edgeTtaDemo;
+        return s.errors.length > 0 || (/^Running the camera/.test(document.getElementById('status')!.textContent ?? '') && s.lanes[0]!.steps >= 3);
+      },
+      null,
+      { timeout: 60_000 },
+    );
+    expect((await demoState(page)).errors).toEqual([]);
+    // Full batches only (max wait inf): every step has the new batch size.
+    const steps = await page.$$eval('#step-log li', (lis) => lis.map((li) => li.textContent ?? '').filter((t) => t.startsWith('step ')));
+    expect(steps.length).toBeGreaterThanOrEqual(3);
+    for (const line of steps) expect(line).toMatch(/^step \d+: 4 frames,/);
     expect((await demoState(page)).errors).toEqual([]);
     expect(pageErrors).toEqual([]);
     await page.close();
