@@ -100,7 +100,8 @@ export interface BenchResult {
   tfjs: string;
   seed: number;
   stream: string;
-  severity: number;
+  /** The corruption severity every corrupted frame had; null when there is no single one (gradual plays 1-5, clean none). */
+  severity: number | null;
   perDomain: number | 'all';
   batch: number;
   domains: DomainName[];
@@ -181,7 +182,7 @@ export async function runBenchmark(
     tfjs: tf.version.tfjs,
     seed: opts.seed,
     stream: stream.name,
-    severity: opts.severity,
+    severity: playedSeverity(stream),
     perDomain: opts.perDomain ?? 'all',
     batch: opts.batch,
     domains: [...stream.domains],
@@ -191,6 +192,13 @@ export async function runBenchmark(
     model: path.relative(process.cwd(), opts.modelDir ?? DEFAULT_MODEL_DIR) || '.',
     results,
   };
+}
+
+/** The severity of the stream's corrupted frames, or null when it has none (clean) or several (gradual). */
+function playedSeverity(stream: TestStream): number | null {
+  if (stream.domains.every((d) => d === 'clean')) return null;
+  const severities = new Set(stream.segments.map((s) => s.severity));
+  return severities.size === 1 ? [...severities][0]! : null;
 }
 
 /**
@@ -355,6 +363,13 @@ const SHORT: Record<string, string> = {
   brightness: 'brit', contrast: 'contr', elastic_transform: 'elast', pixelate: 'pixel', jpeg_compression: 'jpeg',
 };
 
+/** What the stream played, for the table's last line: 'severity 5', 'severities 1-5' or 'no corruption'. */
+function severityText(res: BenchResult): string {
+  if (res.severity !== null) return `severity ${res.severity}`;
+  const played = res.segments.filter((s) => s.domain !== 'clean').map((s) => s.severity);
+  return played.length === 0 ? 'no corruption' : `severities ${Math.min(...played)}-${Math.max(...played)}`;
+}
+
 /** The comparison table (error % per domain, mean, images/s, peak memory) as Markdown. */
 export function formatTable(res: BenchResult): string {
   const doms = res.domains;
@@ -392,7 +407,7 @@ export function formatTable(res: BenchResult): string {
     if (r.severityError) extra.push(`${r.strategy}: error % by severity ${Object.entries(r.severityError).map(([s, e]) => `${s}: ${e.toFixed(1)}`).join(', ')}`);
   }
   const meta =
-    `stream ${res.stream} (severity ${res.severity}, ${res.perDomain === 'all' ? 'all' : res.perDomain} per domain, ${res.domainSizes.reduce((a, b) => a + b, 0)} images), ` +
+    `stream ${res.stream} (${severityText(res)}, ${res.perDomain === 'all' ? 'all' : res.perDomain} per domain, ${res.domainSizes.reduce((a, b) => a + b, 0)} images), ` +
     `batch ${res.batch}, seed ${res.seed}, backend ${res.backend} (SIMD ${res.simd}, threads ${res.threads}), commit ${res.gitCommit.slice(0, 10)}${res.gitDirty ? '+dirty' : ''}. ` +
     'Cells: error % (lower is better); img/s: images per second of adapter.step; peak MB: max(tf.memory().numBytes, process RSS).';
   return `${lines.join('\n')}\n${extra.length ? `\n${extra.join('\n')}\n` : ''}\n${meta}`;

@@ -64,6 +64,14 @@ describe('benchmark on hard streams', () => {
     expect(g.images).toBe(2 * (5 + 9 * 14));
     expect(Object.keys(g.severityError!)).toEqual(['1', '2', '3', '4', '5']);
     expect(formatTable(grad)).toMatch(/source: error % by severity 1: [\d.]+, 2: /);
+    // gradual plays severities 1-5 and clean none: both were recorded and printed as 'severity 5'
+    expect(long.severity).toBe(5);
+    expect(grad.severity).toBeNull();
+    expect(formatTable(grad)).toMatch(/stream gradual \(severities 1-5, 2 per domain, 262 images\)/);
+    const clean = await runBenchmark({ ...base, perDomain: 3, stream: 'clean' });
+    expect(clean.severity).toBeNull();
+    expect(formatTable(clean)).toMatch(/stream clean \(no corruption, 3 per domain, 3 images\)/);
+    expect(formatTable(long)).toMatch(/stream long\(3\) \(severity 5, 4 per domain, 180 images\)/);
     expect(formatTable(long)).toMatch(/source: error % by round [\d.]+ \/ [\d.]+ \/ [\d.]+/);
   });
 });
