@@ -55,7 +55,9 @@ export function adjustGamma(x: tf.Tensor4D, gamma: number): tf.Tensor4D {
 
 /**
  * Shifts the hue of RGB images by `shift` (in turns, [-0.5, 0.5]) through HSV, as
- * torchvision's `_rgb2hsv` / `_hsv2rgb`; grayscale input is returned as is.
+ * torchvision's `_rgb2hsv` / `_hsv2rgb`; grayscale input is returned as is. A pixel with a NaN
+ * gives what tfjs's ops give on the backend: NaN on cpu; on wasm, whose maximum and minimum drop a
+ * NaN second operand, NaN only for a NaN red.
  */
 export function adjustHue(x: tf.Tensor4D, shift: number): tf.Tensor4D {
   // On wasm one pass with the same f32 operations (src/fused); adjustHueOps elsewhere and for 1 channel.

@@ -393,8 +393,9 @@ function joined<T extends Int32Array | Float32Array>(parts: readonly T[], out: T
 
 /**
  * CoTTA's hue shift of RGB images (src/augment/colorJitter.ts `adjustHue`, torchvision's
- * rgb -> hsv -> rgb) in one pass on the wasm backend, the same values bit for bit (null
- * elsewhere, or for other than 3 channels: use the tfjs ops).
+ * rgb -> hsv -> rgb) in one pass on the wasm backend, the same values as those ops on wasm bit
+ * for bit, NaN, infinite and out-of-range pixels included (null elsewhere, or for other than 3
+ * channels: use the tfjs ops).
  */
 export function adjustHueFused(x: tf.Tensor4D, shift: number): tf.Tensor4D | null {
   const backend = activeWasm();

@@ -33,9 +33,24 @@ export function warpGather(x: usize, index: usize, weights: usize, out: usize, N
   }
 }
 
+// tfjs-backend-wasm's maximum, minimum and clipByValue (XNNPACK's pmax/pmin), which differ from
+// f32.max/min on NaN and on -0: they return the first operand when the comparison fails, so a NaN
+// second operand is dropped and a NaN clips to 0.
+
+@inline
+function wasmMax(a: f32, b: f32): f32 {
+  return a < b ? b : a;
+}
+
+@inline
+function wasmMin(a: f32, b: f32): f32 {
+  return b < a ? b : a;
+}
+
 @inline
 function clip01(v: f32): f32 {
-  return v < 0 ? 0 : v > 1 ? 1 : v;
+  const lo: f32 = 0 < v ? v : 0;
+  return lo < 1 ? lo : 1;
 }
 
 /**
@@ -48,8 +63,8 @@ export function adjustHueRgb(x: usize, out: usize, P: i32, shiftPlusOne: f32): v
     const r = load<f32>(px);
     const g = load<f32>(px, 4);
     const b = load<f32>(px, 8);
-    const maxc = max<f32>(max<f32>(r, g), b);
-    const minc = min<f32>(min<f32>(r, g), b);
+    const maxc = wasmMax(wasmMax(r, g), b);
+    const minc = wasmMin(wasmMin(r, g), b);
     const eqc = maxc == minc;
     const cr = maxc - minc;
     const s = cr / (eqc ? <f32>1 : maxc);
@@ -83,10 +98,13 @@ export function adjustHueRgb(x: usize, out: usize, P: i32, shiftPlusOne: f32): v
     else if (k == 3) { ro = p; go = q; bo = v; }
     else if (k == 4) { ro = t; go = p; bo = v; }
     else { ro = v; go = p; bo = q; }
+    // The ops pick with a sum of mask * value from +0 over all six cases, so v (in every case list)
+    // makes all three NaN when it is infinite or NaN (0 * v), and a picked -0 becomes +0.
+    const z = v - v;
     const po = out + (<usize>(i * 3) << 2);
-    store<f32>(po, ro);
-    store<f32>(po, go, 4);
-    store<f32>(po, bo, 8);
+    store<f32>(po, ro + z);
+    store<f32>(po, go + z, 4);
+    store<f32>(po, bo + z, 8);
   }
 }
 
