@@ -178,6 +178,9 @@ export function assertFloat32(kernel: string, tensors: Record<string, tf.TensorI
 export function zeroOutput(backend: WasmBackendLike, out: tf.TensorInfo): void {
   const size = out.shape.reduce((a, b) => a * b, 1);
   if (size === 0) return;
+  // Not stale after a memory growth: the view is made here, after makeOutput (the allocation that
+  // may grow the memory), and used at once; Emscripten's growth replaces HEAPU8 with a view of the
+  // new buffer (tests/kernels/zeroOutputGrowth.test.ts).
   new Float32Array(backend.wasm.HEAPU8.buffer, ptrOf(backend, out), size).fill(0);
 }
 
