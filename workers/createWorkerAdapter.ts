@@ -114,6 +114,26 @@ function checkStrategyModules(modules: unknown): string[] {
 }
 
 /**
+ * The adapter's options go to the worker by structured clone, which refuses functions and
+ * symbols: such an option (a callback a strategy of your own takes, say, which in-thread
+ * `createAdapter` passes on as it is) is an InvalidOptionError naming it, before a worker starts;
+ * it was the runtime's DataCloneError, reported as an InvalidInputError about pixels.
+ */
+function checkCloneable(options: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(options)) {
+    try {
+      structuredClone(value);
+    } catch (err) {
+      throw new errors.InvalidOptionError(
+        `createWorkerAdapter: option '${key}' cannot be sent to the worker: ${messageOf(err)} Options reach the worker by structured clone, which refuses functions and symbols: ` +
+          'pass data (numbers, strings, arrays, plain objects), and build what the strategy needs from it in the strategy.',
+        { cause: err },
+      );
+    }
+  }
+}
+
+/**
  * Options of {@link createWorkerAdapter}: one flat object, the same fields `createAdapter`
  * takes (`strategy`, its options, `seed`, `graphNodes`...) beside the worker's own
  * ({@link WorkerOptions}). The strategy's options are typed by `strategy`.
@@ -969,6 +989,7 @@ export async function createWorkerAdapterOn<N extends StrategyName>(
   const timeoutMs = checkTimeout(timeout ?? DEFAULT_TIMEOUT_MS, 'createWorkerAdapter: timeoutMs');
   const startTimeoutMs = checkTimeout(startTimeout ?? DEFAULT_START_TIMEOUT_MS, 'createWorkerAdapter: startTimeoutMs');
   const resume = checkResume(resumeOption, given);
+  checkCloneable(options);
   // Checked here, before a worker is spawned (the worker's initBackend checks it again): a string
   // such as 'cpu' would start wasm silently, a bad thread count would be found seconds later.
   if (backend != null) {

@@ -13,6 +13,7 @@ import { createWorkerAdapter } from '../../workers/node.js';
 import { biasEntropyStrategy } from '../helpers/biasEntropyStrategy.js';
 import { priorEma } from '../helpers/exampleStrategy.js';
 import { setTemperature, tempered } from './fixtures/moduleStateStrategy.js';
+import { scheduled } from './fixtures/callbackOptionStrategy.js';
 import { namedOnly } from './fixtures/noDefaultExportStrategy.js';
 import { priorEmaV1 } from './fixtures/renamedStrategy.js';
 import { selfRegistering } from './fixtures/selfRegisteringStrategy.js';
@@ -91,6 +92,13 @@ describe('the worker check catches a user strategy module that breaks in a worke
     registerStrategy(namedOnly);
     const msg = await workerFailure(namedOnly, fixture('noDefaultExportStrategy.ts'));
     expect(msg).toMatch(/^the worker could not load the strategy module .*noDefaultExportStrategy\.ts: .*has no default export/);
+  });
+
+  it("an option the structured clone refuses (a function): fails naming the option, as createWorkerAdapter's InvalidOptionError", async () => {
+    registerStrategy(scheduled);
+    const options = { ...PRIOR_EMA_OPTIONS, momentumAt: () => 0.5 };
+    const msg = await workerFailure(scheduled, fixture('callbackOptionStrategy.ts'), options);
+    expect(msg).toMatch(/^createWorkerAdapter failed: InvalidOptionError: createWorkerAdapter: option 'momentumAt' cannot be sent to the worker/);
   });
 
   it('a user strategy checked in a worker without its module: fails saying to pass strategyModule', async () => {
