@@ -4,11 +4,19 @@
  * `--batch` (64) and `--help` beside each script's own flags, and the wasm backend started.
  */
 import { initBackend } from '../../src/index.js';
-import { commaList, HELP, parseCli, positiveInt, type Options, type ParsedValues } from '../cli.js';
+import { commaList, HELP, parseCli, positiveInt, seedArg, type Options, type ParsedValues } from '../cli.js';
 import { perDomainArg, streamSpecArg } from './benchArgs.js';
 
 /** Flags every replay script takes. */
 export const REPLAY_OPTIONS = { streams: { type: 'string' }, 'per-domain': { type: 'string' }, batch: { type: 'string' }, help: HELP } as const;
+
+/** One --streams entry: a stream spec, optionally `@seed` (lamePolicy.ts replays other seeds that way). */
+function replayStream(entry: string): string {
+  const at = entry.lastIndexOf('@');
+  if (at >= 0) seedArg('--streams seed', entry.slice(at + 1));
+  streamSpecArg('--streams', at < 0 ? entry : entry.slice(0, at));
+  return entry;
+}
 
 /** What a replay script runs over: its parsed flags (its own included) and the common ones. */
 export interface ReplayRun<A> {
@@ -37,7 +45,7 @@ export async function replayArgs<const O extends Options>(
   // Flags are checked before the backend starts: a typo fails at once, with the usage.
   const run = {
     args,
-    streams: commaList(common.streams ?? defaultStreams).map((s) => streamSpecArg('--streams', s)),
+    streams: commaList(common.streams ?? defaultStreams).map(replayStream),
     perDomain: perDomainArg(common['per-domain'] ?? '500'),
     batchSize: positiveInt('--batch', common.batch, 64),
   };

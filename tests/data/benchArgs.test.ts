@@ -92,6 +92,11 @@ describe('bench command line', () => {
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual,rainy'])).rejects.toThrow(/--streams: Unknown stream 'rainy'/);
     await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'long:x'])).rejects.toThrow(/--streams: Stream 'long:x': rounds/);
     await expect(replayArgs({}, 'usage', 'continual', ['--per-domain', '10002'])).rejects.toThrow(/--per-domain must be at most 10001/);
+    // lamePolicy.ts's spec@seed entries stay valid, the spec and the seed both checked
+    const run = await replayArgs({}, 'usage', 'continual', ['--streams', 'dirichlet:0.1@2,class-sorted', '--per-domain', '5']);
+    expect(run?.streams).toEqual(['dirichlet:0.1@2', 'class-sorted']);
+    await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'rainy@2'])).rejects.toThrow(/--streams: Unknown stream 'rainy'/);
+    await expect(replayArgs({}, 'usage', 'continual', ['--streams', 'continual@1.5'])).rejects.toThrow(/--streams seed must be a whole number/);
   });
 
   it('npm start: --strategy source is a usage error before anything runs (exit 2, the reason and the usage)', () => {
