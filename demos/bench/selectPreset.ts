@@ -37,7 +37,7 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/index.js';
 import { continualStream, parseLabelOrder, type LabelOrder, type TestStream } from '../../src/data/streams.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
-import { HELP, UsageError, finite, oneOf, parseCli, positive, positiveInt, runCli } from '../cli.js';
+import { HELP, UsageError, oneOf, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
 import { runOne, type StrategyResult } from './runner.js';
 
 /** One point of the search: a strategy with its options, at a batch size. */
@@ -188,7 +188,7 @@ export function parseSelectArgs(argv: string[]): SelectOptions | 'help' {
   if (stages.length === 0) throw new UsageError(`--stages needs at least one of ${STAGES.join(', ')}.`);
   return {
     perDomain: positiveInt('--per-domain', v['per-domain'], 500),
-    seed: finite('--seed', v.seed, 2),
+    seed: seedArg('--seed', v.seed, 2),
     order: parseOrder(v.order ?? 'iid'),
     stages,
     confirmPerDomain: positiveInt('--confirm-per-domain', v['confirm-per-domain'], 1000),

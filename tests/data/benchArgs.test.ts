@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseBenchArgs } from '../../demos/bench/benchArgs.js';
 import { replayArgs } from '../../demos/bench/replayArgs.js';
+import { parseSelectArgs } from '../../demos/bench/selectPreset.js';
 import { UsageError } from '../../demos/cli.js';
 
 describe('bench command line', () => {
@@ -85,6 +86,12 @@ describe('bench command line', () => {
       expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(UsageError);
       expect(() => parseBenchArgs(argv), argv.join(' ')).toThrow(msg);
     }
+  });
+
+  it('selectPreset --seed wants a 32-bit whole number too (2.5 replayed seed 2)', () => {
+    expect(() => parseSelectArgs(['--seed', '2.5'])).toThrow(/--seed must be a whole number in \[0, 4294967295\]; got '2.5'/);
+    expect(() => parseSelectArgs(['--seed=-3'])).toThrow(UsageError);
+    expect(parseSelectArgs(['--seed', '7'])).toMatchObject({ seed: 7 });
   });
 
   it('the replay scripts check every --streams spec the same way', async () => {
