@@ -128,6 +128,13 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
   // gradual plays severities 1-5 and clean none: the flag would be ignored but recorded in the JSON.
   const fixedSeverity = spec.layout !== 'gradual' && spec.layout !== 'clean' && !(spec.layout === 'single' && spec.domain === 'clean');
   if (v.severity !== undefined && !fixedSeverity) throw new UsageError(`--severity does not apply to --stream ${stream} (it plays ${spec.layout === 'gradual' ? 'severities 1-5 itself' : 'clean images'}); leave it out.`);
+  const strategyOptions = parseStrategyOptions(v.opt ?? [], strategies);
+  // Without the flag (or a budget given with --opt) an entry 'name@budget' would run name with no budget.
+  for (const e of strategies) {
+    if (e.endsWith('@budget') && v['budget-fraction'] === undefined && strategyOptions[e]?.['budget'] === undefined) {
+      throw new UsageError(`'${e}' runs with a budget only with --budget-fraction f (or --opt ${e}.budget=...); got neither.`);
+    }
+  }
   return {
     strategies,
     stream,
@@ -137,7 +144,7 @@ export function parseBenchArgs(argv: string[]): (BenchOptions & { json?: string 
     seed: seedArg('--seed', v.seed, 1),
     severity: Number(oneOf('--severity', v.severity, ['1', '2', '3', '4', '5'] as const, '5')) as Severity,
     modelDir: v.model === undefined ? undefined : modelDirArg(v.model),
-    strategyOptions: parseStrategyOptions(v.opt ?? [], strategies),
+    strategyOptions,
     ...(v['budget-fraction'] === undefined ? {} : { budgetFraction: budgetFraction(v['budget-fraction'], strategies) }),
     json: v.json,
   };

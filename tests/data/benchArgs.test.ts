@@ -30,6 +30,10 @@ describe('bench command line', () => {
     expect(parseBenchArgs(['--help', '--batch', 'x'])).toBe('help');
     expect(parseBenchArgs(['-h'])).toBe('help');
     expect(parseBenchArgs(['--seed', '0'])).toMatchObject({ seed: 0 });
+    // a budget given by hand is fine without --budget-fraction
+    expect(parseBenchArgs(['--strategies', 'tent@budget', '--opt', 'tent@budget.budget={"maxAdaptMsPerFrame":1}'])).toMatchObject({
+      strategyOptions: { 'tent@budget': { budget: { maxAdaptMsPerFrame: 1 } } },
+    });
     expect(parseBenchArgs(['--per-domain', '10001'])).toMatchObject({ perDomain: 10_001 });
     expect(parseBenchArgs(['--stream', 'gradual'])).toMatchObject({ stream: 'gradual', severity: 5 });
     expect(parseBenchArgs(['--stream', 'single:fog', '--severity', '2'])).toMatchObject({ severity: 2 });
@@ -75,6 +79,8 @@ describe('bench command line', () => {
       // a folder without model.json failed with a stack trace after the backend and the stream had started
       [['--model', 'no/such/dir'], /--model: no model.json in 'no\/such\/dir'/],
       [['--model', 'demos/bench'], /--model: no model.json in 'demos\/bench'/],
+      // 'name@budget' without --budget-fraction ran name with no budget at all
+      [['--strategies', 'tent,tent@budget'], /'tent@budget' runs with a budget only with --budget-fraction/],
       // a bad --stream is caught before the data loads or any strategy runs (was a RangeError stack, exit 1)
       [['--stream', 'rainy'], /--stream: Unknown stream 'rainy'. Valid: continual/],
       [['--stream', 'single:rain'], /--stream: Unknown stream domain 'rain'/],
