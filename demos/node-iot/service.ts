@@ -25,8 +25,8 @@ import { CLASS_NAMES } from '../../src/data/fashionMnist.js';
 import { decodeState } from '../../src/model/weights.js';
 import { STREAM_SPECS, streamFromSpec } from '../../src/data/streams.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from '../bench/loadModel.js';
-import { parseStrategyOptions } from '../bench/benchArgs.js';
-import { HELP, UsageError, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli } from '../cli.js';
+import { parseStrategyOptions, perDomainArg } from '../bench/benchArgs.js';
+import { HELP, UsageError, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
 import { simulatedCamera } from './camera.js';
 import { FRAME_BYTES, HttpError, decodeFrames, readBody } from './frameUpload.js';
 import { ServiceMetrics, type RestoreResult } from './metrics.js';
@@ -426,10 +426,10 @@ export function parseIotArgs(argv: string[]): IotServiceOptions | 'help' {
     host: v.host ?? d.host,
     strategy,
     strategyOptions: opts,
-    seed: nonNegativeInt('--seed', v.seed, d.seed),
+    seed: seedArg('--seed', v.seed, d.seed),
     fps: positive('--fps', v.fps, d.fps),
     stream: v.stream ?? d.stream,
-    perDomain: positiveInt('--per-domain', v['per-domain'], d.perDomain),
+    perDomain: v['per-domain'] !== undefined ? perDomainArg(v['per-domain']) : d.perDomain,
     batch: positiveInt('--batch', v.batch, d.batch),
     maxWaitMs: nonNegativeInt('--max-wait', v['max-wait'], d.maxWaitMs),
     backpressure: oneOf('--backpressure', v.backpressure, ['buffer', 'drop-oldest', 'latest'] as const, d.backpressure),

@@ -30,4 +30,17 @@ describe('IoT service command line', () => {
       expect(r.stderr).not.toContain('strategy.key=value');
     }
   }, 60_000);
+
+  it('--per-domain above the test split and a seed outside 32 bits are usage errors (they were a RangeError stack from the stream)', () => {
+    for (const [args, message] of [
+      [['--per-domain', '20000'], '--per-domain must be at most 10001'],
+      [['--seed', '4294967296'], '--seed'],
+    ] as const) {
+      const r = run(...args);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).toContain('Usage: npm run demo:iot');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  }, 120_000);
 });
