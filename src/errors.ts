@@ -26,8 +26,9 @@ export class UnsupportedModelError extends EdgeTtaError {
 /**
  * The model's files, artifacts or weights are unusable: a model file that is missing or
  * unreadable, a model.json that is not JSON or lacks `modelTopology` / `weightsManifest`,
- * weight bytes that do not match the manifest (truncated), or weights that are not finite (NaN,
- * ±Infinity). `cause` holds the underlying error (file system, JSON, tfjs) when there is one.
+ * weight bytes that do not match the manifest (truncated), weights that are not finite (NaN,
+ * ±Infinity), or a BatchNormalization layer with a negative moving variance or an epsilon that is
+ * not a finite number > 0. `cause` holds the underlying error (file system, JSON, tfjs) when there is one.
  * Nothing was created.
  */
 export class InvalidModelError extends EdgeTtaError {

@@ -66,7 +66,9 @@ export function checkBatchNormVariances(model: tf.LayersModel | tf.GraphModel, o
     if (!isBatchNorm(layer)) continue;
     const { epsilon, movingVariance } = layer as unknown as { epsilon: unknown; movingVariance?: { read(): tf.Tensor } };
     // The kernels add epsilon in float32 on wasm (rounded to float32 first) and in float64 on
-    // cpu: variance + epsilon must be > 0 both ways, i.e. variance > -floor.
+    // cpu: epsilon must be > 0 both ways. Variances must be >= 0, as `restore` wants them (a
+    // trained layer's moving variance is a mean of variances): between -epsilon and 0 the
+    // predictions would be finite, but the adapter's snapshots would not restore.
     const floor = typeof epsilon === 'number' ? Math.min(epsilon, Math.fround(epsilon)) : NaN;
     if (!(floor > 0 && floor < Infinity)) {
       throw new InvalidModelError(
@@ -80,14 +82,14 @@ export function checkBatchNormVariances(model: tf.LayersModel | tf.GraphModel, o
     let first = -1;
     let bad = 0;
     for (let i = 0; i < v.length; i++) {
-      if (v[i]! > -floor) continue;
+      if (v[i]! >= 0) continue;
       if (first < 0) first = i;
       bad++;
     }
     if (first >= 0) {
       throw new InvalidModelError(
         `${owner}: the BatchNormalization layer '${layer.name}' has a moving variance of ${v[first]} at index ${first} (${bad} of ${v.length} channels), ` +
-          `so moving variance + epsilon (${epsilon as number}) is not > 0: every prediction that uses that layer's moving statistics would be NaN or infinite (the square root of a number <= 0). ${fix}`,
+          `and a variance must be >= 0: where moving variance + epsilon (${epsilon as number}) is <= 0 every prediction through that layer's moving statistics is NaN or infinite, and no snapshot of such a state restores. ${fix}`,
       );
     }
   }
