@@ -127,11 +127,25 @@ function sources(g: FoldGroup): Array<tf.Tensor | null> {
   return [r(g.depthwise ? conv.depthwiseKernel : conv.kernel), r(conv.bias), r(bn.gamma), r(bn.beta), r(bn.movingMean), r(bn.movingVariance)];
 }
 
+/**
+ * Whether a BN channel's input can be read back from its folded float32 output. The output is
+ * beta + gamma * u (u the normalised input, about unit spread on source data), rounded to float32
+ * relative to |beta|: mapped back, the input's mean and variance carry an error of about
+ * 1e-7 * |beta / gamma| (normalised; measured on wasm, where XNNPACK accumulates onto the bias:
+ * 1e-4 at a ratio of 1e3, 1e-2 at 1e5, 0.1-0.2 at 1e6). Beyond a ratio of 1e3 the layer runs
+ * unfolded. A gamma below 1e-12 is refused whatever beta: the output's variance (gamma^2 times
+ * the normalised input's) underflows float32, so the mapped variance is 0 whatever the input.
+ */
+export function invertibleGamma(gamma: number, beta: number): boolean {
+  const g = Math.abs(gamma);
+  return g >= 1e-12 && g * 1e3 >= Math.abs(beta);
+}
+
 interface Folded {
   keys: Array<object | null>;
   filter: tf.Tensor4D;
   bias: tf.Tensor1D;
-  /** The map from the folded output back to the BN's input, once asked for (null: a zero gamma, not invertible). */
+  /** The map from the folded output back to the BN's input, once asked for (null: a gamma of 0 or too small to invert, see invertibleGamma). */
   affine?: { scale: Float64Array; offset: Float64Array } | null;
 }
 
@@ -168,8 +182,9 @@ export class FoldCache {
   /**
    * Per channel, the BN input of a folded output y: input = y * scale + offset, with
    * scale = sqrt(var + eps) / gamma and offset = mean - beta * scale (float64, read once per weights
-   * version). Null when a gamma is 0 (that channel's input is lost in the output) or the group's
-   * weights are gone. Call after {@link weights} for the same group.
+   * version). Null when the group's weights are gone or a channel's input is not recoverable from
+   * the float32 output: a gamma of 0, or one too small against its beta or outright
+   * ({@link invertibleGamma}). Call after {@link weights} for the same group.
    */
   inputAffine(g: FoldGroup): { scale: Float64Array; offset: Float64Array } | null {
     const entry = this.entries.get(g);
@@ -188,7 +203,7 @@ export class FoldCache {
       const gc = gm !== undefined ? gm[c]! : 1;
       scale[c] = Math.sqrt(v[c]! + eps) / gc;
       offset[c] = m[c]! - (bt !== undefined ? bt[c]! : 0) * scale[c]!;
-      if (!Number.isFinite(scale[c]!) || !Number.isFinite(offset[c]!)) invertible = false;
+      if (!invertibleGamma(gc, bt !== undefined ? bt[c]! : 0) || !Number.isFinite(scale[c]!) || !Number.isFinite(offset[c]!)) invertible = false;
     }
     entry.affine = invertible ? { scale, offset } : null;
     return entry.affine;
