@@ -32,6 +32,7 @@ export type LayerHooks = ReadonlyMap<string, LayerHook> | Readonly<Record<string
  * channel c as input = y * scale[c] + offset[c]; `affine` is null when `y` is the input itself.
  * Compute what you need of `y` (e.g. its moments) and map that: a pass can then fold the BN into
  * the convolution before it (`y` is then the BN's output) instead of running it on its own.
+ * Do not keep `y`: a folded pass frees it once the next layer has run.
  */
 export type BnInputObserver = (y: tf.Tensor, affine: BnInputAffine | null) => void;
 
