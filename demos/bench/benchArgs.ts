@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { Severity } from '../../src/corruptions/index.js';
 import { TEST_IMAGES } from '../../src/data/fashionMnist.js';
 import { STREAM_SPECS, parseStreamSpec } from '../../src/data/streams.js';
+import { listStrategies } from '../../strategies/registry.js';
 import { HELP, UsageError, finite, oneOf, parseCli, positiveInt, seedArg } from '../cli.js';
 import type { BenchOptions } from './runner.js';
 
@@ -95,11 +96,36 @@ function modelDirArg(dir: string): string {
   return dir;
 }
 
-/** `--per-domain`: 1 to the test split's size (checked here, before the data loads). */
-export function perDomainArg(value: string): number {
-  const n = positiveInt('--per-domain', value);
-  if (n > TEST_IMAGES) throw new UsageError(`--per-domain must be at most ${TEST_IMAGES} (the test split); got ${n}.`);
+/** Images in the train split (src/data/fashionMnist.ts; tests/data/fashionMnist.test.ts checks the count). */
+export const TRAIN_IMAGES = 59_999;
+
+/**
+ * `--per-domain` (or another `flag`): 1 to the split's size (checked here, before the data loads;
+ * a stream asked for more fails with a RangeError once it starts). The split is the test one
+ * unless `split` says 'train' (selectPreset.ts's validation stream).
+ */
+export function perDomainArg(value: string, flag = '--per-domain', split: 'test' | 'train' = 'test'): number {
+  const n = positiveInt(flag, value);
+  const max = split === 'test' ? TEST_IMAGES : TRAIN_IMAGES;
+  if (n > max) throw new UsageError(`${flag} must be at most ${max} (the ${split} split); got ${n}.`);
   return n;
+}
+
+/**
+ * A strategy flag: a registered strategy name (checked now: createAdapter would fail with a stack
+ * trace once the model and the data had loaded).
+ */
+export function strategyArg(flag: string, value: string | undefined): string {
+  const known = listStrategies() as string[];
+  if (value === undefined || !known.includes(value)) throw new UsageError(`${flag}: '${value ?? ''}' is not a strategy; valid: ${known.join(', ')}.`);
+  return value;
+}
+
+/** A comma-separated list of registered strategy names, at least one (each checked by {@link strategyArg}). */
+export function strategiesArg(flag: string, value: string): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new UsageError(`${flag} needs at least one name, e.g. ${flag} source,bn-adapt.`);
+  return names.map((s) => strategyArg(flag, s));
 }
 
 /** `--budget-fraction`: in (0, 1], and every 'name@budget' entry comes after its 'name'. */

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import { commaList, exitOnHelp, HELP, parseCli, positive, positiveInt, runCli, UsageError } from '../cli.js';
-import { parseStrategyOptions } from './benchArgs.js';
+import { parseStrategyOptions, strategiesArg } from './benchArgs.js';
 import type { ThreadsPageResult } from './threadsPage.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,7 +56,7 @@ function parse(argv: string[]) {
   exitOnHelp(v, USAGE);
   return {
     threads: commaList(v.threads ?? '1,2,4').map((t) => positiveInt('--threads', t)),
-    strategies: commaList(v.strategies ?? 'source,bn-adapt,tent,cotta,vida'),
+    strategies: strategiesArg('--strategies', v.strategies ?? 'source,bn-adapt,tent,cotta,vida'),
     batch: positiveInt('--batch', v.batch, 64),
     seconds: positive('--seconds', v.seconds, 8),
     rounds: positiveInt('--rounds', v.rounds, 3),

@@ -18,6 +18,7 @@ import { GUARD_DEFAULTS } from '../../src/safety/guard.js';
 import { loadSourceModel } from './loadModel.js';
 import { runCli } from '../cli.js';
 import { replayArgs } from './replayArgs.js';
+import { strategyArg } from './benchArgs.js';
 
 const USAGE = 'Usage: npx tsx demos/bench/correlationPolicy.ts [--strategy bn-adapt] [--per-domain 500] [--batch 64] [--streams a,b,...]';
 
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
   const run = await replayArgs({ strategy: { type: 'string' } }, USAGE, 'continual,class-sorted,dirichlet:0.1,mixed,mixed+dirichlet:0.1');
   if (run === null) return;
   const { perDomain, batchSize, streams: specs } = run;
-  const strategy = run.args.strategy ?? 'bn-adapt';
+  const strategy = strategyArg('--strategy', run.args.strategy ?? 'bn-adapt');
   const source = await loadSourceModel();
   const results = new Map<string, string[]>();
   for (const spec of specs) {

@@ -16,7 +16,7 @@ import { ClassCorrelation } from '../../src/safety/classCorrelation.js';
 import { GUARD_DEFAULTS } from '../../src/safety/guard.js';
 import { LAME_PRIOR_MOMENTUM } from '../../strategies/lame.js';
 import { loadSourceModel } from './loadModel.js';
-import { commaList, positiveInt, runCli, UsageError } from '../cli.js';
+import { commaList, runCli, seedArg, UsageError } from '../cli.js';
 import { replayArgs } from './replayArgs.js';
 
 /** The detector's startup: 9 chunks of 64 frames, the default rate falling under the exit (src/safety/streamRate.ts). */
@@ -28,7 +28,7 @@ const USAGE =
 async function main(): Promise<void> {
   const run = await replayArgs({ seed: { type: 'string' }, enter: { type: 'string' }, 'prior-momentum': { type: 'string' } }, USAGE, 'continual');
   if (run === null) return;
-  const seed = positiveInt('--seed', run.args.seed, 1);
+  const seed = seedArg('--seed', run.args.seed, 1);
   const enters = commaList(run.args.enter ?? '0.3,0.35,0.4,0.45').map(Number);
   const momenta = commaList(run.args['prior-momentum'] ?? String(LAME_PRIOR_MOMENTUM)).map(Number);
   for (const m of momenta) if (!(m > 0 && m <= 1)) throw new UsageError(`--prior-momentum: ${m} is not in (0, 1].`);

@@ -14,6 +14,7 @@ import { streamFromSpec } from '../../src/data/streams.js';
 import { loadSourceModel } from './loadModel.js';
 import { runCli, positiveInt } from '../cli.js';
 import { replayArgs } from './replayArgs.js';
+import { strategiesArg } from './benchArgs.js';
 
 const USAGE =
   'Usage: npx tsx demos/bench/guardSpeed.ts [--strategies bn-adapt,tent] [--per-domain 500] [--batch 64] [--rounds 3] [--json out.json]';
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const run = await replayArgs({ strategies: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' } }, USAGE, 'continual');
   if (run === null) return;
   const rounds = positiveInt('--rounds', run.args.rounds, 3);
-  const strategies = (run.args.strategies ?? 'bn-adapt,tent').split(',');
+  const strategies = strategiesArg('--strategies', run.args.strategies ?? 'bn-adapt,tent');
   const batches = [...streamFromSpec(run.streams[0]!, { seed: 1, perDomain: run.perDomain, batchSize: run.batchSize })].filter((b) => b.shape[0] === run.batchSize);
   const predictModel = await loadSourceModel();
   const results: Record<string, Record<string, { msPerBatch: number; xPredict: number }>> = {};

@@ -15,6 +15,7 @@ import { createAdapter, initBackend, OutOfMemoryError, type Adapter } from '../.
 import { backendMemory, type WasmBackendLike } from '../../src/backend/kernels/edgeModule.js';
 import { exitOnHelp, HELP, parseCli, positiveInt, runCli } from '../cli.js';
 import { buildPerfModel } from './perfModels.js';
+import { strategiesArg } from './benchArgs.js';
 
 const USAGE = `Usage: npm run bench:memory -- [--strategies a,b,...] [--batch 8] [--rounds 2] [--limit-mb 3072]
 
@@ -31,7 +32,7 @@ Options:
 async function main(): Promise<void> {
   const v = parseCli({ strategies: { type: 'string' }, batch: { type: 'string' }, rounds: { type: 'string' }, 'limit-mb': { type: 'string' }, help: HELP }, process.argv.slice(2));
   exitOnHelp(v, USAGE);
-  const strategies = (v.strategies ?? 'source,bn-adapt,alpha-bn,lame,tent').split(',').filter((s) => s !== '');
+  const strategies = strategiesArg('--strategies', v.strategies ?? 'source,bn-adapt,alpha-bn,lame,tent');
   const batch = positiveInt('--batch', v.batch, 8);
   const rounds = positiveInt('--rounds', v.rounds, 2);
   const limitMB = positiveInt('--limit-mb', v['limit-mb'], 3072);

@@ -1,7 +1,7 @@
 /** The command line of `npm run bench:perf` (demos/bench/perf.ts), parsed by demos/cli.ts. */
-import { commaList, exitOnHelp, HELP, parseCli, positive, positiveInt, UsageError } from '../cli.js';
+import { commaList, exitOnHelp, HELP, parseCli, positive, positiveInt, seedArg, UsageError } from '../cli.js';
 import { PERF_MODELS, type PerfModelName } from './perfModels.js';
-import { parseStrategyOptions } from './benchArgs.js';
+import { parseStrategyOptions, strategiesArg } from './benchArgs.js';
 
 export const PERF_USAGE = `Usage: npm run bench:perf -- [--models resnet14,mobilenetv2] [--strategies a,b] [--batches 1,8,64]
                           [--rounds 5] [--seconds 8] [--seed 1] [--threads 1] [--profile] [--guard]
@@ -77,11 +77,11 @@ export function parsePerfArgs(argv: string[]): PerfOptions {
   const batches = v.batches === undefined ? [1, 8, 64] : commaList(v.batches).map((b) => positiveInt('--batches', b));
   return {
     models: models as PerfModelName[],
-    strategies: commaList(v.strategies),
+    strategies: v.strategies === undefined ? [] : strategiesArg('--strategies', v.strategies),
     batches,
     rounds: positiveInt('--rounds', v.rounds, 5),
     seconds: positive('--seconds', v.seconds, 8),
-    seed: positiveInt('--seed', v.seed, 1),
+    seed: seedArg('--seed', v.seed, 1),
     threads: positiveInt('--threads', v.threads, 1),
     profile: v.profile ?? false,
     guard: v.guard ?? false,

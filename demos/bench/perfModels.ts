@@ -23,7 +23,8 @@ export type PerfModelName = (typeof PERF_MODELS)[number];
 /** A seeded He-normal initialiser factory: each call gives the next seed. */
 function seededInit(seed: number): () => ReturnType<typeof tf.initializers.heNormal> {
   let s = seed * 1000;
-  return () => tf.initializers.heNormal({ seed: s++ });
+  // tfjs draws a fresh random seed for a seed of 0 (`seed ? seed : Math.random()`): seed 0's first initialiser takes -1.
+  return () => tf.initializers.heNormal({ seed: s++ || -1 });
 }
 
 /** A CIFAR-style ResNet-14 (see the file header). */

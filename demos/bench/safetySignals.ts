@@ -16,6 +16,7 @@ import { batchStatisticsHook } from '../../src/model/batchNorm.js';
 import { summarizeProbs } from '../../src/metrics/stepMetrics.js';
 import { loadSourceModel } from './loadModel.js';
 import { HELP, parseCli, positiveInt, runCli } from '../cli.js';
+import { perDomainArg, strategyArg, streamSpecArg } from './benchArgs.js';
 
 const USAGE = 'Usage: npx tsx demos/bench/safetySignals.ts --strategy s [--opt key=value]... [--stream spec] [--per-domain N] [--batch N] [--window steps]';
 const OPTIONS = {
@@ -78,10 +79,14 @@ class ClassRatio {
 async function main(): Promise<void> {
   const args = parseCli(OPTIONS, process.argv.slice(2));
   if (args.help) return console.log(USAGE);
-  await initBackend({ backend: 'wasm' });
+  // Flags are checked before the backend starts: a typo fails at once, with the usage.
+  const strategy = strategyArg('--strategy', args.strategy);
+  const spec = streamSpecArg('--stream', args.stream ?? 'continual');
+  const perDomain = perDomainArg(args['per-domain'] ?? '64');
   const batch = positiveInt('--batch', args.batch, 64);
   const window = positiveInt('--window', args.window, 16);
-  const stream = streamFromSpec(args.stream ?? 'continual', { seed: 1, perDomain: positiveInt('--per-domain', args['per-domain'], 64), batchSize: batch });
+  await initBackend({ backend: 'wasm' });
+  const stream = streamFromSpec(spec, { seed: 1, perDomain, batchSize: batch });
   const opts: Record<string, unknown> = {};
   for (const o of args.opt ?? []) {
     const [k, v] = o.split('=') as [string, string];
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
   const ref = await loadSourceModel();
   const exec = new ModelExecutor(ref);
   const hooks = new Map(exec.info.batchNorms.map((bn) => [bn.name, batchStatisticsHook(bn)]));
-  const adapter = await createAdapter(model, { strategy: args.strategy as never, seed: 1, guard: false, ...opts } as never);
+  const adapter = await createAdapter(model, { strategy: strategy as never, seed: 1, guard: false, ...opts } as never);
   const k = adapter.numClasses;
   const dispersion = new DispersionRatio(0.1);
   const prior = new ClassRatio(0.3);

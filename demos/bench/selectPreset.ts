@@ -37,7 +37,8 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/index.js';
 import { continualStream, parseLabelOrder, type LabelOrder, type TestStream } from '../../src/data/streams.js';
 import { loadFashionMnist } from '../../src/data/fashionMnist.js';
-import { HELP, UsageError, oneOf, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
+import { HELP, UsageError, oneOf, parseCli, positive, runCli, seedArg } from '../cli.js';
+import { perDomainArg } from './benchArgs.js';
 import { runOne, type StrategyResult } from './runner.js';
 
 /** One point of the search: a strategy with its options, at a batch size. */
@@ -187,11 +188,11 @@ export function parseSelectArgs(argv: string[]): SelectOptions | 'help' {
   const stages = (v.stages ?? STAGES.join(',')).split(',').map((s) => oneOf('--stages', s.trim(), STAGES));
   if (stages.length === 0) throw new UsageError(`--stages needs at least one of ${STAGES.join(', ')}.`);
   return {
-    perDomain: positiveInt('--per-domain', v['per-domain'], 500),
+    perDomain: perDomainArg(v['per-domain'] ?? '500', '--per-domain', 'train'),
     seed: seedArg('--seed', v.seed, 2),
     order: parseOrder(v.order ?? 'iid'),
     stages,
-    confirmPerDomain: positiveInt('--confirm-per-domain', v['confirm-per-domain'], 1000),
+    confirmPerDomain: perDomainArg(v['confirm-per-domain'] ?? '1000', '--confirm-per-domain', 'train'),
     from: v.from,
     tolerance: v.tolerance === undefined ? 0.2 : positive('--tolerance', v.tolerance),
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),

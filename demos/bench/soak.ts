@@ -25,13 +25,13 @@ import { adapt, type MetricsRecord, type StrategyName } from '../../src/index.js
 import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
 import { Rng } from '../../src/random.js';
 import type { FrameInput } from '../../src/stream/types.js';
-import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { DEFAULT_MODEL_DIR } from './loadModel.js';
 import { buildSourceModel } from './model.js';
 import { saveModelFiles } from './saveModel.js';
 import { shippedStrategyOptions } from './runner.js';
-import { HELP, finite, oneOf, parseCli, positiveInt, runCli, UsageError } from '../cli.js';
+import { strategiesArg } from './benchArgs.js';
+import { HELP, oneOf, parseCli, positiveInt, runCli, seedArg, UsageError } from '../cli.js';
 
 interface Options {
   strategies: string[];
@@ -84,7 +84,7 @@ export function parseSoakArgs(argv: string[]): Options | 'help' {
   const window = positiveInt('--window', v.window, 4 * batch);
   if (window < batch) throw new UsageError(`--window must be >= --batch (${batch}); got '${v.window}'.`);
   return {
-    strategies: (v.strategies ?? 'source,bn-adapt,alpha-bn,lame,tent,cotta,vida').split(',').filter(Boolean),
+    strategies: strategiesArg('--strategies', v.strategies ?? 'source,bn-adapt,alpha-bn,lame,tent,cotta,vida'),
     frames,
     batch,
     window,
@@ -93,7 +93,7 @@ export function parseSoakArgs(argv: string[]): Options | 'help' {
     backend: oneOf('--backend', v.backend, ['wasm', 'cpu'] as const, 'wasm'),
     model: v.model ?? DEFAULT_MODEL_DIR,
     widths: v.widths === undefined ? undefined : parseWidths(v.widths),
-    seed: finite('--seed', v.seed, 1),
+    seed: seedArg('--seed', v.seed, 1),
     timeoutMs: positiveInt('--timeout-ms', v['timeout-ms'], 300_000),
     json: v.json,
   };
@@ -249,8 +249,6 @@ async function main(): Promise<void> {
     return;
   }
   const o = parsed;
-  const known = listStrategies() as string[];
-  for (const s of o.strategies) if (!known.includes(s)) throw new UsageError(`--strategies: unknown strategy '${s}'; valid: ${known.join(', ')}.`);
   if (o.widths !== undefined) o.model = await writeNarrowModel(o.widths, o.seed);
   if (!fs.existsSync(path.join(o.model, 'model.json'))) throw new UsageError(`--model: no model.json in ${o.model}.`);
   const test = loadFashionMnist('test');

@@ -30,10 +30,10 @@ import { loadFashionMnist, toFloat32 } from '../../src/data/fashionMnist.js';
 import { adapt } from '../../src/stream/adapt.js';
 import type { FrameInput, StreamRecord } from '../../src/stream/types.js';
 import { Rng } from '../../src/random.js';
-import { listStrategies } from '../../strategies/registry.js';
 import { createWorkerAdapter } from '../../workers/node.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
 import { buildSourceModel } from './model.js';
+import { strategiesArg } from './benchArgs.js';
 import { HELP, nonNegativeInt, oneOf, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
 
 interface Options {
@@ -75,7 +75,7 @@ export function parseStreamBenchArgs(argv: string[]): Options | 'help' {
   );
   if (v.help) return 'help';
   return {
-    strategies: (v.strategies ?? 'source,bn-adapt,tent').split(',').filter(Boolean),
+    strategies: strategiesArg('--strategies', v.strategies ?? 'source,bn-adapt,tent'),
     frames: positiveInt('--frames', v.frames, 1024),
     batch: positiveInt('--batch', v.batch, 16),
     fps: positive('--fps', v.fps, 100),
@@ -140,11 +140,7 @@ async function main(): Promise<void> {
     return;
   }
   const o: Options = parsed;
-  const known = listStrategies() as string[];
-  const strategies = o.strategies.filter((s) => {
-    if (!known.includes(s)) console.error(`skipping '${s}': not in the registry (${known.join(', ')})`);
-    return known.includes(s);
-  }) as StrategyName[];
+  const strategies = o.strategies as StrategyName[];
   const info = await initBackend({ backend: o.backend });
   const shipped = fs.existsSync(path.join(o.model, 'model.json'));
   const modelName = shipped ? path.relative(process.cwd(), o.model) : 'untrained buildSourceModel() (shipped model not found)';

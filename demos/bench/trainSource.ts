@@ -24,7 +24,7 @@ import { buildSourceModel, countMacs } from './model.js';
 import { loadSourceModel } from './loadModel.js';
 import { saveModelFiles } from './saveModel.js';
 import { registerEdgeKernels } from '../../src/backend/kernels/index.js';
-import { HELP, finite, nonNegativeInt, parseCli, positive, positiveInt, runCli } from '../cli.js';
+import { HELP, nonNegativeInt, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
 
 interface Args {
   epochs: number;
@@ -69,7 +69,7 @@ export function parseTrainArgs(argv: string[]): Args | 'help' {
     epochs: positiveInt('--epochs', v.epochs, 4),
     batch: positiveInt('--batch', v.batch, 128),
     lr: positive('--lr', v.lr, 0.003),
-    seed: finite('--seed', v.seed, 1),
+    seed: seedArg('--seed', v.seed, 1),
     out: v.out ?? 'demos/bench/model',
     limit: nonNegativeInt('--limit', v.limit, 0),
     init: v.init ?? '',

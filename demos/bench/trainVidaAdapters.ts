@@ -21,7 +21,7 @@ import { ModelExecutor, type LayerHook } from '../../src/model/executor.js';
 import { Rng } from '../../src/random.js';
 import { injectVidaAdapters, warmUpVidaAdapters, type VidaAdapters } from '../../strategies/vidaAdapters.js';
 import { DEFAULT_MODEL_DIR, loadSourceModel } from './loadModel.js';
-import { HELP, UsageError, finite, parseCli, positive, positiveInt, runCli } from '../cli.js';
+import { HELP, UsageError, finite, parseCli, positive, positiveInt, runCli, seedArg } from '../cli.js';
 
 interface Args {
   model: string;
@@ -66,7 +66,7 @@ export function parseVidaArgs(argv: string[]): Args | 'help' {
     batch: positiveInt('--batch', v.batch, 64),
     lr: positive('--lr', v.lr, 1e-3),
     'augment-prob': augment,
-    seed: finite('--seed', v.seed, 1),
+    seed: seedArg('--seed', v.seed, 1),
     eval: positiveInt('--eval', v.eval, 2000),
     'high-rank': positiveInt('--high-rank', v['high-rank'], 128),
   };
