@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/index.js';
-import { ModelExecutor, observeBnInput, type BnInputAffine, type LayerHook } from '../../src/model/executor.js';
+import { ModelExecutor } from '../../src/model/executor.js';
+import { recordingObservers } from '../helpers/bnObservers.js';
 import { SHIFT_DEFAULTS, ShiftDetector } from '../../src/safety/shiftDetector.js';
 import type { SourceModel } from '../../src/safety/sourceModel.js';
 import { randomBatch, randomizeBatchNorms, smallResNet } from '../helpers/models.js';
@@ -25,28 +26,6 @@ function setChannel0(model: tf.LayersModel, gamma: number, beta: number): string
     w.write(tf.tensor1d(values));
   }
   return bn.name;
-}
-
-function recordingObservers(exec: ModelExecutor): { hooks: Map<string, LayerHook>; moments: Map<string, { mean: number[]; variance: number[]; folded: boolean }> } {
-  const moments = new Map<string, { mean: number[]; variance: number[]; folded: boolean }>();
-  const hooks = new Map(
-    exec.info.batchNorms.map((bn) => [
-      bn.name,
-      observeBnInput((y: tf.Tensor, affine: BnInputAffine | null) => {
-        const m = tf.moments(y, [0, 1, 2]);
-        const mean = Array.from(m.mean.dataSync());
-        const variance = Array.from(m.variance.dataSync());
-        if (affine !== null) {
-          for (let c = 0; c < mean.length; c++) {
-            mean[c] = mean[c]! * affine.scale[c]! + affine.offset[c]!;
-            variance[c] = variance[c]! * affine.scale[c]! ** 2;
-          }
-        }
-        moments.set(bn.name, { mean, variance, folded: affine !== null });
-      }),
-    ]),
-  );
-  return { hooks, moments };
 }
 
 /** The first BN's channel-0 input moments seen by observers, folded executor and unfolded. */
