@@ -201,9 +201,10 @@ export class FoldCache {
     let invertible = true;
     for (let c = 0; c < m.length; c++) {
       const gc = gm !== undefined ? gm[c]! : 1;
+      const bc = bt !== undefined ? bt[c]! : 0;
       scale[c] = Math.sqrt(v[c]! + eps) / gc;
-      offset[c] = m[c]! - (bt !== undefined ? bt[c]! : 0) * scale[c]!;
-      if (!invertibleGamma(gc, bt !== undefined ? bt[c]! : 0) || !Number.isFinite(scale[c]!) || !Number.isFinite(offset[c]!)) invertible = false;
+      offset[c] = m[c]! - bc * scale[c]!;
+      if (!invertibleGamma(gc, bc) || !Number.isFinite(scale[c]!) || !Number.isFinite(offset[c]!)) invertible = false;
     }
     entry.affine = invertible ? { scale, offset } : null;
     return entry.affine;

@@ -62,11 +62,10 @@ export class DomainMixture extends StreamRate {
   private readonly layers: BatchNormInfo[];
   /**
    * Per layer, the recorded [n, channels] spatial variances of the last pass (kept tensors; the
-   * log is taken on the CPU), and the squared scale that maps them to the BN input's when they
-   * were recorded on a folded BN's output (null: recorded on the input).
+   * log is taken on the CPU), with the map back to the BN input's when they were recorded on a
+   * folded BN's output (null: recorded on the input).
    */
-  private pending: tf.Tensor2D[] = [];
-  private pendingScale2: (Float64Array | null)[] = [];
+  private pending: { variance: tf.Tensor2D; affine: BnInputAffine | null }[] = [];
   /** The pooled chunk: per layer and channel, the sums of ln v and of its square. */
   private sum: Float64Array[];
   private sumSq: Float64Array[];
@@ -119,31 +118,29 @@ export class DomainMixture extends StreamRate {
   }
 
   private record(bn: BatchNormInfo, x: tf.Tensor, affine: BnInputAffine | null): void {
-    this.pendingScale2.push(affine !== null ? affine.scale.map((s) => s * s) : null);
     // One read per frame in edge-tta's SIMD kernel for NHWC BN, else tf.moments over the spatial axes.
     const fused = bn.axis === x.rank - 1 ? frameChannelMomentsFused(x) : null;
     if (fused !== null) {
       fused.mean.dispose();
-      this.pending.push(tf.keep(fused.variance));
+      this.pending.push({ variance: tf.keep(fused.variance), affine });
       return;
     }
     const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== 0 && i !== bn.axis);
-    this.pending.push(tf.keep(tf.tidy(() => tf.moments(x, axes).variance)) as tf.Tensor2D);
+    this.pending.push({ variance: tf.keep(tf.tidy(() => tf.moments(x, axes).variance)) as tf.Tensor2D, affine });
   }
 
   /** Folds in the pass recorded last (n frames); returns whether the stream is mixed. */
   async observe(): Promise<boolean> {
     const pending = this.pending;
-    const scale2 = this.pendingScale2;
     this.pending = [];
-    this.pendingScale2 = [];
+    const variances = pending.map((p) => p.variance);
     if (pending.length !== this.layers.length) {
-      tf.dispose(pending);
+      tf.dispose(variances);
       return this.mixed;
     }
-    const n = pending[0]!.shape[0];
-    const joined = tf.concat(pending, 1);
-    tf.dispose(pending);
+    const n = variances[0]!.shape[0];
+    const joined = tf.concat(variances, 1);
+    tf.dispose(variances);
     const values = (await joined.data()) as Float32Array;
     joined.dispose();
     const width = values.length / n;
@@ -151,11 +148,11 @@ export class DomainMixture extends StreamRate {
     this.layers.forEach((bn, l) => {
       const s = this.sum[l]!;
       const q = this.sumSq[l]!;
-      const k2 = scale2[l]!;
+      const scale = pending[l]!.affine?.scale;
       for (let i = 0; i < n; i++) {
         for (let c = 0; c < bn.channels; c++) {
           const recorded = values[i * width + offset + c]!;
-          const v = Math.log((k2 !== null ? recorded * k2[c]! : recorded) + bn.epsilon);
+          const v = Math.log((scale !== undefined ? recorded * scale[c]! ** 2 : recorded) + bn.epsilon);
           s[c] = s[c]! + v;
           q[c] = q[c]! + v * v;
         }
@@ -187,9 +184,8 @@ export class DomainMixture extends StreamRate {
 
   /** Drops the variances the hooks recorded since the last {@link observe} (a pass that failed part way). */
   discardPending(): void {
-    tf.dispose(this.pending);
+    tf.dispose(this.pending.map((p) => p.variance));
     this.pending = [];
-    this.pendingScale2 = [];
   }
 
   /** Back to the start of a stream (the user's `reset()` / `restore()`). */
