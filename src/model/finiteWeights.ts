@@ -1,8 +1,8 @@
 /**
- * Refuses a model whose weights would make every output NaN: weights that are not all finite,
- * and BatchNormalization layers whose moving variance + epsilon is not > 0. Either comes from a
- * corrupt or hostile model file: the adapter would accept it and then answer every step with a
- * 'nonfinite' record. `createAdapter` checks once, before anything is built, so the in-thread and
+ * Refuses a model whose weights would make outputs NaN or its snapshots unrestorable: weights
+ * that are not all finite, and BatchNormalization layers with a negative moving variance or an
+ * epsilon that is not > 0. Either comes from a corrupt or hostile model file: the adapter would
+ * accept it and then answer every step with a 'nonfinite' record. `createAdapter` checks once, before anything is built, so the in-thread and
  * the worker adapter (which calls createAdapter on the model it loaded) refuse such a model alike.
  */
 import type * as tf from '../tf.js';
@@ -49,10 +49,11 @@ export function checkFiniteWeights(model: tf.LayersModel | tf.GraphModel, owner:
 
 /**
  * Throws {@link InvalidModelError} naming the first BatchNormalization layer of a LayersModel
- * whose epsilon is not a finite number > 0, or whose moving variance + epsilon is not > 0 at some
- * channel (its index and value): the layer divides by sqrt(variance + epsilon), so such a channel
- * is NaN or infinite in every prediction that uses the moving statistics (the source model, the
- * guard's source pass, LAME), and adaptation starting from it is poisoned. Run after
+ * whose epsilon is not a finite number > 0, or whose moving variance is negative at some channel
+ * (its index and value): the layer divides by sqrt(variance + epsilon), so where that sum is <= 0
+ * the channel is NaN or infinite in every prediction that uses the moving statistics (the source
+ * model, the guard's source pass, LAME), and `restore` refuses any negative variance, so such a
+ * state's snapshots would not restore. Run after
  * {@link checkFiniteWeights} (the variances are finite here). A GraphModel is not checked.
  *
  * Epsilon must be > 0 because the other variances a BN layer meets are only known to be >= 0:

@@ -123,8 +123,8 @@ export interface StateToWrite {
  * a state that had gone non-finite (the guard off) was written, and `restore` (or auto-resume,
  * from that snapshot) refused the bytes. Throws {@link InvalidSnapshotError} naming the tensor or
  * field and the way out. Not checked here: `nonNegative` (adaptation keeps variances and second
- * moments >= 0; a negative one comes from the model itself, a BN moving variance < 0, which
- * `restore` refuses: docs/snapshots.md).
+ * moments >= 0, and `createAdapter` refuses a model with a negative BN moving variance:
+ * docs/snapshots.md).
  *
  * Returns the values it read and checked, by name (each tensor read once), for `snapshot()` to
  * encode: reading them again would copy every tensor out of the backend a second time.

@@ -439,8 +439,8 @@ describe('untrusted snapshots', () => {
     expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: {}, meta: { scales: { low: 1 } } })).toThrow(/does not match its stateSpec\(\): 'w' missing/);
     const nan = tf.tensor1d([1, NaN]);
     expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: { w: nan }, meta: { scales: { low: 1 } } })).toThrow(/holds NaN at index 1; values must be finite\. restore\(\) refuses/);
-    // Negative values where the spec wants >= 0 come from the model itself (a BN moving variance
-    // < 0: adaptation keeps them >= 0); not refused here (docs/snapshots.md).
+    // Negative values where the spec wants >= 0 are not refused here: adaptation keeps them >= 0,
+    // and createAdapter refuses a model with a BN moving variance < 0 (docs/snapshots.md).
     const neg = tf.tensor1d([1, -2]);
     expect(() => checkStateToWrite('snapshot (x)', spec, { tensors: { w: neg }, meta: { scales: { low: 1 } } })).not.toThrow();
     const wide = tf.tensor1d([1, 2, 3]);
